@@ -1,0 +1,80 @@
+//! WeChat server APIs: the client, the access_token, menus, QR codes,
+//! customer-service messages and user info.
+//!
+//! [`PluginApi`] is the narrow part plugins reach through host functions; the
+//! AppSecret and access_token stay on this side of it.
+
+use futures::future::BoxFuture;
+
+/// An error from WeChat (its `errcode`) or from getting there.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ApiError {
+    #[error("WeChat error {code}: {message}")]
+    Wechat { code: i64, message: String },
+    #[error("daily API quota reached (45009): {0}")]
+    QuotaExceeded(String),
+    #[error("transport: {0}")]
+    Transport(String),
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    #[error("storage: {0}")]
+    Storage(String),
+}
+
+/// A customer-service (客服) message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CustomerMessage {
+    Text(String),
+    Image { media_id: String },
+    Voice { media_id: String },
+    Video { media_id: String, thumb_media_id: Option<String>, title: Option<String>, description: Option<String> },
+    Music { title: Option<String>, description: Option<String>, music_url: String, hq_music_url: String, thumb_media_id: String },
+    News(Vec<crate::protocol::Article>),
+}
+
+/// `/cgi-bin/user/info`, as returned since the 2021 privacy changes.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct UserInfo {
+    pub subscribed: bool,
+    pub openid: String,
+    pub unionid: Option<String>,
+    pub language: Option<String>,
+    pub subscribe_time: Option<u64>,
+    pub subscribe_scene: Option<String>,
+    pub remark: Option<String>,
+    pub tag_ids: Vec<u32>,
+    pub qr_scene: Option<u64>,
+    pub qr_scene_str: Option<String>,
+}
+
+/// A parametric QR code created through wxhost, as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QrCode {
+    /// `scene_id` as decimal, or `scene_str`.
+    pub scene: String,
+    pub ticket: String,
+    /// The content encoded in the QR code.
+    pub url: String,
+    pub permanent: bool,
+    /// Unix seconds; `None` for permanent codes.
+    pub expires_at: Option<u64>,
+    pub note: Option<String>,
+    pub created_at: u64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct QrCodeRequest {
+    /// A positive integer becomes `scene_id`, anything else `scene_str`.
+    pub scene: String,
+    /// `None` for a permanent code.
+    pub expire_seconds: Option<u32>,
+    pub note: Option<String>,
+}
+
+/// What plugins may ask of WeChat (each call capability-checked by the plugin
+/// runtime before it gets here).
+pub trait PluginApi: Send + Sync + 'static {
+    fn send_customer_message<'a>(&'a self, to_user: &'a str, message: CustomerMessage) -> BoxFuture<'a, Result<(), ApiError>>;
+    fn get_user_info<'a>(&'a self, openid: &'a str) -> BoxFuture<'a, Result<UserInfo, ApiError>>;
+    fn create_qr_code(&self, request: QrCodeRequest) -> BoxFuture<'_, Result<QrCode, ApiError>>;
+}

@@ -1,0 +1,317 @@
+//! Configuration: one TOML file, overridden by `WXHOST_*` environment variables.
+//!
+//! Every command reads the same [`Config`]. Secrets (AppSecret, EncodingAESKey)
+//! are expected from the environment in production; [`Config`]'s `Debug` never
+//! prints them. A bad value is a [`ConfigError`] naming the key.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The configuration used when no file is given and `wxhost.toml` is absent:
+/// sample credentials (WeChat's own test vectors), so that `wxhost serve` and
+/// `wxhost simulate` work together out of the box.
+pub const EMBEDDED_DEFAULT: &str = include_str!("../wxhost.default.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub wechat: WechatConfig,
+    pub storage: StorageConfig,
+    pub plugins: PluginsConfig,
+    /// Per-plugin settings, keyed by plugin id (the `.wasm` file stem).
+    #[serde(default)]
+    pub plugin: BTreeMap<String, PluginSettings>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// Path of the callback endpoint.
+    pub path: String,
+    pub body_limit_bytes: usize,
+    /// Every push is answered within this many milliseconds.
+    pub budget_ms: u64,
+    /// Refuse unencrypted (plaintext-mode) pushes.
+    pub require_encryption: bool,
+    /// Pushes whose timestamp is further than this from now are replays.
+    pub timestamp_window_secs: u64,
+    /// How long a reply is kept to answer WeChat's retries.
+    pub dedup_ttl_secs: u64,
+    /// Deliver replies that miss the budget as customer-service messages.
+    pub late_replies: bool,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WechatConfig {
+    pub app_id: String,
+    #[serde(default)]
+    pub app_secret: String,
+    pub token: String,
+    #[serde(default)]
+    pub encoding_aes_key: String,
+    /// The key before the last rotation, tried when the current one fails.
+    #[serde(default)]
+    pub previous_encoding_aes_key: Option<String>,
+    pub api_base_url: String,
+    /// `stable` (`/cgi-bin/stable_token`) or `classic` (`/cgi-bin/token`).
+    pub token_endpoint: TokenEndpoint,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenEndpoint {
+    Stable,
+    Classic,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginsConfig {
+    pub dir: PathBuf,
+    /// Default linear-memory limit per plugin instance.
+    pub memory_mib: u64,
+    /// Default CPU/wall time limit per call. A limit above the server budget
+    /// lets a plugin finish late (its reply then goes out as a
+    /// customer-service message).
+    pub timeout_ms: u64,
+    /// Watch the directory and hot-reload plugins.
+    pub watch: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginSettings {
+    pub enabled: Option<bool>,
+    /// Overrides the priority the plugin declares (higher runs first).
+    pub priority: Option<i32>,
+    pub memory_mib: Option<u64>,
+    pub timeout_ms: Option<u64>,
+    /// Host capabilities granted: `customer-message`, `user-info`, `qrcode`.
+    #[serde(default)]
+    pub capabilities: Vec<String>,
+    /// Values the plugin reads with `config-get`.
+    #[serde(default)]
+    pub config: BTreeMap<String, String>,
+}
+
+/// The capabilities a plugin can be granted.
+pub const CAPABILITIES: &[&str] = &["customer-message", "user-info", "qrcode"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config file {path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("config key {key}: {message}")]
+    Invalid { key: String, message: String },
+}
+
+fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { key: key.to_owned(), message: message.into() }
+}
+
+impl Config {
+    /// Loads `path`, else `./wxhost.toml` if present, else the embedded
+    /// default; then applies the environment and validates.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let local = Path::new("wxhost.toml");
+        let (name, text) = match path {
+            Some(p) => (p.display().to_string(), read(p)?),
+            None if local.exists() => (local.display().to_string(), read(local)?),
+            None => ("<embedded default>".to_owned(), EMBEDDED_DEFAULT.to_owned()),
+        };
+        let env: Vec<(String, String)> = std::env::vars().filter(|(k, _)| k.starts_with("WXHOST_")).collect();
+        Config::from_toml(&name, &text, &env)
+    }
+
+    /// Parses `text` over the embedded defaults (a file only needs the keys
+    /// it changes), applies `env` overrides, and validates.
+    pub fn from_toml(name: &str, text: &str, env: &[(String, String)]) -> Result<Config, ConfigError> {
+        let parse = |t: &str, n: &str| -> Result<toml::Table, ConfigError> {
+            t.parse::<toml::Table>().map_err(|e| ConfigError::Parse { path: n.to_owned(), message: e.to_string() })
+        };
+        let mut table = parse(EMBEDDED_DEFAULT, "<embedded default>")?;
+        merge(&mut table, parse(text, name)?);
+        let mut config: Config = table
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Parse { path: name.to_owned(), message: e.message().to_owned() })?;
+        for (key, value) in env {
+            config.apply_env(key, value)?;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn apply_env(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+        let parse_u64 = |v: &str| v.parse::<u64>().map_err(|_| invalid(key, format!("`{v}` is not a whole number")));
+        match key {
+            "WXHOST_LISTEN" => {
+                self.server.listen = value.parse().map_err(|_| invalid(key, format!("`{value}` is not an address like 0.0.0.0:80")))?
+            }
+            "WXHOST_PATH" => self.server.path = value.to_owned(),
+            "WXHOST_BUDGET_MS" => self.server.budget_ms = parse_u64(value)?,
+            "WXHOST_TOKEN" => self.wechat.token = value.to_owned(),
+            "WXHOST_APP_ID" => self.wechat.app_id = value.to_owned(),
+            "WXHOST_APP_SECRET" => self.wechat.app_secret = value.to_owned(),
+            "WXHOST_ENCODING_AES_KEY" => self.wechat.encoding_aes_key = value.to_owned(),
+            "WXHOST_PREVIOUS_ENCODING_AES_KEY" => self.wechat.previous_encoding_aes_key = Some(value.to_owned()),
+            "WXHOST_API_BASE_URL" => self.wechat.api_base_url = value.to_owned(),
+            "WXHOST_PLUGINS_DIR" => self.plugins.dir = PathBuf::from(value),
+            "WXHOST_DATA_DIR" => self.storage.data_dir = PathBuf::from(value),
+            "WXHOST_REQUIRE_ENCRYPTION" => {
+                self.server.require_encryption = match value {
+                    "1" | "true" => true,
+                    "0" | "false" => false,
+                    _ => return Err(invalid(key, format!("`{value}` is not true or false"))),
+                }
+            }
+            // Read elsewhere (e.g. WXHOST_LOG) or reserved: not an error.
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let w = &self.wechat;
+        if !self.server.path.starts_with('/') {
+            return Err(invalid("server.path", "must start with /"));
+        }
+        if self.server.budget_ms == 0 || self.server.budget_ms >= 5000 {
+            return Err(invalid("server.budget_ms", "must be between 1 and 4999: WeChat gives up after 5 s"));
+        }
+        if self.server.body_limit_bytes < 1024 {
+            return Err(invalid("server.body_limit_bytes", "must be at least 1024"));
+        }
+        if w.token.is_empty() || !w.token.chars().all(|c| c.is_ascii_alphanumeric()) || w.token.len() > 32 {
+            return Err(invalid("wechat.token (WXHOST_TOKEN)", "must be 1 to 32 letters or digits"));
+        }
+        if w.app_id.is_empty() {
+            return Err(invalid("wechat.app_id (WXHOST_APP_ID)", "must be set"));
+        }
+        for (key, value) in [("wechat.encoding_aes_key (WXHOST_ENCODING_AES_KEY)", Some(&w.encoding_aes_key)), ("wechat.previous_encoding_aes_key", w.previous_encoding_aes_key.as_ref())] {
+            if let Some(v) = value
+                && !v.is_empty()
+                && (v.len() != 43 || !v.chars().all(|c| c.is_ascii_alphanumeric()))
+            {
+                return Err(invalid(key, "must be 43 letters or digits"));
+            }
+        }
+        let url = url::Url::parse(&w.api_base_url).map_err(|e| invalid("wechat.api_base_url (WXHOST_API_BASE_URL)", e.to_string()))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(invalid("wechat.api_base_url (WXHOST_API_BASE_URL)", "must be an http(s) URL"));
+        }
+        if self.plugins.memory_mib == 0 || self.plugins.timeout_ms == 0 {
+            return Err(invalid("plugins", "memory_mib and timeout_ms must be positive"));
+        }
+        for (id, p) in &self.plugin {
+            for cap in &p.capabilities {
+                if !CAPABILITIES.contains(&cap.as_str()) {
+                    return Err(invalid(&format!("plugin.{id}.capabilities"), format!("unknown capability `{cap}` (known: {})", CAPABILITIES.join(", "))));
+                }
+            }
+            if p.memory_mib == Some(0) || p.timeout_ms == Some(0) {
+                return Err(invalid(&format!("plugin.{id}"), "memory_mib and timeout_ms must be positive"));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn budget(&self) -> Duration {
+        Duration::from_millis(self.server.budget_ms)
+    }
+
+    /// Settings for one plugin (defaults when it has no section).
+    pub fn plugin_settings(&self, id: &str) -> PluginSettings {
+        self.plugin.get(id).cloned().unwrap_or_default()
+    }
+}
+
+fn read(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })
+}
+
+/// Deep-merges `over` into `base` (tables merge, anything else replaces).
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (k, v) in over {
+        match (base.get_mut(&k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, v) => {
+                base.insert(k, v);
+            }
+        }
+    }
+}
+
+impl fmt::Debug for WechatConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let redact = |s: &str| if s.is_empty() { "<unset>" } else { "<redacted>" };
+        f.debug_struct("WechatConfig")
+            .field("app_id", &self.app_id)
+            .field("app_secret", &redact(&self.app_secret))
+            .field("token", &redact(&self.token))
+            .field("encoding_aes_key", &redact(&self.encoding_aes_key))
+            .field("api_base_url", &self.api_base_url)
+            .field("token_endpoint", &self.token_endpoint)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn embedded_default_is_valid() {
+        let c = Config::from_toml("t", "", &[]).unwrap();
+        assert_eq!(c.server.path, "/wechat");
+        assert_eq!(c.server.budget_ms, 4500);
+    }
+
+    #[test]
+    fn file_overrides_defaults_and_env_overrides_file() {
+        let c = Config::from_toml("t", "[server]\npath = \"/wx\"\n[wechat]\ntoken = \"abc\"\n", &env(&[("WXHOST_TOKEN", "fromenv"), ("WXHOST_LISTEN", "127.0.0.1:9")])).unwrap();
+        assert_eq!(c.server.path, "/wx");
+        assert_eq!(c.wechat.token, "fromenv");
+        assert_eq!(c.server.listen.port(), 9);
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let e = Config::from_toml("t", "", &env(&[("WXHOST_LISTEN", "nope")])).unwrap_err().to_string();
+        assert!(e.contains("WXHOST_LISTEN"), "{e}");
+        let e = Config::from_toml("t", "", &env(&[("WXHOST_ENCODING_AES_KEY", "short")])).unwrap_err().to_string();
+        assert!(e.contains("encoding_aes_key"), "{e}");
+        let e = Config::from_toml("t", "[server]\nbudget_ms = 6000\n", &[]).unwrap_err().to_string();
+        assert!(e.contains("server.budget_ms"), "{e}");
+        let e = Config::from_toml("t", "[plugin.echo]\ncapabilities = [\"root\"]\n", &[]).unwrap_err().to_string();
+        assert!(e.contains("plugin.echo.capabilities"), "{e}");
+        let e = Config::from_toml("t", "[server]\nbogus = 1\n", &[]).unwrap_err().to_string();
+        assert!(e.contains("bogus"), "{e}");
+    }
+
+    #[test]
+    fn debug_never_prints_secrets() {
+        let c = Config::from_toml("t", "", &env(&[("WXHOST_APP_SECRET", "s3cr3t-value")])).unwrap();
+        let d = format!("{c:?}");
+        assert!(!d.contains("s3cr3t-value") && !d.contains(&c.wechat.encoding_aes_key), "{d}");
+    }
+}

@@ -1,0 +1,14 @@
+//! wxhost: a server for WeChat Official Accounts whose reply logic runs as
+//! sandboxed WebAssembly plugins.
+//!
+//! - [`protocol`]: signatures, WXBizMsgCrypt, messages and replies (no I/O).
+//! - [`plugin`]: the wasmtime runtime, hot reload, the WIT bindings.
+//! - [`server`]: the callback endpoint, dispatch, retries and the 5 s budget.
+//! - [`api`]: WeChat server APIs (access_token, menus, QR codes, customer service).
+//! - [`store`]: persistent state (SQLite by default).
+//! - [`config`]: the configuration file and environment.
+
+pub mod api;
+pub mod config;
+pub mod protocol;
+pub mod store;
