@@ -10,5 +10,6 @@
 
 pub mod api;
 pub mod config;
+pub mod plugin;
 pub mod protocol;
 pub mod store;

@@ -16,6 +16,17 @@ struct Cli {
 enum Command {
     /// Print the effective configuration (secrets redacted).
     Config,
+    /// Plugin tools.
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Run one plugin on one message and print its reply, logs and timings.
+    Run(wxhost::plugin::run_cmd::RunArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -29,6 +40,9 @@ fn main() -> anyhow::Result<()> {
     };
     match cli.command {
         Command::Config => println!("{config:#?}"),
+        Command::Plugin { command: PluginCommand::Run(args) } => {
+            tokio::runtime::Runtime::new()?.block_on(wxhost::plugin::run_cmd::run(args, &config))?
+        }
     }
     Ok(())
 }
