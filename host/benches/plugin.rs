@@ -1,1 +1,143 @@
-fn main() {}
+//! Plugin runtime benchmarks (`cargo bench -p wxhost --bench plugin`;
+//! needs `scripts/build-plugins.sh`):
+//!
+//! 1. `echo/instantiate+call`: a fresh store + instance + `handle-text` call
+//!    of the `echo` plugin per message (criterion), followed by a per-call
+//!    latency distribution (median / p99) over 20 000 single calls.
+//! 2. `cp echo.wasm plugins/` → first reply served through hot reload,
+//!    cold (empty artifact cache: compiles) and warm (cached artifact).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::Criterion;
+use wxhost::plugin::{HostServices, PluginOutcome, Runtime, RuntimeConfig};
+use wxhost::protocol::{Body, Message};
+use wxhost::store::sqlite::SqliteStore;
+
+fn wasm(name: &str) -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../build/wasm").join(format!("{name}.wasm"));
+    assert!(p.exists(), "{} is missing: run scripts/build-plugins.sh first", p.display());
+    p
+}
+
+fn text(s: &str) -> Message {
+    Message {
+        to_user: "gh_bench".into(),
+        from_user: "o_bench".into(),
+        create_time: 1_700_000_000,
+        msg_id: Some(1),
+        msg_type: "text".into(),
+        body: Body::Text { content: s.into() },
+        fields: vec![("Content".into(), s.into())],
+        raw: format!("<xml><Content><![CDATA[{s}]]></Content></xml>"),
+    }
+}
+
+fn runtime(dir: &Path, cache: &Path) -> Arc<Runtime> {
+    let cfg = RuntimeConfig {
+        dir: dir.to_owned(),
+        cache_dir: cache.to_owned(),
+        default_memory_mib: 64,
+        default_timeout: Duration::from_secs(1),
+        settings: Default::default(),
+        watch: true,
+    };
+    Runtime::new(cfg, HostServices { store: Arc::new(SqliteStore::open_in_memory().unwrap()), wechat: None }).unwrap()
+}
+
+fn bench_echo(c: &mut Criterion, tokio_rt: &tokio::runtime::Runtime) {
+    let tmp = tempfile::tempdir().unwrap();
+    let rt = runtime(tmp.path(), &tmp.path().join("cache"));
+    let echo = tokio_rt.block_on(rt.load_file(&wasm("echo"))).unwrap();
+    println!("pooling allocator: {}", rt.pooling());
+    let msg = text("hello");
+    let far = Instant::now() + Duration::from_secs(3600);
+
+    c.bench_function("echo/instantiate+call", |b| {
+        b.iter_custom(|iters| {
+            tokio_rt.block_on(async {
+                let t = Instant::now();
+                for _ in 0..iters {
+                    let r = echo.call(&msg, None, far).await.unwrap();
+                    debug_assert!(matches!(r, PluginOutcome::Reply(_)));
+                }
+                t.elapsed()
+            })
+        })
+    });
+
+    // Per-call distribution (each call timed on its own).
+    let (times, inst) = tokio_rt.block_on(async {
+        let mut times = Vec::with_capacity(20_000);
+        let mut inst = Vec::with_capacity(20_000);
+        for _ in 0..20_000 {
+            let t = Instant::now();
+            let r = echo.call_traced(&msg, None, far).await;
+            times.push(t.elapsed());
+            inst.push(r.instantiate);
+            assert!(r.result.is_ok());
+        }
+        (times, inst)
+    });
+    let p = |v: &mut Vec<Duration>, q: f64| {
+        v.sort();
+        v[((v.len() - 1) as f64 * q) as usize]
+    };
+    let (mut times, mut inst) = (times, inst);
+    println!(
+        "echo instantiate+call per message (20000 calls): median {:.1} µs, p99 {:.1} µs (instantiate median {:.1} µs)",
+        p(&mut times, 0.5).as_secs_f64() * 1e6,
+        p(&mut times, 0.99).as_secs_f64() * 1e6,
+        p(&mut inst, 0.5).as_secs_f64() * 1e6,
+    );
+}
+
+/// `cp echo.wasm plugins/` → first successful reply, polled every 2 ms.
+fn copy_to_first_reply(tokio_rt: &tokio::runtime::Runtime, warm: bool) -> Duration {
+    tokio_rt.block_on(async {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("plugins");
+        let cache = tmp.path().join("cache");
+        if warm {
+            // Populate the cache with another runtime first.
+            let pre = runtime(&dir, &cache);
+            pre.load_file(&wasm("echo")).await.unwrap();
+        }
+        let rt = runtime(&dir, &cache);
+        rt.load_all().await.unwrap();
+        rt.watch().unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let msg = text("ping");
+        let t = Instant::now();
+        std::fs::copy(wasm("echo"), dir.join("echo.wasm")).unwrap();
+        loop {
+            if let Some(p) = rt.get("echo")
+                && p.call(&msg, None, Instant::now() + Duration::from_secs(1)).await.is_ok()
+            {
+                return t.elapsed();
+            }
+            assert!(t.elapsed() < Duration::from_secs(10), "echo never served");
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    })
+}
+
+fn main() {
+    let tokio_rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let mut c = Criterion::default().configure_from_args();
+    bench_echo(&mut c, &tokio_rt);
+    c.final_summary();
+
+    for warm in [false, true] {
+        let mut v: Vec<Duration> = (0..5).map(|_| copy_to_first_reply(&tokio_rt, warm)).collect();
+        v.sort();
+        println!(
+            "cp echo.wasm → first reply ({} cache, 5 runs): median {:.0} ms, max {:.0} ms",
+            if warm { "warm" } else { "cold" },
+            v[2].as_secs_f64() * 1e3,
+            v[4].as_secs_f64() * 1e3
+        );
+    }
+}

@@ -19,7 +19,7 @@ impl LoadedPlugin {
     async fn with_instance<T>(
         &self,
         deadline: Instant,
-        f: impl AsyncFnOnce(&super::bindings::Plugin, &mut Store<State>) -> wasmtime::Result<T>,
+        f: impl AsyncFnOnce(&wasmtime::component::Instance, &mut Store<State>) -> wasmtime::Result<T>,
     ) -> (Result<T, PluginError>, CallReport<()>) {
         let start = Instant::now();
         let limit = self.timeout.min(deadline.saturating_duration_since(start));
@@ -108,14 +108,18 @@ impl LoadedPlugin {
     /// Calls `describe` (at load).
     pub(crate) async fn describe(&self) -> Result<PluginInfo, PluginError> {
         let deadline = Instant::now() + super::loader::DESCRIBE_TIMEOUT.min(self.timeout.max(Duration::from_millis(500)));
-        let (r, _) = self.with_instance(deadline, async |p, s| p.wechat_plugin_handler().call_describe(s).await).await;
-        convert::plugin_info(r?).map_err(PluginError::InvalidReply)
+        let (r, _) = self
+            .with_instance(deadline, async |i, s| {
+                convert::call_export::<(), (wit::PluginInfo,)>(s, i, &self.exports.describe, ()).await
+            })
+            .await;
+        convert::plugin_info(r?.0).map_err(PluginError::InvalidReply)
     }
 
     /// Runs the plugin on `msg` and returns the outcome with its logs,
     /// captured output and timings. Failures are logged (one line) here.
     pub async fn call_traced(&self, msg: &Message, qr_code: Option<&QrCode>, deadline: Instant) -> CallReport {
-        let (r, report) = self.with_instance(deadline, async |p, s| convert::dispatch(p, s, msg, qr_code).await).await;
+        let (r, report) = self.with_instance(deadline, async |i, s| convert::dispatch(i, &self.exports, s, msg, qr_code).await).await;
         let result = r.and_then(|reply: wit::Reply| convert::outcome(reply, msg).map_err(PluginError::InvalidReply));
         if let Err(e) = &result {
             tracing::warn!(
@@ -162,9 +166,13 @@ pub(crate) fn panic_message(stderr: &str) -> Option<String> {
     let rest = &stderr[start..];
     let mut lines = rest.lines();
     let head = lines.next()?.trim_end_matches(':').to_owned();
-    let msg: Vec<&str> = lines.take_while(|l| !l.starts_with("note: ") && !l.starts_with("stack backtrace")).collect();
-    let msg = msg.join("\n");
-    let msg = msg.trim();
+    // One line: a multi-line panic message is joined with " / ".
+    let msg: Vec<&str> = lines
+        .take_while(|l| !l.starts_with("note: ") && !l.starts_with("stack backtrace"))
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let msg = msg.join(" / ");
     Some(if msg.is_empty() { head } else { format!("{head}: {msg}") })
 }
 

@@ -14,8 +14,8 @@
 //! [`PluginError::InvalidReply`]: super::PluginError::InvalidReply
 
 use wasmtime::Store;
+use wasmtime::component::{ComponentExportIndex, ComponentNamedList, Instance, Lift, Lower};
 
-use super::bindings::Plugin as Bindings;
 use super::bindings::wechat::plugin::types as wit;
 use super::kind::Kind;
 use super::state::State;
@@ -118,67 +118,103 @@ pub(crate) fn plugin_info(info: wit::PluginInfo) -> Result<PluginInfo, String> {
     Ok(PluginInfo { name: info.name, version: info.version, priority: info.priority, handles })
 }
 
+/// Export indices of one component's handler functions, resolved at load.
+pub(crate) struct Exports {
+    pub describe: ComponentExportIndex,
+    /// Indexed by `Kind as usize`.
+    pub handlers: Vec<ComponentExportIndex>,
+}
+
+impl Exports {
+    /// `handler` is the component's actual `wechat:plugin/handler@…` export name.
+    pub fn resolve(component: &wasmtime::component::Component, handler: &str) -> Option<Exports> {
+        let iface = component.get_export_index(None, handler)?;
+        let describe = component.get_export_index(Some(&iface), "describe")?;
+        let handlers = Kind::ALL.iter().map(|k| component.get_export_index(Some(&iface), &k.export_name())).collect::<Option<Vec<_>>>()?;
+        Some(Exports { describe, handlers })
+    }
+}
+
+/// Calls one export. Only this function's type is checked per call: the
+/// bindgen-generated loader would type-check all 22 exports on every
+/// instantiation, which dominated the per-message cost. (`PluginPre::new`
+/// has checked them all once, at load.)
+pub(crate) async fn call_export<P, R>(
+    store: &mut Store<State>,
+    instance: &Instance,
+    index: &ComponentExportIndex,
+    params: P,
+) -> wasmtime::Result<R>
+where
+    P: ComponentNamedList + Lower + Send + Sync,
+    R: ComponentNamedList + Lift + Send + Sync + 'static,
+{
+    let f = instance.get_typed_func::<P, R>(&mut *store, index)?;
+    f.call_async(&mut *store, params).await
+}
+
 /// Calls the handler export for `msg`'s kind.
 pub(crate) async fn dispatch(
-    plugin: &Bindings,
+    instance: &Instance,
+    exports: &Exports,
     store: &mut Store<State>,
     msg: &Message,
     qr: Option<&QrCode>,
 ) -> wasmtime::Result<wit::Reply> {
-    let h = plugin.wechat_plugin_handler();
-    let ctx = context(msg);
+    let idx = &exports.handlers[Kind::of(msg) as usize];
+    let ctx = &context(msg);
     let qr = qr.map(qr_code);
     match &msg.body {
-        Body::Text { content } => h.call_handle_text(store, &ctx, &wit::TextMessage { content: content.clone() }).await,
+        Body::Text { content } => call1(store, instance, idx, (ctx, &wit::TextMessage { content: content.clone() })).await,
         Body::Image { pic_url, media_id } => {
             let m = wit::ImageMessage { pic_url: pic_url.clone(), media_id: media_id.clone() };
-            h.call_handle_image(store, &ctx, &m).await
+            call1(store, instance, idx, (ctx, &m)).await
         }
         Body::Voice { media_id, format, recognition } => {
             let m = wit::VoiceMessage { media_id: media_id.clone(), format: format.clone(), recognition: recognition.clone() };
-            h.call_handle_voice(store, &ctx, &m).await
+            call1(store, instance, idx, (ctx, &m)).await
         }
         Body::Video { media_id, thumb_media_id } => {
             let m = wit::VideoMessage { media_id: media_id.clone(), thumb_media_id: thumb_media_id.clone() };
-            h.call_handle_video(store, &ctx, &m).await
+            call1(store, instance, idx, (ctx, &m)).await
         }
         Body::ShortVideo { media_id, thumb_media_id } => {
             let m = wit::VideoMessage { media_id: media_id.clone(), thumb_media_id: thumb_media_id.clone() };
-            h.call_handle_shortvideo(store, &ctx, &m).await
+            call1(store, instance, idx, (ctx, &m)).await
         }
         Body::Location { latitude, longitude, scale, label } => {
             let m = wit::LocationMessage { latitude: *latitude, longitude: *longitude, scale: *scale, label: label.clone() };
-            h.call_handle_location(store, &ctx, &m).await
+            call1(store, instance, idx, (ctx, &m)).await
         }
         Body::Link { title, description, url } => {
             let m = wit::LinkMessage { title: title.clone(), description: description.clone(), url: url.clone() };
-            h.call_handle_link(store, &ctx, &m).await
+            call1(store, instance, idx, (ctx, &m)).await
         }
-        Body::MiniProgramPage { .. } | Body::Unknown => h.call_handle_unsupported(store, &ctx).await,
+        Body::MiniProgramPage { .. } | Body::Unknown => call1(store, instance, idx, (ctx,)).await,
         Body::Event(ev) => match ev {
             Event::Subscribe { scene, ticket } => {
                 let e = wit::SubscribeEvent { scene: scene.clone(), ticket: ticket.clone(), qr_code: qr };
-                h.call_handle_event_subscribe(store, &ctx, &e).await
+                call1(store, instance, idx, (ctx, &e)).await
             }
-            Event::Unsubscribe => h.call_handle_event_unsubscribe(store, &ctx).await,
+            Event::Unsubscribe => call1(store, instance, idx, (ctx,)).await,
             Event::Scan { scene, ticket } => {
                 let e = wit::ScanEvent { scene: scene.clone(), ticket: ticket.clone(), qr_code: qr };
-                h.call_handle_event_scan(store, &ctx, &e).await
+                call1(store, instance, idx, (ctx, &e)).await
             }
             Event::Location { latitude, longitude, precision } => {
                 let e = wit::LocationEvent { latitude: *latitude, longitude: *longitude, precision: *precision };
-                h.call_handle_event_location(store, &ctx, e).await
+                call1(store, instance, idx, (ctx, e)).await
             }
-            Event::Click { key } => h.call_handle_event_click(store, &ctx, &wit::ClickEvent { key: key.clone() }).await,
+            Event::Click { key } => call1(store, instance, idx, (ctx, &wit::ClickEvent { key: key.clone() })).await,
             Event::View { url, menu_id } => {
                 let e = wit::ViewEvent { url: url.clone(), menu_id: menu_id.clone() };
-                h.call_handle_event_view(store, &ctx, &e).await
+                call1(store, instance, idx, (ctx, &e)).await
             }
-            Event::ScancodePush(s) => h.call_handle_event_scancode_push(store, &ctx, &scancode(s)).await,
-            Event::ScancodeWaitmsg(s) => h.call_handle_event_scancode_waitmsg(store, &ctx, &scancode(s)).await,
-            Event::PicSysphoto(p) => h.call_handle_event_pic_sysphoto(store, &ctx, &pics(p)).await,
-            Event::PicPhotoOrAlbum(p) => h.call_handle_event_pic_photo_or_album(store, &ctx, &pics(p)).await,
-            Event::PicWeixin(p) => h.call_handle_event_pic_weixin(store, &ctx, &pics(p)).await,
+            Event::ScancodePush(s) => call1(store, instance, idx, (ctx, &scancode(s))).await,
+            Event::ScancodeWaitmsg(s) => call1(store, instance, idx, (ctx, &scancode(s))).await,
+            Event::PicSysphoto(p) => call1(store, instance, idx, (ctx, &pics(p))).await,
+            Event::PicPhotoOrAlbum(p) => call1(store, instance, idx, (ctx, &pics(p))).await,
+            Event::PicWeixin(p) => call1(store, instance, idx, (ctx, &pics(p))).await,
             Event::LocationSelect { key, latitude, longitude, scale, label, poiname } => {
                 let e = wit::LocationSelectEvent {
                     key: key.clone(),
@@ -188,7 +224,7 @@ pub(crate) async fn dispatch(
                     label: label.clone(),
                     poiname: poiname.clone(),
                 };
-                h.call_handle_event_location_select(store, &ctx, &e).await
+                call1(store, instance, idx, (ctx, &e)).await
             }
             other => {
                 let e = wit::EventMessage {
@@ -198,10 +234,17 @@ pub(crate) async fn dispatch(
                         _ => msg.field("EventKey").map(str::to_owned),
                     },
                 };
-                h.call_handle_event(store, &ctx, &e).await
+                call1(store, instance, idx, (ctx, &e)).await
             }
         },
     }
+}
+
+async fn call1<P>(store: &mut Store<State>, instance: &Instance, idx: &ComponentExportIndex, params: P) -> wasmtime::Result<wit::Reply>
+where
+    P: ComponentNamedList + Lower + Send + Sync,
+{
+    call_export::<P, (wit::Reply,)>(store, instance, idx, params).await.map(|r| r.0)
 }
 
 fn scancode(s: &crate::protocol::ScanCode) -> wit::ScancodeEvent {

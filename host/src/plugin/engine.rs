@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use wasmtime::component::{HasSelf, Linker};
-use wasmtime::{Config, Engine, EngineWeak, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{Config, Enabled, Engine, EngineWeak, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use super::bindings::Plugin as Bindings;
 use super::state::State;
@@ -41,10 +41,12 @@ fn config(pooling: bool) -> Config {
             .max_core_instances_per_component(32)
             .max_memories_per_component(4)
             .max_tables_per_component(16)
-            // Keep a little of each memory resident between calls: cheap
-            // reuse of the pages a fresh instance touches first.
-            .linear_memory_keep_resident(256 * 1024)
-            .table_keep_resident(64 * 1024);
+            // Reset only the pages a call dirtied (PAGEMAP_SCAN, Linux 6.7+)
+            // and keep them resident, instead of madvise + page faults on
+            // every call (which was ~45% of a small plugin's per-call cost).
+            .pagemap_scan(Enabled::Auto)
+            .linear_memory_keep_resident(4 << 20)
+            .table_keep_resident(64 << 10);
         cfg.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     }
     cfg

@@ -18,6 +18,7 @@ use wasmtime::component::Component;
 use wasmtime::component::types::ComponentItem;
 
 use super::bindings::{PluginPre, WIT_PACKAGE, WIT_VERSION};
+use super::convert::Exports;
 use super::state::PluginHost;
 use super::{Inner, LoadedPlugin};
 
@@ -58,9 +59,11 @@ pub(crate) async fn load_bytes(
         let cache = inner.cfg.cache_dir.join(format!("{sha256}-{}.cwasm", inner.compat));
         tokio::task::spawn_blocking(move || compile_cached(&engine, &bytes, &cache)).await??
     };
-    check_version(&inner.engine, &component)?;
+    let handler = check_version(&inner.engine, &component)?;
     let pre = inner.linker.instantiate_pre(&component).map_err(|e| anyhow!("link error: {e:#}"))?;
+    // Type-checks every export against our WIT once, here.
     let pre = PluginPre::new(pre).map_err(|e| anyhow!("missing or mistyped handler exports: {e:#}"))?;
+    let exports = Exports::resolve(&component, &handler).ok_or_else(|| anyhow!("{handler}: missing handler functions"))?;
 
     let settings = inner.cfg.settings.get(&id).cloned().unwrap_or_default();
     let memory_limit = settings.memory_mib.unwrap_or(inner.cfg.default_memory_mib) << 20;
@@ -81,7 +84,8 @@ pub(crate) async fn load_bytes(
         timeout,
         from_cache,
         load_time: Duration::ZERO,
-        pre,
+        pre: pre.instance_pre().clone(),
+        exports,
         host,
         inner: inner.clone(),
     };
@@ -157,8 +161,9 @@ pub(crate) fn supported() -> String {
 }
 
 /// Refuses components built against another major WIT version, naming both,
-/// before linking would fail with a less helpful message.
-fn check_version(engine: &Engine, component: &Component) -> anyhow::Result<()> {
+/// before linking would fail with a less helpful message. Returns the name of
+/// the handler export.
+fn check_version(engine: &Engine, component: &Component) -> anyhow::Result<String> {
     let ty = component.component_type();
     let mut handler = None;
     for (name, item) in ty.exports(engine).chain(ty.imports(engine)) {
@@ -177,15 +182,14 @@ fn check_version(engine: &Engine, component: &Component) -> anyhow::Result<()> {
             }
         }
     }
-    if handler.is_none() {
+    handler.ok_or_else(|| {
         let exports: Vec<&str> = ty.exports(engine).map(|(n, _)| n).collect();
-        bail!(
+        anyhow!(
             "not a wxhost plugin: it does not export {WIT_PACKAGE}/handler ({} expected; exports: [{}])",
             supported(),
             exports.join(", ")
-        );
-    }
-    Ok(())
+        )
+    })
 }
 
 #[cfg(test)]

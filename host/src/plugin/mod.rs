@@ -214,7 +214,8 @@ pub struct LoadedPlugin {
     pub from_cache: bool,
     /// Read + compile/deserialize + link + describe.
     pub load_time: Duration,
-    pre: bindings::PluginPre<state::State>,
+    pre: wasmtime::component::InstancePre<state::State>,
+    exports: convert::Exports,
     host: Arc<state::PluginHost>,
     inner: Arc<Inner>,
 }

@@ -54,7 +54,6 @@ impl Runtime {
 }
 
 async fn run(rt: Weak<Runtime>, dir: PathBuf, mut rx: mpsc::UnboundedReceiver<PathBuf>) {
-    let canonical_dir = dir.canonicalize().unwrap_or(dir.clone());
     let mut pending: HashMap<PathBuf, Pending> = HashMap::new();
     loop {
         let ev = if pending.is_empty() {
@@ -67,9 +66,9 @@ async fn run(rt: Weak<Runtime>, dir: PathBuf, mut rx: mpsc::UnboundedReceiver<Pa
         };
         let Some(ev) = ev else { return }; // watcher dropped with the runtime
         if let Some(path) = ev {
-            note(&path, &dir, &canonical_dir, &mut pending);
+            note(&path, &dir, &mut pending);
             while let Ok(path) = rx.try_recv() {
-                note(&path, &dir, &canonical_dir, &mut pending);
+                note(&path, &dir, &mut pending);
             }
         }
         let now = Instant::now();
@@ -97,10 +96,10 @@ async fn run(rt: Weak<Runtime>, dir: PathBuf, mut rx: mpsc::UnboundedReceiver<Pa
     }
 }
 
-/// Records an event for a plugin file of the directory (others are ignored).
-fn note(path: &Path, dir: &Path, canonical: &Path, pending: &mut HashMap<PathBuf, Pending>) {
-    let in_dir = path.parent().is_some_and(|p| p == dir || p == canonical);
-    if let (true, Some(name)) = (in_dir && is_plugin_file(path), path.file_name()) {
+/// Records an event for a plugin file (the watch is non-recursive, so every
+/// event path is the directory itself or one of its entries).
+fn note(path: &Path, dir: &Path, pending: &mut HashMap<PathBuf, Pending>) {
+    if let (true, Some(name)) = (is_plugin_file(path), path.file_name()) {
         let now = Instant::now();
         pending.entry(dir.join(name)).or_insert(Pending { last_event: now, last_check: None }).last_event = now;
     }
