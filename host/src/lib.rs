@@ -12,3 +12,5 @@ pub mod api;
 pub mod config;
 pub mod protocol;
 pub mod store;
+pub mod server;
+pub mod simulate;

@@ -1,6 +1,7 @@
 //! The `wxhost` command line.
 
 use clap::{Parser, Subcommand};
+use wxhost::config::Config;
 
 #[derive(Parser)]
 #[command(name = "wxhost", version, about = "WeChat Official Account server with WebAssembly plugins")]
@@ -14,21 +15,38 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Serve WeChat's pushes with the plugins in the plugins directory.
+    Serve,
+    /// Play WeChat against a running server: send a signed (and encrypted) push, print the reply.
+    Simulate(wxhost::simulate::SimulateArgs),
     /// Print the effective configuration (secrets redacted).
     Config,
 }
 
-fn main() -> anyhow::Result<()> {
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("WXHOST_LOG").unwrap_or_else(|_| "info,wasmtime=warn,cranelift=warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
     let cli = Cli::parse();
-    let config = match wxhost::config::Config::load(cli.config.as_deref()) {
+    let config = match Config::load(cli.config.as_deref()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("wxhost: {e}");
             std::process::exit(2);
         }
     };
-    match cli.command {
-        Command::Config => println!("{config:#?}"),
+    let result = match cli.command {
+        Command::Serve => wxhost::server::serve(config).await,
+        Command::Simulate(args) => wxhost::simulate::run(&config, args).await,
+        Command::Config => {
+            println!("{config:#?}");
+            Ok(())
+        }
+    };
+    if let Err(e) = result {
+        eprintln!("wxhost: {e:#}");
+        std::process::exit(1);
     }
-    Ok(())
 }
