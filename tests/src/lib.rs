@@ -1,1 +1,4 @@
 
+//! Test fixtures shared by the end-to-end tests.
+
+pub mod service;
