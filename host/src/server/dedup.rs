@@ -97,6 +97,30 @@ mod tests {
         assert_eq!(wait(first, deadline).await.as_deref().map(String::as_str), Some("reply"));
     }
 
+    fn message(msg_id: Option<u64>, from: &str, event: Option<(&str, &str)>) -> Message {
+        let mut fields = vec![("FromUserName".to_owned(), from.to_owned())];
+        let body = match event {
+            Some((name, key)) => {
+                fields.push(("Event".to_owned(), name.to_owned()));
+                fields.push(("EventKey".to_owned(), key.to_owned()));
+                Body::Event(crate::protocol::Event::Other { name: name.to_owned(), key: Some(key.to_owned()) })
+            }
+            None => Body::Text { content: "x".into() },
+        };
+        Message { to_user: "gh".into(), from_user: from.into(), create_time: 1700000000, msg_id, msg_type: "text".into(), body, fields, raw: String::new() }
+    }
+
+    #[test]
+    fn keys_tell_retries_from_distinct_pushes() {
+        // Same MsgId from two users (MsgIds have collided across users).
+        assert_ne!(key(&message(Some(1), "a", None)), key(&message(Some(1), "b", None)));
+        assert_eq!(key(&message(Some(1), "a", None)), key(&message(Some(1), "a", None)));
+        // Events in the same second differ by event and key.
+        assert_ne!(key(&message(None, "a", Some(("CLICK", "K1")))), key(&message(None, "a", Some(("CLICK", "K2")))));
+        assert_ne!(key(&message(None, "a", Some(("CLICK", "K1")))), key(&message(None, "a", Some(("VIEW", "K1")))));
+        assert_eq!(key(&message(None, "a", Some(("SCAN", "7")))), key(&message(None, "a", Some(("SCAN", "7")))));
+    }
+
     #[tokio::test]
     async fn waiting_gives_up_at_the_deadline() {
         let (_tx, rx) = watch::channel::<Option<Arc<String>>>(None);
