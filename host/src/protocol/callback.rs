@@ -4,6 +4,7 @@
 
 use serde::Deserialize;
 
+use super::ProtocolError;
 use super::crypt::{AesKey, MsgCrypt, envelope, fresh_nonce};
 use super::message::Message;
 use super::parse::message_from_element;
@@ -11,7 +12,6 @@ use super::render::{SUCCESS, render_reply};
 use super::reply::Reply;
 use super::signature::{signature, verify_signature};
 use super::xml::{Limits, parse_document};
-use super::ProtocolError;
 
 /// The query string of a callback request (all parameters optional at this
 /// level; each operation says which it needs).
@@ -49,7 +49,9 @@ impl CallbackQuery {
 
     /// `true` when `encrypt_type=aes` (case-insensitive): compatible or safe mode.
     pub fn is_encrypted(&self) -> bool {
-        self.encrypt_type.as_deref().is_some_and(|t| t.trim().eq_ignore_ascii_case("aes"))
+        self.encrypt_type
+            .as_deref()
+            .is_some_and(|t| t.trim().eq_ignore_ascii_case("aes"))
     }
 }
 
@@ -105,12 +107,21 @@ pub struct CallbackSettings {
 
 impl std::fmt::Debug for CallbackSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let set = |o: &Option<String>| if o.as_deref().is_some_and(|k| !k.is_empty()) { "<set>" } else { "<none>" };
+        let set = |o: &Option<String>| {
+            if o.as_deref().is_some_and(|k| !k.is_empty()) {
+                "<set>"
+            } else {
+                "<none>"
+            }
+        };
         f.debug_struct("CallbackSettings")
             .field("token", &"<redacted>")
             .field("app_id", &self.app_id)
             .field("encoding_aes_key", &set(&self.encoding_aes_key))
-            .field("previous_encoding_aes_key", &set(&self.previous_encoding_aes_key))
+            .field(
+                "previous_encoding_aes_key",
+                &set(&self.previous_encoding_aes_key),
+            )
             .field("require_encryption", &self.require_encryption)
             .field("timestamp_window_secs", &self.timestamp_window_secs)
             .field("max_body_bytes", &self.max_body_bytes)
@@ -152,7 +163,12 @@ pub struct Inbound {
 impl Inbound {
     /// A plaintext push (for callers that build messages themselves, e.g. tests).
     pub fn plaintext(message: Message) -> Inbound {
-        Inbound { message, mode: Mode::Plaintext, key: None, nonce: String::new() }
+        Inbound {
+            message,
+            mode: Mode::Plaintext,
+            key: None,
+            nonce: String::new(),
+        }
     }
 }
 
@@ -167,7 +183,10 @@ pub struct Callback {
 fn key_from(s: &Option<String>, app_id: &str) -> Result<Option<MsgCrypt>, ProtocolError> {
     match s.as_deref().map(str::trim) {
         None | Some("") => Ok(None),
-        Some(k) => Ok(Some(MsgCrypt::new(AesKey::from_encoding_aes_key(k)?, app_id))),
+        Some(k) => Ok(Some(MsgCrypt::new(
+            AesKey::from_encoding_aes_key(k)?,
+            app_id,
+        ))),
     }
 }
 
@@ -178,12 +197,18 @@ impl Callback {
         let current = key_from(&settings.encoding_aes_key, &settings.app_id)?;
         let previous = key_from(&settings.previous_encoding_aes_key, &settings.app_id)?;
         if current.is_none() && previous.is_some() {
-            return Err(ProtocolError::InvalidAesKey("a previous key is set without a current one"));
+            return Err(ProtocolError::InvalidAesKey(
+                "a previous key is set without a current one",
+            ));
         }
         if current.is_none() && settings.require_encryption {
             return Err(ProtocolError::EncryptionNotConfigured);
         }
-        Ok(Callback { settings, current, previous })
+        Ok(Callback {
+            settings,
+            current,
+            previous,
+        })
     }
 
     pub fn settings(&self) -> &CallbackSettings {
@@ -202,16 +227,31 @@ impl Callback {
     /// the timestamp window; returns `echostr` to echo verbatim. (An OA's
     /// echostr is plaintext in every mode.)
     pub fn verify_url(&self, q: &CallbackQuery, now: u64) -> Result<String, ProtocolError> {
-        let echostr = q.echostr.as_deref().ok_or(ProtocolError::MissingParameter("echostr"))?;
+        let echostr = q
+            .echostr
+            .as_deref()
+            .ok_or(ProtocolError::MissingParameter("echostr"))?;
         let (timestamp, _nonce) = self.check_request_signature(q)?;
         self.check_timestamp(timestamp, now)?;
         Ok(echostr.to_owned())
     }
 
-    fn check_request_signature<'q>(&self, q: &'q CallbackQuery) -> Result<(&'q str, &'q str), ProtocolError> {
-        let sig = q.signature.as_deref().ok_or(ProtocolError::MissingParameter("signature"))?;
-        let timestamp = q.timestamp.as_deref().ok_or(ProtocolError::MissingParameter("timestamp"))?;
-        let nonce = q.nonce.as_deref().ok_or(ProtocolError::MissingParameter("nonce"))?;
+    fn check_request_signature<'q>(
+        &self,
+        q: &'q CallbackQuery,
+    ) -> Result<(&'q str, &'q str), ProtocolError> {
+        let sig = q
+            .signature
+            .as_deref()
+            .ok_or(ProtocolError::MissingParameter("signature"))?;
+        let timestamp = q
+            .timestamp
+            .as_deref()
+            .ok_or(ProtocolError::MissingParameter("timestamp"))?;
+        let nonce = q
+            .nonce
+            .as_deref()
+            .ok_or(ProtocolError::MissingParameter("nonce"))?;
         verify_signature(sig, &[&self.settings.token, timestamp, nonce])?;
         Ok((timestamp, nonce))
     }
@@ -219,10 +259,17 @@ impl Callback {
     /// Checked only after the signature, so an unauthenticated caller cannot
     /// probe our clock.
     fn check_timestamp(&self, timestamp: &str, now: u64) -> Result<(), ProtocolError> {
-        let ts: u64 = timestamp.trim().parse().map_err(|_| ProtocolError::BadTimestamp)?;
+        let ts: u64 = timestamp
+            .trim()
+            .parse()
+            .map_err(|_| ProtocolError::BadTimestamp)?;
         let window_secs = self.settings.timestamp_window_secs;
         if ts.abs_diff(now) > window_secs {
-            return Err(ProtocolError::StaleTimestamp { timestamp: ts, now, window_secs });
+            return Err(ProtocolError::StaleTimestamp {
+                timestamp: ts,
+                now,
+                window_secs,
+            });
         }
         Ok(())
     }
@@ -237,7 +284,8 @@ impl Callback {
         if body.len() > limits.max_bytes {
             return Err(ProtocolError::TooLarge);
         }
-        let body = std::str::from_utf8(body).map_err(|_| ProtocolError::MalformedXml("body is not UTF-8".into()))?;
+        let body = std::str::from_utf8(body)
+            .map_err(|_| ProtocolError::MalformedXml("body is not UTF-8".into()))?;
         if !q.is_encrypted() {
             if self.settings.require_encryption {
                 return Err(ProtocolError::EncryptionRequired);
@@ -246,15 +294,34 @@ impl Callback {
             self.check_timestamp(timestamp, now)?;
             let root = parse_document(body, limits)?;
             let message = message_from_element(&root, body)?;
-            return Ok(Inbound { message, mode: Mode::Plaintext, key: None, nonce: nonce.to_owned() });
+            return Ok(Inbound {
+                message,
+                mode: Mode::Plaintext,
+                key: None,
+                nonce: nonce.to_owned(),
+            });
         }
 
-        let current = self.current.as_ref().ok_or(ProtocolError::EncryptionNotConfigured)?;
-        let msg_sig = q.msg_signature.as_deref().ok_or(ProtocolError::MissingParameter("msg_signature"))?;
-        let timestamp = q.timestamp.as_deref().ok_or(ProtocolError::MissingParameter("timestamp"))?;
-        let nonce = q.nonce.as_deref().ok_or(ProtocolError::MissingParameter("nonce"))?;
+        let current = self
+            .current
+            .as_ref()
+            .ok_or(ProtocolError::EncryptionNotConfigured)?;
+        let msg_sig = q
+            .msg_signature
+            .as_deref()
+            .ok_or(ProtocolError::MissingParameter("msg_signature"))?;
+        let timestamp = q
+            .timestamp
+            .as_deref()
+            .ok_or(ProtocolError::MissingParameter("timestamp"))?;
+        let nonce = q
+            .nonce
+            .as_deref()
+            .ok_or(ProtocolError::MissingParameter("nonce"))?;
         let outer = parse_document(body, limits)?;
-        let encrypt = outer.child_text("Encrypt").ok_or(ProtocolError::MissingEncrypt)?;
+        let encrypt = outer
+            .child_text("Encrypt")
+            .ok_or(ProtocolError::MissingEncrypt)?;
         // `msg_signature` covers the body; `signature` does not, so it is not
         // required here (the official doc: "不要使用signature验证").
         verify_signature(msg_sig, &[&self.settings.token, timestamp, nonce, encrypt])?;
@@ -267,17 +334,25 @@ impl Callback {
         let (plain, slot) = match current.decrypt(encrypt) {
             Ok(p) => (p, KeySlot::Current),
             // Only errors a different key could explain fall back (§4.7).
-            Err(e @ (ProtocolError::BadPadding | ProtocolError::BadLength | ProtocolError::WrongAppId | ProtocolError::InvalidUtf8)) => {
-                match self.previous.as_ref().map(|p| p.decrypt(encrypt)) {
-                    Some(Ok(p)) => (p, KeySlot::Previous),
-                    _ => return Err(e),
-                }
-            }
+            Err(
+                e @ (ProtocolError::BadPadding
+                | ProtocolError::BadLength
+                | ProtocolError::WrongAppId
+                | ProtocolError::InvalidUtf8),
+            ) => match self.previous.as_ref().map(|p| p.decrypt(encrypt)) {
+                Some(Ok(p)) => (p, KeySlot::Previous),
+                _ => return Err(e),
+            },
             Err(e) => return Err(e),
         };
         let inner = parse_document(&plain, limits)?;
         let message = message_from_element(&inner, &plain)?;
-        Ok(Inbound { message, mode, key: Some(slot), nonce: nonce.to_owned() })
+        Ok(Inbound {
+            message,
+            mode,
+            key: Some(slot),
+            nonce: nonce.to_owned(),
+        })
     }
 
     /// The HTTP body answering `inbound`: `success` for [`Reply::Success`]
@@ -285,7 +360,12 @@ impl Callback {
     /// `CreateTime` = now), wrapped in the encrypted envelope — `TimeStamp` =
     /// now, `Nonce` = the request's nonce, `MsgSignature` — exactly when the
     /// request was encrypted, with the key that opened it.
-    pub fn seal(&self, inbound: &Inbound, reply: &Reply, now: u64) -> Result<String, ProtocolError> {
+    pub fn seal(
+        &self,
+        inbound: &Inbound,
+        reply: &Reply,
+        now: u64,
+    ) -> Result<String, ProtocolError> {
         if matches!(reply, Reply::Success) {
             return Ok(SUCCESS.to_owned());
         }
@@ -296,13 +376,23 @@ impl Callback {
         let crypt = self
             .crypt(inbound.key.unwrap_or(KeySlot::Current))
             .ok_or(ProtocolError::EncryptionNotConfigured)?;
-        let nonce = if inbound.nonce.is_empty() { fresh_nonce() } else { inbound.nonce.clone() };
+        let nonce = if inbound.nonce.is_empty() {
+            fresh_nonce()
+        } else {
+            inbound.nonce.clone()
+        };
         Ok(seal_xml(&self.settings.token, crypt, &xml, now, &nonce))
     }
 }
 
 /// Encrypts `xml` and wraps it in the signed §4.6 envelope.
-pub(crate) fn seal_xml(token: &str, crypt: &MsgCrypt, xml: &str, timestamp: u64, nonce: &str) -> String {
+pub(crate) fn seal_xml(
+    token: &str,
+    crypt: &MsgCrypt,
+    xml: &str,
+    timestamp: u64,
+    nonce: &str,
+) -> String {
     let encrypt = crypt.encrypt(xml);
     let ts = timestamp.to_string();
     let sig = signature(&[token, &ts, nonce, &encrypt]);

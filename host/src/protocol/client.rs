@@ -1,12 +1,12 @@
 //! The other side of the wire, for `wxhost simulate` and tests: play WeChat by
 //! building signed pushes in any mode, and open the encrypted replies.
 
+use super::ProtocolError;
 use super::callback::{CallbackQuery, Mode};
 use super::crypt::MsgCrypt;
 use super::render::SUCCESS;
 use super::signature::{signature, verify_signature};
 use super::xml::{Limits, parse_document, push_cdata_element};
-use super::ProtocolError;
 
 /// Builds the query and body WeChat would send for `message_xml` in `mode`,
 /// signed with `token` at `timestamp`/`nonce`. Encrypted modes need `crypt`;
@@ -26,7 +26,10 @@ pub fn build_push(
         signature: Some(signature(&[token, &ts, nonce])),
         timestamp: Some(ts.clone()),
         nonce: Some(nonce.to_owned()),
-        openid: root.as_ref().and_then(|r| r.child_text("FromUserName")).map(str::to_owned),
+        openid: root
+            .as_ref()
+            .and_then(|r| r.child_text("FromUserName"))
+            .map(str::to_owned),
         ..CallbackQuery::default()
     };
     let crypt = match (mode, crypt) {
@@ -40,7 +43,9 @@ pub fn build_push(
     push_cdata_element(&mut enc_element, "Encrypt", &encrypt);
     let body = match (mode, message_xml.rfind("</")) {
         // Compatible: the plaintext message with `<Encrypt>` added inside the root.
-        (Mode::Compatible, Some(i)) => format!("{}{enc_element}{}", &message_xml[..i], &message_xml[i..]),
+        (Mode::Compatible, Some(i)) => {
+            format!("{}{enc_element}{}", &message_xml[..i], &message_xml[i..])
+        }
         _ => {
             let mut b = String::from("<xml>");
             if let Some(to) = root.as_ref().and_then(|r| r.child_text("ToUserName")) {
@@ -63,10 +68,18 @@ pub fn open_reply(token: &str, crypt: &MsgCrypt, body: &str) -> Result<String, P
         return Ok(body.to_owned());
     }
     let root = parse_document(body, Limits::DEFAULT)?;
-    let encrypt = root.child_text("Encrypt").ok_or(ProtocolError::MissingEncrypt)?;
-    let sig = root.child_text("MsgSignature").ok_or(ProtocolError::MissingField("MsgSignature"))?;
-    let ts = root.child_text("TimeStamp").ok_or(ProtocolError::MissingField("TimeStamp"))?;
-    let nonce = root.child_text("Nonce").ok_or(ProtocolError::MissingField("Nonce"))?;
+    let encrypt = root
+        .child_text("Encrypt")
+        .ok_or(ProtocolError::MissingEncrypt)?;
+    let sig = root
+        .child_text("MsgSignature")
+        .ok_or(ProtocolError::MissingField("MsgSignature"))?;
+    let ts = root
+        .child_text("TimeStamp")
+        .ok_or(ProtocolError::MissingField("TimeStamp"))?;
+    let nonce = root
+        .child_text("Nonce")
+        .ok_or(ProtocolError::MissingField("Nonce"))?;
     verify_signature(sig, &[token, ts, nonce, encrypt])?;
     crypt.decrypt(encrypt)
 }

@@ -5,8 +5,8 @@
 use aes::Aes256;
 use base64::Engine as _;
 use base64::alphabet;
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
 use base64::engine::DecodePaddingMode;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
 use cbc::cipher::block_padding::NoPadding;
 use cbc::cipher::{BlockDecryptMut, BlockEncryptMut, KeyIvInit};
 
@@ -46,7 +46,9 @@ impl AesKey {
     /// (`base64(key + "=")`, trailing bits tolerated).
     pub fn from_encoding_aes_key(s: &str) -> Result<AesKey, ProtocolError> {
         if s.len() != 43 {
-            return Err(ProtocolError::InvalidAesKey("must be exactly 43 characters"));
+            return Err(ProtocolError::InvalidAesKey(
+                "must be exactly 43 characters",
+            ));
         }
         let bytes = KEY_ENGINE
             .decode(s)
@@ -78,7 +80,10 @@ pub struct MsgCrypt {
 
 impl MsgCrypt {
     pub fn new(key: AesKey, app_id: &str) -> MsgCrypt {
-        MsgCrypt { key, app_id: app_id.to_owned() }
+        MsgCrypt {
+            key,
+            app_id: app_id.to_owned(),
+        }
     }
 
     /// The AppID checked on decrypt and appended on encrypt.
@@ -134,8 +139,11 @@ impl MsgCrypt {
             return Err(ProtocolError::BadPadding);
         }
         let rest = content.get(RANDOM_LEN..).ok_or(ProtocolError::BadLength)?;
-        let (len_bytes, rest) = rest.split_first_chunk::<4>().ok_or(ProtocolError::BadLength)?;
-        let msg_len = usize::try_from(u32::from_be_bytes(*len_bytes)).map_err(|_| ProtocolError::BadLength)?;
+        let (len_bytes, rest) = rest
+            .split_first_chunk::<4>()
+            .ok_or(ProtocolError::BadLength)?;
+        let msg_len = usize::try_from(u32::from_be_bytes(*len_bytes))
+            .map_err(|_| ProtocolError::BadLength)?;
         if msg_len > rest.len() {
             return Err(ProtocolError::BadLength);
         }

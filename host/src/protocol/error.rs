@@ -21,7 +21,11 @@ pub enum ProtocolError {
     BadTimestamp,
     /// `timestamp` is outside the accepted window: a replay or a badly skewed clock.
     #[error("timestamp {timestamp} is outside the window around {now} (±{window_secs} s)")]
-    StaleTimestamp { timestamp: u64, now: u64, window_secs: u64 },
+    StaleTimestamp {
+        timestamp: u64,
+        now: u64,
+        window_secs: u64,
+    },
     /// `Encrypt` is not valid base64 (−40010).
     #[error("ciphertext is not valid base64")]
     BadBase64,

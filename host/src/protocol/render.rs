@@ -1,10 +1,10 @@
 //! Passive replies: [`Reply`] → plaintext reply XML (§6.1), and back
 //! ([`parse_reply`], for tests and the `simulate` client that plays WeChat).
 
+use super::ProtocolError;
 use super::message::Message;
 use super::reply::{Article, Reply};
 use super::xml::{Element, Limits, parse_document, push_cdata_element, push_number_element};
-use super::ProtocolError;
 
 /// Most articles in a news reply to an event (menu click, subscribe, scan).
 pub const MAX_ARTICLES_EVENT: usize = 8;
@@ -44,14 +44,24 @@ pub fn render_reply(reply: &Reply, to: &Message, now: u64) -> Result<String, Pro
         Reply::Text(content) => push_cdata_element(&mut out, "Content", content),
         Reply::Image { media_id } => media(&mut out, "Image", media_id),
         Reply::Voice { media_id } => media(&mut out, "Voice", media_id),
-        Reply::Video { media_id, title, description } => {
+        Reply::Video {
+            media_id,
+            title,
+            description,
+        } => {
             out.push_str("<Video>");
             push_cdata_element(&mut out, "MediaId", media_id);
             push_opt(&mut out, "Title", title);
             push_opt(&mut out, "Description", description);
             out.push_str("</Video>");
         }
-        Reply::Music { title, description, music_url, hq_music_url, thumb_media_id } => {
+        Reply::Music {
+            title,
+            description,
+            music_url,
+            hq_music_url,
+            thumb_media_id,
+        } => {
             out.push_str("<Music>");
             push_opt(&mut out, "Title", title);
             push_opt(&mut out, "Description", description);
@@ -106,14 +116,26 @@ fn validate(reply: &Reply, to: &Message) -> Result<(), ProtocolError> {
     let has_content = |s: &str| s.chars().any(super::xml::is_xml_char);
     match reply {
         Reply::Text(t) if !has_content(t) => Err(ProtocolError::EmptyText),
-        Reply::Image { media_id } | Reply::Voice { media_id } | Reply::Video { media_id, .. } if media_id.is_empty() => {
+        Reply::Image { media_id } | Reply::Voice { media_id } | Reply::Video { media_id, .. }
+            if media_id.is_empty() =>
+        {
             Err(ProtocolError::MissingField("MediaId"))
         }
-        Reply::Music { thumb_media_id, .. } if thumb_media_id.is_empty() => Err(ProtocolError::MissingField("ThumbMediaId")),
+        Reply::Music { thumb_media_id, .. } if thumb_media_id.is_empty() => {
+            Err(ProtocolError::MissingField("ThumbMediaId"))
+        }
         Reply::News(a) if a.is_empty() => Err(ProtocolError::NoArticles),
         Reply::News(a) => {
-            let max = if to.is_user_message() { MAX_ARTICLES_USER } else { MAX_ARTICLES_EVENT };
-            if a.len() > max { Err(ProtocolError::TooManyArticles { max, got: a.len() }) } else { Ok(()) }
+            let max = if to.is_user_message() {
+                MAX_ARTICLES_USER
+            } else {
+                MAX_ARTICLES_EVENT
+            };
+            if a.len() > max {
+                Err(ProtocolError::TooManyArticles { max, got: a.len() })
+            } else {
+                Ok(())
+            }
         }
         _ => Ok(()),
     }
@@ -136,34 +158,62 @@ pub struct ParsedReply {
 pub fn parse_reply(xml: &str) -> Result<ParsedReply, ProtocolError> {
     let trimmed = xml.trim();
     if trimmed.is_empty() || trimmed == SUCCESS {
-        return Ok(ParsedReply { reply: Reply::Success, to_user: String::new(), from_user: String::new(), create_time: 0 });
+        return Ok(ParsedReply {
+            reply: Reply::Success,
+            to_user: String::new(),
+            from_user: String::new(),
+            create_time: 0,
+        });
     }
     let root = parse_document(xml, Limits::DEFAULT)?;
-    let req = |name: &'static str| root.child_text(name).ok_or(ProtocolError::MissingField(name));
+    let req = |name: &'static str| {
+        root.child_text(name)
+            .ok_or(ProtocolError::MissingField(name))
+    };
     let to_user = req("ToUserName")?.to_owned();
     let from_user = req("FromUserName")?.to_owned();
-    let create_time = req("CreateTime")?.trim().parse().map_err(|_| ProtocolError::InvalidField("CreateTime"))?;
+    let create_time = req("CreateTime")?
+        .trim()
+        .parse()
+        .map_err(|_| ProtocolError::InvalidField("CreateTime"))?;
     let msg_type = req("MsgType")?;
     let reply = match msg_type.trim() {
         "text" => Reply::Text(req("Content")?.to_owned()),
-        "image" => Reply::Image { media_id: media_id(&root, "Image")? },
-        "voice" => Reply::Voice { media_id: media_id(&root, "Voice")? },
+        "image" => Reply::Image {
+            media_id: media_id(&root, "Image")?,
+        },
+        "voice" => Reply::Voice {
+            media_id: media_id(&root, "Voice")?,
+        },
         "video" => {
-            let v = root.child("Video").ok_or(ProtocolError::MissingField("Video"))?;
-            Reply::Video { media_id: media_id(&root, "Video")?, title: opt(v, "Title"), description: opt(v, "Description") }
+            let v = root
+                .child("Video")
+                .ok_or(ProtocolError::MissingField("Video"))?;
+            Reply::Video {
+                media_id: media_id(&root, "Video")?,
+                title: opt(v, "Title"),
+                description: opt(v, "Description"),
+            }
         }
         "music" => {
-            let m = root.child("Music").ok_or(ProtocolError::MissingField("Music"))?;
+            let m = root
+                .child("Music")
+                .ok_or(ProtocolError::MissingField("Music"))?;
             Reply::Music {
                 title: opt(m, "Title"),
                 description: opt(m, "Description"),
                 music_url: opt(m, "MusicUrl"),
                 hq_music_url: opt(m, "HQMusicUrl"),
-                thumb_media_id: m.child_text("ThumbMediaId").ok_or(ProtocolError::MissingField("ThumbMediaId"))?.to_owned(),
+                thumb_media_id: m
+                    .child_text("ThumbMediaId")
+                    .ok_or(ProtocolError::MissingField("ThumbMediaId"))?
+                    .to_owned(),
             }
         }
         "news" => {
-            let items = root.child("Articles").ok_or(ProtocolError::MissingField("Articles"))?;
+            let items = root
+                .child("Articles")
+                .ok_or(ProtocolError::MissingField("Articles"))?;
             let articles: Vec<Article> = items
                 .children_named("item")
                 .map(|i| Article {
@@ -173,23 +223,36 @@ pub fn parse_reply(xml: &str) -> Result<ParsedReply, ProtocolError> {
                     url: text(i, "Url"),
                 })
                 .collect();
-            let count = root.child_text("ArticleCount").ok_or(ProtocolError::MissingField("ArticleCount"))?;
+            let count = root
+                .child_text("ArticleCount")
+                .ok_or(ProtocolError::MissingField("ArticleCount"))?;
             if count.trim().parse::<usize>().ok() != Some(articles.len()) {
                 return Err(ProtocolError::InvalidField("ArticleCount"));
             }
             Reply::News(articles)
         }
-        "transfer_customer_service" => {
-            Reply::TransferCustomerService { kf_account: root.path_text(&["TransInfo", "KfAccount"]).map(str::to_owned) }
-        }
+        "transfer_customer_service" => Reply::TransferCustomerService {
+            kf_account: root
+                .path_text(&["TransInfo", "KfAccount"])
+                .map(str::to_owned),
+        },
         _ => return Err(ProtocolError::InvalidField("MsgType")),
     };
-    Ok(ParsedReply { reply, to_user, from_user, create_time })
+    Ok(ParsedReply {
+        reply,
+        to_user,
+        from_user,
+        create_time,
+    })
 }
 
 fn media_id(root: &Element, wrapper: &'static str) -> Result<String, ProtocolError> {
-    let w = root.child(wrapper).ok_or(ProtocolError::MissingField(wrapper))?;
-    Ok(w.child_text("MediaId").ok_or(ProtocolError::MissingField("MediaId"))?.to_owned())
+    let w = root
+        .child(wrapper)
+        .ok_or(ProtocolError::MissingField(wrapper))?;
+    Ok(w.child_text("MediaId")
+        .ok_or(ProtocolError::MissingField("MediaId"))?
+        .to_owned())
 }
 
 fn opt(e: &Element, name: &str) -> Option<String> {
@@ -222,7 +285,12 @@ mod tests {
     }
 
     fn article(n: usize) -> Article {
-        Article { title: format!("t{n}"), description: "d".into(), pic_url: "p".into(), url: "u".into() }
+        Article {
+            title: format!("t{n}"),
+            description: "d".into(),
+            pic_url: "p".into(),
+            url: "u".into(),
+        }
     }
 
     #[test]
@@ -234,7 +302,10 @@ mod tests {
              <CreateTime>1700000000</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[hi]]></Content></xml>"
         );
         let p = parse_reply(&xml).unwrap();
-        assert_eq!((p.to_user.as_str(), p.from_user.as_str(), p.create_time), ("oUSER", "gh_acc", 1_700_000_000));
+        assert_eq!(
+            (p.to_user.as_str(), p.from_user.as_str(), p.create_time),
+            ("oUSER", "gh_acc", 1_700_000_000)
+        );
         assert_eq!(p.reply, Reply::Text("hi".into()));
     }
 
@@ -243,15 +314,28 @@ mod tests {
         let t = "a]]>b<![CDATA[c]]>\n]]]>";
         let xml = render_reply(&Reply::Text(t.into()), &user_msg(), 1).unwrap();
         assert_eq!(parse_reply(&xml).unwrap().reply, Reply::Text(t.into()));
-        assert_eq!(parse_message(&xml.replace("<MsgType>", "<X>1</X><MsgType>")).unwrap().field("Content"), Some(t));
+        assert_eq!(
+            parse_message(&xml.replace("<MsgType>", "<X>1</X><MsgType>"))
+                .unwrap()
+                .field("Content"),
+            Some(t)
+        );
     }
 
     #[test]
     fn all_shapes_round_trip() {
         let replies = [
-            Reply::Image { media_id: "m".into() },
-            Reply::Voice { media_id: "m".into() },
-            Reply::Video { media_id: "m".into(), title: Some("t".into()), description: None },
+            Reply::Image {
+                media_id: "m".into(),
+            },
+            Reply::Voice {
+                media_id: "m".into(),
+            },
+            Reply::Video {
+                media_id: "m".into(),
+                title: Some("t".into()),
+                description: None,
+            },
             Reply::Music {
                 title: Some("t".into()),
                 description: Some("".into()),
@@ -261,14 +345,19 @@ mod tests {
             },
             Reply::News(vec![article(1)]),
             Reply::TransferCustomerService { kf_account: None },
-            Reply::TransferCustomerService { kf_account: Some("test1@test".into()) },
+            Reply::TransferCustomerService {
+                kf_account: Some("test1@test".into()),
+            },
             Reply::Success,
         ];
         for r in replies {
             let xml = render_reply(&r, &user_msg(), 9).unwrap();
             assert_eq!(parse_reply(&xml).unwrap().reply, r, "{xml}");
         }
-        assert_eq!(render_reply(&Reply::Success, &user_msg(), 9).unwrap(), "success");
+        assert_eq!(
+            render_reply(&Reply::Success, &user_msg(), 9).unwrap(),
+            "success"
+        );
         assert_eq!(parse_reply("").unwrap().reply, Reply::Success);
     }
 
@@ -287,22 +376,51 @@ mod tests {
             render_reply(&Reply::News(nine), &event_msg(), 1),
             Err(ProtocolError::TooManyArticles { max: 8, got: 9 })
         );
-        assert_eq!(render_reply(&Reply::News(vec![]), &event_msg(), 1), Err(ProtocolError::NoArticles));
+        assert_eq!(
+            render_reply(&Reply::News(vec![]), &event_msg(), 1),
+            Err(ProtocolError::NoArticles)
+        );
     }
 
     #[test]
     fn invalid_replies() {
-        assert_eq!(render_reply(&Reply::Text(String::new()), &user_msg(), 1), Err(ProtocolError::EmptyText));
-        assert_eq!(render_reply(&Reply::Text("\u{1}".into()), &user_msg(), 1), Err(ProtocolError::EmptyText));
         assert_eq!(
-            render_reply(&Reply::Image { media_id: String::new() }, &user_msg(), 1),
+            render_reply(&Reply::Text(String::new()), &user_msg(), 1),
+            Err(ProtocolError::EmptyText)
+        );
+        assert_eq!(
+            render_reply(&Reply::Text("\u{1}".into()), &user_msg(), 1),
+            Err(ProtocolError::EmptyText)
+        );
+        assert_eq!(
+            render_reply(
+                &Reply::Image {
+                    media_id: String::new()
+                },
+                &user_msg(),
+                1
+            ),
             Err(ProtocolError::MissingField("MediaId"))
         );
-        let music = Reply::Music { title: None, description: None, music_url: None, hq_music_url: None, thumb_media_id: String::new() };
-        assert_eq!(render_reply(&music, &user_msg(), 1), Err(ProtocolError::MissingField("ThumbMediaId")));
-        assert_eq!(parse_reply("<xml><ToUserName>a</ToUserName></xml>"), Err(ProtocolError::MissingField("FromUserName")));
+        let music = Reply::Music {
+            title: None,
+            description: None,
+            music_url: None,
+            hq_music_url: None,
+            thumb_media_id: String::new(),
+        };
         assert_eq!(
-            parse_reply("<xml><ToUserName>a</ToUserName><FromUserName>b</FromUserName><CreateTime>1</CreateTime><MsgType>fax</MsgType></xml>"),
+            render_reply(&music, &user_msg(), 1),
+            Err(ProtocolError::MissingField("ThumbMediaId"))
+        );
+        assert_eq!(
+            parse_reply("<xml><ToUserName>a</ToUserName></xml>"),
+            Err(ProtocolError::MissingField("FromUserName"))
+        );
+        assert_eq!(
+            parse_reply(
+                "<xml><ToUserName>a</ToUserName><FromUserName>b</FromUserName><CreateTime>1</CreateTime><MsgType>fax</MsgType></xml>"
+            ),
             Err(ProtocolError::InvalidField("MsgType"))
         );
     }

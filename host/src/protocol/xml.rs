@@ -24,10 +24,17 @@ pub struct Limits {
 
 impl Limits {
     /// 1 MiB, depth 16, 4096 elements: generous for any WeChat push.
-    pub const DEFAULT: Limits = Limits { max_bytes: 1 << 20, max_depth: 16, max_elements: 4096 };
+    pub const DEFAULT: Limits = Limits {
+        max_bytes: 1 << 20,
+        max_depth: 16,
+        max_elements: 4096,
+    };
 
     pub fn with_max_bytes(max_bytes: usize) -> Limits {
-        Limits { max_bytes, ..Self::DEFAULT }
+        Limits {
+            max_bytes,
+            ..Self::DEFAULT
+        }
     }
 }
 
@@ -82,10 +89,18 @@ impl Element {
 
     fn collect_leaves(&self, prefix: &str, out: &mut Vec<(String, String)>) {
         if self.children.is_empty() {
-            let name = if prefix.is_empty() { self.name.clone() } else { format!("{prefix}.{}", self.name) };
+            let name = if prefix.is_empty() {
+                self.name.clone()
+            } else {
+                format!("{prefix}.{}", self.name)
+            };
             out.push((name, self.text.clone()));
         } else {
-            let path = if prefix.is_empty() { self.name.clone() } else { format!("{prefix}.{}", self.name) };
+            let path = if prefix.is_empty() {
+                self.name.clone()
+            } else {
+                format!("{prefix}.{}", self.name)
+            };
             for c in &self.children {
                 c.collect_leaves(&path, out);
             }
@@ -114,7 +129,10 @@ pub fn parse_document(xml: &str, limits: Limits) -> Result<Element, ProtocolErro
     let mut elements = 0usize;
 
     // Opens a new element (on Start or Empty); fails past the limits.
-    let open = |stack: &mut Vec<Element>, elements: &mut usize, name: &[u8]| -> Result<(), ProtocolError> {
+    let open = |stack: &mut Vec<Element>,
+                elements: &mut usize,
+                name: &[u8]|
+     -> Result<(), ProtocolError> {
         *elements += 1;
         if *elements > limits.max_elements {
             return Err(ProtocolError::TooLarge);
@@ -123,7 +141,10 @@ pub fn parse_document(xml: &str, limits: Limits) -> Result<Element, ProtocolErro
             return Err(ProtocolError::TooDeep);
         }
         let name = std::str::from_utf8(name).map_err(malformed)?;
-        stack.push(Element { name: name.to_owned(), ..Element::default() });
+        stack.push(Element {
+            name: name.to_owned(),
+            ..Element::default()
+        });
         Ok(())
     };
 
@@ -156,11 +177,15 @@ pub fn parse_document(xml: &str, limits: Limits) -> Result<Element, ProtocolErro
                 }
             }
             XmlEvent::CData(t) => {
-                let top = stack.last_mut().ok_or_else(|| malformed("CDATA outside the root element"))?;
+                let top = stack
+                    .last_mut()
+                    .ok_or_else(|| malformed("CDATA outside the root element"))?;
                 top.text.push_str(&t.decode().map_err(malformed)?);
             }
             XmlEvent::GeneralRef(r) => {
-                let top = stack.last_mut().ok_or_else(|| malformed("reference outside the root element"))?;
+                let top = stack
+                    .last_mut()
+                    .ok_or_else(|| malformed("reference outside the root element"))?;
                 if r.is_char_ref() {
                     match r.resolve_char_ref().map_err(malformed)? {
                         Some(c) => top.text.push(c),
@@ -182,7 +207,11 @@ pub fn parse_document(xml: &str, limits: Limits) -> Result<Element, ProtocolErro
             XmlEvent::DocType(_) => return Err(ProtocolError::Doctype),
             XmlEvent::Comment(_) | XmlEvent::Decl(_) | XmlEvent::PI(_) => {}
             XmlEvent::Eof => {
-                return Err(malformed(if stack.is_empty() { "no root element" } else { "unexpected end of document" }));
+                return Err(malformed(if stack.is_empty() {
+                    "no root element"
+                } else {
+                    "unexpected end of document"
+                }));
             }
         }
     }
@@ -293,10 +322,15 @@ mod tests {
         assert_eq!(parse(bomb), Err(ProtocolError::Doctype));
         let xxe = "<!doctype foo [<!ENTITY xxe SYSTEM \"file:///etc/passwd\">]><xml>&xxe;</xml>";
         assert_eq!(parse(xxe), Err(ProtocolError::Doctype));
-        assert!(matches!(parse("<xml><A>&xxe;</A></xml>"), Err(ProtocolError::MalformedXml(_))));
+        assert!(matches!(
+            parse("<xml><A>&xxe;</A></xml>"),
+            Err(ProtocolError::MalformedXml(_))
+        ));
         // Inside CDATA it is just text.
         assert_eq!(
-            parse("<xml><A><![CDATA[<!DOCTYPE html>]]></A></xml>").unwrap().child_text("A"),
+            parse("<xml><A><![CDATA[<!DOCTYPE html>]]></A></xml>")
+                .unwrap()
+                .child_text("A"),
             Some("<!DOCTYPE html>")
         );
     }
@@ -309,13 +343,30 @@ mod tests {
         assert!(parse(&ok).is_ok());
         let wide = format!("<xml>{}</xml>", "<a/>".repeat(5000));
         assert_eq!(parse(&wide), Err(ProtocolError::TooLarge));
-        assert_eq!(parse_document("<xml/>", Limits::with_max_bytes(5)), Err(ProtocolError::TooLarge));
+        assert_eq!(
+            parse_document("<xml/>", Limits::with_max_bytes(5)),
+            Err(ProtocolError::TooLarge)
+        );
     }
 
     #[test]
     fn malformed() {
-        for bad in ["", "   ", "<xml>", "<xml></yml>", "</xml>", "text", "<xml><a></xml>", "<xml>&amp</xml>", "<xml>&#0;</xml>"] {
-            assert!(matches!(parse(bad), Err(ProtocolError::MalformedXml(_))), "{bad:?} -> {:?}", parse(bad));
+        for bad in [
+            "",
+            "   ",
+            "<xml>",
+            "<xml></yml>",
+            "</xml>",
+            "text",
+            "<xml><a></xml>",
+            "<xml>&amp</xml>",
+            "<xml>&#0;</xml>",
+        ] {
+            assert!(
+                matches!(parse(bad), Err(ProtocolError::MalformedXml(_))),
+                "{bad:?} -> {:?}",
+                parse(bad)
+            );
         }
     }
 
@@ -323,7 +374,10 @@ mod tests {
     fn cdata_split() {
         let mut s = String::new();
         push_cdata(&mut s, "a]]>b]]>]]>c\u{1}d");
-        assert_eq!(s, "<![CDATA[a]]]]><![CDATA[>b]]]]><![CDATA[>]]]]><![CDATA[>cd]]>");
+        assert_eq!(
+            s,
+            "<![CDATA[a]]]]><![CDATA[>b]]]]><![CDATA[>]]]]><![CDATA[>cd]]>"
+        );
         let doc = format!("<xml><A>{s}</A></xml>");
         assert_eq!(parse(&doc).unwrap().child_text("A"), Some("a]]>b]]>]]>cd"));
     }
