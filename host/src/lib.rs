@@ -10,6 +10,7 @@
 
 pub mod api;
 pub mod config;
+pub mod plugin;
 pub mod protocol;
 pub mod store;
 pub mod server;

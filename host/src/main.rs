@@ -21,6 +21,17 @@ enum Command {
     Simulate(wxhost::simulate::SimulateArgs),
     /// Print the effective configuration (secrets redacted).
     Config,
+    /// Plugin tools.
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Run one plugin on one message and print its reply, logs and timings.
+    Run(wxhost::plugin::run_cmd::RunArgs),
 }
 
 #[tokio::main]
@@ -40,6 +51,7 @@ async fn main() {
     let result = match cli.command {
         Command::Serve => wxhost::server::serve(config).await,
         Command::Simulate(args) => wxhost::simulate::run(&config, args).await,
+        Command::Plugin { command: PluginCommand::Run(args) } => wxhost::plugin::run_cmd::run(args, &config).await,
         Command::Config => {
             println!("{config:#?}");
             Ok(())

@@ -1,0 +1,107 @@
+//! The process-wide wasmtime `Engine`: pooling allocator (falling back to
+//! on-demand allocation where the address space cannot be reserved), epoch
+//! interruption driven by a 10 ms ticker thread, and the `Linker` with WASI
+//! and our host interfaces.
+
+use std::hash::{Hash, Hasher};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime::{Config, Engine, EngineWeak, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use super::bindings::Plugin as Bindings;
+use super::state::State;
+
+/// One epoch tick; deadlines are rounded up to whole ticks (+1).
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Concurrent instances the pool holds (= concurrent plugin calls, including
+/// `describe` at load). Calls beyond this wait on a semaphore.
+pub const POOL_INSTANCES: u32 = 128;
+
+pub(crate) struct EngineParts {
+    pub engine: Engine,
+    pub linker: Linker<State>,
+    pub pooling: bool,
+    /// Hex digest of `Engine::precompile_compatibility_hash`, part of cache keys.
+    pub compat: String,
+}
+
+fn config(pooling: bool) -> Config {
+    let mut cfg = Config::new();
+    cfg.epoch_interruption(true);
+    if pooling {
+        let mut pool = PoolingAllocationConfig::new();
+        pool.total_component_instances(POOL_INSTANCES)
+            .total_core_instances(POOL_INSTANCES * 8)
+            .total_memories(POOL_INSTANCES * 2)
+            .total_tables(POOL_INSTANCES * 8)
+            .total_stacks(POOL_INSTANCES)
+            .max_core_instances_per_component(32)
+            .max_memories_per_component(4)
+            .max_tables_per_component(16)
+            // Keep a little of each memory resident between calls: cheap
+            // reuse of the pages a fresh instance touches first.
+            .linear_memory_keep_resident(256 * 1024)
+            .table_keep_resident(64 * 1024);
+        cfg.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    }
+    cfg
+}
+
+pub(crate) fn build() -> anyhow::Result<EngineParts> {
+    let (engine, pooling) = match Engine::new(&config(true)) {
+        Ok(e) => (e, true),
+        Err(e) => {
+            tracing::warn!("pooling allocator unavailable ({e}); using on-demand instance allocation");
+            (Engine::new(&config(false)).map_err(anyhow::Error::from)?, false)
+        }
+    };
+    spawn_ticker(engine.weak());
+    let mut linker: Linker<State> = Linker::new(&engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    Bindings::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+    let compat = compat_hash(&engine);
+    Ok(EngineParts { engine, linker, pooling, compat })
+}
+
+/// Increments the epoch every tick until the engine is dropped.
+fn spawn_ticker(weak: EngineWeak) {
+    std::thread::Builder::new()
+        .name("wasm-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .expect("spawn epoch ticker thread");
+}
+
+struct ShaHasher(Sha256);
+
+impl Hasher for ShaHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+    fn finish(&self) -> u64 {
+        let d = self.0.clone().finalize();
+        u64::from_le_bytes(d[..8].try_into().unwrap())
+    }
+}
+
+/// A stable digest of everything that makes a precompiled artifact loadable
+/// by this engine (wasmtime version, compiler settings, target features).
+fn compat_hash(engine: &Engine) -> String {
+    let mut h = ShaHasher(Sha256::new());
+    engine.precompile_compatibility_hash().hash(&mut h);
+    hex::encode(&h.0.finalize()[..8])
+}
+
+/// Epoch ticks for a timeout: rounded up, plus one for the tick in progress.
+pub(crate) fn ticks(timeout: Duration) -> u64 {
+    let tick = EPOCH_TICK.as_nanos();
+    (timeout.as_nanos().div_ceil(tick) as u64).max(1) + 1
+}

@@ -1,0 +1,166 @@
+//! Hot reload of a plugins directory: add, replace (in-flight versions keep
+//! working), remove, broken overwrite, half-written and slowly copied files,
+//! refused WIT versions, and the compiled-artifact cache across restarts.
+//! Polls with generous timeouts; no timing assertions.
+
+mod plugin_support;
+
+use std::io::Write;
+use std::time::Duration;
+
+use plugin_support::*;
+use wxhost::plugin::{PluginOutcome, ReloadEvent};
+use wxhost::protocol::Reply;
+
+async fn answer(e: &Env, id: &str, s: &str) -> Option<PluginOutcome> {
+    let p = e.rt.get(id)?;
+    Some(p.call(&text(s), None, deadline()).await.unwrap())
+}
+
+fn is(ev: &ReloadEvent, want: &str, id: &str) -> bool {
+    match ev {
+        ReloadEvent::Loaded { id: i, .. } => want == "loaded" && i == id,
+        ReloadEvent::Replaced { id: i, .. } => want == "replaced" && i == id,
+        ReloadEvent::Removed { id: i } => want == "removed" && i == id,
+        ReloadEvent::Failed { id: i, .. } => want == "failed" && i == id,
+        _ => false,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn add_replace_remove() {
+    let e = env(Default::default());
+    e.rt.load_all().await.unwrap();
+    e.rt.watch().unwrap();
+    let mut rx = e.rt.subscribe();
+
+    // add
+    e.install("echo", "p");
+    wait_for(&mut rx, |ev| is(ev, "loaded", "p")).await;
+    assert_eq!(answer(&e, "p", "one").await, Some(PluginOutcome::Reply(Reply::Text("one".into()))));
+    let old = e.rt.get("p").unwrap();
+
+    // replace in place (cp over the file): keyword has no rules → passes
+    e.install("keyword", "p");
+    wait_for(&mut rx, |ev| is(ev, "replaced", "p")).await;
+    let new = e.rt.get("p").unwrap();
+    assert_eq!(new.info.name, "keyword");
+    assert_ne!(new.sha256, old.sha256);
+    assert_eq!(answer(&e, "p", "one").await, Some(PluginOutcome::Pass));
+    // A caller still holding the old version (an in-flight call) keeps it.
+    assert_eq!(old.call(&text("two"), None, deadline()).await.unwrap(), PluginOutcome::Reply(Reply::Text("two".into())));
+
+    // remove
+    std::fs::remove_file(e.plugins_dir().join("p.wasm")).unwrap();
+    wait_for(&mut rx, |ev| is(ev, "removed", "p")).await;
+    assert!(e.rt.get("p").is_none());
+    assert!(e.rt.plugins().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn broken_overwrite_keeps_the_working_version() {
+    let e = env(Default::default());
+    e.install("echo", "b");
+    e.rt.load_all().await.unwrap();
+    let good = e.rt.get("b").unwrap().sha256.clone();
+    e.rt.watch().unwrap();
+    let mut rx = e.rt.subscribe();
+
+    std::fs::write(e.plugins_dir().join("b.wasm"), b"\0asm garbage").unwrap();
+    let seen = wait_for(&mut rx, |ev| is(ev, "failed", "b")).await;
+    match seen.last().unwrap() {
+        ReloadEvent::Failed { error, .. } => assert!(error.contains("not a valid WebAssembly component"), "{error}"),
+        _ => unreachable!(),
+    }
+    assert_eq!(e.rt.get("b").unwrap().sha256, good);
+    assert_eq!(answer(&e, "b", "ok").await, Some(PluginOutcome::Reply(Reply::Text("ok".into()))));
+
+    // A component for another WIT major never replaces it either.
+    e.install("fault_wit_v2", "b");
+    let seen = wait_for(&mut rx, |ev| is(ev, "failed", "b")).await;
+    match seen.last().unwrap() {
+        ReloadEvent::Failed { error, .. } => assert!(error.contains("wechat:plugin@1.0.0"), "{error}"),
+        _ => unreachable!(),
+    }
+    assert_eq!(e.rt.get("b").unwrap().sha256, good);
+
+    // Fixing the file brings it back (same content: nothing to reload).
+    e.install("echo", "b");
+    wait_for(&mut rx, |ev| matches!(ev, ReloadEvent::Unchanged { id } if id == "b")).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn slowly_copied_file_is_loaded_once_complete() {
+    let e = env(Default::default());
+    e.rt.watch().unwrap();
+    let mut rx = e.rt.subscribe();
+    let bytes = std::fs::read(wasm("echo")).unwrap();
+    let path = e.plugins_dir().join("slow.wasm");
+    let mut f = std::fs::File::create(&path).unwrap();
+    // A copy in 8 chunks, 40 ms apart: writes keep the debounce from firing.
+    for chunk in bytes.chunks(bytes.len().div_ceil(8)) {
+        f.write_all(chunk).unwrap();
+        f.flush().unwrap();
+        tokio::time::sleep(Duration::from_millis(40)).await;
+    }
+    drop(f);
+    let seen = wait_for(&mut rx, |ev| is(ev, "loaded", "slow")).await;
+    assert!(!seen.iter().any(|ev| is(ev, "failed", "slow")), "{seen:?}");
+    assert_eq!(answer(&e, "slow", "s").await, Some(PluginOutcome::Reply(Reply::Text("s".into()))));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn half_written_file_is_never_served() {
+    let e = env(Default::default());
+    e.rt.watch().unwrap();
+    let mut rx = e.rt.subscribe();
+    let bytes = std::fs::read(wasm("echo")).unwrap();
+    let path = e.plugins_dir().join("half.wasm");
+    // The copy stalls halfway for longer than the debounce: the partial file
+    // is looked at, fails to compile, and is not served.
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    wait_for(&mut rx, |ev| is(ev, "failed", "half")).await;
+    assert!(e.rt.get("half").is_none());
+    // The copy completes: now it loads.
+    let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+    f.write_all(&bytes[bytes.len() / 2..]).unwrap();
+    drop(f);
+    wait_for(&mut rx, |ev| is(ev, "loaded", "half")).await;
+    assert_eq!(answer(&e, "half", "h").await, Some(PluginOutcome::Reply(Reply::Text("h".into()))));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn temp_and_hidden_files_are_ignored_and_rename_loads() {
+    let e = env(Default::default());
+    e.rt.watch().unwrap();
+    let mut rx = e.rt.subscribe();
+    let dir = e.plugins_dir();
+    std::fs::copy(wasm("echo"), dir.join(".r.wasm")).unwrap();
+    std::fs::copy(wasm("echo"), dir.join("r.wasm.tmp")).unwrap();
+    std::fs::rename(dir.join("r.wasm.tmp"), dir.join("r.wasm")).unwrap();
+    let seen = wait_for(&mut rx, |ev| is(ev, "loaded", "r")).await;
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(e.rt.plugins().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn restart_uses_the_compiled_artifact_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let e = env_with(dir, cache.clone(), Default::default());
+    e.install("echo", "echo");
+    e.rt.load_all().await.unwrap();
+    assert!(!e.rt.get("echo").unwrap().from_cache);
+    let artifacts: Vec<_> = std::fs::read_dir(&cache).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    let sha = e.rt.get("echo").unwrap().sha256.clone();
+    assert!(artifacts.iter().any(|a| a.starts_with(&sha) && a.ends_with(".cwasm")), "{artifacts:?}");
+
+    // "Restart": a new runtime (new engine) over the same dirs.
+    let cfg = e.rt.config().clone();
+    drop(e.rt);
+    let rt2 = wxhost::plugin::Runtime::new(cfg, wxhost::plugin::HostServices { store: e.store.clone(), wechat: None }).unwrap();
+    rt2.load_all().await.unwrap();
+    let p = rt2.get("echo").unwrap();
+    assert!(p.from_cache);
+    assert_eq!(p.call(&text("c"), None, deadline()).await.unwrap(), PluginOutcome::Reply(Reply::Text("c".into())));
+}

@@ -1,0 +1,77 @@
+//! Thin, typed wrappers over the host imports: log, kv, config, WeChat APIs.
+
+/// Structured logs, attributed to the plugin by the host (which also limits
+/// how many lines and bytes one call may log).
+pub mod log {
+    pub use crate::bindings::wechat::plugin::host::Level;
+    use crate::bindings::wechat::plugin::host;
+
+    /// A log line with key/value fields.
+    pub fn with_fields(level: Level, message: &str, fields: &[(&str, &str)]) {
+        let fields: Vec<(String, String)> = fields.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        host::log(level, message, &fields);
+    }
+    pub fn trace(message: &str) {
+        host::log(Level::Trace, message, &[]);
+    }
+    pub fn debug(message: &str) {
+        host::log(Level::Debug, message, &[]);
+    }
+    pub fn info(message: &str) {
+        host::log(Level::Info, message, &[]);
+    }
+    pub fn warn(message: &str) {
+        host::log(Level::Warn, message, &[]);
+    }
+    pub fn error(message: &str) {
+        host::log(Level::Error, message, &[]);
+    }
+}
+
+/// The plugin's own persistent key-value store (values up to 64 KiB).
+pub mod kv {
+    use crate::bindings::wechat::plugin::host;
+
+    pub fn get(key: &str) -> Option<Vec<u8>> {
+        host::kv_get(key)
+    }
+    /// The value as UTF-8 text (`None` if absent or not UTF-8).
+    pub fn get_string(key: &str) -> Option<String> {
+        get(key).and_then(|v| String::from_utf8(v).ok())
+    }
+    pub fn set(key: &str, value: &[u8]) -> Result<(), String> {
+        host::kv_set(key, value)
+    }
+    pub fn set_string(key: &str, value: &str) -> Result<(), String> {
+        set(key, value.as_bytes())
+    }
+    pub fn delete(key: &str) -> Result<(), String> {
+        host::kv_delete(key)
+    }
+    /// Adds one to a decimal counter (absent = 0) and returns the new value.
+    /// Not atomic across concurrent calls.
+    pub fn incr(key: &str) -> Result<u64, String> {
+        let n = get_string(key).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0) + 1;
+        set_string(key, &n.to_string())?;
+        Ok(n)
+    }
+}
+
+/// The plugin's configuration values (`[plugin.<id>.config]` in the host's config).
+pub mod config {
+    use crate::bindings::wechat::plugin::host;
+
+    pub fn get(key: &str) -> Option<String> {
+        host::config_get(key)
+    }
+    pub fn keys() -> Vec<String> {
+        host::config_keys()
+    }
+}
+
+/// WeChat server APIs, each behind a capability the operator grants
+/// (`customer-message`, `user-info`, `qrcode`); without it the call returns
+/// an error with code -2.
+pub mod wechat {
+    pub use crate::bindings::wechat::plugin::wechat::*;
+}
