@@ -3,6 +3,23 @@
 //!
 //! [`PluginApi`] is the narrow part plugins reach through host functions; the
 //! AppSecret and access_token stay on this side of it.
+//!
+//! - [`client`]: HTTP + JSON, errcode classification, busy backoff.
+//! - [`token`]: the access_token (single flight, stored, refreshed ahead).
+//! - [`Wechat`] ([`wechat`]): the facade the host uses; implements [`PluginApi`].
+//! - [`menu`], [`qrcode`], [`custom`], [`user`]: the feature APIs.
+//! - [`cli`]: the `token`, `menu` and `qrcode` subcommands.
+
+pub mod cli;
+pub mod client;
+pub mod custom;
+pub mod menu;
+pub mod qrcode;
+pub mod token;
+pub mod user;
+pub mod wechat;
+
+pub use wechat::{ApiOptions, Wechat};
 
 use futures::future::BoxFuture;
 
