@@ -1,1 +1,9 @@
+//! End-to-end test support for wxhost.
+//!
+//! - [`fake_wechat`]: a fake WeChat API server (real HTTP on 127.0.0.1) with
+//!   fault injection, for tests of the API client, late replies, and anything
+//!   else that calls WeChat.
 
+pub mod fake_wechat;
+
+pub use fake_wechat::FakeWechat;
