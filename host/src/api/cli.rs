@@ -83,7 +83,7 @@ pub struct QrcodeCreateArgs {
     #[arg(long)]
     pub temporary: bool,
     /// Lifetime of a temporary code, at most 2592000 (30 days). Default 604800 (7 days).
-    #[arg(long, requires = "temporary")]
+    #[arg(long, conflicts_with = "permanent")]
     pub expire_seconds: Option<u32>,
     /// A code that never expires (at most 100,000 per account; scene id 1..=100000).
     #[arg(long)]
