@@ -1,6 +1,7 @@
 //! The `wxhost` command line.
 
 use clap::{Parser, Subcommand};
+use wxhost::config::Config;
 
 #[derive(Parser)]
 #[command(name = "wxhost", version, about = "WeChat Official Account server with WebAssembly plugins")]
@@ -16,19 +17,43 @@ struct Cli {
 enum Command {
     /// Print the effective configuration (secrets redacted).
     Config,
+    /// The access_token: status (never the token itself) or a refresh.
+    #[command(subcommand)]
+    Token(wxhost::api::cli::TokenCommand),
+    /// Custom menus: publish, show, history, rollback, delete.
+    #[command(subcommand)]
+    Menu(wxhost::api::cli::MenuCommand),
+    /// Parametric QR codes: create, list, show.
+    #[command(subcommand)]
+    Qrcode(wxhost::api::cli::QrcodeCommand),
 }
 
-fn main() -> anyhow::Result<()> {
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("WXHOST_LOG").unwrap_or_else(|_| "info,wasmtime=warn,cranelift=warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
     let cli = Cli::parse();
-    let config = match wxhost::config::Config::load(cli.config.as_deref()) {
+    let config = match Config::load(cli.config.as_deref()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("wxhost: {e}");
             std::process::exit(2);
         }
     };
-    match cli.command {
-        Command::Config => println!("{config:#?}"),
+    let mut stdout = std::io::stdout();
+    let result = match cli.command {
+        Command::Token(cmd) => wxhost::api::cli::run_token(&config, cmd, &mut stdout).await,
+        Command::Menu(cmd) => wxhost::api::cli::run_menu(&config, cmd, &mut stdout).await,
+        Command::Qrcode(cmd) => wxhost::api::cli::run_qrcode(&config, cmd, &mut stdout).await,
+        Command::Config => {
+            println!("{config:#?}");
+            Ok(())
+        }
+    };
+    if let Err(e) = result {
+        eprintln!("wxhost: {e:#}");
+        std::process::exit(1);
     }
-    Ok(())
 }
