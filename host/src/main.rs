@@ -4,7 +4,11 @@ use clap::{Parser, Subcommand};
 use wxhost::config::Config;
 
 #[derive(Parser)]
-#[command(name = "wxhost", version, about = "WeChat Official Account server with WebAssembly plugins")]
+#[command(
+    name = "wxhost",
+    version,
+    about = "WeChat Official Account server with WebAssembly plugins"
+)]
 struct Cli {
     /// Config file (default: ./wxhost.toml if present, else built-in defaults).
     #[arg(long, global = true, env = "WXHOST_CONFIG")]
@@ -31,7 +35,10 @@ enum Command {
 #[tokio::main]
 async fn main() {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("WXHOST_LOG").unwrap_or_else(|_| "info,wasmtime=warn,cranelift=warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("WXHOST_LOG")
+                .unwrap_or_else(|_| "info,wasmtime=warn,cranelift=warn".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();

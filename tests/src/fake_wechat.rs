@@ -48,7 +48,13 @@ use wxhost::store::Store;
 
 /// [`ApiOptions`] for tests: busy retries 5 ms apart instead of 500 ms.
 pub fn fast_options() -> ApiOptions {
-    ApiOptions { retry: RetryPolicy { busy_attempts: 3, busy_base_delay: Duration::from_millis(5) }, ..ApiOptions::default() }
+    ApiOptions {
+        retry: RetryPolicy {
+            busy_attempts: 3,
+            busy_base_delay: Duration::from_millis(5),
+        },
+        ..ApiOptions::default()
+    }
 }
 
 /// The AppID the fake accepts.
@@ -72,7 +78,11 @@ pub mod paths {
 }
 
 fn norm(path: &str) -> String {
-    if path.starts_with('/') { path.to_owned() } else { format!("/cgi-bin/{path}") }
+    if path.starts_with('/') {
+        path.to_owned()
+    } else {
+        format!("/cgi-bin/{path}")
+    }
 }
 
 #[derive(Default)]
@@ -125,18 +135,31 @@ impl FakeWechat {
 
     /// Starts on `addr` (the `fake-wechat` binary uses a fixed port).
     pub async fn start_on(addr: SocketAddr) -> FakeWechat {
-        let inner = Arc::new(Inner { state: Mutex::new(State_ { expires_in: 7200, ..Default::default() }), recorded: Notify::new() });
-        let listener = tokio::net::TcpListener::bind(addr).await.expect("bind the fake WeChat server");
+        let inner = Arc::new(Inner {
+            state: Mutex::new(State_ {
+                expires_in: 7200,
+                ..Default::default()
+            }),
+            recorded: Notify::new(),
+        });
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .expect("bind the fake WeChat server");
         let addr = listener.local_addr().expect("local address");
         let app = Router::new().fallback(handle).with_state(inner.clone());
         let (tx, rx) = oneshot::channel::<()>();
         tokio::spawn(async move {
-            let _ = axum::serve(listener, app).with_graceful_shutdown(async move {
-                let _ = rx.await;
-            })
-            .await;
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = rx.await;
+                })
+                .await;
         });
-        FakeWechat { inner, addr, shutdown: Some(tx) }
+        FakeWechat {
+            inner,
+            addr,
+            shutdown: Some(tx),
+        }
     }
 
     /// `http://127.0.0.1:PORT`: give it to wxhost as `WXHOST_API_BASE_URL`.
@@ -166,7 +189,8 @@ impl FakeWechat {
 
     /// Like [`FakeWechat::config`] with extra TOML on top of the defaults.
     pub fn config_with(&self, data_dir: &Path, toml: &str) -> wxhost::config::Config {
-        wxhost::config::Config::from_toml("fake", toml, &self.env(data_dir)).expect("config for the fake WeChat server")
+        wxhost::config::Config::from_toml("fake", toml, &self.env(data_dir))
+            .expect("config for the fake WeChat server")
     }
 
     /// A [`Wechat`] facade on `store` talking to this fake, with test-speed
@@ -177,12 +201,22 @@ impl FakeWechat {
 
     /// Like [`FakeWechat::wechat`] with explicit options and extra config TOML.
     pub fn wechat_with(&self, store: Arc<dyn Store>, options: ApiOptions, toml: &str) -> Wechat {
-        Wechat::with_options(&self.config_with(Path::new("unused-data-dir"), toml), store, options).expect("Wechat facade for the fake")
+        Wechat::with_options(
+            &self.config_with(Path::new("unused-data-dir"), toml),
+            store,
+            options,
+        )
+        .expect("Wechat facade for the fake")
     }
 
     /// Requests to `path` so far (faulted ones included).
     pub fn calls(&self, path: &str) -> usize {
-        self.inner.lock().calls.get(&norm(path)).copied().unwrap_or(0)
+        self.inner
+            .lock()
+            .calls
+            .get(&norm(path))
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Requests to any path so far.
@@ -198,19 +232,35 @@ impl FakeWechat {
     /// What was sent to `path`, in order: POST bodies as JSON (a body that is
     /// not JSON as `{"_raw": text}`), GET queries as an object.
     pub fn requests(&self, path: &str) -> Vec<Value> {
-        self.inner.lock().requests.get(&norm(path)).cloned().unwrap_or_default()
+        self.inner
+            .lock()
+            .requests
+            .get(&norm(path))
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Waits (without polling sleeps) until `path` has received more than
     /// `already` requests, and returns the next one; `None` on timeout.
-    pub async fn wait_for_request(&self, path: &str, already: usize, timeout: Duration) -> Option<Value> {
+    pub async fn wait_for_request(
+        &self,
+        path: &str,
+        already: usize,
+        timeout: Duration,
+    ) -> Option<Value> {
         let path = norm(path);
         let wait = async {
             loop {
                 let notified = self.inner.recorded.notified();
                 tokio::pin!(notified);
                 notified.as_mut().enable();
-                if let Some(v) = self.inner.lock().requests.get(&path).and_then(|r| r.get(already)) {
+                if let Some(v) = self
+                    .inner
+                    .lock()
+                    .requests
+                    .get(&path)
+                    .and_then(|r| r.get(already))
+                {
                     return v.clone();
                 }
                 notified.await;
@@ -223,7 +273,10 @@ impl FakeWechat {
     /// (e.g. -1 busy, 40001 bad token, 45009 quota, 40164 IP whitelist).
     pub fn fail_next(&self, path: &str, errcode: i64, times: usize) {
         let mut st = self.inner.lock();
-        st.faults.entry(norm(path)).or_default().extend(std::iter::repeat_n(errcode, times));
+        st.faults
+            .entry(norm(path))
+            .or_default()
+            .extend(std::iter::repeat_n(errcode, times));
     }
 
     /// Delays every answer on `path` (zero to stop).
@@ -235,7 +288,12 @@ impl FakeWechat {
     /// token request issues a new one.
     pub fn expire_tokens(&self) {
         let mut st = self.inner.lock();
-        let old: Vec<String> = st.classic.take().into_iter().chain(st.stable.take()).collect();
+        let old: Vec<String> = st
+            .classic
+            .take()
+            .into_iter()
+            .chain(st.stable.take())
+            .collect();
         st.expired.extend(old);
     }
 
@@ -263,7 +321,12 @@ impl FakeWechat {
 
     /// The conditional menus: `{"button", "matchrule", "menuid"}` each.
     pub fn conditional_menus(&self) -> Vec<Value> {
-        self.inner.lock().conditional.iter().map(|(id, b, r)| json!({"button": b, "matchrule": r, "menuid": id})).collect()
+        self.inner
+            .lock()
+            .conditional
+            .iter()
+            .map(|(id, b, r)| json!({"button": b, "matchrule": r, "menuid": id}))
+            .collect()
     }
 
     /// Forgets call counts and recorded requests (state stays).
@@ -282,7 +345,13 @@ impl Drop for FakeWechat {
     }
 }
 
-async fn handle(State(inner): State<Arc<Inner>>, method: Method, uri: Uri, Query(query): Query<HashMap<String, String>>, body: Bytes) -> Response {
+async fn handle(
+    State(inner): State<Arc<Inner>>,
+    method: Method,
+    uri: Uri,
+    Query(query): Query<HashMap<String, String>>,
+    body: Bytes,
+) -> Response {
     let path = uri.path().to_owned();
     let text = String::from_utf8_lossy(&body).into_owned();
     let parsed: Value = if method == Method::POST {
@@ -293,7 +362,10 @@ async fn handle(State(inner): State<Arc<Inner>>, method: Method, uri: Uri, Query
     let delay = {
         let mut st = inner.lock();
         *st.calls.entry(path.clone()).or_default() += 1;
-        st.requests.entry(path.clone()).or_default().push(parsed.clone());
+        st.requests
+            .entry(path.clone())
+            .or_default()
+            .push(parsed.clone());
         st.latency.get(&path).copied()
     };
     inner.recorded.notify_waiters();
@@ -313,7 +385,11 @@ async fn handle(State(inner): State<Arc<Inner>>, method: Method, uri: Uri, Query
         return axum::Json(err(code, msg)).into_response();
     }
     if method == Method::POST && text.contains("\\u") {
-        return axum::Json(err(40033, "invalid charset. please check your request, if include \\uxxxx will create fail!")).into_response();
+        return axum::Json(err(
+            40033,
+            "invalid charset. please check your request, if include \\uxxxx will create fail!",
+        ))
+        .into_response();
     }
     let answer = match path.as_str() {
         paths::TOKEN | paths::STABLE_TOKEN => issue_token(&mut st, &path, &query, &parsed),
@@ -324,13 +400,28 @@ async fn handle(State(inner): State<Arc<Inner>>, method: Method, uri: Uri, Query
     };
     match answer {
         Some(v) => axum::Json(v).into_response(),
-        None => (StatusCode::NOT_FOUND, axum::Json(err(404, "the fake WeChat server has no such API"))).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            axum::Json(err(404, "the fake WeChat server has no such API")),
+        )
+            .into_response(),
     }
 }
 
-fn issue_token(st: &mut State_, path: &str, query: &HashMap<String, String>, body: &Value) -> Option<Value> {
+fn issue_token(
+    st: &mut State_,
+    path: &str,
+    query: &HashMap<String, String>,
+    body: &Value,
+) -> Option<Value> {
     let stable = path == paths::STABLE_TOKEN;
-    let field = |k: &str| if stable { body.get(k).and_then(Value::as_str).map(str::to_owned) } else { query.get(k).cloned() };
+    let field = |k: &str| {
+        if stable {
+            body.get(k).and_then(Value::as_str).map(str::to_owned)
+        } else {
+            query.get(k).cloned()
+        }
+    };
     if field("grant_type").as_deref() != Some("client_credential") {
         return Some(err(40002, "invalid grant_type"));
     }
@@ -341,9 +432,17 @@ fn issue_token(st: &mut State_, path: &str, query: &HashMap<String, String>, bod
         return Some(err(40125, "invalid appsecret"));
     }
     st.seq += 1;
-    let fresh = format!("{}-token-{}-{}", if stable { "stable" } else { "classic" }, st.seq, "x".repeat(32));
+    let fresh = format!(
+        "{}-token-{}-{}",
+        if stable { "stable" } else { "classic" },
+        st.seq,
+        "x".repeat(32)
+    );
     let token = if stable {
-        let force = body.get("force_refresh").and_then(Value::as_bool).unwrap_or(false);
+        let force = body
+            .get("force_refresh")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
         if force && let Some(old) = st.stable.take() {
             st.expired.insert(old);
         }
@@ -363,7 +462,10 @@ fn check_token(st: &State_, query: &HashMap<String, String>) -> Result<(), Optio
         None => Err(Some(err(41001, "access_token missing"))),
         Some(t) if st.classic.as_ref() == Some(t) || st.stable.as_ref() == Some(t) => Ok(()),
         Some(t) if st.expired.contains(t) => Err(Some(err(42001, "access_token expired"))),
-        Some(_) => Err(Some(err(40001, "invalid credential, access_token is invalid or not latest"))),
+        Some(_) => Err(Some(err(
+            40001,
+            "invalid credential, access_token is invalid or not latest",
+        ))),
     }
 }
 

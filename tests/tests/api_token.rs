@@ -61,7 +61,11 @@ async fn a_rejected_token_is_refreshed_once_and_the_call_retried() {
     fake.expire_tokens();
     w.user_info("o").await.unwrap();
     assert_eq!(fake.token_fetches(), 2);
-    assert_eq!(fake.calls(paths::USER_INFO), 3, "first call, rejected call, retry");
+    assert_eq!(
+        fake.calls(paths::USER_INFO),
+        3,
+        "first call, rejected call, retry"
+    );
     assert_ne!(w.tokens().status().unwrap().fingerprint, first);
 
     // 40001 once: one refresh, one retry.
@@ -83,8 +87,16 @@ async fn another_process_refreshing_is_picked_up_without_a_fetch() {
     let fake = FakeWechat::start().await;
     let dir = tempfile::tempdir().unwrap();
     let classic = "[wechat]\ntoken_endpoint = \"classic\"\n";
-    let a = fake.wechat_with(Arc::new(SqliteStore::open(dir.path()).unwrap()), fast_options(), classic);
-    let b = fake.wechat_with(Arc::new(SqliteStore::open(dir.path()).unwrap()), fast_options(), classic);
+    let a = fake.wechat_with(
+        Arc::new(SqliteStore::open(dir.path()).unwrap()),
+        fast_options(),
+        classic,
+    );
+    let b = fake.wechat_with(
+        Arc::new(SqliteStore::open(dir.path()).unwrap()),
+        fast_options(),
+        classic,
+    );
     a.user_info("o").await.unwrap();
     b.user_info("o").await.unwrap();
     assert_eq!(fake.calls(paths::TOKEN), 1);
@@ -93,7 +105,10 @@ async fn another_process_refreshing_is_picked_up_without_a_fetch() {
     assert_eq!(fake.calls(paths::TOKEN), 2);
     assert_eq!(fake.calls(paths::STABLE_TOKEN), 0);
     let q = &fake.requests(paths::TOKEN)[0];
-    assert_eq!((q["appid"].as_str(), q["grant_type"].as_str()), (Some(APP_ID), Some("client_credential")));
+    assert_eq!(
+        (q["appid"].as_str(), q["grant_type"].as_str()),
+        (Some(APP_ID), Some("client_credential"))
+    );
 }
 
 #[tokio::test]
@@ -104,7 +119,10 @@ async fn busy_answers_are_retried_with_backoff() {
     let started = std::time::Instant::now();
     w.user_info("o").await.unwrap();
     assert_eq!(fake.calls(paths::USER_INFO), 3);
-    assert!(started.elapsed() >= Duration::from_millis(15), "5 ms then 10 ms of backoff");
+    assert!(
+        started.elapsed() >= Duration::from_millis(15),
+        "5 ms then 10 ms of backoff"
+    );
 
     // Busy beyond the attempts: the error, after exactly 3 calls.
     fake.fail_next(paths::USER_INFO, -1, 5);
@@ -124,22 +142,36 @@ async fn quota_is_a_clear_error_and_never_retried() {
     let fake = FakeWechat::start().await;
     let w = fake.wechat(memory_store());
     fake.fail_next(paths::CUSTOM_SEND, 45009, 1);
-    let e = w.send_custom("o", &wxhost::api::CustomerMessage::Text("hi".into())).await.unwrap_err();
+    let e = w
+        .send_custom("o", &wxhost::api::CustomerMessage::Text("hi".into()))
+        .await
+        .unwrap_err();
     assert!(matches!(e, ApiError::QuotaExceeded(_)), "{e}");
     assert!(e.to_string().contains("45009"), "{e}");
     assert_eq!(fake.calls(paths::CUSTOM_SEND), 1);
 
     let fake = FakeWechat::start().await;
     fake.fail_next(paths::STABLE_TOKEN, 45009, 1);
-    let e = fake.wechat(memory_store()).tokens().get().await.unwrap_err();
-    assert!(matches!(&e, ApiError::QuotaExceeded(m) if m.contains("access_token")), "{e}");
+    let e = fake
+        .wechat(memory_store())
+        .tokens()
+        .get()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, ApiError::QuotaExceeded(m) if m.contains("access_token")),
+        "{e}"
+    );
     assert_eq!(fake.calls(paths::STABLE_TOKEN), 1);
 
     // Configuration errors such as the IP whitelist are not retried either.
     fake.fail_next(paths::USER_INFO, 40164, 1);
     let w = fake.wechat(memory_store());
     let e = w.user_info("o").await.unwrap_err();
-    assert!(matches!(&e, ApiError::Wechat { code: 40164, message } if message.contains("whitelist")), "{e}");
+    assert!(
+        matches!(&e, ApiError::Wechat { code: 40164, message } if message.contains("whitelist")),
+        "{e}"
+    );
     assert_eq!(fake.calls(paths::USER_INFO), 1);
 }
 
@@ -151,7 +183,19 @@ async fn tokens_are_refreshed_ahead_of_expiry() {
     assert_eq!(fake.token_fetches(), 1);
 
     // 1000 s left: reused. 100 s left (under the 300 s margin): refreshed.
-    let put = |left: i64| store.token_put(APP_ID, &StoredToken { token: token.clone(), expires_at: now_secs() + left, fetched_at: now_secs() }, "test").unwrap();
+    let put = |left: i64| {
+        store
+            .token_put(
+                APP_ID,
+                &StoredToken {
+                    token: token.clone(),
+                    expires_at: now_secs() + left,
+                    fetched_at: now_secs(),
+                },
+                "test",
+            )
+            .unwrap()
+    };
     put(1000);
     fake.wechat(store.clone()).tokens().get().await.unwrap();
     assert_eq!(fake.token_fetches(), 1);
@@ -162,7 +206,10 @@ async fn tokens_are_refreshed_ahead_of_expiry() {
     // A failed refresh while the token is still valid keeps using it.
     put(100);
     fake.fail_next(paths::STABLE_TOKEN, 45009, 1);
-    assert_eq!(fake.wechat(store.clone()).tokens().get().await.unwrap(), token);
+    assert_eq!(
+        fake.wechat(store.clone()).tokens().get().await.unwrap(),
+        token
+    );
     assert_eq!(fake.token_fetches(), 3);
 }
 
@@ -172,27 +219,70 @@ async fn status_and_errors_never_reveal_secrets() {
     let dir = tempfile::tempdir().unwrap();
     let config = fake.config(dir.path());
     let mut out = Vec::new();
-    wxhost::api::cli::run_token(&config, wxhost::api::cli::TokenCommand::Status, &mut out).await.unwrap();
+    wxhost::api::cli::run_token(&config, wxhost::api::cli::TokenCommand::Status, &mut out)
+        .await
+        .unwrap();
     let text = String::from_utf8(out).unwrap();
-    assert!(text.contains("none stored") && text.contains("fetches today:  0"), "{text}");
+    assert!(
+        text.contains("none stored") && text.contains("fetches today:  0"),
+        "{text}"
+    );
 
     let mut out = Vec::new();
-    wxhost::api::cli::run_token(&config, wxhost::api::cli::TokenCommand::Refresh { force: false }, &mut out).await.unwrap();
+    wxhost::api::cli::run_token(
+        &config,
+        wxhost::api::cli::TokenCommand::Refresh { force: false },
+        &mut out,
+    )
+    .await
+    .unwrap();
     let mut out = Vec::new();
-    wxhost::api::cli::run_token(&config, wxhost::api::cli::TokenCommand::Status, &mut out).await.unwrap();
+    wxhost::api::cli::run_token(&config, wxhost::api::cli::TokenCommand::Status, &mut out)
+        .await
+        .unwrap();
     let text = String::from_utf8(out).unwrap();
     let token = fake.valid_tokens().pop().unwrap();
-    assert!(!text.contains(&token) && !text.contains(APP_SECRET), "{text}");
-    assert!(text.contains("fingerprint") && text.contains("fetches today:  1") && text.contains(&quota_day(now_secs())), "{text}");
+    assert!(
+        !text.contains(&token) && !text.contains(APP_SECRET),
+        "{text}"
+    );
+    assert!(
+        text.contains("fingerprint")
+            && text.contains("fetches today:  1")
+            && text.contains(&quota_day(now_secs())),
+        "{text}"
+    );
     assert!(text.contains("uses the stored token"), "{text}");
 
     // Transport errors carry no URL (it would hold the secret or the token).
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let env = vec![("WXHOST_API_BASE_URL".to_owned(), format!("http://{closed}")), ("WXHOST_APP_SECRET".to_owned(), APP_SECRET.to_owned())];
-    let config = wxhost::config::Config::from_toml("t", "[wechat]\ntoken_endpoint = \"classic\"\n", &env).unwrap();
-    let w = Wechat::with_options(&config, memory_store(), ApiOptions { retry: RetryPolicy { busy_attempts: 1, busy_base_delay: Duration::ZERO }, ..ApiOptions::default() }).unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let env = vec![
+        ("WXHOST_API_BASE_URL".to_owned(), format!("http://{closed}")),
+        ("WXHOST_APP_SECRET".to_owned(), APP_SECRET.to_owned()),
+    ];
+    let config =
+        wxhost::config::Config::from_toml("t", "[wechat]\ntoken_endpoint = \"classic\"\n", &env)
+            .unwrap();
+    let w = Wechat::with_options(
+        &config,
+        memory_store(),
+        ApiOptions {
+            retry: RetryPolicy {
+                busy_attempts: 1,
+                busy_base_delay: Duration::ZERO,
+            },
+            ..ApiOptions::default()
+        },
+    )
+    .unwrap();
     let e = w.tokens().get().await.unwrap_err().to_string();
-    assert!(e.contains("/cgi-bin/token") && !e.contains(APP_SECRET) && !e.contains("secret="), "{e}");
+    assert!(
+        e.contains("/cgi-bin/token") && !e.contains(APP_SECRET) && !e.contains("secret="),
+        "{e}"
+    );
 }
 
 #[tokio::test]

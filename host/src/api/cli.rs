@@ -12,7 +12,9 @@ use anyhow::{Context, bail};
 use clap::{ArgGroup, Args, Subcommand};
 
 use super::menu::Menu;
-use super::qrcode::{DEFAULT_EXPIRE_SECONDS, QrCreate, QrKind, Scene, render_png, render_svg, showqrcode_url};
+use super::qrcode::{
+    DEFAULT_EXPIRE_SECONDS, QrCreate, QrKind, Scene, render_png, render_svg, showqrcode_url,
+};
 use super::{ApiOptions, Wechat};
 use crate::config::{Config, TokenEndpoint};
 use crate::store::sqlite::SqliteStore;
@@ -112,11 +114,19 @@ pub struct RenderArgs {
 
 /// The API facade over the config's store, as the CLI uses it.
 pub fn open(config: &Config) -> anyhow::Result<Wechat> {
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.storage.data_dir).with_context(|| format!("opening the store in {}", config.storage.data_dir.display()))?);
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(&config.storage.data_dir).with_context(|| {
+            format!("opening the store in {}", config.storage.data_dir.display())
+        })?,
+    );
     Ok(Wechat::with_options(config, store, ApiOptions::default())?)
 }
 
-pub async fn run_token(config: &Config, command: TokenCommand, out: &mut dyn Write) -> anyhow::Result<()> {
+pub async fn run_token(
+    config: &Config,
+    command: TokenCommand,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
     let wechat = open(config)?;
     let status = match command {
         TokenCommand::Status => wechat.tokens().status()?,
@@ -128,17 +138,41 @@ pub async fn run_token(config: &Config, command: TokenCommand, out: &mut dyn Wri
     };
     writeln!(out, "app_id:         {}", status.app_id)?;
     writeln!(out, "endpoint:       {endpoint}")?;
-    match (&status.fingerprint, status.expires_at, status.fetched_at, status.seconds_left) {
+    match (
+        &status.fingerprint,
+        status.expires_at,
+        status.fetched_at,
+        status.seconds_left,
+    ) {
         (Some(fp), Some(exp), Some(fetched), Some(left)) => {
-            writeln!(out, "token:          stored, fingerprint {fp} (the token itself is never shown)")?;
-            let when = if left > 0 { format!("in {left} s") } else { format!("{} s ago", -left) };
+            writeln!(
+                out,
+                "token:          stored, fingerprint {fp} (the token itself is never shown)"
+            )?;
+            let when = if left > 0 {
+                format!("in {left} s")
+            } else {
+                format!("{} s ago", -left)
+            };
             writeln!(out, "expires:        {} ({when})", format_utc(exp))?;
             writeln!(out, "fetched:        {}", format_utc(fetched))?;
         }
         _ => writeln!(out, "token:          none stored")?,
     }
-    writeln!(out, "fetches today:  {} ({}, Beijing time)", status.fetches_today, status.day)?;
-    writeln!(out, "next API call:  {}", if status.needs_refresh { "fetches a new token first" } else { "uses the stored token" })?;
+    writeln!(
+        out,
+        "fetches today:  {} ({}, Beijing time)",
+        status.fetches_today, status.day
+    )?;
+    writeln!(
+        out,
+        "next API call:  {}",
+        if status.needs_refresh {
+            "fetches a new token first"
+        } else {
+            "uses the stored token"
+        }
+    )?;
     Ok(())
 }
 
@@ -148,10 +182,20 @@ fn load_menu(file: &Path) -> anyhow::Result<Menu> {
     Ok(menu)
 }
 
-pub async fn run_menu(config: &Config, command: MenuCommand, out: &mut dyn Write) -> anyhow::Result<()> {
+pub async fn run_menu(
+    config: &Config,
+    command: MenuCommand,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
     if let MenuCommand::Validate { file } = &command {
         let menu = load_menu(file)?;
-        writeln!(out, "{}: valid ({} buttons, {} conditional menus)", file.display(), menu.button.len(), menu.conditionalmenu.len())?;
+        writeln!(
+            out,
+            "{}: valid ({} buttons, {} conditional menus)",
+            file.display(),
+            menu.button.len(),
+            menu.conditionalmenu.len()
+        )?;
         return Ok(());
     }
     let wechat = open(config)?;
@@ -160,15 +204,26 @@ pub async fn run_menu(config: &Config, command: MenuCommand, out: &mut dyn Write
         MenuCommand::Publish { file, note } => {
             let menu = load_menu(&file)?;
             let v = wechat.publish_menu(&menu, note.as_deref()).await?;
-            writeln!(out, "published menu version {} ({} conditional menus)", v.id, v.conditional_menu_ids.len())?;
+            writeln!(
+                out,
+                "published menu version {} ({} conditional menus)",
+                v.id,
+                v.conditional_menu_ids.len()
+            )?;
         }
         MenuCommand::Show { remote: true, .. } => match wechat.remote_menu().await? {
             Some(v) => writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?,
             None => writeln!(out, "WeChat has no menu for this account")?,
         },
-        MenuCommand::Show { version, remote: false } => {
+        MenuCommand::Show {
+            version,
+            remote: false,
+        } => {
             let v = match version {
-                Some(id) => wechat.store().menu_get(id)?.with_context(|| format!("no menu version {id}"))?,
+                Some(id) => wechat
+                    .store()
+                    .menu_get(id)?
+                    .with_context(|| format!("no menu version {id}"))?,
                 None => match wechat.store().menu_current()? {
                     Some(v) => v,
                     None => {
@@ -177,8 +232,19 @@ pub async fn run_menu(config: &Config, command: MenuCommand, out: &mut dyn Write
                     }
                 },
             };
-            writeln!(out, "version {}{}{}", v.id, if v.current { " (current)" } else { "" }, v.note.as_deref().map(|n| format!(": {n}")).unwrap_or_default())?;
-            let pretty = serde_json::from_str::<serde_json::Value>(&v.json).and_then(|j| serde_json::to_string_pretty(&j)).unwrap_or(v.json);
+            writeln!(
+                out,
+                "version {}{}{}",
+                v.id,
+                if v.current { " (current)" } else { "" },
+                v.note
+                    .as_deref()
+                    .map(|n| format!(": {n}"))
+                    .unwrap_or_default()
+            )?;
+            let pretty = serde_json::from_str::<serde_json::Value>(&v.json)
+                .and_then(|j| serde_json::to_string_pretty(&j))
+                .unwrap_or(v.json);
             writeln!(out, "{pretty}")?;
         }
         MenuCommand::History => {
@@ -187,7 +253,10 @@ pub async fn run_menu(config: &Config, command: MenuCommand, out: &mut dyn Write
                 writeln!(out, "no menu versions yet")?;
             }
             for v in history {
-                let published = v.published_at.map(format_utc).unwrap_or_else(|| "not published (push failed)".into());
+                let published = v
+                    .published_at
+                    .map(format_utc)
+                    .unwrap_or_else(|| "not published (push failed)".into());
                 writeln!(
                     out,
                     "{} {:>4}  created {}  published {}{}",
@@ -205,13 +274,20 @@ pub async fn run_menu(config: &Config, command: MenuCommand, out: &mut dyn Write
         }
         MenuCommand::Delete => {
             wechat.delete_menu().await?;
-            writeln!(out, "menu deleted on WeChat (history kept; `wxhost menu rollback VERSION` restores one)")?;
+            writeln!(
+                out,
+                "menu deleted on WeChat (history kept; `wxhost menu rollback VERSION` restores one)"
+            )?;
         }
     }
     Ok(())
 }
 
-pub async fn run_qrcode(config: &Config, command: QrcodeCommand, out: &mut dyn Write) -> anyhow::Result<()> {
+pub async fn run_qrcode(
+    config: &Config,
+    command: QrcodeCommand,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
     let wechat = open(config)?;
     match command {
         QrcodeCommand::Create(args) => {
@@ -220,8 +296,20 @@ pub async fn run_qrcode(config: &Config, command: QrcodeCommand, out: &mut dyn W
                 (None, Some(s)) => Scene::Str(s),
                 (None, None) => bail!("give --scene-id or --scene-str"),
             };
-            let kind = if args.permanent { QrKind::Permanent } else { QrKind::Temporary { expire_seconds: args.expire_seconds.unwrap_or(DEFAULT_EXPIRE_SECONDS) } };
-            let record = wechat.create_qrcode(&QrCreate { scene, kind, note: args.note }).await?;
+            let kind = if args.permanent {
+                QrKind::Permanent
+            } else {
+                QrKind::Temporary {
+                    expire_seconds: args.expire_seconds.unwrap_or(DEFAULT_EXPIRE_SECONDS),
+                }
+            };
+            let record = wechat
+                .create_qrcode(&QrCreate {
+                    scene,
+                    kind,
+                    note: args.note,
+                })
+                .await?;
             print_qr(out, &record)?;
             render(out, &record, &args.render)?;
         }
@@ -238,13 +326,30 @@ pub async fn run_qrcode(config: &Config, command: QrcodeCommand, out: &mut dyn W
                     Some(t) if (t as i64) <= now => "expired".to_owned(),
                     Some(t) => format!("until {}", format_utc(t as i64)),
                 };
-                writeln!(out, "#{:<5} scene {:<20} {:<28} {}", r.id, c.scene, kind, c.note.as_deref().unwrap_or(""))?;
+                writeln!(
+                    out,
+                    "#{:<5} scene {:<20} {:<28} {}",
+                    r.id,
+                    c.scene,
+                    kind,
+                    c.note.as_deref().unwrap_or("")
+                )?;
             }
-            writeln!(out, "permanent codes: {} of {}", wechat.store().qrcode_permanent_count()?, wechat.options().permanent_qr_limit)?;
+            writeln!(
+                out,
+                "permanent codes: {} of {}",
+                wechat.store().qrcode_permanent_count()?,
+                wechat.options().permanent_qr_limit
+            )?;
         }
         QrcodeCommand::Show { code, render: how } => {
             let store = wechat.store();
-            let by_id = |s: &str| s.parse::<i64>().ok().map(|id| store.qrcode_by_id(id)).transpose();
+            let by_id = |s: &str| {
+                s.parse::<i64>()
+                    .ok()
+                    .map(|id| store.qrcode_by_id(id))
+                    .transpose()
+            };
             let found = match code.strip_prefix('#').or_else(|| code.strip_prefix("id:")) {
                 Some(id) => by_id(id)?.flatten(),
                 // A scene first (also expired codes), then an id.
@@ -253,7 +358,8 @@ pub async fn run_qrcode(config: &Config, command: QrcodeCommand, out: &mut dyn W
                     None => by_id(&code)?.flatten(),
                 },
             };
-            let record = found.with_context(|| format!("no stored QR code with scene or id `{code}`"))?;
+            let record =
+                found.with_context(|| format!("no stored QR code with scene or id `{code}`"))?;
             print_qr(out, &record)?;
             render(out, &record, &how)?;
         }
@@ -267,7 +373,16 @@ fn print_qr(out: &mut dyn Write, r: &QrRecord) -> anyhow::Result<()> {
     writeln!(out, "scene:     {}", c.scene)?;
     match c.expires_at {
         None => writeln!(out, "kind:      permanent")?,
-        Some(t) => writeln!(out, "kind:      temporary, expires {}{}", format_utc(t as i64), if (t as i64) <= now_secs() { " (expired)" } else { "" })?,
+        Some(t) => writeln!(
+            out,
+            "kind:      temporary, expires {}{}",
+            format_utc(t as i64),
+            if (t as i64) <= now_secs() {
+                " (expired)"
+            } else {
+                ""
+            }
+        )?,
     }
     if let Some(note) = &c.note {
         writeln!(out, "note:      {note}")?;
@@ -281,11 +396,13 @@ fn print_qr(out: &mut dyn Write, r: &QrRecord) -> anyhow::Result<()> {
 
 fn render(out: &mut dyn Write, r: &QrRecord, how: &RenderArgs) -> anyhow::Result<()> {
     if let Some(path) = &how.png {
-        std::fs::write(path, render_png(&r.code.url, 8)?).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(path, render_png(&r.code.url, 8)?)
+            .with_context(|| format!("writing {}", path.display()))?;
         writeln!(out, "wrote {}", path.display())?;
     }
     if let Some(path) = &how.svg {
-        std::fs::write(path, render_svg(&r.code.url)?).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(path, render_svg(&r.code.url)?)
+            .with_context(|| format!("writing {}", path.display()))?;
         writeln!(out, "wrote {}", path.display())?;
     }
     Ok(())

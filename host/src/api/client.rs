@@ -35,7 +35,10 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        RetryPolicy { busy_attempts: 3, busy_base_delay: Duration::from_millis(500) }
+        RetryPolicy {
+            busy_attempts: 3,
+            busy_base_delay: Duration::from_millis(500),
+        }
     }
 }
 
@@ -74,7 +77,9 @@ pub struct ApiClient {
 
 impl std::fmt::Debug for ApiClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ApiClient").field("base", &self.base).finish()
+        f.debug_struct("ApiClient")
+            .field("base", &self.base)
+            .finish()
     }
 }
 
@@ -82,16 +87,22 @@ impl ApiClient {
     /// A client for `base_url` (e.g. `https://api.weixin.qq.com`, or a fake
     /// server in tests) with a per-request `timeout`.
     pub fn new(base_url: &str, timeout: Duration) -> Result<ApiClient, ApiError> {
-        let parsed = url::Url::parse(base_url).map_err(|e| ApiError::Invalid(format!("API base URL `{base_url}`: {e}")))?;
+        let parsed = url::Url::parse(base_url)
+            .map_err(|e| ApiError::Invalid(format!("API base URL `{base_url}`: {e}")))?;
         if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(ApiError::Invalid(format!("API base URL `{base_url}` must be http(s)")));
+            return Err(ApiError::Invalid(format!(
+                "API base URL `{base_url}` must be http(s)"
+            )));
         }
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .user_agent(concat!("wxhost/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| ApiError::Transport(describe(e)))?;
-        Ok(ApiClient { http, base: base_url.trim_end_matches('/').to_owned() })
+        Ok(ApiClient {
+            http,
+            base: base_url.trim_end_matches('/').to_owned(),
+        })
     }
 
     pub fn base_url(&self) -> &str {
@@ -100,26 +111,50 @@ impl ApiClient {
 
     /// `GET base + path ? query`, the answer as JSON (errcode not checked).
     pub async fn get(&self, path: &str, query: &[(&str, &str)]) -> Result<Value, ApiError> {
-        self.send(self.http.get(format!("{}{path}", self.base)).query(query), path).await
+        self.send(
+            self.http.get(format!("{}{path}", self.base)).query(query),
+            path,
+        )
+        .await
     }
 
     /// `POST base + path ? query` with a JSON body. serde_json writes
     /// non-ASCII and `&<>` unescaped, which WeChat requires (errcode 40033
     /// for `\uXXXX` escapes).
-    pub async fn post(&self, path: &str, query: &[(&str, &str)], body: &Value) -> Result<Value, ApiError> {
+    pub async fn post(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        body: &Value,
+    ) -> Result<Value, ApiError> {
         let bytes = serde_json::to_vec(body).map_err(|e| ApiError::Invalid(e.to_string()))?;
-        let request = self.http.post(format!("{}{path}", self.base)).query(query).header(reqwest::header::CONTENT_TYPE, "application/json; charset=utf-8").body(bytes);
+        let request = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .query(query)
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/json; charset=utf-8",
+            )
+            .body(bytes);
         self.send(request, path).await
     }
 
     async fn send(&self, request: reqwest::RequestBuilder, path: &str) -> Result<Value, ApiError> {
-        let response = request.send().await.map_err(|e| ApiError::Transport(format!("{path}: {}", describe(e))))?;
+        let response = request
+            .send()
+            .await
+            .map_err(|e| ApiError::Transport(format!("{path}: {}", describe(e))))?;
         let status = response.status();
-        let bytes = response.bytes().await.map_err(|e| ApiError::Transport(format!("{path}: {}", describe(e))))?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| ApiError::Transport(format!("{path}: {}", describe(e))))?;
         if !status.is_success() {
             return Err(ApiError::Transport(format!("{path}: HTTP {status}")));
         }
-        serde_json::from_slice(&bytes).map_err(|e| ApiError::Transport(format!("{path}: answer is not JSON ({e})")))
+        serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::Transport(format!("{path}: answer is not JSON ({e})")))
     }
 }
 
@@ -153,7 +188,11 @@ pub fn check(value: Value) -> Result<Value, ApiError> {
 /// The [`ApiError`] for a non-zero errcode, with a hint for the codes that
 /// are configuration problems rather than bugs.
 pub fn error_for(code: i64, value: &Value) -> ApiError {
-    let errmsg = value.get("errmsg").and_then(Value::as_str).unwrap_or("").to_owned();
+    let errmsg = value
+        .get("errmsg")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
     let hint = match code {
         40013 => " (check wechat.app_id / WXHOST_APP_ID)",
         40125 => " (check wechat.app_secret / WXHOST_APP_SECRET)",
@@ -163,9 +202,14 @@ pub fn error_for(code: i64, value: &Value) -> ApiError {
         _ => "",
     };
     if code == QUOTA_ERRCODE {
-        return ApiError::QuotaExceeded(format!("{errmsg}; wait for the daily reset (Beijing midnight) or clear the quota in the WeChat console"));
+        return ApiError::QuotaExceeded(format!(
+            "{errmsg}; wait for the daily reset (Beijing midnight) or clear the quota in the WeChat console"
+        ));
     }
-    ApiError::Wechat { code, message: format!("{errmsg}{hint}") }
+    ApiError::Wechat {
+        code,
+        message: format!("{errmsg}{hint}"),
+    }
 }
 
 #[cfg(test)]
@@ -177,20 +221,41 @@ mod tests {
     fn errcodes_classify() {
         assert!(check(json!({"access_token": "x"})).is_ok());
         assert!(check(json!({"errcode": 0, "errmsg": "ok"})).is_ok());
-        assert!(matches!(check(json!({"errcode": 45009, "errmsg": "reach max api daily quota limit"})), Err(ApiError::QuotaExceeded(_))));
+        assert!(matches!(
+            check(json!({"errcode": 45009, "errmsg": "reach max api daily quota limit"})),
+            Err(ApiError::QuotaExceeded(_))
+        ));
         let e = check(json!({"errcode": 40164, "errmsg": "invalid ip"})).unwrap_err();
-        assert!(matches!(&e, ApiError::Wechat { code: 40164, message } if message.contains("whitelist")), "{e}");
+        assert!(
+            matches!(&e, ApiError::Wechat { code: 40164, message } if message.contains("whitelist")),
+            "{e}"
+        );
     }
 
     #[test]
     fn bodies_are_not_escaped() {
-        let body = serde_json::to_string(&json!({"url": "https://x.cn/?a=1&b=2", "name": "菜单<>"})).unwrap();
-        assert!(body.contains("a=1&b=2") && body.contains("菜单<>"), "{body}");
+        let body =
+            serde_json::to_string(&json!({"url": "https://x.cn/?a=1&b=2", "name": "菜单<>"}))
+                .unwrap();
+        assert!(
+            body.contains("a=1&b=2") && body.contains("菜单<>"),
+            "{body}"
+        );
     }
 
     #[test]
     fn backoff_doubles() {
-        let p = RetryPolicy { busy_attempts: 3, busy_base_delay: Duration::from_millis(10) };
-        assert_eq!((p.delay(0), p.delay(1), p.delay(2)), (Duration::from_millis(10), Duration::from_millis(20), Duration::from_millis(40)));
+        let p = RetryPolicy {
+            busy_attempts: 3,
+            busy_base_delay: Duration::from_millis(10),
+        };
+        assert_eq!(
+            (p.delay(0), p.delay(1), p.delay(2)),
+            (
+                Duration::from_millis(10),
+                Duration::from_millis(20),
+                Duration::from_millis(40)
+            )
+        );
     }
 }

@@ -29,7 +29,15 @@ pub const MAX_URL_BYTES: usize = 1024;
 pub const MAX_CONDITIONAL_DOMAINS: usize = 3;
 
 /// Button types and the field each requires.
-const KEY_TYPES: &[&str] = &["click", "scancode_push", "scancode_waitmsg", "pic_sysphoto", "pic_photo_or_album", "pic_weixin", "location_select"];
+const KEY_TYPES: &[&str] = &[
+    "click",
+    "scancode_push",
+    "scancode_waitmsg",
+    "pic_sysphoto",
+    "pic_photo_or_album",
+    "pic_weixin",
+    "location_select",
+];
 const TYPES: &[&str] = &[
     "click",
     "view",
@@ -99,22 +107,50 @@ pub struct Button {
 /// write numbers.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct MatchRule {
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "string_or_number")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "string_or_number"
+    )]
     pub tag_id: Option<String>,
     /// 1 iOS, 2 Android, 3 others.
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "string_or_number")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "string_or_number"
+    )]
     pub client_platform_type: Option<String>,
     // Restricted since 2021 (creating with them fails with 65320); parsed
     // only to be refused by name.
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "string_or_number")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "string_or_number"
+    )]
     pub sex: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "string_or_number")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "string_or_number"
+    )]
     pub country: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "string_or_number")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "string_or_number"
+    )]
     pub province: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "string_or_number")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "string_or_number"
+    )]
     pub city: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "string_or_number")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "string_or_number"
+    )]
     pub language: Option<String>,
     #[serde(flatten, skip_serializing)]
     pub unknown: BTreeMap<String, Value>,
@@ -139,7 +175,12 @@ pub struct MenuErrors(pub Vec<String>);
 
 impl fmt::Display for MenuErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid menu ({} problem{}):", self.0.len(), if self.0.len() == 1 { "" } else { "s" })?;
+        write!(
+            f,
+            "invalid menu ({} problem{}):",
+            self.0.len(),
+            if self.0.len() == 1 { "" } else { "s" }
+        )?;
         for p in &self.0 {
             write!(f, "\n  {p}")?;
         }
@@ -160,7 +201,8 @@ impl Menu {
     /// shape `menu/get` answers (`{"menu":{"button":…},…}`, `menuid`s
     /// ignored) so a fetched menu can be published back.
     pub fn from_json(text: &str) -> Result<Menu, ApiError> {
-        let mut v: Value = serde_json::from_str(text).map_err(|e| ApiError::Invalid(format!("menu JSON: {e}")))?;
+        let mut v: Value =
+            serde_json::from_str(text).map_err(|e| ApiError::Invalid(format!("menu JSON: {e}")))?;
         if let Some(obj) = v.as_object_mut()
             && let Some(Value::Object(mut inner)) = obj.remove("menu")
         {
@@ -183,9 +225,16 @@ impl Menu {
 
     /// Reads a `.toml` file as TOML, anything else as JSON.
     pub fn load(path: &Path) -> Result<Menu, ApiError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ApiError::Invalid(format!("cannot read {}: {e}", path.display())))?;
-        let toml = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("toml"));
-        let parsed = if toml { Menu::from_toml(&text) } else { Menu::from_json(&text) };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ApiError::Invalid(format!("cannot read {}: {e}", path.display())))?;
+        let toml = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("toml"));
+        let parsed = if toml {
+            Menu::from_toml(&text)
+        } else {
+            Menu::from_json(&text)
+        };
         parsed.map_err(|e| match e {
             ApiError::Invalid(m) => ApiError::Invalid(format!("{}: {m}", path.display())),
             other => other,
@@ -202,7 +251,9 @@ impl Menu {
     pub fn validate(&self) -> Result<(), MenuErrors> {
         let mut errors = Vec::new();
         for k in self.unknown.keys() {
-            errors.push(format!("unknown top-level field `{k}` (expected `button`, `conditionalmenu`)"));
+            errors.push(format!(
+                "unknown top-level field `{k}` (expected `button`, `conditionalmenu`)"
+            ));
         }
         validate_buttons("", &self.button, &mut errors);
         let mut domains = BTreeSet::new();
@@ -212,9 +263,22 @@ impl Menu {
                 errors.push(format!("conditionalmenu[{i}]: unknown field `{k}`"));
             }
             validate_buttons(&prefix, &c.button, &mut errors);
-            validate_matchrule(&format!("conditionalmenu[{i}].matchrule"), &c.matchrule, &mut errors);
-            for b in c.button.iter().flat_map(|b| std::iter::once(b).chain(&b.sub_button)) {
-                if let Some(host) = b.url.as_deref().and_then(|u| url::Url::parse(u).ok()).and_then(|u| u.host_str().map(str::to_owned)) {
+            validate_matchrule(
+                &format!("conditionalmenu[{i}].matchrule"),
+                &c.matchrule,
+                &mut errors,
+            );
+            for b in c
+                .button
+                .iter()
+                .flat_map(|b| std::iter::once(b).chain(&b.sub_button))
+            {
+                if let Some(host) = b
+                    .url
+                    .as_deref()
+                    .and_then(|u| url::Url::parse(u).ok())
+                    .and_then(|u| u.host_str().map(str::to_owned))
+                {
                     domains.insert(host);
                 }
             }
@@ -226,13 +290,20 @@ impl Menu {
                 domains.into_iter().collect::<Vec<_>>().join(", ")
             ));
         }
-        if errors.is_empty() { Ok(()) } else { Err(MenuErrors(errors)) }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(MenuErrors(errors))
+        }
     }
 }
 
 fn validate_buttons(prefix: &str, buttons: &[Button], errors: &mut Vec<String>) {
     if buttons.is_empty() || buttons.len() > MAX_BUTTONS {
-        errors.push(format!("{prefix}button: 1 to {MAX_BUTTONS} top-level buttons allowed, got {}", buttons.len()));
+        errors.push(format!(
+            "{prefix}button: 1 to {MAX_BUTTONS} top-level buttons allowed, got {}",
+            buttons.len()
+        ));
     }
     for (i, b) in buttons.iter().enumerate() {
         let label = format!("{prefix}button[{i}] {:?}", b.name);
@@ -242,10 +313,15 @@ fn validate_buttons(prefix: &str, buttons: &[Button], errors: &mut Vec<String>) 
             continue;
         }
         if let Some(kind) = &b.kind {
-            errors.push(format!("{label}: has sub-buttons, so it must not have a type (got `{kind}`)"));
+            errors.push(format!(
+                "{label}: has sub-buttons, so it must not have a type (got `{kind}`)"
+            ));
         }
         if b.sub_button.len() > MAX_SUB_BUTTONS {
-            errors.push(format!("{label}: at most {MAX_SUB_BUTTONS} sub-buttons allowed, got {}", b.sub_button.len()));
+            errors.push(format!(
+                "{label}: at most {MAX_SUB_BUTTONS} sub-buttons allowed, got {}",
+                b.sub_button.len()
+            ));
         }
         for (j, s) in b.sub_button.iter().enumerate() {
             let label = format!("{prefix}button[{i}].sub_button[{j}] {:?}", s.name);
@@ -270,11 +346,17 @@ fn check_common(label: &str, b: &Button, max_name: usize, errors: &mut Vec<Strin
     if let Some(key) = &b.key
         && key.len() > MAX_KEY_BYTES
     {
-        errors.push(format!("{label}: key is {} bytes, at most {MAX_KEY_BYTES} allowed", key.len()));
+        errors.push(format!(
+            "{label}: key is {} bytes, at most {MAX_KEY_BYTES} allowed",
+            key.len()
+        ));
     }
     if let Some(url) = &b.url {
         if url.len() > MAX_URL_BYTES {
-            errors.push(format!("{label}: url is {} bytes, at most {MAX_URL_BYTES} allowed", url.len()));
+            errors.push(format!(
+                "{label}: url is {} bytes, at most {MAX_URL_BYTES} allowed",
+                url.len()
+            ));
         }
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             errors.push(format!("{label}: url must start with http:// or https://"));
@@ -284,7 +366,9 @@ fn check_common(label: &str, b: &Button, max_name: usize, errors: &mut Vec<Strin
 
 fn check_leaf(label: &str, b: &Button, errors: &mut Vec<String>) {
     let Some(kind) = b.kind.as_deref() else {
-        errors.push(format!("{label}: needs a type (click, view, …) or sub-buttons"));
+        errors.push(format!(
+            "{label}: needs a type (click, view, …) or sub-buttons"
+        ));
         return;
     };
     let mut need = |field: &str, value: &Option<String>| {
@@ -302,7 +386,10 @@ fn check_leaf(label: &str, b: &Button, errors: &mut Vec<String>) {
             need("pagepath", &b.pagepath);
             need("url", &b.url);
         }
-        other => errors.push(format!("{label}: unknown type `{other}` (known: {})", TYPES.join(", "))),
+        other => errors.push(format!(
+            "{label}: unknown type `{other}` (known: {})",
+            TYPES.join(", ")
+        )),
     }
 }
 
@@ -310,11 +397,17 @@ fn validate_matchrule(label: &str, r: &MatchRule, errors: &mut Vec<String>) {
     for k in r.unknown.keys() {
         errors.push(format!("{label}: unknown field `{k}`"));
     }
-    let restricted: Vec<&str> = [("sex", &r.sex), ("country", &r.country), ("province", &r.province), ("city", &r.city), ("language", &r.language)]
-        .into_iter()
-        .filter(|(_, v)| v.as_deref().is_some_and(|v| !v.is_empty()))
-        .map(|(k, _)| k)
-        .collect();
+    let restricted: Vec<&str> = [
+        ("sex", &r.sex),
+        ("country", &r.country),
+        ("province", &r.province),
+        ("city", &r.city),
+        ("language", &r.language),
+    ]
+    .into_iter()
+    .filter(|(_, v)| v.as_deref().is_some_and(|v| !v.is_empty()))
+    .map(|(k, _)| k)
+    .collect();
     if !restricted.is_empty() {
         errors.push(format!("{label}: {} no longer usable (WeChat refuses them with 65320 since 2021); use tag_id or client_platform_type", restricted.join(", ")));
     }
@@ -331,7 +424,9 @@ fn validate_matchrule(label: &str, r: &MatchRule, errors: &mut Vec<String>) {
     if let Some(p) = platform
         && !matches!(p, "1" | "2" | "3")
     {
-        errors.push(format!("{label}: client_platform_type must be 1 (iOS), 2 (Android) or 3 (others), got `{p}`"));
+        errors.push(format!(
+            "{label}: client_platform_type must be 1 (iOS), 2 (Android) or 3 (others), got `{p}`"
+        ));
     }
 }
 
@@ -339,7 +434,11 @@ impl Wechat {
     /// Validates `menu` (no call if invalid), saves it as a new version,
     /// pushes it to WeChat and makes it current. If the push fails the
     /// version stays in the history, marked unpublished.
-    pub async fn publish_menu(&self, menu: &Menu, note: Option<&str>) -> Result<MenuVersion, ApiError> {
+    pub async fn publish_menu(
+        &self,
+        menu: &Menu,
+        note: Option<&str>,
+    ) -> Result<MenuVersion, ApiError> {
         menu.validate()?;
         let id = self.store.menu_insert(&menu.to_json(), note)?;
         let ids = self.push_menu(menu).await?;
@@ -375,26 +474,43 @@ impl Wechat {
     }
 
     fn menu_version(&self, id: i64) -> Result<MenuVersion, ApiError> {
-        self.store.menu_get(id)?.ok_or_else(|| ApiError::Invalid(format!("no menu version {id} (see `wxhost menu history`)")))
+        self.store.menu_get(id)?.ok_or_else(|| {
+            ApiError::Invalid(format!("no menu version {id} (see `wxhost menu history`)"))
+        })
     }
 
     /// Sets the default menu, then replaces every conditional menu (WeChat
     /// has no edit API). Returns the new conditional menus' ids.
     async fn push_menu(&self, menu: &Menu) -> Result<Vec<String>, ApiError> {
-        self.post("/cgi-bin/menu/create", &json!({"button": menu.button})).await?;
+        self.post("/cgi-bin/menu/create", &json!({"button": menu.button}))
+            .await?;
         let existing: Vec<String> = match self.remote_menu().await? {
-            Some(v) => v.get("conditionalmenu").and_then(Value::as_array).into_iter().flatten().filter_map(|c| menu_id(c.get("menuid"))).collect(),
+            Some(v) => v
+                .get("conditionalmenu")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|c| menu_id(c.get("menuid")))
+                .collect(),
             None => Vec::new(),
         };
         for id in existing {
-            match self.post("/cgi-bin/menu/delconditional", &json!({"menuid": id})).await {
+            match self
+                .post("/cgi-bin/menu/delconditional", &json!({"menuid": id}))
+                .await
+            {
                 Ok(_) | Err(ApiError::Wechat { code: 65301, .. }) => {}
                 Err(e) => return Err(e),
             }
         }
         let mut ids = Vec::new();
         for c in &menu.conditionalmenu {
-            let answer = self.post("/cgi-bin/menu/addconditional", &json!({"button": c.button, "matchrule": c.matchrule})).await?;
+            let answer = self
+                .post(
+                    "/cgi-bin/menu/addconditional",
+                    &json!({"button": c.button, "matchrule": c.matchrule}),
+                )
+                .await?;
             ids.extend(menu_id(answer.get("menuid")));
         }
         Ok(ids)
@@ -415,7 +531,12 @@ mod tests {
     use super::*;
 
     fn errors(json: &str) -> Vec<String> {
-        Menu::from_json(json).unwrap().validate().err().map(|e| e.0).unwrap_or_default()
+        Menu::from_json(json)
+            .unwrap()
+            .validate()
+            .err()
+            .map(|e| e.0)
+            .unwrap_or_default()
     }
 
     #[test]
@@ -423,25 +544,56 @@ mod tests {
         let src = r#"{"button":[{"type":"click","name":"今日歌曲","key":"V1001_TODAY_MUSIC"},{"name":"菜单","sub_button":[{"type":"view","name":"搜索","url":"http://www.soso.com/?a=1&b=2"},{"type":"miniprogram","name":"wxa","url":"http://mp.weixin.qq.com","appid":"wx286b93c14bbf93aa","pagepath":"pages/lunar/index"}]}]}"#;
         let m = Menu::from_json(src).unwrap();
         m.validate().unwrap();
-        assert_eq!(serde_json::from_str::<Value>(&m.to_json()).unwrap(), serde_json::from_str::<Value>(src).unwrap());
+        assert_eq!(
+            serde_json::from_str::<Value>(&m.to_json()).unwrap(),
+            serde_json::from_str::<Value>(src).unwrap()
+        );
         assert!(m.to_json().contains("a=1&b=2") && m.to_json().contains("今日歌曲"));
     }
 
     #[test]
     fn problems_name_the_button() {
-        let e = errors(r#"{"button":[{"type":"click","name":"A","key":"k"},{"name":"B","sub_button":[{"type":"view","name":"x","url":"http://a"},{"type":"view","name":"Contact"}]}]}"#);
-        assert_eq!(e, vec![r#"button[1].sub_button[1] "Contact": type view needs `url`"#.to_owned()]);
+        let e = errors(
+            r#"{"button":[{"type":"click","name":"A","key":"k"},{"name":"B","sub_button":[{"type":"view","name":"x","url":"http://a"},{"type":"view","name":"Contact"}]}]}"#,
+        );
+        assert_eq!(
+            e,
+            vec![r#"button[1].sub_button[1] "Contact": type view needs `url`"#.to_owned()]
+        );
         let e = errors(r#"{"button":[{"type":"click","name":"一二三四五六","key":"k"}]}"#);
-        assert!(e[0].starts_with(r#"button[0] "一二三四五六": name is 18 bytes"#), "{e:?}");
-        let e = errors(r#"{"button":[{"type":"tap","name":"A"},{"name":"B","type":"click","sub_button":[{"type":"click","name":"s","key":"k","sub_buttons":[]}]}]}"#);
+        assert!(
+            e[0].starts_with(r#"button[0] "一二三四五六": name is 18 bytes"#),
+            "{e:?}"
+        );
+        let e = errors(
+            r#"{"button":[{"type":"tap","name":"A"},{"name":"B","type":"click","sub_button":[{"type":"click","name":"s","key":"k","sub_buttons":[]}]}]}"#,
+        );
         assert_eq!(e.len(), 3, "{e:?}");
-        assert!(e[0].contains("unknown type `tap`") && e[1].contains("must not have a type") && e[2].contains("unknown field `sub_buttons`"), "{e:?}");
-        let e = errors(r#"{"button":[{"type":"click","name":"1","key":"k"},{"type":"click","name":"2","key":"k"},{"type":"click","name":"3","key":"k"},{"type":"click","name":"4","key":"k"}]}"#);
+        assert!(
+            e[0].contains("unknown type `tap`")
+                && e[1].contains("must not have a type")
+                && e[2].contains("unknown field `sub_buttons`"),
+            "{e:?}"
+        );
+        let e = errors(
+            r#"{"button":[{"type":"click","name":"1","key":"k"},{"type":"click","name":"2","key":"k"},{"type":"click","name":"3","key":"k"},{"type":"click","name":"4","key":"k"}]}"#,
+        );
         assert!(e[0].contains("1 to 3 top-level buttons"), "{e:?}");
-        let six = (0..6).map(|i| format!(r#"{{"type":"click","name":"s{i}","key":"k"}}"#)).collect::<Vec<_>>().join(",");
-        let e = errors(&format!(r#"{{"button":[{{"name":"B","sub_button":[{six}]}}]}}"#));
-        assert!(e[0].contains(r#"button[0] "B": at most 5 sub-buttons"#), "{e:?}");
-        let e = errors(&format!(r#"{{"button":[{{"type":"click","name":"k","key":"{}"}}]}}"#, "k".repeat(129)));
+        let six = (0..6)
+            .map(|i| format!(r#"{{"type":"click","name":"s{i}","key":"k"}}"#))
+            .collect::<Vec<_>>()
+            .join(",");
+        let e = errors(&format!(
+            r#"{{"button":[{{"name":"B","sub_button":[{six}]}}]}}"#
+        ));
+        assert!(
+            e[0].contains(r#"button[0] "B": at most 5 sub-buttons"#),
+            "{e:?}"
+        );
+        let e = errors(&format!(
+            r#"{{"button":[{{"type":"click","name":"k","key":"{}"}}]}}"#,
+            "k".repeat(129)
+        ));
         assert!(e[0].contains("key is 129 bytes"), "{e:?}");
     }
 
@@ -465,10 +617,20 @@ url = "https://example.com/vip?a=1&b=2"
         let m = Menu::from_toml(toml).unwrap();
         m.validate().unwrap();
         assert_eq!(m.conditionalmenu[0].matchrule.tag_id.as_deref(), Some("2"));
-        let e = errors(r#"{"button":[{"type":"click","name":"A","key":"k"}],"conditionalmenu":[{"button":[{"type":"click","name":"A","key":"k"}],"matchrule":{"sex":"1"}}]}"#);
-        assert!(e[0].contains("conditionalmenu[0].matchrule: sex no longer usable"), "{e:?}");
-        let e = errors(r#"{"button":[{"type":"click","name":"A","key":"k"}],"conditionalmenu":[{"button":[{"type":"click","name":"A","key":"k"}],"matchrule":{}}]}"#);
-        assert!(e[0].contains("needs tag_id or client_platform_type"), "{e:?}");
+        let e = errors(
+            r#"{"button":[{"type":"click","name":"A","key":"k"}],"conditionalmenu":[{"button":[{"type":"click","name":"A","key":"k"}],"matchrule":{"sex":"1"}}]}"#,
+        );
+        assert!(
+            e[0].contains("conditionalmenu[0].matchrule: sex no longer usable"),
+            "{e:?}"
+        );
+        let e = errors(
+            r#"{"button":[{"type":"click","name":"A","key":"k"}],"conditionalmenu":[{"button":[{"type":"click","name":"A","key":"k"}],"matchrule":{}}]}"#,
+        );
+        assert!(
+            e[0].contains("needs tag_id or client_platform_type"),
+            "{e:?}"
+        );
         // menu/get's answer publishes back.
         let got = r#"{"menu":{"button":[{"type":"click","name":"A","key":"k","sub_button":[]}],"menuid":1},"conditionalmenu":[{"button":[{"type":"click","name":"A","key":"k"}],"matchrule":{"tag_id":"2"},"menuid":9}]}"#;
         Menu::from_json(got).unwrap().validate().unwrap();

@@ -69,7 +69,11 @@ impl QrCreate {
             Some(expire_seconds) => QrKind::Temporary { expire_seconds },
             None => QrKind::Permanent,
         };
-        let create = QrCreate { scene: Scene::loose(&r.scene), kind, note: r.note.clone() };
+        let create = QrCreate {
+            scene: Scene::loose(&r.scene),
+            kind,
+            note: r.note.clone(),
+        };
         create.validate()?;
         Ok(create)
     }
@@ -80,18 +84,27 @@ impl QrCreate {
         match (&self.scene, self.kind) {
             (Scene::Id(0), _) => return bad("scene_id must not be 0".into()),
             (Scene::Id(n), QrKind::Permanent) if *n > MAX_PERMANENT_SCENE_ID => {
-                return bad(format!("a permanent code's scene_id must be 1..={MAX_PERMANENT_SCENE_ID} (got {n}); use a scene string instead"));
+                return bad(format!(
+                    "a permanent code's scene_id must be 1..={MAX_PERMANENT_SCENE_ID} (got {n}); use a scene string instead"
+                ));
             }
-            (Scene::Id(n), QrKind::Temporary { .. }) if *n > i32::MAX as u32 => return bad(format!("scene_id must fit in 32 bits signed (got {n})")),
+            (Scene::Id(n), QrKind::Temporary { .. }) if *n > i32::MAX as u32 => {
+                return bad(format!("scene_id must fit in 32 bits signed (got {n})"));
+            }
             (Scene::Str(s), _) if s.is_empty() || s.len() > MAX_SCENE_STR_BYTES => {
-                return bad(format!("scene_str must be 1..={MAX_SCENE_STR_BYTES} bytes (got {})", s.len()));
+                return bad(format!(
+                    "scene_str must be 1..={MAX_SCENE_STR_BYTES} bytes (got {})",
+                    s.len()
+                ));
             }
             _ => {}
         }
         if let QrKind::Temporary { expire_seconds } = self.kind
             && !(1..=MAX_EXPIRE_SECONDS).contains(&expire_seconds)
         {
-            return bad(format!("expire_seconds must be 1..={MAX_EXPIRE_SECONDS} (30 days), got {expire_seconds}"));
+            return bad(format!(
+                "expire_seconds must be 1..={MAX_EXPIRE_SECONDS} (30 days), got {expire_seconds}"
+            ));
         }
         Ok(())
     }
@@ -121,12 +134,17 @@ pub fn showqrcode_url(ticket: &str) -> String {
 }
 
 fn encode(content: &str) -> Result<::qrcode::QrCode, ApiError> {
-    ::qrcode::QrCode::new(content.as_bytes()).map_err(|e| ApiError::Invalid(format!("cannot encode `{content}` as a QR code: {e}")))
+    ::qrcode::QrCode::new(content.as_bytes())
+        .map_err(|e| ApiError::Invalid(format!("cannot encode `{content}` as a QR code: {e}")))
 }
 
 /// An SVG image of a QR code encoding `content` (a code's `url`).
 pub fn render_svg(content: &str) -> Result<String, ApiError> {
-    Ok(encode(content)?.render::<::qrcode::render::svg::Color>().min_dimensions(256, 256).quiet_zone(true).build())
+    Ok(encode(content)?
+        .render::<::qrcode::render::svg::Color>()
+        .min_dimensions(256, 256)
+        .quiet_zone(true)
+        .build())
 }
 
 /// A PNG (8-bit greyscale) of a QR code encoding `content`, `scale` pixels
@@ -173,23 +191,47 @@ impl Wechat {
             if let Some(existing) = self.store.qrcode_permanent_by_scene(&scene)? {
                 return Ok(existing);
             }
-            let (count, limit) = (self.store.qrcode_permanent_count()?, self.options.permanent_qr_limit);
+            let (count, limit) = (
+                self.store.qrcode_permanent_count()?,
+                self.options.permanent_qr_limit,
+            );
             if count >= limit {
                 return Err(crate::store::StoreError::QuotaReached { count, limit }.into());
             }
         }
         let answer = self.post("/cgi-bin/qrcode/create", &req.body()).await?;
-        let field = |k: &str| answer.get(k).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned);
+        let field = |k: &str| {
+            answer
+                .get(k)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+        };
         let (Some(ticket), Some(url)) = (field("ticket"), field("url")) else {
-            return Err(ApiError::Transport("qrcode/create answer lacks ticket or url".into()));
+            return Err(ApiError::Transport(
+                "qrcode/create answer lacks ticket or url".into(),
+            ));
         };
         let now = now_secs().max(0) as u64;
         let expires_at = match req.kind {
             QrKind::Permanent => None,
             // WeChat's answer is authoritative; fall back to what was asked.
-            QrKind::Temporary { expire_seconds } => Some(now + answer.get("expire_seconds").and_then(Value::as_u64).unwrap_or(u64::from(expire_seconds))),
+            QrKind::Temporary { expire_seconds } => Some(
+                now + answer
+                    .get("expire_seconds")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(u64::from(expire_seconds)),
+            ),
         };
-        let code = QrCode { scene, ticket, url, permanent: req.kind == QrKind::Permanent, expires_at, note: req.note.clone(), created_at: now };
+        let code = QrCode {
+            scene,
+            ticket,
+            url,
+            permanent: req.kind == QrKind::Permanent,
+            expires_at,
+            note: req.note.clone(),
+            created_at: now,
+        };
         let limit = (req.kind == QrKind::Permanent).then_some(self.options.permanent_qr_limit);
         let id = self.store.qrcode_insert(&code, limit)?;
         Ok(QrRecord { id, code })
@@ -207,13 +249,53 @@ mod tests {
 
     #[test]
     fn bodies_and_limits() {
-        let c = QrCreate { scene: Scene::Id(7), kind: QrKind::Temporary { expire_seconds: 60 }, note: None };
-        assert_eq!(c.body(), json!({"expire_seconds": 60, "action_name": "QR_SCENE", "action_info": {"scene": {"scene_id": 7}}}));
-        let p = QrCreate { scene: Scene::Str("x".into()), kind: QrKind::Permanent, note: None };
-        assert_eq!(p.body(), json!({"action_name": "QR_LIMIT_STR_SCENE", "action_info": {"scene": {"scene_str": "x"}}}));
-        assert!(QrCreate { scene: Scene::Id(100_001), kind: QrKind::Permanent, note: None }.validate().is_err());
-        assert!(QrCreate { scene: Scene::Str("a".repeat(65)), kind: QrKind::Permanent, note: None }.validate().is_err());
-        assert!(QrCreate { scene: Scene::Id(1), kind: QrKind::Temporary { expire_seconds: MAX_EXPIRE_SECONDS + 1 }, note: None }.validate().is_err());
+        let c = QrCreate {
+            scene: Scene::Id(7),
+            kind: QrKind::Temporary { expire_seconds: 60 },
+            note: None,
+        };
+        assert_eq!(
+            c.body(),
+            json!({"expire_seconds": 60, "action_name": "QR_SCENE", "action_info": {"scene": {"scene_id": 7}}})
+        );
+        let p = QrCreate {
+            scene: Scene::Str("x".into()),
+            kind: QrKind::Permanent,
+            note: None,
+        };
+        assert_eq!(
+            p.body(),
+            json!({"action_name": "QR_LIMIT_STR_SCENE", "action_info": {"scene": {"scene_str": "x"}}})
+        );
+        assert!(
+            QrCreate {
+                scene: Scene::Id(100_001),
+                kind: QrKind::Permanent,
+                note: None
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            QrCreate {
+                scene: Scene::Str("a".repeat(65)),
+                kind: QrKind::Permanent,
+                note: None
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            QrCreate {
+                scene: Scene::Id(1),
+                kind: QrKind::Temporary {
+                    expire_seconds: MAX_EXPIRE_SECONDS + 1
+                },
+                note: None
+            }
+            .validate()
+            .is_err()
+        );
         assert_eq!(Scene::loose("42"), Scene::Id(42));
         assert_eq!(Scene::loose("042"), Scene::Str("042".into()));
         assert_eq!(Scene::loose("0"), Scene::Str("0".into()));
@@ -222,13 +304,20 @@ mod tests {
 
     #[test]
     fn ticket_is_url_encoded() {
-        assert_eq!(showqrcode_url("gQ+H/4=="), "https://mp.weixin.qq.com/cgi-bin/showqrcode?ticket=gQ%2BH%2F4%3D%3D");
+        assert_eq!(
+            showqrcode_url("gQ+H/4=="),
+            "https://mp.weixin.qq.com/cgi-bin/showqrcode?ticket=gQ%2BH%2F4%3D%3D"
+        );
     }
 
     #[test]
     fn renders_png_and_svg() {
         let png = render_png("http://weixin.qq.com/q/abc", 4).unwrap();
         assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
-        assert!(render_svg("http://weixin.qq.com/q/abc").unwrap().contains("<svg"));
+        assert!(
+            render_svg("http://weixin.qq.com/q/abc")
+                .unwrap()
+                .contains("<svg")
+        );
     }
 }

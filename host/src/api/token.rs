@@ -81,7 +81,13 @@ pub fn fingerprint(token: &str) -> String {
 
 impl TokenManager {
     pub fn new(client: ApiClient, store: Arc<dyn Store>, settings: TokenSettings) -> TokenManager {
-        TokenManager { client, store, settings, cached: Mutex::new(None), gate: tokio::sync::Mutex::new(()) }
+        TokenManager {
+            client,
+            store,
+            settings,
+            cached: Mutex::new(None),
+            gate: tokio::sync::Mutex::new(()),
+        }
     }
 
     fn margin(&self) -> i64 {
@@ -93,7 +99,10 @@ impl TokenManager {
     }
 
     fn cached(&self) -> Option<StoredToken> {
-        self.cached.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.cached
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     fn set_cached(&self, t: Option<StoredToken>) {
@@ -120,7 +129,11 @@ impl TokenManager {
         }
         // Refreshing ahead of expiry: if the fetch fails, a token that is
         // still valid beats an error.
-        let fallback = [self.cached(), stored].into_iter().flatten().filter(|t| t.expires_at > now + 5).max_by_key(|t| t.expires_at);
+        let fallback = [self.cached(), stored]
+            .into_iter()
+            .flatten()
+            .filter(|t| t.expires_at > now + 5)
+            .max_by_key(|t| t.expires_at);
         match self.fetch(false).await {
             Ok(t) => Ok(t.token),
             Err(e) => match fallback {
@@ -144,8 +157,12 @@ impl TokenManager {
             }
         }
         match self.store.token_invalidate(&self.settings.app_id, failed) {
-            Ok(dropped) => tracing::info!(fingerprint = %fingerprint(failed), dropped, "access_token rejected by WeChat"),
-            Err(e) => tracing::warn!(error = %e, "could not drop the rejected access_token from the store"),
+            Ok(dropped) => {
+                tracing::info!(fingerprint = %fingerprint(failed), dropped, "access_token rejected by WeChat")
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not drop the rejected access_token from the store")
+            }
         }
     }
 
@@ -161,30 +178,58 @@ impl TokenManager {
     async fn fetch(&self, force: bool) -> Result<StoredToken, ApiError> {
         let s = &self.settings;
         if s.app_secret.is_empty() {
-            return Err(ApiError::Invalid("wechat.app_secret (WXHOST_APP_SECRET) is not set: cannot fetch an access_token".into()));
+            return Err(ApiError::Invalid(
+                "wechat.app_secret (WXHOST_APP_SECRET) is not set: cannot fetch an access_token"
+                    .into(),
+            ));
         }
         let answer = match s.endpoint {
             TokenEndpoint::Stable => {
                 let body = json!({"grant_type": "client_credential", "appid": s.app_id, "secret": s.app_secret, "force_refresh": force});
-                s.retry.run(|| self.client.post("/cgi-bin/stable_token", &[], &body)).await
+                s.retry
+                    .run(|| self.client.post("/cgi-bin/stable_token", &[], &body))
+                    .await
             }
             TokenEndpoint::Classic => {
-                let query = [("grant_type", "client_credential"), ("appid", s.app_id.as_str()), ("secret", s.app_secret.as_str())];
-                s.retry.run(|| self.client.get("/cgi-bin/token", &query)).await
+                let query = [
+                    ("grant_type", "client_credential"),
+                    ("appid", s.app_id.as_str()),
+                    ("secret", s.app_secret.as_str()),
+                ];
+                s.retry
+                    .run(|| self.client.get("/cgi-bin/token", &query))
+                    .await
             }
         };
         let answer = check(answer?).map_err(|e| match e {
-            ApiError::QuotaExceeded(m) => ApiError::QuotaExceeded(format!("access_token endpoint: {m}")),
-            ApiError::Wechat { code, message } => ApiError::Wechat { code, message: format!("fetching the access_token: {message}") },
+            ApiError::QuotaExceeded(m) => {
+                ApiError::QuotaExceeded(format!("access_token endpoint: {m}"))
+            }
+            ApiError::Wechat { code, message } => ApiError::Wechat {
+                code,
+                message: format!("fetching the access_token: {message}"),
+            },
             other => other,
         })?;
-        let token = answer.get("access_token").and_then(Value::as_str).filter(|t| !t.is_empty());
+        let token = answer
+            .get("access_token")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty());
         let Some(token) = token else {
-            return Err(ApiError::Transport("token answer has no access_token".into()));
+            return Err(ApiError::Transport(
+                "token answer has no access_token".into(),
+            ));
         };
-        let expires_in = answer.get("expires_in").and_then(Value::as_i64).unwrap_or(7200);
+        let expires_in = answer
+            .get("expires_in")
+            .and_then(Value::as_i64)
+            .unwrap_or(7200);
         let now = now_secs();
-        let stored = StoredToken { token: token.to_owned(), expires_at: now + expires_in, fetched_at: now };
+        let stored = StoredToken {
+            token: token.to_owned(),
+            expires_at: now + expires_in,
+            fetched_at: now,
+        };
         if let Err(e) = self.store.token_put(&s.app_id, &stored, &quota_day(now)) {
             // Still usable by this process; only sharing is lost.
             tracing::warn!(error = %e, "could not store the access_token");

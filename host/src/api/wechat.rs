@@ -35,7 +35,12 @@ pub struct ApiOptions {
 
 impl Default for ApiOptions {
     fn default() -> Self {
-        ApiOptions { retry: RetryPolicy::default(), refresh_margin: Duration::from_secs(300), http_timeout: Duration::from_secs(10), permanent_qr_limit: 100_000 }
+        ApiOptions {
+            retry: RetryPolicy::default(),
+            refresh_margin: Duration::from_secs(300),
+            http_timeout: Duration::from_secs(10),
+            permanent_qr_limit: 100_000,
+        }
     }
 }
 
@@ -60,15 +65,30 @@ impl Wechat {
         Wechat::with_options(config, store, ApiOptions::default())
     }
 
-    pub fn with_options(config: &Config, store: Arc<dyn Store>, options: ApiOptions) -> Result<Wechat, ApiError> {
+    pub fn with_options(
+        config: &Config,
+        store: Arc<dyn Store>,
+        options: ApiOptions,
+    ) -> Result<Wechat, ApiError> {
         let w = &config.wechat;
         let client = ApiClient::new(&w.api_base_url, options.http_timeout)?;
         let tokens = TokenManager::new(
             client.clone(),
             store.clone(),
-            TokenSettings { app_id: w.app_id.clone(), app_secret: w.app_secret.clone(), endpoint: w.token_endpoint, refresh_margin: options.refresh_margin, retry: options.retry },
+            TokenSettings {
+                app_id: w.app_id.clone(),
+                app_secret: w.app_secret.clone(),
+                endpoint: w.token_endpoint,
+                refresh_margin: options.refresh_margin,
+                retry: options.retry,
+            },
         );
-        Ok(Wechat { client, tokens, store, options })
+        Ok(Wechat {
+            client,
+            tokens,
+            store,
+            options,
+        })
     }
 
     pub fn tokens(&self) -> &TokenManager {
@@ -93,7 +113,13 @@ impl Wechat {
         self.call(Method::Post, path, &[], Some(body)).await
     }
 
-    async fn call(&self, method: Method, path: &str, query: &[(&str, &str)], body: Option<&Value>) -> Result<Value, ApiError> {
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Result<Value, ApiError> {
         let retry = self.options.retry;
         let mut token_retried = false;
         let mut busy_retries = 0u32;
@@ -112,12 +138,18 @@ impl Wechat {
                     // Once only: a second rejection means something else is
                     // wrong (e.g. another party force-refreshing), and
                     // looping would burn the token quota.
-                    tracing::info!(path, code, "access_token rejected; fetching a new one and retrying once");
+                    tracing::info!(
+                        path,
+                        code,
+                        "access_token rejected; fetching a new one and retrying once"
+                    );
                     self.tokens.invalidate(&token);
                     token_retried = true;
                 }
                 BUSY_ERRCODE if busy_retries + 1 < retry.busy_attempts => {
-                    let delay = retry.busy_base_delay.saturating_mul(1u32 << busy_retries.min(16));
+                    let delay = retry
+                        .busy_base_delay
+                        .saturating_mul(1u32 << busy_retries.min(16));
                     tracing::info!(path, ?delay, "WeChat is busy (-1); retrying");
                     tokio::time::sleep(delay).await;
                     busy_retries += 1;
@@ -129,7 +161,11 @@ impl Wechat {
 }
 
 impl PluginApi for Wechat {
-    fn send_customer_message<'a>(&'a self, to_user: &'a str, message: CustomerMessage) -> BoxFuture<'a, Result<(), ApiError>> {
+    fn send_customer_message<'a>(
+        &'a self,
+        to_user: &'a str,
+        message: CustomerMessage,
+    ) -> BoxFuture<'a, Result<(), ApiError>> {
         async move { self.send_custom(to_user, &message).await }.boxed()
     }
 

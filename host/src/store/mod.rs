@@ -104,7 +104,11 @@ pub trait Store: Send + Sync + 'static {
     fn menu_insert(&self, json: &str, note: Option<&str>) -> Result<i64, StoreError>;
     /// Records a successful push of version `id`: it becomes the only
     /// current version.
-    fn menu_mark_published(&self, id: i64, conditional_menu_ids: &[String]) -> Result<(), StoreError>;
+    fn menu_mark_published(
+        &self,
+        id: i64,
+        conditional_menu_ids: &[String],
+    ) -> Result<(), StoreError>;
     /// No version is current (the menu was deleted on WeChat).
     fn menu_clear_current(&self) -> Result<(), StoreError>;
     fn menu_get(&self, id: i64) -> Result<Option<MenuVersion>, StoreError>;
@@ -117,7 +121,8 @@ pub trait Store: Send + Sync + 'static {
     /// Stores a created code. For a permanent code with `permanent_limit`
     /// set, the count check and the insert are one transaction, so parallel
     /// creators cannot overshoot the quota.
-    fn qrcode_insert(&self, code: &QrCode, permanent_limit: Option<u64>) -> Result<i64, StoreError>;
+    fn qrcode_insert(&self, code: &QrCode, permanent_limit: Option<u64>)
+    -> Result<i64, StoreError>;
     fn qrcode_permanent_count(&self) -> Result<u64, StoreError>;
     /// The newest code for `scene` that has not expired at `now` (unix
     /// seconds). This is what plugins receive with a subscribe/SCAN event.
@@ -138,7 +143,10 @@ pub trait Store: Send + Sync + 'static {
 
 /// Unix seconds now.
 pub fn now_secs() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 /// The calendar day (`YYYY-MM-DD`) in Beijing time (UTC+8) of unix second
@@ -152,7 +160,12 @@ pub fn quota_day(t: i64) -> String {
 pub fn format_utc(t: i64) -> String {
     let (y, m, d) = civil_from_days(t.div_euclid(86_400));
     let s = t.rem_euclid(86_400);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC", s / 3600, s / 60 % 60, s % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        s / 3600,
+        s / 60 % 60,
+        s % 60
+    )
 }
 
 /// (year, month, day) of a day count since 1970-01-01 (H. Hinnant's

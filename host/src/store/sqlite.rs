@@ -69,12 +69,16 @@ fn backend(e: rusqlite::Error) -> StoreError {
 impl SqliteStore {
     /// Opens (creating if needed) `wxhost.db` in `data_dir` and migrates it.
     pub fn open(data_dir: &Path) -> Result<SqliteStore, StoreError> {
-        std::fs::create_dir_all(data_dir).map_err(|e| StoreError::Backend(format!("cannot create {}: {e}", data_dir.display())))?;
+        std::fs::create_dir_all(data_dir).map_err(|e| {
+            StoreError::Backend(format!("cannot create {}: {e}", data_dir.display()))
+        })?;
         let conn = Connection::open(data_dir.join("wxhost.db")).map_err(backend)?;
         // WAL lets the CLI read while `serve` writes; the busy timeout covers
         // the moments two processes write at once.
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(backend)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(backend)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(backend)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(backend)?;
         Self::with_connection(conn)
     }
 
@@ -85,26 +89,37 @@ impl SqliteStore {
 
     fn with_connection(mut conn: Connection) -> Result<SqliteStore, StoreError> {
         migrate(&mut conn)?;
-        Ok(SqliteStore { conn: Mutex::new(conn) })
+        Ok(SqliteStore {
+            conn: Mutex::new(conn),
+        })
     }
 
     /// Runs `f` with the connection (a poisoned lock only means another
     /// caller panicked mid-call; SQLite's own transaction state is intact).
-    pub(crate) fn with<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T, StoreError> {
+    pub(crate) fn with<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
         let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut conn).map_err(backend)
     }
 }
 
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
-    let current: usize = conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(backend)?;
+    let current: usize = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(backend)?;
     if current > MIGRATIONS.len() {
-        return Err(StoreError::Backend(format!("database schema version {current} is newer than this wxhost ({})", MIGRATIONS.len())));
+        return Err(StoreError::Backend(format!(
+            "database schema version {current} is newer than this wxhost ({})",
+            MIGRATIONS.len()
+        )));
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
         let tx = conn.transaction().map_err(backend)?;
         tx.execute_batch(sql).map_err(backend)?;
-        tx.pragma_update(None, "user_version", i + 1).map_err(backend)?;
+        tx.pragma_update(None, "user_version", i + 1)
+            .map_err(backend)?;
         tx.commit().map_err(backend)?;
     }
     Ok(())
@@ -114,7 +129,8 @@ pub(crate) fn now_secs() -> i64 {
     super::now_secs()
 }
 
-const MENU_COLUMNS: &str = "id, json, note, created_at, published_at, current, conditional_menu_ids";
+const MENU_COLUMNS: &str =
+    "id, json, note, created_at, published_at, current, conditional_menu_ids";
 
 fn menu_row(r: &Row<'_>) -> rusqlite::Result<MenuVersion> {
     let ids: String = r.get(6)?;
@@ -125,7 +141,11 @@ fn menu_row(r: &Row<'_>) -> rusqlite::Result<MenuVersion> {
         created_at: r.get(3)?,
         published_at: r.get(4)?,
         current: r.get(5)?,
-        conditional_menu_ids: ids.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+        conditional_menu_ids: ids
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
     })
 }
 
@@ -155,8 +175,12 @@ fn to_i64(v: u64) -> i64 {
 impl Store for SqliteStore {
     fn kv_get(&self, namespace: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.with(|c| {
-            c.query_row("SELECT value FROM plugin_kv WHERE namespace = ?1 AND key = ?2", params![namespace, key], |r| r.get(0))
-                .optional()
+            c.query_row(
+                "SELECT value FROM plugin_kv WHERE namespace = ?1 AND key = ?2",
+                params![namespace, key],
+                |r| r.get(0),
+            )
+            .optional()
         })
     }
 
@@ -172,14 +196,28 @@ impl Store for SqliteStore {
     }
 
     fn kv_delete(&self, namespace: &str, key: &str) -> Result<(), StoreError> {
-        self.with(|c| c.execute("DELETE FROM plugin_kv WHERE namespace = ?1 AND key = ?2", params![namespace, key]).map(|_| ()))
+        self.with(|c| {
+            c.execute(
+                "DELETE FROM plugin_kv WHERE namespace = ?1 AND key = ?2",
+                params![namespace, key],
+            )
+            .map(|_| ())
+        })
     }
 
     fn token_get(&self, app_id: &str) -> Result<Option<StoredToken>, StoreError> {
         self.with(|c| {
-            c.query_row("SELECT token, expires_at, fetched_at FROM access_token WHERE app_id = ?1", params![app_id], |r| {
-                Ok(StoredToken { token: r.get(0)?, expires_at: r.get(1)?, fetched_at: r.get(2)? })
-            })
+            c.query_row(
+                "SELECT token, expires_at, fetched_at FROM access_token WHERE app_id = ?1",
+                params![app_id],
+                |r| {
+                    Ok(StoredToken {
+                        token: r.get(0)?,
+                        expires_at: r.get(1)?,
+                        fetched_at: r.get(2)?,
+                    })
+                },
+            )
             .optional()
         })
     }
@@ -202,25 +240,42 @@ impl Store for SqliteStore {
     }
 
     fn token_invalidate(&self, app_id: &str, token: &str) -> Result<bool, StoreError> {
-        self.with(|c| c.execute("DELETE FROM access_token WHERE app_id = ?1 AND token = ?2", params![app_id, token]).map(|n| n > 0))
+        self.with(|c| {
+            c.execute(
+                "DELETE FROM access_token WHERE app_id = ?1 AND token = ?2",
+                params![app_id, token],
+            )
+            .map(|n| n > 0)
+        })
     }
 
     fn token_fetches(&self, app_id: &str, day: &str) -> Result<u64, StoreError> {
         self.with(|c| {
-            c.query_row("SELECT count FROM token_fetches WHERE app_id = ?1 AND day = ?2", params![app_id, day], |r| r.get::<_, i64>(0))
-                .optional()
-                .map(|n| n.unwrap_or(0).max(0) as u64)
+            c.query_row(
+                "SELECT count FROM token_fetches WHERE app_id = ?1 AND day = ?2",
+                params![app_id, day],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()
+            .map(|n| n.unwrap_or(0).max(0) as u64)
         })
     }
 
     fn menu_insert(&self, json: &str, note: Option<&str>) -> Result<i64, StoreError> {
         self.with(|c| {
-            c.execute("INSERT INTO menu_version (json, note, created_at) VALUES (?1, ?2, ?3)", params![json, note, now_secs()])?;
+            c.execute(
+                "INSERT INTO menu_version (json, note, created_at) VALUES (?1, ?2, ?3)",
+                params![json, note, now_secs()],
+            )?;
             Ok(c.last_insert_rowid())
         })
     }
 
-    fn menu_mark_published(&self, id: i64, conditional_menu_ids: &[String]) -> Result<(), StoreError> {
+    fn menu_mark_published(
+        &self,
+        id: i64,
+        conditional_menu_ids: &[String],
+    ) -> Result<(), StoreError> {
         let n = self.with(|c| {
             let tx = c.transaction()?;
             tx.execute("UPDATE menu_version SET current = 0 WHERE current = 1", [])?;
@@ -238,25 +293,48 @@ impl Store for SqliteStore {
     }
 
     fn menu_clear_current(&self) -> Result<(), StoreError> {
-        self.with(|c| c.execute("UPDATE menu_version SET current = 0 WHERE current = 1", []).map(|_| ()))
+        self.with(|c| {
+            c.execute("UPDATE menu_version SET current = 0 WHERE current = 1", [])
+                .map(|_| ())
+        })
     }
 
     fn menu_get(&self, id: i64) -> Result<Option<MenuVersion>, StoreError> {
-        self.with(|c| c.query_row(&format!("SELECT {MENU_COLUMNS} FROM menu_version WHERE id = ?1"), params![id], menu_row).optional())
+        self.with(|c| {
+            c.query_row(
+                &format!("SELECT {MENU_COLUMNS} FROM menu_version WHERE id = ?1"),
+                params![id],
+                menu_row,
+            )
+            .optional()
+        })
     }
 
     fn menu_current(&self) -> Result<Option<MenuVersion>, StoreError> {
-        self.with(|c| c.query_row(&format!("SELECT {MENU_COLUMNS} FROM menu_version WHERE current = 1"), [], menu_row).optional())
+        self.with(|c| {
+            c.query_row(
+                &format!("SELECT {MENU_COLUMNS} FROM menu_version WHERE current = 1"),
+                [],
+                menu_row,
+            )
+            .optional()
+        })
     }
 
     fn menu_history(&self) -> Result<Vec<MenuVersion>, StoreError> {
         self.with(|c| {
-            let mut stmt = c.prepare(&format!("SELECT {MENU_COLUMNS} FROM menu_version ORDER BY id DESC"))?;
+            let mut stmt = c.prepare(&format!(
+                "SELECT {MENU_COLUMNS} FROM menu_version ORDER BY id DESC"
+            ))?;
             stmt.query_map([], menu_row)?.collect()
         })
     }
 
-    fn qrcode_insert(&self, code: &QrCode, permanent_limit: Option<u64>) -> Result<i64, StoreError> {
+    fn qrcode_insert(
+        &self,
+        code: &QrCode,
+        permanent_limit: Option<u64>,
+    ) -> Result<i64, StoreError> {
         let mut over: Option<(u64, u64)> = None;
         let id = self.with(|c| {
             // IMMEDIATE takes the write lock before counting, so two
@@ -285,7 +363,12 @@ impl Store for SqliteStore {
     }
 
     fn qrcode_permanent_count(&self) -> Result<u64, StoreError> {
-        self.with(|c| c.query_row("SELECT COUNT(*) FROM qrcode WHERE permanent = 1", [], |r| r.get::<_, i64>(0)).map(|n| n.max(0) as u64))
+        self.with(|c| {
+            c.query_row("SELECT COUNT(*) FROM qrcode WHERE permanent = 1", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map(|n| n.max(0) as u64)
+        })
     }
 
     fn qrcode_by_scene_at(&self, scene: &str, now: i64) -> Result<Option<QrRecord>, StoreError> {
@@ -307,17 +390,36 @@ impl Store for SqliteStore {
     }
 
     fn qrcode_by_ticket(&self, ticket: &str) -> Result<Option<QrRecord>, StoreError> {
-        self.with(|c| c.query_row(&format!("SELECT {QR_COLUMNS} FROM qrcode WHERE ticket = ?1 ORDER BY id DESC LIMIT 1"), params![ticket], qr_row).optional())
+        self.with(|c| {
+            c.query_row(
+                &format!(
+                    "SELECT {QR_COLUMNS} FROM qrcode WHERE ticket = ?1 ORDER BY id DESC LIMIT 1"
+                ),
+                params![ticket],
+                qr_row,
+            )
+            .optional()
+        })
     }
 
     fn qrcode_by_id(&self, id: i64) -> Result<Option<QrRecord>, StoreError> {
-        self.with(|c| c.query_row(&format!("SELECT {QR_COLUMNS} FROM qrcode WHERE id = ?1"), params![id], qr_row).optional())
+        self.with(|c| {
+            c.query_row(
+                &format!("SELECT {QR_COLUMNS} FROM qrcode WHERE id = ?1"),
+                params![id],
+                qr_row,
+            )
+            .optional()
+        })
     }
 
     fn qrcode_list(&self, limit: usize) -> Result<Vec<QrRecord>, StoreError> {
         self.with(|c| {
-            let mut stmt = c.prepare(&format!("SELECT {QR_COLUMNS} FROM qrcode ORDER BY id DESC LIMIT ?1"))?;
-            stmt.query_map(params![to_i64(limit as u64)], qr_row)?.collect()
+            let mut stmt = c.prepare(&format!(
+                "SELECT {QR_COLUMNS} FROM qrcode ORDER BY id DESC LIMIT ?1"
+            ))?;
+            stmt.query_map(params![to_i64(limit as u64)], qr_row)?
+                .collect()
         })
     }
 }
@@ -345,8 +447,16 @@ mod tests {
     #[test]
     fn token_is_compare_and_swap_and_counted() {
         let s = SqliteStore::open_in_memory().unwrap();
-        let t1 = StoredToken { token: "one".into(), expires_at: 100, fetched_at: 1 };
-        let t2 = StoredToken { token: "two".into(), expires_at: 200, fetched_at: 2 };
+        let t1 = StoredToken {
+            token: "one".into(),
+            expires_at: 100,
+            fetched_at: 1,
+        };
+        let t2 = StoredToken {
+            token: "two".into(),
+            expires_at: 200,
+            fetched_at: 2,
+        };
         s.token_put("app", &t1, "2024-01-01").unwrap();
         s.token_put("app", &t2, "2024-01-01").unwrap();
         assert_eq!(s.token_get("app").unwrap(), Some(t2.clone()));
@@ -369,9 +479,15 @@ mod tests {
         s.menu_mark_published(a, &[]).unwrap();
         s.menu_mark_published(b, &["1".into(), "2".into()]).unwrap();
         let cur = s.menu_current().unwrap().unwrap();
-        assert_eq!((cur.id, cur.conditional_menu_ids.clone()), (b, vec!["1".to_owned(), "2".to_owned()]));
+        assert_eq!(
+            (cur.id, cur.conditional_menu_ids.clone()),
+            (b, vec!["1".to_owned(), "2".to_owned()])
+        );
         let h = s.menu_history().unwrap();
-        assert_eq!(h.iter().map(|v| (v.id, v.current)).collect::<Vec<_>>(), vec![(b, true), (a, false)]);
+        assert_eq!(
+            h.iter().map(|v| (v.id, v.current)).collect::<Vec<_>>(),
+            vec![(b, true), (a, false)]
+        );
         assert_eq!(h[1].note.as_deref(), Some("first"));
         assert!(h[1].published_at.is_some());
         s.menu_clear_current().unwrap();
@@ -380,7 +496,15 @@ mod tests {
     }
 
     fn qr(scene: &str, permanent: bool, expires_at: Option<u64>) -> QrCode {
-        QrCode { scene: scene.into(), ticket: format!("t-{scene}"), url: "u".into(), permanent, expires_at, note: None, created_at: 1 }
+        QrCode {
+            scene: scene.into(),
+            ticket: format!("t-{scene}"),
+            url: "u".into(),
+            permanent,
+            expires_at,
+            note: None,
+            created_at: 1,
+        }
     }
 
     #[test]
@@ -389,16 +513,32 @@ mod tests {
         s.qrcode_insert(&qr("a", false, Some(50)), None).unwrap();
         let newer = s.qrcode_insert(&qr("a", false, Some(200)), None).unwrap();
         s.qrcode_insert(&qr("a", false, Some(60)), None).unwrap();
-        assert_eq!(s.qrcode_by_scene_at("a", 100).unwrap().map(|r| r.id), Some(newer));
+        assert_eq!(
+            s.qrcode_by_scene_at("a", 100).unwrap().map(|r| r.id),
+            Some(newer)
+        );
         assert_eq!(s.qrcode_by_scene_at("a", 300).unwrap(), None);
         s.qrcode_insert(&qr("p1", true, None), Some(2)).unwrap();
         s.qrcode_insert(&qr("p2", true, None), Some(2)).unwrap();
         let e = s.qrcode_insert(&qr("p3", true, None), Some(2)).unwrap_err();
-        assert!(matches!(e, StoreError::QuotaReached { count: 2, limit: 2 }), "{e}");
+        assert!(
+            matches!(e, StoreError::QuotaReached { count: 2, limit: 2 }),
+            "{e}"
+        );
         assert_eq!(s.qrcode_permanent_count().unwrap(), 2);
         assert!(s.qrcode_by_scene_at("p1", i64::MAX).unwrap().is_some());
-        assert_eq!(s.qrcode_permanent_by_scene("p2").unwrap().unwrap().code.ticket, "t-p2");
-        assert_eq!(s.qrcode_by_ticket("t-p1").unwrap().unwrap().code.scene, "p1");
+        assert_eq!(
+            s.qrcode_permanent_by_scene("p2")
+                .unwrap()
+                .unwrap()
+                .code
+                .ticket,
+            "t-p2"
+        );
+        assert_eq!(
+            s.qrcode_by_ticket("t-p1").unwrap().unwrap().code.scene,
+            "p1"
+        );
         assert_eq!(s.qrcode_list(2).unwrap().len(), 2);
     }
 }

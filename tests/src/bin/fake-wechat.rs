@@ -10,10 +10,15 @@ use wxhost_tests::fake_wechat::{APP_ID, APP_SECRET, FakeWechat};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:8099".into());
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:8099".into());
     let fake = FakeWechat::start_on(addr.parse()?).await;
     println!("fake WeChat API server on {}", fake.base_url());
-    println!("export WXHOST_API_BASE_URL={} WXHOST_APP_ID={APP_ID} WXHOST_APP_SECRET={APP_SECRET}", fake.base_url());
+    println!(
+        "export WXHOST_API_BASE_URL={} WXHOST_APP_ID={APP_ID} WXHOST_APP_SECRET={APP_SECRET}",
+        fake.base_url()
+    );
     tokio::signal::ctrl_c().await?;
     Ok(())
 }
