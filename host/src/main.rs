@@ -4,7 +4,11 @@ use clap::{Parser, Subcommand};
 use wxhost::config::Config;
 
 #[derive(Parser)]
-#[command(name = "wxhost", version, about = "WeChat Official Account server with WebAssembly plugins")]
+#[command(
+    name = "wxhost",
+    version,
+    about = "WeChat Official Account server with WebAssembly plugins"
+)]
 struct Cli {
     /// Config file (default: ./wxhost.toml if present, else built-in defaults).
     #[arg(long, global = true, env = "WXHOST_CONFIG")]
@@ -26,6 +30,15 @@ enum Command {
         #[command(subcommand)]
         command: PluginCommand,
     },
+    /// The access_token: status (never the token itself) or a refresh.
+    #[command(subcommand)]
+    Token(wxhost::api::cli::TokenCommand),
+    /// Custom menus: publish, show, history, rollback, delete.
+    #[command(subcommand)]
+    Menu(wxhost::api::cli::MenuCommand),
+    /// Parametric QR codes: create, list, show.
+    #[command(subcommand)]
+    Qrcode(wxhost::api::cli::QrcodeCommand),
 }
 
 #[derive(Subcommand)]
@@ -48,10 +61,14 @@ async fn main() {
             std::process::exit(2);
         }
     };
+    let mut stdout = std::io::stdout();
     let result = match cli.command {
         Command::Serve => wxhost::server::serve(config).await,
         Command::Simulate(args) => wxhost::simulate::run(&config, args).await,
         Command::Plugin { command: PluginCommand::Run(args) } => wxhost::plugin::run_cmd::run(args, &config).await,
+        Command::Token(cmd) => wxhost::api::cli::run_token(&config, cmd, &mut stdout).await,
+        Command::Menu(cmd) => wxhost::api::cli::run_menu(&config, cmd, &mut stdout).await,
+        Command::Qrcode(cmd) => wxhost::api::cli::run_qrcode(&config, cmd, &mut stdout).await,
         Command::Config => {
             println!("{config:#?}");
             Ok(())
