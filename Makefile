@@ -25,6 +25,7 @@ release:
 
 # Every test: unit, property, plugin runtime, API (fake WeChat), end to end.
 test: plugins
+	cargo build -p wxhost --bin wxhost
 	cargo test
 
 lint: setup

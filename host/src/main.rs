@@ -52,6 +52,7 @@ async fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("WXHOST_LOG").unwrap_or_else(|_| "info,wasmtime=warn,cranelift=warn".into()))
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     let config = match Config::load(cli.config.as_deref()) {

@@ -58,7 +58,7 @@ pub fn fast_options() -> ApiOptions {
 }
 
 /// The AppID the fake accepts.
-pub const APP_ID: &str = "wxfake00000000001";
+pub const APP_ID: &str = "wxb11529c136998cb6";
 /// The AppSecret the fake accepts.
 pub const APP_SECRET: &str = "fake-app-secret-0123456789abcdef";
 

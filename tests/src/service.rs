@@ -15,7 +15,10 @@ pub const APP_ID: &str = "wxb11529c136998cb6";
 
 /// The repo's built plugins (`scripts/build-plugins.sh`).
 pub fn wasm(name: &str) -> PathBuf {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../build/wasm").join(format!("{name}.wasm"));
+    // Read at run time: cargo sets it for the test process, and a build shared
+    // between checkouts may have baked in another checkout's path.
+    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned());
+    let path = Path::new(&manifest_dir).join("../build/wasm").join(format!("{name}.wasm"));
     assert!(path.exists(), "{} is missing: run scripts/build-plugins.sh (or `make test`)", path.display());
     path
 }

@@ -8,6 +8,9 @@ use wxhost::protocol::{self, Mode, Reply};
 use wxhost::simulate::Push;
 use wxhost_tests::service::{TOKEN, Wxhost};
 
+/// The fixture plugin may sleep past the default 1 s plugin limit.
+const SLOW_FIXTURE: &str = "[plugin.fixture]\ntimeout_ms = 4000\n";
+
 fn reply_of(xml: &str) -> Reply {
     protocol::parse_reply(xml).unwrap_or_else(|e| panic!("not a reply ({e}): {xml}")).reply
 }
@@ -70,7 +73,7 @@ async fn every_reply_type_round_trips_through_encryption() {
 
 #[tokio::test]
 async fn a_retry_in_flight_gets_the_same_reply_and_the_plugin_runs_once() {
-    let host = Wxhost::start(&["fixture"], "", &[]).await;
+    let host = Wxhost::start(&["fixture"], SLOW_FIXTURE, &[]).await;
     let now = wxhost::server::callback::unix_now();
     let xml = Push::Text("sleep:1500".into()).to_xml("gh_test", "o_retry", now, 4242);
     let first = {
@@ -135,8 +138,7 @@ async fn hostile_requests_get_4xx_and_the_server_keeps_answering() {
 
     // Huge body.
     let (url, _) = signed(&good_xml, now);
-    let (status, _) = host.post_raw(&url, vec![b'x'; 2 << 20]).await;
-    assert_eq!(status, 413, "huge body");
+    assert_eq!(huge_post_status(host.port, &url, 4 << 20).await, 413, "huge body");
 
     // DOCTYPE / entity expansion, plaintext and encrypted.
     let bomb = r#"<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;">]><xml><ToUserName>gh</ToUserName><FromUserName>&lol2;</FromUserName><CreateTime>1</CreateTime><MsgType>text</MsgType><Content>x</Content><MsgId>1</MsgId></xml>"#;
@@ -188,7 +190,7 @@ async fn logs_carry_one_line_per_push_and_no_secrets() {
 
 #[tokio::test]
 async fn graceful_shutdown_finishes_in_flight_pushes() {
-    let mut host = Wxhost::start(&["fixture"], "", &[]).await;
+    let mut host = Wxhost::start(&["fixture"], SLOW_FIXTURE, &[]).await;
     let now = wxhost::server::callback::unix_now();
     let xml = Push::Text("sleep:1000".into()).to_xml("gh_test", "o_shutdown", now, 5150);
     let crypt = protocol::MsgCrypt::new(protocol::AesKey::from_encoding_aes_key(wxhost_tests::service::AES_KEY).unwrap(), wxhost_tests::service::APP_ID);
@@ -203,4 +205,24 @@ async fn graceful_shutdown_finishes_in_flight_pushes() {
     assert_eq!(status, 200);
     assert_eq!(reply_of(&host.open(&body, Mode::Safe)), Reply::Text("slept 1000 ms, call 1".into()));
     assert!(host.wait_exit(Duration::from_secs(15)).await.success(), "{}", host.log());
+}
+
+/// POSTs a `len`-byte body while reading the answer concurrently (the server
+/// may answer before the body is sent), and returns the status.
+async fn huge_post_status(port: u16, url: &str, len: usize) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let path = &url[url.find("/wechat").unwrap()..];
+    let s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let (mut read, mut write) = s.into_split();
+    let head = format!("POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len}\r\n\r\n");
+    let writer = tokio::spawn(async move {
+        let _ = write.write_all(head.as_bytes()).await;
+        let _ = write.write_all(&vec![b'x'; len]).await;
+        write
+    });
+    let mut buf = vec![0u8; 1024];
+    let n = tokio::time::timeout(Duration::from_secs(20), read.read(&mut buf)).await.expect("an answer").unwrap();
+    writer.abort();
+    let text = String::from_utf8_lossy(&buf[..n]);
+    text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
 }

@@ -87,7 +87,8 @@ fn start(state: &Arc<AppState>, message: Arc<Message>, started: Instant) -> Pend
     // With late replies, each plugin's own time limit applies; without, the
     // budget is everyone's deadline.
     let deadline = if late_api.is_some() { started + state.late_limit } else { budget_deadline };
-    state.tasks.spawn(async move {
+    let tasks = state.tasks.clone();
+    tasks.spawn(async move {
         let work = state.dispatcher.dispatch(&message, deadline);
         tokio::pin!(work);
         tokio::select! {
