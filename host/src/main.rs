@@ -50,7 +50,10 @@ enum PluginCommand {
 #[tokio::main]
 async fn main() {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("WXHOST_LOG").unwrap_or_else(|_| "info,wasmtime=warn,cranelift=warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("WXHOST_LOG")
+                .unwrap_or_else(|_| "info,wasmtime=warn,cranelift=warn".into()),
+        )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
@@ -66,7 +69,9 @@ async fn main() {
     let result = match cli.command {
         Command::Serve => wxhost::server::serve(config).await,
         Command::Simulate(args) => wxhost::simulate::run(&config, args).await,
-        Command::Plugin { command: PluginCommand::Run(args) } => wxhost::plugin::run_cmd::run(args, &config).await,
+        Command::Plugin {
+            command: PluginCommand::Run(args),
+        } => wxhost::plugin::run_cmd::run(args, &config).await,
         Command::Token(cmd) => wxhost::api::cli::run_token(&config, cmd, &mut stdout).await,
         Command::Menu(cmd) => wxhost::api::cli::run_menu(&config, cmd, &mut stdout).await,
         Command::Qrcode(cmd) => wxhost::api::cli::run_qrcode(&config, cmd, &mut stdout).await,

@@ -19,12 +19,23 @@ use crate::protocol::{self, AesKey, Mode, MsgCrypt};
 pub enum Push {
     Text(String),
     /// A follow; with a scene, as if by scanning a parametric QR code.
-    Subscribe { scene: Option<String> },
+    Subscribe {
+        scene: Option<String>,
+    },
     Unsubscribe,
-    Scan { scene: String },
-    Click { key: String },
-    View { url: String },
-    Location { latitude: f64, longitude: f64 },
+    Scan {
+        scene: String,
+    },
+    Click {
+        key: String,
+    },
+    View {
+        url: String,
+    },
+    Location {
+        latitude: f64,
+        longitude: f64,
+    },
 }
 
 impl Push {
@@ -36,18 +47,46 @@ impl Push {
             cdata(to_user),
             cdata(from_user)
         );
-        let event = |name: &str, rest: String| format!("{head}<MsgType><![CDATA[event]]></MsgType><Event>{}</Event>{rest}</xml>", cdata(name));
+        let event = |name: &str, rest: String| {
+            format!(
+                "{head}<MsgType><![CDATA[event]]></MsgType><Event>{}</Event>{rest}</xml>",
+                cdata(name)
+            )
+        };
         match self {
-            Push::Text(text) => format!("{head}<MsgType><![CDATA[text]]></MsgType><Content>{}</Content><MsgId>{msg_id}</MsgId></xml>", cdata(text)),
+            Push::Text(text) => format!(
+                "{head}<MsgType><![CDATA[text]]></MsgType><Content>{}</Content><MsgId>{msg_id}</MsgId></xml>",
+                cdata(text)
+            ),
             Push::Subscribe { scene: None } => event("subscribe", String::new()),
-            Push::Subscribe { scene: Some(s) } => event("subscribe", format!("<EventKey>{}</EventKey><Ticket>{}</Ticket>", cdata(&format!("qrscene_{s}")), cdata("simulated-ticket"))),
+            Push::Subscribe { scene: Some(s) } => event(
+                "subscribe",
+                format!(
+                    "<EventKey>{}</EventKey><Ticket>{}</Ticket>",
+                    cdata(&format!("qrscene_{s}")),
+                    cdata("simulated-ticket")
+                ),
+            ),
             Push::Unsubscribe => event("unsubscribe", String::new()),
-            Push::Scan { scene } => event("SCAN", format!("<EventKey>{}</EventKey><Ticket>{}</Ticket>", cdata(scene), cdata("simulated-ticket"))),
+            Push::Scan { scene } => event(
+                "SCAN",
+                format!(
+                    "<EventKey>{}</EventKey><Ticket>{}</Ticket>",
+                    cdata(scene),
+                    cdata("simulated-ticket")
+                ),
+            ),
             Push::Click { key } => event("CLICK", format!("<EventKey>{}</EventKey>", cdata(key))),
             Push::View { url } => event("VIEW", format!("<EventKey>{}</EventKey>", cdata(url))),
-            Push::Location { latitude, longitude } => {
-                event("LOCATION", format!("<Latitude>{latitude}</Latitude><Longitude>{longitude}</Longitude><Precision>30.0</Precision>"))
-            }
+            Push::Location {
+                latitude,
+                longitude,
+            } => event(
+                "LOCATION",
+                format!(
+                    "<Latitude>{latitude}</Latitude><Longitude>{longitude}</Longitude><Precision>30.0</Precision>"
+                ),
+            ),
         }
     }
 }
@@ -62,12 +101,20 @@ pub fn crypt_for(config: &Config) -> anyhow::Result<Option<MsgCrypt>> {
     if config.wechat.encoding_aes_key.is_empty() {
         return Ok(None);
     }
-    let key = AesKey::from_encoding_aes_key(&config.wechat.encoding_aes_key).context("wechat.encoding_aes_key")?;
+    let key = AesKey::from_encoding_aes_key(&config.wechat.encoding_aes_key)
+        .context("wechat.encoding_aes_key")?;
     Ok(Some(MsgCrypt::new(key, &config.wechat.app_id)))
 }
 
 /// The URL (with signed query) and body of one push.
-pub fn signed_request(base_url: &str, token: &str, crypt: Option<&MsgCrypt>, mode: Mode, xml: &str, timestamp: u64) -> (String, String) {
+pub fn signed_request(
+    base_url: &str,
+    token: &str,
+    crypt: Option<&MsgCrypt>,
+    mode: Mode,
+    xml: &str,
+    timestamp: u64,
+) -> (String, String) {
     let nonce = rand::random::<u32>().to_string();
     let (query, body) = protocol::build_push(token, crypt, mode, xml, timestamp, &nonce);
     (format!("{base_url}?{}", query.to_query_string()), body)
@@ -142,7 +189,16 @@ pub async fn run(config: &Config, args: SimulateArgs) -> anyhow::Result<()> {
         let ts = now.to_string();
         let echostr = rand::random::<u64>().to_string();
         let sig = protocol::signature(&[token, &ts, &nonce]);
-        let resp = client.get(&url).query(&[("signature", &sig), ("timestamp", &ts), ("nonce", &nonce), ("echostr", &echostr)]).send().await?;
+        let resp = client
+            .get(&url)
+            .query(&[
+                ("signature", &sig),
+                ("timestamp", &ts),
+                ("nonce", &nonce),
+                ("echostr", &echostr),
+            ])
+            .send()
+            .await?;
         let status = resp.status();
         let body = resp.text().await?;
         println!("GET {url} → HTTP {status}");
@@ -165,7 +221,9 @@ pub async fn run(config: &Config, args: SimulateArgs) -> anyhow::Result<()> {
     } else if let Some(url) = args.view {
         Push::View { url }
     } else {
-        bail!("say what to send: --text, --subscribe, --unsubscribe, --scan, --click, --view or --verify");
+        bail!(
+            "say what to send: --text, --subscribe, --unsubscribe, --scan, --click, --view or --verify"
+        );
     };
     let mode: Mode = args.mode.into();
     let crypt = crypt_for(config)?;
@@ -175,11 +233,21 @@ pub async fn run(config: &Config, args: SimulateArgs) -> anyhow::Result<()> {
     let xml = push.to_xml(&args.to, &args.from, now, rand::random::<u64>() >> 1);
     let (signed_url, body) = signed_request(&url, token, crypt.as_ref(), mode, &xml, now);
     let started = Instant::now();
-    let resp = client.post(&signed_url).header("content-type", "text/xml").body(body).send().await.with_context(|| format!("POST {url}"))?;
+    let resp = client
+        .post(&signed_url)
+        .header("content-type", "text/xml")
+        .body(body)
+        .send()
+        .await
+        .with_context(|| format!("POST {url}"))?;
     let status = resp.status();
     let reply = resp.text().await?;
     let elapsed = started.elapsed();
-    println!("POST {url} ({} mode) → HTTP {status} in {:.1} ms", mode.as_str(), elapsed.as_secs_f64() * 1000.0);
+    println!(
+        "POST {url} ({} mode) → HTTP {status} in {:.1} ms",
+        mode.as_str(),
+        elapsed.as_secs_f64() * 1000.0
+    );
     if !status.is_success() {
         bail!("server refused the push: {reply}");
     }
@@ -188,7 +256,8 @@ pub async fn run(config: &Config, args: SimulateArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let plain = match (&crypt, mode) {
-        (Some(c), Mode::Safe | Mode::Compatible) => protocol::open_reply(token, c, &reply).context("the encrypted reply did not verify or decrypt")?,
+        (Some(c), Mode::Safe | Mode::Compatible) => protocol::open_reply(token, c, &reply)
+            .context("the encrypted reply did not verify or decrypt")?,
         _ => reply,
     };
     let parsed = protocol::parse_reply(&plain).context("the reply is not valid reply XML")?;
@@ -205,12 +274,24 @@ mod tests {
     fn pushes_parse_as_what_they_simulate() {
         let xml = Push::Text("a ]]> b".into()).to_xml("gh_x", "o_y", 1700000000, 42);
         let msg = protocol::parse_message(&xml).unwrap();
-        assert_eq!(msg.body, protocol::Body::Text { content: "a ]]> b".into() });
+        assert_eq!(
+            msg.body,
+            protocol::Body::Text {
+                content: "a ]]> b".into()
+            }
+        );
         assert_eq!(msg.msg_id, Some(42));
-        let xml = Push::Subscribe { scene: Some("s1".into()) }.to_xml("gh_x", "o_y", 1700000000, 0);
+        let xml = Push::Subscribe {
+            scene: Some("s1".into()),
+        }
+        .to_xml("gh_x", "o_y", 1700000000, 0);
         let msg = protocol::parse_message(&xml).unwrap();
-        assert!(matches!(msg.body, protocol::Body::Event(protocol::Event::Subscribe { scene: Some(ref s), .. }) if s == "s1"));
+        assert!(
+            matches!(msg.body, protocol::Body::Event(protocol::Event::Subscribe { scene: Some(ref s), .. }) if s == "s1")
+        );
         let xml = Push::Click { key: "K".into() }.to_xml("gh_x", "o_y", 1700000000, 0);
-        assert!(matches!(protocol::parse_message(&xml).unwrap().body, protocol::Body::Event(protocol::Event::Click { ref key }) if key == "K"));
+        assert!(
+            matches!(protocol::parse_message(&xml).unwrap().body, protocol::Body::Event(protocol::Event::Click { ref key }) if key == "K")
+        );
     }
 }

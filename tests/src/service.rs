@@ -17,9 +17,16 @@ pub const APP_ID: &str = "wxb11529c136998cb6";
 pub fn wasm(name: &str) -> PathBuf {
     // Read at run time: cargo sets it for the test process, and a build shared
     // between checkouts may have baked in another checkout's path.
-    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned());
-    let path = Path::new(&manifest_dir).join("../build/wasm").join(format!("{name}.wasm"));
-    assert!(path.exists(), "{} is missing: run scripts/build-plugins.sh (or `make test`)", path.display());
+    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR")
+        .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned());
+    let path = Path::new(&manifest_dir)
+        .join("../build/wasm")
+        .join(format!("{name}.wasm"));
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/build-plugins.sh (or `make test`)",
+        path.display()
+    );
     path
 }
 
@@ -28,12 +35,19 @@ pub fn binary() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     let dir = exe.parent().and_then(Path::parent).expect("target dir");
     let bin = dir.join("wxhost");
-    assert!(bin.exists(), "{} not built: run `cargo test` from the workspace root", bin.display());
+    assert!(
+        bin.exists(),
+        "{} not built: run `cargo test` from the workspace root",
+        bin.display()
+    );
     bin
 }
 
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
 }
 
 pub struct Wxhost {
@@ -68,14 +82,23 @@ impl Wxhost {
             .env("WXHOST_DATA_DIR", dir.path().join("data"))
             .env("WXHOST_LOG", "info")
             .stdout(Stdio::null())
-            .stderr(Stdio::from(std::fs::File::create(dir.path().join("wxhost.log")).unwrap()));
+            .stderr(Stdio::from(
+                std::fs::File::create(dir.path().join("wxhost.log")).unwrap(),
+            ));
         for (k, v) in env {
             cmd.env(k, v);
         }
         let child = cmd.spawn().expect("spawn wxhost");
         let http = reqwest::Client::new();
         let crypt = MsgCrypt::new(AesKey::from_encoding_aes_key(AES_KEY).unwrap(), APP_ID);
-        let mut host = Wxhost { child, port, url: format!("http://127.0.0.1:{port}/wechat"), dir, crypt, http };
+        let mut host = Wxhost {
+            child,
+            port,
+            url: format!("http://127.0.0.1:{port}/wechat"),
+            dir,
+            crypt,
+            http,
+        };
         host.wait_ready().await;
         host
     }
@@ -86,7 +109,11 @@ impl Wxhost {
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!("wxhost exited with {status}:\n{}", self.log());
             }
-            if let Ok(r) = self.http.get(format!("http://127.0.0.1:{}/healthz", self.port)).send().await
+            if let Ok(r) = self
+                .http
+                .get(format!("http://127.0.0.1:{}/healthz", self.port))
+                .send()
+                .await
                 && r.status().is_success()
             {
                 return;
@@ -138,7 +165,10 @@ impl Wxhost {
 impl Wxhost {
     /// Sends SIGTERM, as a service manager does.
     pub fn terminate(&self) {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
     }
 
     pub async fn wait_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
@@ -147,7 +177,11 @@ impl Wxhost {
             if let Ok(Some(status)) = self.child.try_wait() {
                 return status;
             }
-            assert!(Instant::now() < deadline, "wxhost did not exit:\n{}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "wxhost did not exit:\n{}",
+                self.log()
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }

@@ -22,11 +22,17 @@ use super::late;
 use crate::protocol::{CallbackQuery, Message, ProtocolError};
 
 pub fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// GET: URL verification; echoes `echostr` verbatim.
-pub async fn verify(State(state): State<Arc<AppState>>, Query(query): Query<CallbackQuery>) -> Response {
+pub async fn verify(
+    State(state): State<Arc<AppState>>,
+    Query(query): Query<CallbackQuery>,
+) -> Response {
     match state.callback.verify_url(&query, unix_now()) {
         Ok(echo) => ([(header::CONTENT_TYPE, "text/plain")], echo).into_response(),
         Err(e) => {
@@ -37,25 +43,43 @@ pub async fn verify(State(state): State<Arc<AppState>>, Query(query): Query<Call
 }
 
 /// POST: one push.
-pub async fn push(State(state): State<Arc<AppState>>, Query(query): Query<CallbackQuery>, body: Bytes) -> Response {
+pub async fn push(
+    State(state): State<Arc<AppState>>,
+    Query(query): Query<CallbackQuery>,
+    body: Bytes,
+) -> Response {
     let started = Instant::now();
     let request_id = state.next_request_id.fetch_add(1, Ordering::Relaxed);
     let inbound = match state.callback.open(&query, &body, unix_now()) {
         Ok(inbound) => inbound,
         Err(e) => {
-            tracing::info!(request_id, error = e.kind(), latency_ms = started.elapsed().as_millis() as u64, "push refused");
+            tracing::info!(
+                request_id,
+                error = e.kind(),
+                latency_ms = started.elapsed().as_millis() as u64,
+                "push refused"
+            );
             return reject(&e);
         }
     };
     let deadline = tokio::time::Instant::from_std(started + state.budget);
     let message = Arc::new(inbound.message.clone());
-    let (pending, retry) = state.dedup.join(dedup::key(&message), || start(&state, message.clone(), started)).await;
+    let (pending, retry) = state
+        .dedup
+        .join(dedup::key(&message), || {
+            start(&state, message.clone(), started)
+        })
+        .await;
     let decision = dedup::wait(pending, deadline).await;
     let (body, plugin, outcome) = match &decision {
         Some(d) => match state.callback.seal(&inbound, &d.reply, unix_now()) {
             Ok(body) => (body, d.plugin.as_deref(), d.outcome),
             Err(e) => {
-                tracing::warn!(request_id, error = e.kind(), "reply could not be sealed: {e}");
+                tracing::warn!(
+                    request_id,
+                    error = e.kind(),
+                    "reply could not be sealed: {e}"
+                );
                 ("success".to_owned(), d.plugin.as_deref(), "seal_failed")
             }
         },
@@ -72,7 +96,11 @@ pub async fn push(State(state): State<Arc<AppState>>, Query(query): Query<Callba
         latency_ms = started.elapsed().as_millis() as u64,
         "push"
     );
-    let content_type = if body == "success" { "text/plain" } else { "application/xml" };
+    let content_type = if body == "success" {
+        "text/plain"
+    } else {
+        "application/xml"
+    };
     ([(header::CONTENT_TYPE, content_type)], body).into_response()
 }
 
@@ -86,7 +114,11 @@ fn start(state: &Arc<AppState>, message: Arc<Message>, started: Instant) -> Pend
     let late_api = state.late_replies.clone();
     // With late replies, each plugin's own time limit applies; without, the
     // budget is everyone's deadline.
-    let deadline = if late_api.is_some() { started + state.late_limit } else { budget_deadline };
+    let deadline = if late_api.is_some() {
+        started + state.late_limit
+    } else {
+        budget_deadline
+    };
     let tasks = state.tasks.clone();
     tasks.spawn(async move {
         let work = state.dispatcher.dispatch(&message, deadline);
@@ -118,7 +150,9 @@ fn message_kind(msg: &Message) -> String {
 fn reject(e: &ProtocolError) -> Response {
     use ProtocolError as E;
     let status = match e {
-        E::BadSignature | E::StaleTimestamp { .. } | E::WrongAppId | E::EncryptionRequired => StatusCode::FORBIDDEN,
+        E::BadSignature | E::StaleTimestamp { .. } | E::WrongAppId | E::EncryptionRequired => {
+            StatusCode::FORBIDDEN
+        }
         E::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         _ => StatusCode::BAD_REQUEST,
     };

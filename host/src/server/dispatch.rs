@@ -24,7 +24,11 @@ pub struct Decision {
 
 impl Decision {
     fn success(outcome: &'static str) -> Decision {
-        Decision { reply: Reply::Success, plugin: None, outcome }
+        Decision {
+            reply: Reply::Success,
+            plugin: None,
+            outcome,
+        }
     }
 }
 
@@ -52,7 +56,11 @@ impl Dispatcher {
             match plugin.call(msg, qr_code.as_ref(), deadline).await {
                 Ok(PluginOutcome::Pass) => continue,
                 Ok(PluginOutcome::NoReply) => {
-                    return Decision { reply: Reply::Success, plugin: Some(plugin.id.clone()), outcome: "no_reply" };
+                    return Decision {
+                        reply: Reply::Success,
+                        plugin: Some(plugin.id.clone()),
+                        outcome: "no_reply",
+                    };
                 }
                 Ok(PluginOutcome::Reply(reply)) => {
                     // A reply WeChat would reject (e.g. two articles to a user
@@ -61,7 +69,11 @@ impl Dispatcher {
                         tracing::warn!(plugin = %plugin.id, error = e.kind(), "plugin reply refused: {e}");
                         continue;
                     }
-                    return Decision { reply, plugin: Some(plugin.id.clone()), outcome: "reply" };
+                    return Decision {
+                        reply,
+                        plugin: Some(plugin.id.clone()),
+                        outcome: "reply",
+                    };
                 }
                 Err(e) => {
                     tracing::warn!(plugin = %plugin.id, error = e.kind(), "plugin failed: {e}");
@@ -75,7 +87,10 @@ impl Dispatcher {
     /// The QR code wxhost created for the scene of a subscribe/SCAN event.
     fn stored_qr_code(&self, msg: &Message) -> Option<QrCode> {
         let scene = match &msg.body {
-            Body::Event(Event::Subscribe { scene: Some(scene), .. }) | Body::Event(Event::Scan { scene, .. }) => scene,
+            Body::Event(Event::Subscribe {
+                scene: Some(scene), ..
+            })
+            | Body::Event(Event::Scan { scene, .. }) => scene,
             _ => return None,
         };
         match self.store.qrcode_by_scene(scene) {

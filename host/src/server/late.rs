@@ -10,8 +10,23 @@ pub fn to_customer_message(reply: &Reply) -> Option<CustomerMessage> {
         Reply::Text(text) => CustomerMessage::Text(text),
         Reply::Image { media_id } => CustomerMessage::Image { media_id },
         Reply::Voice { media_id } => CustomerMessage::Voice { media_id },
-        Reply::Video { media_id, title, description } => CustomerMessage::Video { media_id, thumb_media_id: None, title, description },
-        Reply::Music { title, description, music_url, hq_music_url, thumb_media_id } => CustomerMessage::Music {
+        Reply::Video {
+            media_id,
+            title,
+            description,
+        } => CustomerMessage::Video {
+            media_id,
+            thumb_media_id: None,
+            title,
+            description,
+        },
+        Reply::Music {
+            title,
+            description,
+            music_url,
+            hq_music_url,
+            thumb_media_id,
+        } => CustomerMessage::Music {
             title,
             description,
             music_url: music_url.unwrap_or_default(),
@@ -46,11 +61,26 @@ mod tests {
 
     #[test]
     fn replies_map_to_customer_messages() {
-        assert_eq!(to_customer_message(&Reply::Text("hi".into())), Some(CustomerMessage::Text("hi".into())));
+        assert_eq!(
+            to_customer_message(&Reply::Text("hi".into())),
+            Some(CustomerMessage::Text("hi".into()))
+        );
         assert_eq!(to_customer_message(&Reply::Success), None);
-        assert_eq!(to_customer_message(&Reply::TransferCustomerService { kf_account: None }), None);
-        let a = Article { title: "t".into(), description: "d".into(), pic_url: "p".into(), url: "u".into() };
-        let Some(CustomerMessage::News(list)) = to_customer_message(&Reply::News(vec![a.clone(), a])) else { panic!() };
+        assert_eq!(
+            to_customer_message(&Reply::TransferCustomerService { kf_account: None }),
+            None
+        );
+        let a = Article {
+            title: "t".into(),
+            description: "d".into(),
+            pic_url: "p".into(),
+            url: "u".into(),
+        };
+        let Some(CustomerMessage::News(list)) =
+            to_customer_message(&Reply::News(vec![a.clone(), a]))
+        else {
+            panic!()
+        };
         assert_eq!(list.len(), 1);
     }
 }

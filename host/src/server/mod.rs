@@ -51,14 +51,26 @@ pub struct Service {
 
 impl Service {
     pub async fn build(config: &Config) -> anyhow::Result<Service> {
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.storage.data_dir).context("opening the store")?);
+        let store: Arc<dyn Store> =
+            Arc::new(SqliteStore::open(&config.storage.data_dir).context("opening the store")?);
         let wechat: Option<Arc<dyn PluginApi>> = if config.wechat.app_secret.is_empty() {
-            tracing::info!("no AppSecret configured: WeChat API calls (late replies, plugin API calls) are off");
+            tracing::info!(
+                "no AppSecret configured: WeChat API calls (late replies, plugin API calls) are off"
+            );
             None
         } else {
-            Some(Arc::new(crate::api::Wechat::new(config, store.clone()).context("setting up the WeChat API client")?))
+            Some(Arc::new(
+                crate::api::Wechat::new(config, store.clone())
+                    .context("setting up the WeChat API client")?,
+            ))
         };
-        let runtime = Runtime::new(RuntimeConfig::from_config(config), HostServices { store: store.clone(), wechat: wechat.clone() })?;
+        let runtime = Runtime::new(
+            RuntimeConfig::from_config(config),
+            HostServices {
+                store: store.clone(),
+                wechat: wechat.clone(),
+            },
+        )?;
         runtime.load_all().await?;
         if config.plugins.watch {
             runtime.watch()?;
@@ -66,14 +78,26 @@ impl Service {
         let callback = Callback::new(CallbackSettings {
             token: config.wechat.token.clone(),
             app_id: config.wechat.app_id.clone(),
-            encoding_aes_key: Some(config.wechat.encoding_aes_key.clone()).filter(|k| !k.is_empty()),
-            previous_encoding_aes_key: config.wechat.previous_encoding_aes_key.clone().filter(|k| !k.is_empty()),
+            encoding_aes_key: Some(config.wechat.encoding_aes_key.clone())
+                .filter(|k| !k.is_empty()),
+            previous_encoding_aes_key: config
+                .wechat
+                .previous_encoding_aes_key
+                .clone()
+                .filter(|k| !k.is_empty()),
             require_encryption: config.server.require_encryption,
             timestamp_window_secs: config.server.timestamp_window_secs,
             max_body_bytes: config.server.body_limit_bytes,
         })
         .context("wechat.encoding_aes_key")?;
-        let late_limit = config.plugin.values().filter_map(|p| p.timeout_ms).chain([config.plugins.timeout_ms]).max().map(Duration::from_millis).unwrap_or_default();
+        let late_limit = config
+            .plugin
+            .values()
+            .filter_map(|p| p.timeout_ms)
+            .chain([config.plugins.timeout_ms])
+            .max()
+            .map(Duration::from_millis)
+            .unwrap_or_default();
         let state = Arc::new(AppState {
             callback,
             dispatcher: Dispatcher::new(runtime.clone(), store),
@@ -85,29 +109,51 @@ impl Service {
             next_request_id: AtomicU64::new(1),
         });
         let router = Router::new()
-            .route(&config.server.path, get(callback::verify).post(callback::push))
+            .route(
+                &config.server.path,
+                get(callback::verify).post(callback::push),
+            )
             .route("/healthz", get(|| async { "ok" }))
             .layer(DefaultBodyLimit::max(config.server.body_limit_bytes))
             .with_state(state.clone());
-        Ok(Service { state, runtime, router })
+        Ok(Service {
+            state,
+            runtime,
+            router,
+        })
     }
 }
 
 /// Runs the service until SIGINT/SIGTERM.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let service = Service::build(&config).await?;
-    let listener = tokio::net::TcpListener::bind(config.server.listen).await.with_context(|| format!("cannot listen on {} (server.listen / WXHOST_LISTEN)", config.server.listen))?;
+    let listener = tokio::net::TcpListener::bind(config.server.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {} (server.listen / WXHOST_LISTEN)",
+                config.server.listen
+            )
+        })?;
     tracing::info!(
         listen = %listener.local_addr()?,
         path = %config.server.path,
         plugins = service.runtime.plugins().len(),
         "wxhost serving"
     );
-    axum::serve(listener, service.router).with_graceful_shutdown(shutdown_signal()).await?;
+    axum::serve(listener, service.router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
     let tasks = &service.state.tasks;
     tasks.close();
-    if tokio::time::timeout(Duration::from_secs(10), tasks.wait()).await.is_err() {
-        tracing::warn!(remaining = tasks.len(), "shutdown: gave up waiting for plugin work");
+    if tokio::time::timeout(Duration::from_secs(10), tasks.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            remaining = tasks.len(),
+            "shutdown: gave up waiting for plugin work"
+        );
     }
     tracing::info!("wxhost stopped");
     Ok(())
