@@ -302,10 +302,6 @@ impl Callback {
             });
         }
 
-        let current = self
-            .current
-            .as_ref()
-            .ok_or(ProtocolError::EncryptionNotConfigured)?;
         let msg_sig = q
             .msg_signature
             .as_deref()
@@ -326,6 +322,11 @@ impl Callback {
         // required here (the official doc: "不要使用signature验证").
         verify_signature(msg_sig, &[&self.settings.token, timestamp, nonce, encrypt])?;
         self.check_timestamp(timestamp, now)?;
+        // Only an authenticated push learns that we have no key.
+        let current = self
+            .current
+            .as_ref()
+            .ok_or(ProtocolError::EncryptionNotConfigured)?;
         let mode = if outer.child("MsgType").is_some() || outer.child("FromUserName").is_some() {
             Mode::Compatible
         } else {

@@ -20,7 +20,10 @@ pub struct Message {
     pub msg_type: String,
     pub body: Body,
     /// Every element in document order; nested elements as `Parent.Child`
-    /// (repeated ones appear once per occurrence).
+    /// (repeated ones appear once per occurrence). Only leaf elements carry a
+    /// value: a container such as `ScanCodeInfo` appears through its children
+    /// (`ScanCodeInfo.ScanType`, ...). CDATA sections and text are concatenated
+    /// exactly as sent (no trimming).
     pub fields: Vec<(String, String)>,
     /// The XML exactly as received (after decryption).
     pub raw: String,
