@@ -370,3 +370,46 @@ async fn huge_post_status(port: u16, url: &str, len: usize) -> u16 {
         .and_then(|c| c.parse().ok())
         .unwrap_or(0)
 }
+
+#[tokio::test]
+async fn dispatch_runs_plugins_by_priority_and_survives_broken_ones() {
+    let config = "[plugin.keyword.config]\nrules = \"hello=Hi there!\"\n[plugin.fault_loop]\ntimeout_ms = 200\n";
+    let host = Wxhost::start(
+        &[
+            "keyword",
+            "echo",
+            "fault_panic",
+            "fault_loop",
+            "fault_alloc",
+            "fault_invalid_reply",
+        ],
+        config,
+        &[],
+    )
+    .await;
+    // The fault plugins (priority 100) run first and fail; keyword (10) answers
+    // what it knows, and passes the rest to echo (0).
+    let body = host
+        .push(&Push::Text("hello".into()), Mode::Safe, 501)
+        .await;
+    assert_eq!(reply_of(&body), Reply::Text("Hi there!".into()));
+    let body = host
+        .push(&Push::Text("something else".into()), Mode::Safe, 502)
+        .await;
+    assert_eq!(reply_of(&body), Reply::Text("something else".into()));
+    // No loaded plugin handles a follow: nobody is called, WeChat gets `success`.
+    assert_eq!(
+        host.push(&Push::Subscribe { scene: None }, Mode::Safe, 0)
+            .await,
+        "success"
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let log = host.log();
+    for kind in ["panic", "timeout", "memory-limit", "invalid-reply"] {
+        assert!(
+            log.contains(&format!("error.kind=\"{kind}\"")),
+            "no {kind} failure logged:\n{log}"
+        );
+    }
+    assert!(log.contains("outcome=\"no_plugin\""), "{log}");
+}

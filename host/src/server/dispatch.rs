@@ -1,15 +1,15 @@
 //! Dispatch: one message through the loaded plugins, in priority order.
 //!
 //! Only plugins that declare the message's kind are called. The first answer
-//! that is not "pass" wins; a plugin that fails (trap, timeout, invalid reply)
-//! is logged and skipped, so one broken plugin never silences the others.
+//! that is not "pass" wins; a plugin that fails (trap, timeout, invalid reply:
+//! the runtime classifies and logs it) is skipped, so one broken plugin never silences the others.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use crate::api::QrCode;
 use crate::plugin::{Kind, PluginOutcome, Runtime};
-use crate::protocol::{self, Body, Event, Message, Reply};
+use crate::protocol::{Body, Event, Message, Reply};
 use crate::store::Store;
 
 /// What dispatch decided for one message.
@@ -63,22 +63,14 @@ impl Dispatcher {
                     };
                 }
                 Ok(PluginOutcome::Reply(reply)) => {
-                    // A reply WeChat would reject (e.g. two articles to a user
-                    // message) counts as that plugin failing.
-                    if let Err(e) = protocol::render_reply(&reply, msg, 0) {
-                        tracing::warn!(plugin = %plugin.id, error = e.kind(), "plugin reply refused: {e}");
-                        continue;
-                    }
                     return Decision {
                         reply,
                         plugin: Some(plugin.id.clone()),
                         outcome: "reply",
                     };
                 }
-                Err(e) => {
-                    tracing::warn!(plugin = %plugin.id, error = e.kind(), "plugin failed: {e}");
-                    continue;
-                }
+                // Already logged, classified, by the runtime; the next plugin tries.
+                Err(_) => continue,
             }
         }
         Decision::success(if called { "all_passed" } else { "no_plugin" })
