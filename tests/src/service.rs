@@ -134,6 +134,18 @@ impl Wxhost {
         self.post_raw(&url, body).await
     }
 
+    /// Starts posting a signed push of `xml` in the background (e.g. to send
+    /// a retry, or a signal, while it is in flight).
+    pub fn spawn_post_xml(&self, xml: &str, mode: Mode) -> tokio::task::JoinHandle<(u16, String)> {
+        let now = wxhost::server::callback::unix_now();
+        let (url, body) = signed_request(&self.url, TOKEN, Some(&self.crypt), mode, xml, now);
+        let http = self.http.clone();
+        tokio::spawn(async move {
+            let r = http.post(url).body(body).send().await.expect("POST");
+            (r.status().as_u16(), r.text().await.unwrap_or_default())
+        })
+    }
+
     pub async fn post_raw(&self, url: &str, body: impl Into<reqwest::Body>) -> (u16, String) {
         let r = self.http.post(url).body(body).send().await.expect("POST");
         (r.status().as_u16(), r.text().await.unwrap_or_default())

@@ -113,32 +113,7 @@ async fn a_retry_in_flight_gets_the_same_reply_and_the_plugin_runs_once() {
     let host = Wxhost::start(&["fixture"], SLOW_FIXTURE, &[]).await;
     let now = wxhost::server::callback::unix_now();
     let xml = Push::Text("sleep:1500".into()).to_xml("gh_test", "o_retry", now, 4242);
-    let first = {
-        let xml = xml.clone();
-        let host_url = host.url.clone();
-        let crypt_key = wxhost_tests::service::AES_KEY;
-        tokio::spawn(async move {
-            let crypt = protocol::MsgCrypt::new(
-                protocol::AesKey::from_encoding_aes_key(crypt_key).unwrap(),
-                wxhost_tests::service::APP_ID,
-            );
-            let (url, body) = wxhost::simulate::signed_request(
-                &host_url,
-                TOKEN,
-                Some(&crypt),
-                Mode::Safe,
-                &xml,
-                now,
-            );
-            let r = reqwest::Client::new()
-                .post(url)
-                .body(body)
-                .send()
-                .await
-                .unwrap();
-            (r.status().as_u16(), r.text().await.unwrap())
-        })
-    };
+    let first = host.spawn_post_xml(&xml, Mode::Safe);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (status, second) = host.post_xml(&xml, Mode::Safe).await;
     let (status1, first) = first.await.unwrap();
@@ -152,6 +127,9 @@ async fn a_retry_in_flight_gets_the_same_reply_and_the_plugin_runs_once() {
     // And after it finished, a third delivery replays the stored reply.
     let (_, third) = host.post_xml(&xml, Mode::Safe).await;
     assert_eq!(reply_of(&host.open(&third, Mode::Safe)), first);
+    let log = host.log();
+    assert_eq!(log.matches("msg_id=4242").count(), 3, "{log}");
+    assert_eq!(log.matches("retry=true").count(), 2, "{log}");
 }
 
 #[tokio::test]
@@ -313,21 +291,7 @@ async fn graceful_shutdown_finishes_in_flight_pushes() {
     let mut host = Wxhost::start(&["fixture"], SLOW_FIXTURE, &[]).await;
     let now = wxhost::server::callback::unix_now();
     let xml = Push::Text("sleep:1000".into()).to_xml("gh_test", "o_shutdown", now, 5150);
-    let crypt = protocol::MsgCrypt::new(
-        protocol::AesKey::from_encoding_aes_key(wxhost_tests::service::AES_KEY).unwrap(),
-        wxhost_tests::service::APP_ID,
-    );
-    let (url, body) =
-        wxhost::simulate::signed_request(&host.url, TOKEN, Some(&crypt), Mode::Safe, &xml, now);
-    let in_flight = tokio::spawn(async move {
-        let r = reqwest::Client::new()
-            .post(url)
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        (r.status().as_u16(), r.text().await.unwrap())
-    });
+    let in_flight = host.spawn_post_xml(&xml, Mode::Safe);
     tokio::time::sleep(Duration::from_millis(300)).await;
     host.terminate();
     let (status, body) = in_flight.await.unwrap();
