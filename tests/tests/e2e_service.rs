@@ -377,3 +377,16 @@ async fn dispatch_runs_plugins_by_priority_and_survives_broken_ones() {
     }
     assert!(log.contains("outcome=\"no_plugin\""), "{log}");
 }
+
+#[test]
+fn a_bad_config_value_stops_start_up_with_one_line_naming_the_key() {
+    let out = std::process::Command::new(wxhost_tests::service::binary())
+        .arg("serve")
+        .env("WXHOST_LISTEN", "not-an-address")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("WXHOST_LISTEN") && stderr.contains("not-an-address"), "{stderr}");
+}
