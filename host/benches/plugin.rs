@@ -17,8 +17,14 @@ use wxhost::protocol::{Body, Message};
 use wxhost::store::sqlite::SqliteStore;
 
 fn wasm(name: &str) -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../build/wasm").join(format!("{name}.wasm"));
-    assert!(p.exists(), "{} is missing: run scripts/build-plugins.sh first", p.display());
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../build/wasm")
+        .join(format!("{name}.wasm"));
+    assert!(
+        p.exists(),
+        "{} is missing: run scripts/build-plugins.sh first",
+        p.display()
+    );
     p
 }
 
@@ -44,7 +50,14 @@ fn runtime(dir: &Path, cache: &Path) -> Arc<Runtime> {
         settings: Default::default(),
         watch: true,
     };
-    Runtime::new(cfg, HostServices { store: Arc::new(SqliteStore::open_in_memory().unwrap()), wechat: None }).unwrap()
+    Runtime::new(
+        cfg,
+        HostServices {
+            store: Arc::new(SqliteStore::open_in_memory().unwrap()),
+            wechat: None,
+        },
+    )
+    .unwrap()
 }
 
 fn bench_echo(c: &mut Criterion, tokio_rt: &tokio::runtime::Runtime) {
@@ -114,7 +127,9 @@ fn copy_to_first_reply(tokio_rt: &tokio::runtime::Runtime, warm: bool) -> Durati
         std::fs::copy(wasm("echo"), dir.join("echo.wasm")).unwrap();
         loop {
             if let Some(p) = rt.get("echo")
-                && p.call(&msg, None, Instant::now() + Duration::from_secs(1)).await.is_ok()
+                && p.call(&msg, None, Instant::now() + Duration::from_secs(1))
+                    .await
+                    .is_ok()
             {
                 return t.elapsed();
             }
@@ -125,13 +140,18 @@ fn copy_to_first_reply(tokio_rt: &tokio::runtime::Runtime, warm: bool) -> Durati
 }
 
 fn main() {
-    let tokio_rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let tokio_rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let mut c = Criterion::default().configure_from_args();
     bench_echo(&mut c, &tokio_rt);
     c.final_summary();
 
     for warm in [false, true] {
-        let mut v: Vec<Duration> = (0..5).map(|_| copy_to_first_reply(&tokio_rt, warm)).collect();
+        let mut v: Vec<Duration> = (0..5)
+            .map(|_| copy_to_first_reply(&tokio_rt, warm))
+            .collect();
         v.sort();
         println!(
             "cp echo.wasm → first reply ({} cache, 5 runs): median {:.0} ms, max {:.0} ms",

@@ -114,7 +114,10 @@ pub const CAPABILITIES: &[&str] = &["customer-message", "user-info", "qrcode"];
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("config file {path}: {message}")]
     Parse { path: String, message: String },
     #[error("config key {key}: {message}")]
@@ -122,7 +125,10 @@ pub enum ConfigError {
 }
 
 fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { key: key.to_owned(), message: message.into() }
+    ConfigError::Invalid {
+        key: key.to_owned(),
+        message: message.into(),
+    }
 }
 
 impl Config {
@@ -135,21 +141,34 @@ impl Config {
             None if local.exists() => (local.display().to_string(), read(local)?),
             None => ("<embedded default>".to_owned(), EMBEDDED_DEFAULT.to_owned()),
         };
-        let env: Vec<(String, String)> = std::env::vars().filter(|(k, _)| k.starts_with("WXHOST_")).collect();
+        let env: Vec<(String, String)> = std::env::vars()
+            .filter(|(k, _)| k.starts_with("WXHOST_"))
+            .collect();
         Config::from_toml(&name, &text, &env)
     }
 
     /// Parses `text` over the embedded defaults (a file only needs the keys
     /// it changes), applies `env` overrides, and validates.
-    pub fn from_toml(name: &str, text: &str, env: &[(String, String)]) -> Result<Config, ConfigError> {
+    pub fn from_toml(
+        name: &str,
+        text: &str,
+        env: &[(String, String)],
+    ) -> Result<Config, ConfigError> {
         let parse = |t: &str, n: &str| -> Result<toml::Table, ConfigError> {
-            t.parse::<toml::Table>().map_err(|e| ConfigError::Parse { path: n.to_owned(), message: e.to_string() })
+            t.parse::<toml::Table>().map_err(|e| ConfigError::Parse {
+                path: n.to_owned(),
+                message: e.to_string(),
+            })
         };
         let mut table = parse(EMBEDDED_DEFAULT, "<embedded default>")?;
         merge(&mut table, parse(text, name)?);
-        let mut config: Config = table
-            .try_into()
-            .map_err(|e: toml::de::Error| ConfigError::Parse { path: name.to_owned(), message: e.message().to_owned() })?;
+        let mut config: Config =
+            table
+                .try_into()
+                .map_err(|e: toml::de::Error| ConfigError::Parse {
+                    path: name.to_owned(),
+                    message: e.message().to_owned(),
+                })?;
         for (key, value) in env {
             config.apply_env(key, value)?;
         }
@@ -158,10 +177,15 @@ impl Config {
     }
 
     fn apply_env(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
-        let parse_u64 = |v: &str| v.parse::<u64>().map_err(|_| invalid(key, format!("`{v}` is not a whole number")));
+        let parse_u64 = |v: &str| {
+            v.parse::<u64>()
+                .map_err(|_| invalid(key, format!("`{v}` is not a whole number")))
+        };
         match key {
             "WXHOST_LISTEN" => {
-                self.server.listen = value.parse().map_err(|_| invalid(key, format!("`{value}` is not an address like 0.0.0.0:80")))?
+                self.server.listen = value.parse().map_err(|_| {
+                    invalid(key, format!("`{value}` is not an address like 0.0.0.0:80"))
+                })?
             }
             "WXHOST_PATH" => self.server.path = value.to_owned(),
             "WXHOST_BUDGET_MS" => self.server.budget_ms = parse_u64(value)?,
@@ -169,7 +193,9 @@ impl Config {
             "WXHOST_APP_ID" => self.wechat.app_id = value.to_owned(),
             "WXHOST_APP_SECRET" => self.wechat.app_secret = value.to_owned(),
             "WXHOST_ENCODING_AES_KEY" => self.wechat.encoding_aes_key = value.to_owned(),
-            "WXHOST_PREVIOUS_ENCODING_AES_KEY" => self.wechat.previous_encoding_aes_key = Some(value.to_owned()),
+            "WXHOST_PREVIOUS_ENCODING_AES_KEY" => {
+                self.wechat.previous_encoding_aes_key = Some(value.to_owned())
+            }
             "WXHOST_API_BASE_URL" => self.wechat.api_base_url = value.to_owned(),
             "WXHOST_PLUGINS_DIR" => self.plugins.dir = PathBuf::from(value),
             "WXHOST_DATA_DIR" => self.storage.data_dir = PathBuf::from(value),
@@ -192,18 +218,36 @@ impl Config {
             return Err(invalid("server.path", "must start with /"));
         }
         if self.server.budget_ms == 0 || self.server.budget_ms >= 5000 {
-            return Err(invalid("server.budget_ms", "must be between 1 and 4999: WeChat gives up after 5 s"));
+            return Err(invalid(
+                "server.budget_ms",
+                "must be between 1 and 4999: WeChat gives up after 5 s",
+            ));
         }
         if self.server.body_limit_bytes < 1024 {
             return Err(invalid("server.body_limit_bytes", "must be at least 1024"));
         }
-        if w.token.is_empty() || !w.token.chars().all(|c| c.is_ascii_alphanumeric()) || w.token.len() > 32 {
-            return Err(invalid("wechat.token (WXHOST_TOKEN)", "must be 1 to 32 letters or digits"));
+        if w.token.is_empty()
+            || !w.token.chars().all(|c| c.is_ascii_alphanumeric())
+            || w.token.len() > 32
+        {
+            return Err(invalid(
+                "wechat.token (WXHOST_TOKEN)",
+                "must be 1 to 32 letters or digits",
+            ));
         }
         if w.app_id.is_empty() {
             return Err(invalid("wechat.app_id (WXHOST_APP_ID)", "must be set"));
         }
-        for (key, value) in [("wechat.encoding_aes_key (WXHOST_ENCODING_AES_KEY)", Some(&w.encoding_aes_key)), ("wechat.previous_encoding_aes_key", w.previous_encoding_aes_key.as_ref())] {
+        for (key, value) in [
+            (
+                "wechat.encoding_aes_key (WXHOST_ENCODING_AES_KEY)",
+                Some(&w.encoding_aes_key),
+            ),
+            (
+                "wechat.previous_encoding_aes_key",
+                w.previous_encoding_aes_key.as_ref(),
+            ),
+        ] {
             if let Some(v) = value
                 && !v.is_empty()
                 && (v.len() != 43 || !v.chars().all(|c| c.is_ascii_alphanumeric()))
@@ -211,21 +255,37 @@ impl Config {
                 return Err(invalid(key, "must be 43 letters or digits"));
             }
         }
-        let url = url::Url::parse(&w.api_base_url).map_err(|e| invalid("wechat.api_base_url (WXHOST_API_BASE_URL)", e.to_string()))?;
+        let url = url::Url::parse(&w.api_base_url)
+            .map_err(|e| invalid("wechat.api_base_url (WXHOST_API_BASE_URL)", e.to_string()))?;
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(invalid("wechat.api_base_url (WXHOST_API_BASE_URL)", "must be an http(s) URL"));
+            return Err(invalid(
+                "wechat.api_base_url (WXHOST_API_BASE_URL)",
+                "must be an http(s) URL",
+            ));
         }
         if self.plugins.memory_mib == 0 || self.plugins.timeout_ms == 0 {
-            return Err(invalid("plugins", "memory_mib and timeout_ms must be positive"));
+            return Err(invalid(
+                "plugins",
+                "memory_mib and timeout_ms must be positive",
+            ));
         }
         for (id, p) in &self.plugin {
             for cap in &p.capabilities {
                 if !CAPABILITIES.contains(&cap.as_str()) {
-                    return Err(invalid(&format!("plugin.{id}.capabilities"), format!("unknown capability `{cap}` (known: {})", CAPABILITIES.join(", "))));
+                    return Err(invalid(
+                        &format!("plugin.{id}.capabilities"),
+                        format!(
+                            "unknown capability `{cap}` (known: {})",
+                            CAPABILITIES.join(", ")
+                        ),
+                    ));
                 }
             }
             if p.memory_mib == Some(0) || p.timeout_ms == Some(0) {
-                return Err(invalid(&format!("plugin.{id}"), "memory_mib and timeout_ms must be positive"));
+                return Err(invalid(
+                    &format!("plugin.{id}"),
+                    "memory_mib and timeout_ms must be positive",
+                ));
             }
         }
         Ok(())
@@ -242,7 +302,10 @@ impl Config {
 }
 
 fn read(path: &Path) -> Result<String, ConfigError> {
-    std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 /// Deep-merges `over` into `base` (tables merge, anything else replaces).
@@ -259,7 +322,13 @@ fn merge(base: &mut toml::Table, over: toml::Table) {
 
 impl fmt::Debug for WechatConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let redact = |s: &str| if s.is_empty() { "<unset>" } else { "<redacted>" };
+        let redact = |s: &str| {
+            if s.is_empty() {
+                "<unset>"
+            } else {
+                "<redacted>"
+            }
+        };
         f.debug_struct("WechatConfig")
             .field("app_id", &self.app_id)
             .field("app_secret", &redact(&self.app_secret))
@@ -276,7 +345,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -288,7 +360,15 @@ mod tests {
 
     #[test]
     fn file_overrides_defaults_and_env_overrides_file() {
-        let c = Config::from_toml("t", "[server]\npath = \"/wx\"\n[wechat]\ntoken = \"abc\"\n", &env(&[("WXHOST_TOKEN", "fromenv"), ("WXHOST_LISTEN", "127.0.0.1:9")])).unwrap();
+        let c = Config::from_toml(
+            "t",
+            "[server]\npath = \"/wx\"\n[wechat]\ntoken = \"abc\"\n",
+            &env(&[
+                ("WXHOST_TOKEN", "fromenv"),
+                ("WXHOST_LISTEN", "127.0.0.1:9"),
+            ]),
+        )
+        .unwrap();
         assert_eq!(c.server.path, "/wx");
         assert_eq!(c.wechat.token, "fromenv");
         assert_eq!(c.server.listen.port(), 9);
@@ -296,15 +376,25 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_key() {
-        let e = Config::from_toml("t", "", &env(&[("WXHOST_LISTEN", "nope")])).unwrap_err().to_string();
+        let e = Config::from_toml("t", "", &env(&[("WXHOST_LISTEN", "nope")]))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("WXHOST_LISTEN"), "{e}");
-        let e = Config::from_toml("t", "", &env(&[("WXHOST_ENCODING_AES_KEY", "short")])).unwrap_err().to_string();
+        let e = Config::from_toml("t", "", &env(&[("WXHOST_ENCODING_AES_KEY", "short")]))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("encoding_aes_key"), "{e}");
-        let e = Config::from_toml("t", "[server]\nbudget_ms = 6000\n", &[]).unwrap_err().to_string();
+        let e = Config::from_toml("t", "[server]\nbudget_ms = 6000\n", &[])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("server.budget_ms"), "{e}");
-        let e = Config::from_toml("t", "[plugin.echo]\ncapabilities = [\"root\"]\n", &[]).unwrap_err().to_string();
+        let e = Config::from_toml("t", "[plugin.echo]\ncapabilities = [\"root\"]\n", &[])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("plugin.echo.capabilities"), "{e}");
-        let e = Config::from_toml("t", "[server]\nbogus = 1\n", &[]).unwrap_err().to_string();
+        let e = Config::from_toml("t", "[server]\nbogus = 1\n", &[])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("bogus"), "{e}");
     }
 
@@ -312,6 +402,9 @@ mod tests {
     fn debug_never_prints_secrets() {
         let c = Config::from_toml("t", "", &env(&[("WXHOST_APP_SECRET", "s3cr3t-value")])).unwrap();
         let d = format!("{c:?}");
-        assert!(!d.contains("s3cr3t-value") && !d.contains(&c.wechat.encoding_aes_key), "{d}");
+        assert!(
+            !d.contains("s3cr3t-value") && !d.contains(&c.wechat.encoding_aes_key),
+            "{d}"
+        );
     }
 }

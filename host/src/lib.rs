@@ -12,4 +12,6 @@ pub mod api;
 pub mod config;
 pub mod plugin;
 pub mod protocol;
+pub mod server;
+pub mod simulate;
 pub mod store;

@@ -33,7 +33,11 @@ async fn echo_answers_text_with_the_same_text() {
 #[tokio::test(flavor = "multi_thread")]
 async fn keyword_replies_from_its_config_and_passes_otherwise() {
     let s = PluginSettings {
-        config: [("rules".to_string(), "hello=Hi there!;price=See our menu".to_string())].into(),
+        config: [(
+            "rules".to_string(),
+            "hello=Hi there!;price=See our menu".to_string(),
+        )]
+        .into(),
         ..Default::default()
     };
     let e = env(settings(&[("keyword", s)]));
@@ -42,8 +46,16 @@ async fn keyword_replies_from_its_config_and_passes_otherwise() {
     assert_eq!(reply_text(r.result.unwrap()), "Hi there!");
     assert_eq!(r.logs.len(), 1, "{:?}", r.logs);
     assert_eq!(r.logs[0].level, LogLevel::Info);
-    assert_eq!(r.logs[0].fields, vec![("keyword".to_string(), "hello".to_string())]);
-    assert_eq!(p.call(&text("something else"), None, deadline()).await.unwrap(), PluginOutcome::Pass);
+    assert_eq!(
+        r.logs[0].fields,
+        vec![("keyword".to_string(), "hello".to_string())]
+    );
+    assert_eq!(
+        p.call(&text("something else"), None, deadline())
+            .await
+            .unwrap(),
+        PluginOutcome::Pass
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -59,34 +71,85 @@ async fn welcome_reads_the_qr_scene_and_counts_visits_in_kv() {
         note: Some("spring poster".into()),
         created_at: 0,
     };
-    let sub = event("subscribe", Event::Subscribe { scene: Some("promo42".into()), ticket: Some("T".into()) }, Some("qrscene_promo42"));
+    let sub = event(
+        "subscribe",
+        Event::Subscribe {
+            scene: Some("promo42".into()),
+            ticket: Some("T".into()),
+        },
+        Some("qrscene_promo42"),
+    );
     let out = p.call(&sub, Some(&qr), deadline()).await.unwrap();
-    assert_eq!(reply_text(out), "Welcome! You came from scene promo42 (spring poster).");
+    assert_eq!(
+        reply_text(out),
+        "Welcome! You came from scene promo42 (spring poster)."
+    );
 
-    let scan = event("SCAN", Event::Scan { scene: "promo42".into(), ticket: None }, Some("promo42"));
+    let scan = event(
+        "SCAN",
+        Event::Scan {
+            scene: "promo42".into(),
+            ticket: None,
+        },
+        Some("promo42"),
+    );
     let r = p.call_traced(&scan, None, deadline()).await;
-    assert_eq!(reply_text(r.result.unwrap()), "Welcome! You came from scene promo42.");
-    assert!(r.logs[0].fields.contains(&("visits".to_string(), "2".to_string())), "{:?}", r.logs);
+    assert_eq!(
+        reply_text(r.result.unwrap()),
+        "Welcome! You came from scene promo42."
+    );
+    assert!(
+        r.logs[0]
+            .fields
+            .contains(&("visits".to_string(), "2".to_string())),
+        "{:?}",
+        r.logs
+    );
     // kv is namespaced by plugin id.
-    assert_eq!(e.store.kv_get("welcome", "scene:promo42").unwrap(), Some(b"2".to_vec()));
+    assert_eq!(
+        e.store.kv_get("welcome", "scene:promo42").unwrap(),
+        Some(b"2".to_vec())
+    );
 
-    let plain = event("subscribe", Event::Subscribe { scene: None, ticket: None }, None);
-    assert_eq!(reply_text(p.call(&plain, None, deadline()).await.unwrap()), "Welcome!");
+    let plain = event(
+        "subscribe",
+        Event::Subscribe {
+            scene: None,
+            ticket: None,
+        },
+        None,
+    );
+    assert_eq!(
+        reply_text(p.call(&plain, None, deadline()).await.unwrap()),
+        "Welcome!"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn menu_answers_clicks_by_key() {
-    let s = PluginSettings { config: [("click.PROMO".to_string(), "20% off today".to_string())].into(), ..Default::default() };
+    let s = PluginSettings {
+        config: [("click.PROMO".to_string(), "20% off today".to_string())].into(),
+        ..Default::default()
+    };
     let e = env(settings(&[("menu", s)]));
     let p = e.rt.load_file(&wasm("menu")).await.unwrap();
     let click = |k: &str| event("CLICK", Event::Click { key: k.into() }, Some(k));
-    assert_eq!(reply_text(p.call(&click("HELP"), None, deadline()).await.unwrap()), "Send any text and we will answer.");
-    assert_eq!(reply_text(p.call(&click("PROMO"), None, deadline()).await.unwrap()), "20% off today");
+    assert_eq!(
+        reply_text(p.call(&click("HELP"), None, deadline()).await.unwrap()),
+        "Send any text and we will answer."
+    );
+    assert_eq!(
+        reply_text(p.call(&click("PROMO"), None, deadline()).await.unwrap()),
+        "20% off today"
+    );
     match p.call(&click("NEWS"), None, deadline()).await.unwrap() {
         PluginOutcome::Reply(Reply::News(a)) => assert_eq!(a[0].url, "https://example.com/news"),
         other => panic!("{other:?}"),
     }
-    assert_eq!(p.call(&click("NOPE"), None, deadline()).await.unwrap(), PluginOutcome::Pass);
+    assert_eq!(
+        p.call(&click("NOPE"), None, deadline()).await.unwrap(),
+        PluginOutcome::Pass
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -96,21 +159,57 @@ async fn sdk_default_handlers_fall_back_to_pass() {
     let echo = e.rt.load_file(&wasm("echo")).await.unwrap();
     // Not declared, so the server would not call them; called anyway, the
     // SDK's defaults go specific → handle_event → handle_unsupported → pass.
-    let view = event("VIEW", Event::View { url: "https://x".into(), menu_id: None }, Some("https://x"));
-    assert_eq!(menu.call(&view, None, deadline()).await.unwrap(), PluginOutcome::Pass);
-    let other = event("card_pass_check", Event::Other { name: "card_pass_check".into(), key: None }, None);
+    let view = event(
+        "VIEW",
+        Event::View {
+            url: "https://x".into(),
+            menu_id: None,
+        },
+        Some("https://x"),
+    );
+    assert_eq!(
+        menu.call(&view, None, deadline()).await.unwrap(),
+        PluginOutcome::Pass
+    );
+    let other = event(
+        "card_pass_check",
+        Event::Other {
+            name: "card_pass_check".into(),
+            key: None,
+        },
+        None,
+    );
     assert_eq!(Kind::of(&other), Kind::Event);
-    assert_eq!(menu.call(&other, None, deadline()).await.unwrap(), PluginOutcome::Pass);
-    let image = message("image", Body::Image { pic_url: "u".into(), media_id: "m".into() }, &[]);
-    assert_eq!(echo.call(&image, None, deadline()).await.unwrap(), PluginOutcome::Pass);
+    assert_eq!(
+        menu.call(&other, None, deadline()).await.unwrap(),
+        PluginOutcome::Pass
+    );
+    let image = message(
+        "image",
+        Body::Image {
+            pic_url: "u".into(),
+            media_id: "m".into(),
+        },
+        &[],
+    );
+    assert_eq!(
+        echo.call(&image, None, deadline()).await.unwrap(),
+        PluginOutcome::Pass
+    );
     let unknown = message("mystery", Body::Unknown, &[]);
     assert_eq!(Kind::of(&unknown), Kind::Unsupported);
-    assert_eq!(echo.call(&unknown, None, deadline()).await.unwrap(), PluginOutcome::Pass);
+    assert_eq!(
+        echo.call(&unknown, None, deadline()).await.unwrap(),
+        PluginOutcome::Pass
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn dispatch_follows_priority_and_config_overrides_it() {
-    let kw = PluginSettings { config: [("rules".to_string(), "hello=Hi!".to_string())].into(), ..Default::default() };
+    let kw = PluginSettings {
+        config: [("rules".to_string(), "hello=Hi!".to_string())].into(),
+        ..Default::default()
+    };
     let e = env(settings(&[("keyword", kw.clone())]));
     e.install("echo", "echo");
     e.install("keyword", "keyword");
@@ -119,13 +218,28 @@ async fn dispatch_follows_priority_and_config_overrides_it() {
     let ids: Vec<String> = e.rt.plugins().iter().map(|p| p.id.clone()).collect();
     assert_eq!(ids, ["keyword", "echo", "menu"]); // 10, then 0 by id
     let d = e.rt.dispatch(&text("hello"), None, deadline()).await;
-    assert_eq!(d.answer, Some(("keyword".to_string(), PluginOutcome::Reply(Reply::Text("Hi!".into())))));
+    assert_eq!(
+        d.answer,
+        Some((
+            "keyword".to_string(),
+            PluginOutcome::Reply(Reply::Text("Hi!".into()))
+        ))
+    );
     let d = e.rt.dispatch(&text("other"), None, deadline()).await;
-    assert_eq!(d.answer, Some(("echo".to_string(), PluginOutcome::Reply(Reply::Text("other".into())))));
+    assert_eq!(
+        d.answer,
+        Some((
+            "echo".to_string(),
+            PluginOutcome::Reply(Reply::Text("other".into()))
+        ))
+    );
     assert!(d.failures.is_empty());
 
     // Same files, echo's priority raised by config.
-    let echo = PluginSettings { priority: Some(50), ..Default::default() };
+    let echo = PluginSettings {
+        priority: Some(50),
+        ..Default::default()
+    };
     let e2 = env(settings(&[("keyword", kw), ("echo", echo)]));
     e2.install("echo", "echo");
     e2.install("keyword", "keyword");
@@ -138,7 +252,13 @@ async fn dispatch_follows_priority_and_config_overrides_it() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn disabled_plugins_are_not_loaded() {
-    let e = env(settings(&[("echo", PluginSettings { enabled: Some(false), ..Default::default() })]));
+    let e = env(settings(&[(
+        "echo",
+        PluginSettings {
+            enabled: Some(false),
+            ..Default::default()
+        },
+    )]));
     e.install("echo", "echo");
     e.install("menu", "menu");
     e.rt.load_all().await.unwrap();

@@ -12,7 +12,11 @@ use wxhost::plugin::{PluginError, PluginOutcome};
 use wxhost::protocol::{Event, Reply};
 
 fn fast() -> PluginSettings {
-    PluginSettings { timeout_ms: Some(200), memory_mib: Some(16), ..Default::default() }
+    PluginSettings {
+        timeout_ms: Some(200),
+        memory_mib: Some(16),
+        ..Default::default()
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -22,7 +26,10 @@ async fn panic_is_classified_with_the_guest_message() {
     let r = p.call_traced(&text("boom"), None, deadline()).await;
     match r.result {
         Err(PluginError::Panic { message }) => {
-            assert!(message.contains("plugin bug: cannot handle \"boom\""), "{message}");
+            assert!(
+                message.contains("plugin bug: cannot handle \"boom\""),
+                "{message}"
+            );
             assert!(message.contains("src/lib.rs"), "{message}");
         }
         other => panic!("{other:?}"),
@@ -36,13 +43,26 @@ async fn endless_loop_is_stopped_at_the_time_limit() {
     let p = e.rt.load_file(&wasm("fault_loop")).await.unwrap();
     let t = Instant::now();
     let err = p.call(&text("spin"), None, deadline()).await.unwrap_err();
-    assert!(matches!(err, PluginError::Timeout { limit_ms: 200, .. }), "{err:?}");
+    assert!(
+        matches!(err, PluginError::Timeout { limit_ms: 200, .. }),
+        "{err:?}"
+    );
     assert!(t.elapsed() >= Duration::from_millis(200));
     assert_eq!(err.kind(), "timeout");
 
     // The caller's deadline wins when it is earlier than the plugin's limit.
-    let err = p.call(&text("spin"), None, Instant::now() + Duration::from_millis(50)).await.unwrap_err();
-    assert!(matches!(err, PluginError::Timeout { limit_ms, .. } if limit_ms <= 50), "{err:?}");
+    let err = p
+        .call(
+            &text("spin"),
+            None,
+            Instant::now() + Duration::from_millis(50),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, PluginError::Timeout { limit_ms, .. } if limit_ms <= 50),
+        "{err:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -51,7 +71,10 @@ async fn unbounded_allocation_hits_the_memory_limit() {
     let p = e.rt.load_file(&wasm("fault_alloc")).await.unwrap();
     let err = p.call(&text("eat"), None, deadline()).await.unwrap_err();
     match &err {
-        PluginError::MemoryLimit { limit_mib: 16, requested_bytes } => assert!(*requested_bytes > 16 << 20),
+        PluginError::MemoryLimit {
+            limit_mib: 16,
+            requested_bytes,
+        } => assert!(*requested_bytes > 16 << 20),
         other => panic!("{other:?}"),
     }
     assert!(err.to_string().contains("16 MiB"), "{err}");
@@ -65,7 +88,10 @@ async fn invalid_replies_are_refused() {
     assert_eq!(err, PluginError::InvalidReply("text is empty".into()));
     let click = event("CLICK", Event::Click { key: "K".into() }, Some("K"));
     let err = p.call(&click, None, deadline()).await.unwrap_err();
-    assert!(matches!(&err, PluginError::InvalidReply(m) if m.contains("9 articles")), "{err:?}");
+    assert!(
+        matches!(&err, PluginError::InvalidReply(m) if m.contains("9 articles")),
+        "{err:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -73,7 +99,10 @@ async fn other_major_wit_version_is_refused_naming_both() {
     let e = env(Default::default());
     let err = e.rt.load_file(&wasm("fault_wit_v2")).await.unwrap_err();
     let msg = format!("{err:#}");
-    assert!(msg.contains("wechat:plugin@1.0.0") && msg.contains("wechat:plugin@0.1.x"), "{msg}");
+    assert!(
+        msg.contains("wechat:plugin@1.0.0") && msg.contains("wechat:plugin@0.1.x"),
+        "{msg}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -92,20 +121,53 @@ async fn garbage_and_core_modules_are_refused() {
 #[tokio::test(flavor = "multi_thread")]
 async fn host_keeps_answering_with_the_other_plugins() {
     let e = env(settings(&[("fault_loop", fast()), ("fault_alloc", fast())]));
-    for f in ["fault_panic", "fault_loop", "fault_alloc", "fault_invalid_reply", "fault_wit_v2", "echo"] {
+    for f in [
+        "fault_panic",
+        "fault_loop",
+        "fault_alloc",
+        "fault_invalid_reply",
+        "fault_wit_v2",
+        "echo",
+    ] {
         e.install(f, f);
     }
     e.rt.load_all().await.unwrap();
     let ids: Vec<String> = e.rt.plugins().iter().map(|p| p.id.clone()).collect();
     // Faults have priority 100, so they all run before echo; v2 was refused.
-    assert_eq!(ids, ["fault_alloc", "fault_invalid_reply", "fault_loop", "fault_panic", "echo"]);
+    assert_eq!(
+        ids,
+        [
+            "fault_alloc",
+            "fault_invalid_reply",
+            "fault_loop",
+            "fault_panic",
+            "echo"
+        ]
+    );
     for round in 0..2 {
-        let d = e.rt.dispatch(&text(&format!("still here {round}")), None, deadline()).await;
-        assert_eq!(d.answer, Some(("echo".to_string(), PluginOutcome::Reply(Reply::Text(format!("still here {round}"))))));
-        let kinds: Vec<(&str, &str)> = d.failures.iter().map(|(id, e)| (id.as_str(), e.kind())).collect();
+        let d =
+            e.rt.dispatch(&text(&format!("still here {round}")), None, deadline())
+                .await;
+        assert_eq!(
+            d.answer,
+            Some((
+                "echo".to_string(),
+                PluginOutcome::Reply(Reply::Text(format!("still here {round}")))
+            ))
+        );
+        let kinds: Vec<(&str, &str)> = d
+            .failures
+            .iter()
+            .map(|(id, e)| (id.as_str(), e.kind()))
+            .collect();
         assert_eq!(
             kinds,
-            [("fault_alloc", "memory-limit"), ("fault_invalid_reply", "invalid-reply"), ("fault_loop", "timeout"), ("fault_panic", "panic")]
+            [
+                ("fault_alloc", "memory-limit"),
+                ("fault_invalid_reply", "invalid-reply"),
+                ("fault_loop", "timeout"),
+                ("fault_panic", "panic")
+            ]
         );
     }
     // A runaway plugin does not block concurrent calls to others.
@@ -115,7 +177,11 @@ async fn host_keeps_answering_with_the_other_plugins() {
     let (l, r) = tokio::join!(looping.call(&a, None, deadline()), async {
         let mut n = 0;
         for i in 0..20 {
-            if echo.call(&text(&i.to_string()), None, deadline()).await.is_ok() {
+            if echo
+                .call(&text(&i.to_string()), None, deadline())
+                .await
+                .is_ok()
+            {
                 n += 1;
             }
         }

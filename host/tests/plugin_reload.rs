@@ -37,7 +37,10 @@ async fn add_replace_remove() {
     // add
     e.install("echo", "p");
     wait_for(&mut rx, |ev| is(ev, "loaded", "p")).await;
-    assert_eq!(answer(&e, "p", "one").await, Some(PluginOutcome::Reply(Reply::Text("one".into()))));
+    assert_eq!(
+        answer(&e, "p", "one").await,
+        Some(PluginOutcome::Reply(Reply::Text("one".into())))
+    );
     let old = e.rt.get("p").unwrap();
 
     // replace in place (cp over the file): keyword has no rules → passes
@@ -48,7 +51,10 @@ async fn add_replace_remove() {
     assert_ne!(new.sha256, old.sha256);
     assert_eq!(answer(&e, "p", "one").await, Some(PluginOutcome::Pass));
     // A caller still holding the old version (an in-flight call) keeps it.
-    assert_eq!(old.call(&text("two"), None, deadline()).await.unwrap(), PluginOutcome::Reply(Reply::Text("two".into())));
+    assert_eq!(
+        old.call(&text("two"), None, deadline()).await.unwrap(),
+        PluginOutcome::Reply(Reply::Text("two".into()))
+    );
 
     // remove
     std::fs::remove_file(e.plugins_dir().join("p.wasm")).unwrap();
@@ -69,24 +75,36 @@ async fn broken_overwrite_keeps_the_working_version() {
     std::fs::write(e.plugins_dir().join("b.wasm"), b"\0asm garbage").unwrap();
     let seen = wait_for(&mut rx, |ev| is(ev, "failed", "b")).await;
     match seen.last().unwrap() {
-        ReloadEvent::Failed { error, .. } => assert!(error.contains("not a valid WebAssembly component"), "{error}"),
+        ReloadEvent::Failed { error, .. } => assert!(
+            error.contains("not a valid WebAssembly component"),
+            "{error}"
+        ),
         _ => unreachable!(),
     }
     assert_eq!(e.rt.get("b").unwrap().sha256, good);
-    assert_eq!(answer(&e, "b", "ok").await, Some(PluginOutcome::Reply(Reply::Text("ok".into()))));
+    assert_eq!(
+        answer(&e, "b", "ok").await,
+        Some(PluginOutcome::Reply(Reply::Text("ok".into())))
+    );
 
     // A component for another WIT major never replaces it either.
     e.install("fault_wit_v2", "b");
     let seen = wait_for(&mut rx, |ev| is(ev, "failed", "b")).await;
     match seen.last().unwrap() {
-        ReloadEvent::Failed { error, .. } => assert!(error.contains("wechat:plugin@1.0.0"), "{error}"),
+        ReloadEvent::Failed { error, .. } => {
+            assert!(error.contains("wechat:plugin@1.0.0"), "{error}")
+        }
         _ => unreachable!(),
     }
     assert_eq!(e.rt.get("b").unwrap().sha256, good);
 
     // Fixing the file brings it back (same content: nothing to reload).
     e.install("echo", "b");
-    wait_for(&mut rx, |ev| matches!(ev, ReloadEvent::Unchanged { id } if id == "b")).await;
+    wait_for(
+        &mut rx,
+        |ev| matches!(ev, ReloadEvent::Unchanged { id } if id == "b"),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -106,7 +124,10 @@ async fn slowly_copied_file_is_loaded_once_complete() {
     drop(f);
     let seen = wait_for(&mut rx, |ev| is(ev, "loaded", "slow")).await;
     assert!(!seen.iter().any(|ev| is(ev, "failed", "slow")), "{seen:?}");
-    assert_eq!(answer(&e, "slow", "s").await, Some(PluginOutcome::Reply(Reply::Text("s".into()))));
+    assert_eq!(
+        answer(&e, "slow", "s").await,
+        Some(PluginOutcome::Reply(Reply::Text("s".into())))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -122,11 +143,17 @@ async fn half_written_file_is_never_served() {
     wait_for(&mut rx, |ev| is(ev, "failed", "half")).await;
     assert!(e.rt.get("half").is_none());
     // The copy completes: now it loads.
-    let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
     f.write_all(&bytes[bytes.len() / 2..]).unwrap();
     drop(f);
     wait_for(&mut rx, |ev| is(ev, "loaded", "half")).await;
-    assert_eq!(answer(&e, "half", "h").await, Some(PluginOutcome::Reply(Reply::Text("h".into()))));
+    assert_eq!(
+        answer(&e, "half", "h").await,
+        Some(PluginOutcome::Reply(Reply::Text("h".into())))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -151,16 +178,34 @@ async fn restart_uses_the_compiled_artifact_cache() {
     e.install("echo", "echo");
     e.rt.load_all().await.unwrap();
     assert!(!e.rt.get("echo").unwrap().from_cache);
-    let artifacts: Vec<_> = std::fs::read_dir(&cache).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    let artifacts: Vec<_> = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
     let sha = e.rt.get("echo").unwrap().sha256.clone();
-    assert!(artifacts.iter().any(|a| a.starts_with(&sha) && a.ends_with(".cwasm")), "{artifacts:?}");
+    assert!(
+        artifacts
+            .iter()
+            .any(|a| a.starts_with(&sha) && a.ends_with(".cwasm")),
+        "{artifacts:?}"
+    );
 
     // "Restart": a new runtime (new engine) over the same dirs.
     let cfg = e.rt.config().clone();
     drop(e.rt);
-    let rt2 = wxhost::plugin::Runtime::new(cfg, wxhost::plugin::HostServices { store: e.store.clone(), wechat: None }).unwrap();
+    let rt2 = wxhost::plugin::Runtime::new(
+        cfg,
+        wxhost::plugin::HostServices {
+            store: e.store.clone(),
+            wechat: None,
+        },
+    )
+    .unwrap();
     rt2.load_all().await.unwrap();
     let p = rt2.get("echo").unwrap();
     assert!(p.from_cache);
-    assert_eq!(p.call(&text("c"), None, deadline()).await.unwrap(), PluginOutcome::Reply(Reply::Text("c".into())));
+    assert_eq!(
+        p.call(&text("c"), None, deadline()).await.unwrap(),
+        PluginOutcome::Reply(Reply::Text("c".into()))
+    );
 }

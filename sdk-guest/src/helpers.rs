@@ -3,12 +3,15 @@
 /// Structured logs, attributed to the plugin by the host (which also limits
 /// how many lines and bytes one call may log).
 pub mod log {
-    pub use crate::bindings::wechat::plugin::host::Level;
     use crate::bindings::wechat::plugin::host;
+    pub use crate::bindings::wechat::plugin::host::Level;
 
     /// A log line with key/value fields.
     pub fn with_fields(level: Level, message: &str, fields: &[(&str, &str)]) {
-        let fields: Vec<(String, String)> = fields.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let fields: Vec<(String, String)> = fields
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         host::log(level, message, &fields);
     }
     pub fn trace(message: &str) {
@@ -51,7 +54,10 @@ pub mod kv {
     /// Adds one to a decimal counter (absent = 0) and returns the new value.
     /// Not atomic across concurrent calls.
     pub fn incr(key: &str) -> Result<u64, String> {
-        let n = get_string(key).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0) + 1;
+        let n = get_string(key)
+            .and_then(|s| s.parse::<u64>().ok())
+            .unwrap_or(0)
+            + 1;
         set_string(key, &n.to_string())?;
         Ok(n)
     }

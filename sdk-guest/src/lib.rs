@@ -42,17 +42,17 @@ pub use helpers::{config, kv, log, wechat};
 pub use bindings::wechat::plugin::types::{
     Article, ClickEvent, Context, EventMessage, ImageMessage, Kind, LinkMessage, LocationEvent,
     LocationMessage, LocationSelectEvent, MusicReply, PicEvent, PluginInfo, QrCode, Reply,
-    ScanEvent, ScancodeEvent, SubscribeEvent, TextMessage, VideoMessage, VideoReply,
-    ViewEvent, VoiceMessage,
+    ScanEvent, ScancodeEvent, SubscribeEvent, TextMessage, VideoMessage, VideoReply, ViewEvent,
+    VoiceMessage,
 };
 
 /// Everything a plugin usually needs.
 pub mod prelude {
     pub use crate::{
-        Article, ClickEvent, Context, EventMessage, ImageMessage, Kind, LinkMessage,
-        LocationEvent, LocationMessage, LocationSelectEvent, MusicReply, PicEvent, Plugin,
-        PluginInfo, QrCode, Reply, ScanEvent, ScancodeEvent, SubscribeEvent, TextMessage,
-        VideoMessage, VideoReply, ViewEvent, VoiceMessage, config, kv, log,
+        Article, ClickEvent, Context, EventMessage, ImageMessage, Kind, LinkMessage, LocationEvent,
+        LocationMessage, LocationSelectEvent, MusicReply, PicEvent, Plugin, PluginInfo, QrCode,
+        Reply, ScanEvent, ScancodeEvent, SubscribeEvent, TextMessage, VideoMessage, VideoReply,
+        ViewEvent, VoiceMessage, config, kv, log,
     };
 }
 
@@ -140,7 +140,10 @@ pub trait Plugin {
 impl Context {
     /// The first value of an XML element by exact name (`Content`, `EventKey`, ...).
     pub fn field(&self, name: &str) -> Option<&str> {
-        self.fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// This message as a generic event: `Event` and the raw `EventKey`.
@@ -155,7 +158,12 @@ impl Context {
 impl PluginInfo {
     /// Priority 0, handling nothing yet: add kinds with [`PluginInfo::handles`].
     pub fn new(name: &str, version: &str) -> PluginInfo {
-        PluginInfo { name: name.to_string(), version: version.to_string(), priority: 0, handles: Vec::new() }
+        PluginInfo {
+            name: name.to_string(),
+            version: version.to_string(),
+            priority: 0,
+            handles: Vec::new(),
+        }
     }
     /// Higher runs first (the host's config may override it).
     pub fn priority(mut self, priority: i32) -> PluginInfo {
@@ -183,8 +191,16 @@ impl Reply {
         Reply::Voice(media_id.into())
     }
     /// A video by media id.
-    pub fn video(media_id: impl Into<String>, title: Option<String>, description: Option<String>) -> Reply {
-        Reply::Video(VideoReply { media_id: media_id.into(), title, description })
+    pub fn video(
+        media_id: impl Into<String>,
+        title: Option<String>,
+        description: Option<String>,
+    ) -> Reply {
+        Reply::Video(VideoReply {
+            media_id: media_id.into(),
+            title,
+            description,
+        })
     }
     /// News: one article in reply to a user's message, up to eight to an event.
     pub fn news(articles: impl IntoIterator<Item = Article>) -> Reply {
@@ -205,8 +221,18 @@ impl Reply {
 }
 
 impl Article {
-    pub fn new(title: impl Into<String>, description: impl Into<String>, pic_url: impl Into<String>, url: impl Into<String>) -> Article {
-        Article { title: title.into(), description: description.into(), pic_url: pic_url.into(), url: url.into() }
+    pub fn new(
+        title: impl Into<String>,
+        description: impl Into<String>,
+        pic_url: impl Into<String>,
+        url: impl Into<String>,
+    ) -> Article {
+        Article {
+            title: title.into(),
+            description: description.into(),
+            pic_url: pic_url.into(),
+            url: url.into(),
+        }
     }
 }
 

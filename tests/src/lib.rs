@@ -1,1 +1,12 @@
+//! End-to-end test support for wxhost.
+//!
+//! - [`fake_wechat`]: a fake WeChat API server (real HTTP on 127.0.0.1) with
+//!   fault injection, for tests of the API client, late replies, and anything
+//!   else that calls WeChat.
 
+//! - [`service`]: the real `wxhost` binary as a fixture, played against as WeChat.
+
+pub mod fake_wechat;
+pub mod service;
+
+pub use fake_wechat::FakeWechat;

@@ -3,6 +3,23 @@
 //!
 //! [`PluginApi`] is the narrow part plugins reach through host functions; the
 //! AppSecret and access_token stay on this side of it.
+//!
+//! - [`client`]: HTTP + JSON, errcode classification, busy backoff.
+//! - [`token`]: the access_token (single flight, stored, refreshed ahead).
+//! - [`Wechat`] ([`wechat`]): the facade the host uses; implements [`PluginApi`].
+//! - [`menu`], [`qrcode`], [`custom`], [`user`]: the feature APIs.
+//! - [`cli`]: the `token`, `menu` and `qrcode` subcommands.
+
+pub mod cli;
+pub mod client;
+pub mod custom;
+pub mod menu;
+pub mod qrcode;
+pub mod token;
+pub mod user;
+pub mod wechat;
+
+pub use wechat::{ApiOptions, Wechat};
 
 use futures::future::BoxFuture;
 
@@ -25,10 +42,25 @@ pub enum ApiError {
 #[derive(Debug, Clone, PartialEq)]
 pub enum CustomerMessage {
     Text(String),
-    Image { media_id: String },
-    Voice { media_id: String },
-    Video { media_id: String, thumb_media_id: Option<String>, title: Option<String>, description: Option<String> },
-    Music { title: Option<String>, description: Option<String>, music_url: String, hq_music_url: String, thumb_media_id: String },
+    Image {
+        media_id: String,
+    },
+    Voice {
+        media_id: String,
+    },
+    Video {
+        media_id: String,
+        thumb_media_id: Option<String>,
+        title: Option<String>,
+        description: Option<String>,
+    },
+    Music {
+        title: Option<String>,
+        description: Option<String>,
+        music_url: String,
+        hq_music_url: String,
+        thumb_media_id: String,
+    },
     News(Vec<crate::protocol::Article>),
 }
 
@@ -74,7 +106,11 @@ pub struct QrCodeRequest {
 /// What plugins may ask of WeChat (each call capability-checked by the plugin
 /// runtime before it gets here).
 pub trait PluginApi: Send + Sync + 'static {
-    fn send_customer_message<'a>(&'a self, to_user: &'a str, message: CustomerMessage) -> BoxFuture<'a, Result<(), ApiError>>;
+    fn send_customer_message<'a>(
+        &'a self,
+        to_user: &'a str,
+        message: CustomerMessage,
+    ) -> BoxFuture<'a, Result<(), ApiError>>;
     fn get_user_info<'a>(&'a self, openid: &'a str) -> BoxFuture<'a, Result<UserInfo, ApiError>>;
     fn create_qr_code(&self, request: QrCodeRequest) -> BoxFuture<'_, Result<QrCode, ApiError>>;
 }

@@ -26,7 +26,11 @@ impl LoadedPlugin {
         let permit = self.inner.permits.acquire().await;
         let mut store = Store::new(
             &self.inner.engine,
-            State::new(self.host.clone(), self.memory_limit_bytes as usize, start + limit),
+            State::new(
+                self.host.clone(),
+                self.memory_limit_bytes as usize,
+                start + limit,
+            ),
         );
         store.limiter(|s| &mut s.limiter);
         store.set_epoch_deadline(ticks(limit));
@@ -36,25 +40,38 @@ impl LoadedPlugin {
         // Backstop for time spent in host code (epochs only interrupt wasm).
         let backstop = limit + 5 * EPOCH_TICK;
         let run = tokio::time::timeout(backstop, async {
-            let plugin = self.pre.instantiate_async(&mut store).await.map_err(|e| (e, true))?;
+            let plugin = self
+                .pre
+                .instantiate_async(&mut store)
+                .await
+                .map_err(|e| (e, true))?;
             instantiated = Some(start.elapsed());
             f(&plugin, &mut store).await.map_err(|e| (e, false))
         })
         .await;
         drop(permit);
         let elapsed = start.elapsed();
-        let timeout = || PluginError::Timeout { limit_ms: limit.as_millis() as u64, elapsed_ms: elapsed.as_millis() as u64 };
+        let timeout = || PluginError::Timeout {
+            limit_ms: limit.as_millis() as u64,
+            elapsed_ms: elapsed.as_millis() as u64,
+        };
         let result = match run {
             Err(_) => Err(timeout()),
             Ok(Ok(v)) => Ok(v),
-            Ok(Err((e, during_instantiate))) => Err(self.classify(e, store.data(), during_instantiate, timeout)),
+            Ok(Err((e, during_instantiate))) => {
+                Err(self.classify(e, store.data(), during_instantiate, timeout))
+            }
         };
         let state = store.into_data();
         let mut logs = state.logs;
         if state.logs_dropped > 0 {
             let line = super::LogLine {
                 level: super::LogLevel::Warn,
-                message: format!("{} log lines dropped (limit {} per call)", state.logs_dropped, super::host_impl::MAX_LOG_LINES),
+                message: format!(
+                    "{} log lines dropped (limit {} per call)",
+                    state.logs_dropped,
+                    super::host_impl::MAX_LOG_LINES
+                ),
                 fields: vec![],
             };
             line.emit(&self.id);
@@ -77,13 +94,26 @@ impl LoadedPlugin {
         (result, report)
     }
 
-    fn classify(&self, err: wasmtime::Error, state: &State, during_instantiate: bool, timeout: impl Fn() -> PluginError) -> PluginError {
+    fn classify(
+        &self,
+        err: wasmtime::Error,
+        state: &State,
+        during_instantiate: bool,
+        timeout: impl Fn() -> PluginError,
+    ) -> PluginError {
         if let Some(requested) = state.limiter.exceeded {
-            return PluginError::MemoryLimit { limit_mib: self.memory_limit_bytes >> 20, requested_bytes: requested as u64 };
+            return PluginError::MemoryLimit {
+                limit_mib: self.memory_limit_bytes >> 20,
+                requested_bytes: requested as u64,
+            };
         }
         let func = err
             .downcast_ref::<wasmtime::WasmBacktrace>()
-            .and_then(|bt| bt.frames().iter().find_map(|f| f.func_name().map(str::to_owned)));
+            .and_then(|bt| {
+                bt.frames()
+                    .iter()
+                    .find_map(|f| f.func_name().map(str::to_owned))
+            });
         let at = func.map(|f| format!(" in {f}")).unwrap_or_default();
         match err.downcast_ref::<Trap>() {
             Some(Trap::Interrupt) => timeout(),
@@ -107,10 +137,12 @@ impl LoadedPlugin {
 
     /// Calls `describe` (at load).
     pub(crate) async fn describe(&self) -> Result<PluginInfo, PluginError> {
-        let deadline = Instant::now() + super::loader::DESCRIBE_TIMEOUT.min(self.timeout.max(Duration::from_millis(500)));
+        let deadline = Instant::now()
+            + super::loader::DESCRIBE_TIMEOUT.min(self.timeout.max(Duration::from_millis(500)));
         let (r, _) = self
             .with_instance(deadline, async |i, s| {
-                convert::call_export::<(), (wit::PluginInfo,)>(s, i, &self.exports.describe, ()).await
+                convert::call_export::<(), (wit::PluginInfo,)>(s, i, &self.exports.describe, ())
+                    .await
             })
             .await;
         convert::plugin_info(r?.0).map_err(PluginError::InvalidReply)
@@ -118,9 +150,20 @@ impl LoadedPlugin {
 
     /// Runs the plugin on `msg` and returns the outcome with its logs,
     /// captured output and timings. Failures are logged (one line) here.
-    pub async fn call_traced(&self, msg: &Message, qr_code: Option<&QrCode>, deadline: Instant) -> CallReport {
-        let (r, report) = self.with_instance(deadline, async |i, s| convert::dispatch(i, &self.exports, s, msg, qr_code).await).await;
-        let result = r.and_then(|reply: wit::Reply| convert::outcome(reply, msg).map_err(PluginError::InvalidReply));
+    pub async fn call_traced(
+        &self,
+        msg: &Message,
+        qr_code: Option<&QrCode>,
+        deadline: Instant,
+    ) -> CallReport {
+        let (r, report) = self
+            .with_instance(deadline, async |i, s| {
+                convert::dispatch(i, &self.exports, s, msg, qr_code).await
+            })
+            .await;
+        let result = r.and_then(|reply: wit::Reply| {
+            convert::outcome(reply, msg).map_err(PluginError::InvalidReply)
+        });
         if let Err(e) = &result {
             tracing::warn!(
                 target: "wxhost::plugin",
@@ -146,18 +189,31 @@ impl LoadedPlugin {
 
     /// Runs the plugin on `msg` (fresh instance; limits = min(plugin timeout,
     /// `deadline`) and the plugin's memory limit).
-    pub async fn call(&self, msg: &Message, qr_code: Option<&QrCode>, deadline: Instant) -> Result<super::PluginOutcome, PluginError> {
+    pub async fn call(
+        &self,
+        msg: &Message,
+        qr_code: Option<&QrCode>,
+        deadline: Instant,
+    ) -> Result<super::PluginOutcome, PluginError> {
         self.call_traced(msg, qr_code, deadline).await.result
     }
 }
 
 fn one_line(err: &wasmtime::Error) -> String {
     let s = format!("{err:#}");
-    s.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" | ")
+    s.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" | ")
 }
 
 fn last_line(s: &str) -> &str {
-    s.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or(s).trim()
+    s.lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or(s)
+        .trim()
 }
 
 /// Extracts `panicked at src/lib.rs:5:9: message` from a Rust guest's stderr.
@@ -173,7 +229,11 @@ pub(crate) fn panic_message(stderr: &str) -> Option<String> {
         .filter(|l| !l.is_empty())
         .collect();
     let msg = msg.join(" / ");
-    Some(if msg.is_empty() { head } else { format!("{head}: {msg}") })
+    Some(if msg.is_empty() {
+        head
+    } else {
+        format!("{head}: {msg}")
+    })
 }
 
 #[cfg(test)]
@@ -181,7 +241,10 @@ mod tests {
     #[test]
     fn panic_messages() {
         let s = "\nthread '<unnamed>' panicked at src/lib.rs:11:9:\nplugin bug: \"x\"\nnote: run with `RUST_BACKTRACE=1`\n";
-        assert_eq!(super::panic_message(s).unwrap(), "panicked at src/lib.rs:11:9: plugin bug: \"x\"");
+        assert_eq!(
+            super::panic_message(s).unwrap(),
+            "panicked at src/lib.rs:11:9: plugin bug: \"x\""
+        );
         assert_eq!(super::panic_message("nothing"), None);
     }
 }

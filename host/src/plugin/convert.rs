@@ -36,11 +36,14 @@ pub(crate) fn context(msg: &Message) -> wit::Context {
         create_time: msg.create_time,
         msg_id: msg.msg_id,
         msg_type: msg.msg_type.clone(),
-        event: msg.event_name().map(str::to_owned).or_else(|| match &msg.body {
-            Body::Event(Event::Other { name, .. }) => Some(name.clone()),
-            Body::Event(_) => Some(event_name(msg)),
-            _ => None,
-        }),
+        event: msg
+            .event_name()
+            .map(str::to_owned)
+            .or_else(|| match &msg.body {
+                Body::Event(Event::Other { name, .. }) => Some(name.clone()),
+                Body::Event(_) => Some(event_name(msg)),
+                _ => None,
+            }),
         fields: msg.fields.clone(),
         raw: msg.raw.clone(),
     }
@@ -107,7 +110,10 @@ pub(crate) fn kind_from_wit(k: wit::Kind) -> Kind {
 /// Validates and converts what `describe` returned.
 pub(crate) fn plugin_info(info: wit::PluginInfo) -> Result<PluginInfo, String> {
     if info.name.trim().is_empty() || info.name.len() > 64 {
-        return Err(format!("describe: name must be 1 to 64 bytes, got {:?}", info.name));
+        return Err(format!(
+            "describe: name must be 1 to 64 bytes, got {:?}",
+            info.name
+        ));
     }
     if info.version.len() > 64 {
         return Err("describe: version longer than 64 bytes".to_owned());
@@ -115,7 +121,12 @@ pub(crate) fn plugin_info(info: wit::PluginInfo) -> Result<PluginInfo, String> {
     let mut handles: Vec<Kind> = info.handles.into_iter().map(kind_from_wit).collect();
     handles.sort();
     handles.dedup();
-    Ok(PluginInfo { name: info.name, version: info.version, priority: info.priority, handles })
+    Ok(PluginInfo {
+        name: info.name,
+        version: info.version,
+        priority: info.priority,
+        handles,
+    })
 }
 
 /// Export indices of one component's handler functions, resolved at load.
@@ -130,7 +141,10 @@ impl Exports {
     pub fn resolve(component: &wasmtime::component::Component, handler: &str) -> Option<Exports> {
         let iface = component.get_export_index(None, handler)?;
         let describe = component.get_export_index(Some(&iface), "describe")?;
-        let handlers = Kind::ALL.iter().map(|k| component.get_export_index(Some(&iface), &k.export_name())).collect::<Option<Vec<_>>>()?;
+        let handlers = Kind::ALL
+            .iter()
+            .map(|k| component.get_export_index(Some(&iface), &k.export_name()))
+            .collect::<Option<Vec<_>>>()?;
         Some(Exports { describe, handlers })
     }
 }
@@ -165,49 +179,130 @@ pub(crate) async fn dispatch(
     let ctx = &context(msg);
     let qr = qr.map(qr_code);
     match &msg.body {
-        Body::Text { content } => call1(store, instance, idx, (ctx, &wit::TextMessage { content: content.clone() })).await,
+        Body::Text { content } => {
+            call1(
+                store,
+                instance,
+                idx,
+                (
+                    ctx,
+                    &wit::TextMessage {
+                        content: content.clone(),
+                    },
+                ),
+            )
+            .await
+        }
         Body::Image { pic_url, media_id } => {
-            let m = wit::ImageMessage { pic_url: pic_url.clone(), media_id: media_id.clone() };
+            let m = wit::ImageMessage {
+                pic_url: pic_url.clone(),
+                media_id: media_id.clone(),
+            };
             call1(store, instance, idx, (ctx, &m)).await
         }
-        Body::Voice { media_id, format, recognition } => {
-            let m = wit::VoiceMessage { media_id: media_id.clone(), format: format.clone(), recognition: recognition.clone() };
+        Body::Voice {
+            media_id,
+            format,
+            recognition,
+        } => {
+            let m = wit::VoiceMessage {
+                media_id: media_id.clone(),
+                format: format.clone(),
+                recognition: recognition.clone(),
+            };
             call1(store, instance, idx, (ctx, &m)).await
         }
-        Body::Video { media_id, thumb_media_id } => {
-            let m = wit::VideoMessage { media_id: media_id.clone(), thumb_media_id: thumb_media_id.clone() };
+        Body::Video {
+            media_id,
+            thumb_media_id,
+        } => {
+            let m = wit::VideoMessage {
+                media_id: media_id.clone(),
+                thumb_media_id: thumb_media_id.clone(),
+            };
             call1(store, instance, idx, (ctx, &m)).await
         }
-        Body::ShortVideo { media_id, thumb_media_id } => {
-            let m = wit::VideoMessage { media_id: media_id.clone(), thumb_media_id: thumb_media_id.clone() };
+        Body::ShortVideo {
+            media_id,
+            thumb_media_id,
+        } => {
+            let m = wit::VideoMessage {
+                media_id: media_id.clone(),
+                thumb_media_id: thumb_media_id.clone(),
+            };
             call1(store, instance, idx, (ctx, &m)).await
         }
-        Body::Location { latitude, longitude, scale, label } => {
-            let m = wit::LocationMessage { latitude: *latitude, longitude: *longitude, scale: *scale, label: label.clone() };
+        Body::Location {
+            latitude,
+            longitude,
+            scale,
+            label,
+        } => {
+            let m = wit::LocationMessage {
+                latitude: *latitude,
+                longitude: *longitude,
+                scale: *scale,
+                label: label.clone(),
+            };
             call1(store, instance, idx, (ctx, &m)).await
         }
-        Body::Link { title, description, url } => {
-            let m = wit::LinkMessage { title: title.clone(), description: description.clone(), url: url.clone() };
+        Body::Link {
+            title,
+            description,
+            url,
+        } => {
+            let m = wit::LinkMessage {
+                title: title.clone(),
+                description: description.clone(),
+                url: url.clone(),
+            };
             call1(store, instance, idx, (ctx, &m)).await
         }
         Body::MiniProgramPage { .. } | Body::Unknown => call1(store, instance, idx, (ctx,)).await,
         Body::Event(ev) => match ev {
             Event::Subscribe { scene, ticket } => {
-                let e = wit::SubscribeEvent { scene: scene.clone(), ticket: ticket.clone(), qr_code: qr };
+                let e = wit::SubscribeEvent {
+                    scene: scene.clone(),
+                    ticket: ticket.clone(),
+                    qr_code: qr,
+                };
                 call1(store, instance, idx, (ctx, &e)).await
             }
             Event::Unsubscribe => call1(store, instance, idx, (ctx,)).await,
             Event::Scan { scene, ticket } => {
-                let e = wit::ScanEvent { scene: scene.clone(), ticket: ticket.clone(), qr_code: qr };
+                let e = wit::ScanEvent {
+                    scene: scene.clone(),
+                    ticket: ticket.clone(),
+                    qr_code: qr,
+                };
                 call1(store, instance, idx, (ctx, &e)).await
             }
-            Event::Location { latitude, longitude, precision } => {
-                let e = wit::LocationEvent { latitude: *latitude, longitude: *longitude, precision: *precision };
+            Event::Location {
+                latitude,
+                longitude,
+                precision,
+            } => {
+                let e = wit::LocationEvent {
+                    latitude: *latitude,
+                    longitude: *longitude,
+                    precision: *precision,
+                };
                 call1(store, instance, idx, (ctx, e)).await
             }
-            Event::Click { key } => call1(store, instance, idx, (ctx, &wit::ClickEvent { key: key.clone() })).await,
+            Event::Click { key } => {
+                call1(
+                    store,
+                    instance,
+                    idx,
+                    (ctx, &wit::ClickEvent { key: key.clone() }),
+                )
+                .await
+            }
             Event::View { url, menu_id } => {
-                let e = wit::ViewEvent { url: url.clone(), menu_id: menu_id.clone() };
+                let e = wit::ViewEvent {
+                    url: url.clone(),
+                    menu_id: menu_id.clone(),
+                };
                 call1(store, instance, idx, (ctx, &e)).await
             }
             Event::ScancodePush(s) => call1(store, instance, idx, (ctx, &scancode(s))).await,
@@ -215,7 +310,14 @@ pub(crate) async fn dispatch(
             Event::PicSysphoto(p) => call1(store, instance, idx, (ctx, &pics(p))).await,
             Event::PicPhotoOrAlbum(p) => call1(store, instance, idx, (ctx, &pics(p))).await,
             Event::PicWeixin(p) => call1(store, instance, idx, (ctx, &pics(p))).await,
-            Event::LocationSelect { key, latitude, longitude, scale, label, poiname } => {
+            Event::LocationSelect {
+                key,
+                latitude,
+                longitude,
+                scale,
+                label,
+                poiname,
+            } => {
                 let e = wit::LocationSelectEvent {
                     key: key.clone(),
                     latitude: *latitude,
@@ -240,19 +342,34 @@ pub(crate) async fn dispatch(
     }
 }
 
-async fn call1<P>(store: &mut Store<State>, instance: &Instance, idx: &ComponentExportIndex, params: P) -> wasmtime::Result<wit::Reply>
+async fn call1<P>(
+    store: &mut Store<State>,
+    instance: &Instance,
+    idx: &ComponentExportIndex,
+    params: P,
+) -> wasmtime::Result<wit::Reply>
 where
     P: ComponentNamedList + Lower + Send + Sync,
 {
-    call_export::<P, (wit::Reply,)>(store, instance, idx, params).await.map(|r| r.0)
+    call_export::<P, (wit::Reply,)>(store, instance, idx, params)
+        .await
+        .map(|r| r.0)
 }
 
 fn scancode(s: &crate::protocol::ScanCode) -> wit::ScancodeEvent {
-    wit::ScancodeEvent { key: s.key.clone(), scan_type: s.scan_type.clone(), scan_result: s.scan_result.clone() }
+    wit::ScancodeEvent {
+        key: s.key.clone(),
+        scan_type: s.scan_type.clone(),
+        scan_result: s.scan_result.clone(),
+    }
 }
 
 fn pics(p: &crate::protocol::Pics) -> wit::PicEvent {
-    wit::PicEvent { key: p.key.clone(), count: p.count, pic_md5_sums: p.pic_md5_sums.clone() }
+    wit::PicEvent {
+        key: p.key.clone(),
+        count: p.count,
+        pic_md5_sums: p.pic_md5_sums.clone(),
+    }
 }
 
 /// Validates a reply against the limits in the module docs.
@@ -276,10 +393,19 @@ pub(crate) fn outcome(reply: wit::Reply, msg: &Message) -> Result<PluginOutcome,
             check("video media id", &v.media_id, 1, MAX_MEDIA_ID_BYTES)?;
             check_opt("video title", &v.title, MAX_TITLE_BYTES)?;
             check_opt("video description", &v.description, MAX_LONG_BYTES)?;
-            Reply::Video { media_id: v.media_id, title: v.title, description: v.description }
+            Reply::Video {
+                media_id: v.media_id,
+                title: v.title,
+                description: v.description,
+            }
         }
         wit::Reply::Music(m) => {
-            check("music thumb media id", &m.thumb_media_id, 1, MAX_MEDIA_ID_BYTES)?;
+            check(
+                "music thumb media id",
+                &m.thumb_media_id,
+                1,
+                MAX_MEDIA_ID_BYTES,
+            )?;
             check_opt("music title", &m.title, MAX_TITLE_BYTES)?;
             check_opt("music description", &m.description, MAX_LONG_BYTES)?;
             check_opt("music url", &m.music_url, MAX_LONG_BYTES)?;
@@ -293,21 +419,47 @@ pub(crate) fn outcome(reply: wit::Reply, msg: &Message) -> Result<PluginOutcome,
             }
         }
         wit::Reply::News(articles) => {
-            let max = if msg.is_user_message() { 1 } else { MAX_ARTICLES };
+            let max = if msg.is_user_message() {
+                1
+            } else {
+                MAX_ARTICLES
+            };
             if articles.is_empty() || articles.len() > max {
-                let to = if msg.is_user_message() { "a user's message" } else { "an event" };
-                return Err(format!("news with {} articles (1 to {max} allowed in reply to {to})", articles.len()));
+                let to = if msg.is_user_message() {
+                    "a user's message"
+                } else {
+                    "an event"
+                };
+                return Err(format!(
+                    "news with {} articles (1 to {max} allowed in reply to {to})",
+                    articles.len()
+                ));
             }
             for (i, a) in articles.iter().enumerate() {
                 check(&format!("article {i} title"), &a.title, 1, MAX_TITLE_BYTES)?;
-                check(&format!("article {i} description"), &a.description, 0, MAX_LONG_BYTES)?;
-                check(&format!("article {i} pic url"), &a.pic_url, 0, MAX_LONG_BYTES)?;
+                check(
+                    &format!("article {i} description"),
+                    &a.description,
+                    0,
+                    MAX_LONG_BYTES,
+                )?;
+                check(
+                    &format!("article {i} pic url"),
+                    &a.pic_url,
+                    0,
+                    MAX_LONG_BYTES,
+                )?;
                 check(&format!("article {i} url"), &a.url, 0, MAX_LONG_BYTES)?;
             }
             Reply::News(
                 articles
                     .into_iter()
-                    .map(|a| Article { title: a.title, description: a.description, pic_url: a.pic_url, url: a.url })
+                    .map(|a| Article {
+                        title: a.title,
+                        description: a.description,
+                        pic_url: a.pic_url,
+                        url: a.url,
+                    })
                     .collect(),
             )
         }
@@ -328,8 +480,14 @@ fn check(what: &str, s: &str, min: usize, max: usize) -> Result<(), String> {
     if s.len() > max {
         return Err(format!("{what} is {} bytes (limit {max})", s.len()));
     }
-    if let Some(c) = s.chars().find(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r')) {
-        return Err(format!("{what} contains control character U+{:04X}", c as u32));
+    if let Some(c) = s
+        .chars()
+        .find(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+    {
+        return Err(format!(
+            "{what} contains control character U+{:04X}",
+            c as u32
+        ));
     }
     Ok(())
 }
@@ -357,25 +515,51 @@ mod tests {
 
     #[test]
     fn validates_replies() {
-        let text = msg(Body::Text { content: "x".into() });
+        let text = msg(Body::Text {
+            content: "x".into(),
+        });
         let click = msg(Body::Event(Event::Click { key: "K".into() }));
-        assert!(outcome(wit::Reply::Text(String::new()), &text).unwrap_err().contains("empty"));
+        assert!(
+            outcome(wit::Reply::Text(String::new()), &text)
+                .unwrap_err()
+                .contains("empty")
+        );
         assert!(outcome(wit::Reply::Text("a".repeat(MAX_TEXT_BYTES + 1)), &text).is_err());
         assert!(outcome(wit::Reply::Text("a\u{0}".into()), &text).is_err());
-        assert_eq!(outcome(wit::Reply::Text("hi\n".into()), &text).unwrap(), PluginOutcome::Reply(Reply::Text("hi\n".into())));
-        let art = || wit::Article { title: "t".into(), description: String::new(), pic_url: String::new(), url: String::new() };
+        assert_eq!(
+            outcome(wit::Reply::Text("hi\n".into()), &text).unwrap(),
+            PluginOutcome::Reply(Reply::Text("hi\n".into()))
+        );
+        let art = || wit::Article {
+            title: "t".into(),
+            description: String::new(),
+            pic_url: String::new(),
+            url: String::new(),
+        };
         assert!(outcome(wit::Reply::News(vec![]), &click).is_err());
         assert!(outcome(wit::Reply::News(vec![art(), art()]), &text).is_err());
         assert!(outcome(wit::Reply::News(vec![art(); 8]), &click).is_ok());
         assert!(outcome(wit::Reply::News(vec![art(); 9]), &click).is_err());
-        assert_eq!(outcome(wit::Reply::Pass, &text).unwrap(), PluginOutcome::Pass);
-        assert_eq!(outcome(wit::Reply::NoReply, &text).unwrap(), PluginOutcome::NoReply);
+        assert_eq!(
+            outcome(wit::Reply::Pass, &text).unwrap(),
+            PluginOutcome::Pass
+        );
+        assert_eq!(
+            outcome(wit::Reply::NoReply, &text).unwrap(),
+            PluginOutcome::NoReply
+        );
     }
 
     #[test]
     fn context_names_typed_events() {
         let click = msg(Body::Event(Event::Click { key: "K".into() }));
         assert_eq!(context(&click).event.as_deref(), Some("CLICK"));
-        assert_eq!(context(&msg(Body::Text { content: "x".into() })).event, None);
+        assert_eq!(
+            context(&msg(Body::Text {
+                content: "x".into()
+            }))
+            .event,
+            None
+        );
     }
 }

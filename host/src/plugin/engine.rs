@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use wasmtime::component::{HasSelf, Linker};
-use wasmtime::{Config, Enabled, Engine, EngineWeak, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{
+    Config, Enabled, Engine, EngineWeak, InstanceAllocationStrategy, PoolingAllocationConfig,
+};
 
 use super::bindings::Plugin as Bindings;
 use super::state::State;
@@ -56,8 +58,13 @@ pub(crate) fn build() -> anyhow::Result<EngineParts> {
     let (engine, pooling) = match Engine::new(&config(true)) {
         Ok(e) => (e, true),
         Err(e) => {
-            tracing::warn!("pooling allocator unavailable ({e}); using on-demand instance allocation");
-            (Engine::new(&config(false)).map_err(anyhow::Error::from)?, false)
+            tracing::warn!(
+                "pooling allocator unavailable ({e}); using on-demand instance allocation"
+            );
+            (
+                Engine::new(&config(false)).map_err(anyhow::Error::from)?,
+                false,
+            )
         }
     };
     spawn_ticker(engine.weak());
@@ -65,7 +72,12 @@ pub(crate) fn build() -> anyhow::Result<EngineParts> {
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     Bindings::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
     let compat = compat_hash(&engine);
-    Ok(EngineParts { engine, linker, pooling, compat })
+    Ok(EngineParts {
+        engine,
+        linker,
+        pooling,
+        compat,
+    })
 }
 
 /// Increments the epoch every tick until the engine is dropped.

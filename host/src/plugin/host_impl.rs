@@ -41,7 +41,12 @@ fn truncate(mut s: String, max: usize) -> String {
 }
 
 impl host::Host for State {
-    async fn log(&mut self, level: host::Level, message: String, fields: Vec<(String, String)>) -> wasmtime::Result<()> {
+    async fn log(
+        &mut self,
+        level: host::Level,
+        message: String,
+        fields: Vec<(String, String)>,
+    ) -> wasmtime::Result<()> {
         let size = message.len() + fields.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
         if self.logs.len() >= MAX_LOG_LINES || self.log_bytes + size > MAX_LOG_TOTAL_BYTES {
             self.logs_dropped += 1;
@@ -82,18 +87,35 @@ impl host::Host for State {
         }
     }
 
-    async fn kv_set(&mut self, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), String>> {
+    async fn kv_set(
+        &mut self,
+        key: String,
+        value: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), String>> {
         if key.is_empty() || key.len() > MAX_KV_KEY_BYTES {
             return Ok(Err(format!("key must be 1 to {MAX_KV_KEY_BYTES} bytes")));
         }
         if value.len() > MAX_KV_VALUE_BYTES {
-            return Ok(Err(format!("value is {} bytes (limit {MAX_KV_VALUE_BYTES})", value.len())));
+            return Ok(Err(format!(
+                "value is {} bytes (limit {MAX_KV_VALUE_BYTES})",
+                value.len()
+            )));
         }
-        Ok(self.host.services.store.kv_set(&self.host.id, &key, &value).map_err(|e| e.to_string()))
+        Ok(self
+            .host
+            .services
+            .store
+            .kv_set(&self.host.id, &key, &value)
+            .map_err(|e| e.to_string()))
     }
 
     async fn kv_delete(&mut self, key: String) -> wasmtime::Result<Result<(), String>> {
-        Ok(self.host.services.store.kv_delete(&self.host.id, &key).map_err(|e| e.to_string()))
+        Ok(self
+            .host
+            .services
+            .store
+            .kv_delete(&self.host.id, &key)
+            .map_err(|e| e.to_string()))
     }
 
     async fn config_get(&mut self, key: String) -> wasmtime::Result<Option<String>> {
@@ -118,34 +140,56 @@ fn api_error(e: ApiError) -> wechat::ApiError {
 
 impl State {
     /// Checks the capability and returns the API client, or the api-error to return.
-    fn api(&self, capability: &str) -> Result<std::sync::Arc<dyn crate::api::PluginApi>, wechat::ApiError> {
+    fn api(
+        &self,
+        capability: &str,
+    ) -> Result<std::sync::Arc<dyn crate::api::PluginApi>, wechat::ApiError> {
         if !self.host.capabilities.iter().any(|c| c == capability) {
             tracing::warn!(target: "wxhost::plugin", plugin = %self.host.id, "refused WeChat API call: capability {capability} not granted");
             return Err(wechat::ApiError {
                 code: CODE_NOT_GRANTED,
-                message: format!("capability {capability} not granted to plugin {}", self.host.id),
+                message: format!(
+                    "capability {capability} not granted to plugin {}",
+                    self.host.id
+                ),
             });
         }
-        self.host.services.wechat.clone().ok_or_else(|| wechat::ApiError {
-            code: CODE_TRANSPORT,
-            message: "WeChat API not available in this host".to_owned(),
-        })
+        self.host
+            .services
+            .wechat
+            .clone()
+            .ok_or_else(|| wechat::ApiError {
+                code: CODE_TRANSPORT,
+                message: "WeChat API not available in this host".to_owned(),
+            })
     }
-
 }
 
 /// Runs an API call, bounded by the call's deadline (epochs do not
 /// interrupt host code).
-async fn bounded<T>(deadline: Instant, fut: impl Future<Output = Result<T, ApiError>>) -> Result<T, wechat::ApiError> {
+async fn bounded<T>(
+    deadline: Instant,
+    fut: impl Future<Output = Result<T, ApiError>>,
+) -> Result<T, wechat::ApiError> {
     let remaining = deadline.saturating_duration_since(Instant::now());
     match tokio::time::timeout(remaining, fut).await {
         Ok(r) => r.map_err(api_error),
-        Err(_) => Err(wechat::ApiError { code: CODE_TRANSPORT, message: "deadline reached".to_owned() }),
+        Err(_) => Err(wechat::ApiError {
+            code: CODE_TRANSPORT,
+            message: "deadline reached".to_owned(),
+        }),
     }
 }
 
 fn articles(a: Vec<types::Article>) -> Vec<Article> {
-    a.into_iter().map(|a| Article { title: a.title, description: a.description, pic_url: a.pic_url, url: a.url }).collect()
+    a.into_iter()
+        .map(|a| Article {
+            title: a.title,
+            description: a.description,
+            pic_url: a.pic_url,
+            url: a.url,
+        })
+        .collect()
 }
 
 impl wechat::Host for State {
@@ -180,31 +224,45 @@ impl wechat::Host for State {
         Ok(bounded(self.deadline, api.send_customer_message(&to_user, message)).await)
     }
 
-    async fn get_user_info(&mut self, openid: String) -> wasmtime::Result<Result<wechat::UserInfo, wechat::ApiError>> {
+    async fn get_user_info(
+        &mut self,
+        openid: String,
+    ) -> wasmtime::Result<Result<wechat::UserInfo, wechat::ApiError>> {
         let api = match self.api("user-info") {
             Ok(a) => a,
             Err(e) => return Ok(Err(e)),
         };
-        Ok(bounded(self.deadline, api.get_user_info(&openid)).await.map(|u| wechat::UserInfo {
-            subscribed: u.subscribed,
-            openid: u.openid,
-            unionid: u.unionid,
-            language: u.language,
-            subscribe_time: u.subscribe_time,
-            subscribe_scene: u.subscribe_scene,
-            remark: u.remark,
-            tag_ids: u.tag_ids,
-            qr_scene: u.qr_scene,
-            qr_scene_str: u.qr_scene_str,
-        }))
+        Ok(bounded(self.deadline, api.get_user_info(&openid))
+            .await
+            .map(|u| wechat::UserInfo {
+                subscribed: u.subscribed,
+                openid: u.openid,
+                unionid: u.unionid,
+                language: u.language,
+                subscribe_time: u.subscribe_time,
+                subscribe_scene: u.subscribe_scene,
+                remark: u.remark,
+                tag_ids: u.tag_ids,
+                qr_scene: u.qr_scene,
+                qr_scene_str: u.qr_scene_str,
+            }))
     }
 
-    async fn create_qr_code(&mut self, request: wechat::QrCodeRequest) -> wasmtime::Result<Result<types::QrCode, wechat::ApiError>> {
+    async fn create_qr_code(
+        &mut self,
+        request: wechat::QrCodeRequest,
+    ) -> wasmtime::Result<Result<types::QrCode, wechat::ApiError>> {
         let api = match self.api("qrcode") {
             Ok(a) => a,
             Err(e) => return Ok(Err(e)),
         };
-        let request = QrCodeRequest { scene: request.scene, expire_seconds: request.expire_seconds, note: request.note };
-        Ok(bounded(self.deadline, api.create_qr_code(request)).await.map(|q| convert::qr_code(&q)))
+        let request = QrCodeRequest {
+            scene: request.scene,
+            expire_seconds: request.expire_seconds,
+            note: request.note,
+        };
+        Ok(bounded(self.deadline, api.create_qr_code(request))
+            .await
+            .map(|q| convert::qr_code(&q)))
     }
 }

@@ -162,6 +162,8 @@ mod tests {
             assert_eq!(Kind::parse(k.name()), Some(k));
         }
         assert_eq!(Kind::parse("event_click"), Some(Kind::EventClick));
-        assert!(Kind::EventClick.is_event() && Kind::Event.is_event() && !Kind::Unsupported.is_event());
+        assert!(
+            Kind::EventClick.is_event() && Kind::Event.is_event() && !Kind::Unsupported.is_event()
+        );
     }
 }

@@ -29,9 +29,20 @@ pub const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A valid plugin id: the file stem, `[A-Za-z0-9_-]{1,64}`.
 pub fn plugin_id(path: &Path) -> anyhow::Result<String> {
-    let stem = path.file_stem().and_then(|s| s.to_str()).ok_or_else(|| anyhow!("{}: no file name", path.display()))?;
-    if stem.is_empty() || stem.len() > 64 || !stem.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-        bail!("{}: plugin id {stem:?} must be 1 to 64 letters, digits, _ or -", path.display());
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .ok_or_else(|| anyhow!("{}: no file name", path.display()))?;
+    if stem.is_empty()
+        || stem.len() > 64
+        || !stem
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        bail!(
+            "{}: plugin id {stem:?} must be 1 to 64 letters, digits, _ or -",
+            path.display()
+        );
     }
     Ok(stem.to_owned())
 }
@@ -39,7 +50,9 @@ pub fn plugin_id(path: &Path) -> anyhow::Result<String> {
 pub(crate) async fn load(inner: &Arc<Inner>, path: &Path) -> anyhow::Result<LoadedPlugin> {
     let started = Instant::now();
     let id = plugin_id(path)?;
-    let bytes = tokio::fs::read(path).await.with_context(|| format!("cannot read {}", path.display()))?;
+    let bytes = tokio::fs::read(path)
+        .await
+        .with_context(|| format!("cannot read {}", path.display()))?;
     load_bytes(inner, id, path.to_owned(), bytes, started).await
 }
 
@@ -51,23 +64,38 @@ pub(crate) async fn load_bytes(
     started: Instant,
 ) -> anyhow::Result<LoadedPlugin> {
     if bytes.len() > MAX_COMPONENT_BYTES {
-        bail!("{} bytes is larger than the {} MiB limit", bytes.len(), MAX_COMPONENT_BYTES >> 20);
+        bail!(
+            "{} bytes is larger than the {} MiB limit",
+            bytes.len(),
+            MAX_COMPONENT_BYTES >> 20
+        );
     }
     let sha256 = hex::encode(Sha256::digest(&bytes));
     let (component, from_cache) = {
         let engine = inner.engine.clone();
-        let cache = inner.cfg.cache_dir.join(format!("{sha256}-{}.cwasm", inner.compat));
+        let cache = inner
+            .cfg
+            .cache_dir
+            .join(format!("{sha256}-{}.cwasm", inner.compat));
         tokio::task::spawn_blocking(move || compile_cached(&engine, &bytes, &cache)).await??
     };
     let handler = check_version(&inner.engine, &component)?;
-    let pre = inner.linker.instantiate_pre(&component).map_err(|e| anyhow!("link error: {e:#}"))?;
+    let pre = inner
+        .linker
+        .instantiate_pre(&component)
+        .map_err(|e| anyhow!("link error: {e:#}"))?;
     // Type-checks every export against our WIT once, here.
-    let pre = PluginPre::new(pre).map_err(|e| anyhow!("missing or mistyped handler exports: {e:#}"))?;
-    let exports = Exports::resolve(&component, &handler).ok_or_else(|| anyhow!("{handler}: missing handler functions"))?;
+    let pre =
+        PluginPre::new(pre).map_err(|e| anyhow!("missing or mistyped handler exports: {e:#}"))?;
+    let exports = Exports::resolve(&component, &handler)
+        .ok_or_else(|| anyhow!("{handler}: missing handler functions"))?;
 
     let settings = inner.cfg.settings.get(&id).cloned().unwrap_or_default();
     let memory_limit = settings.memory_mib.unwrap_or(inner.cfg.default_memory_mib) << 20;
-    let timeout = settings.timeout_ms.map(Duration::from_millis).unwrap_or(inner.cfg.default_timeout);
+    let timeout = settings
+        .timeout_ms
+        .map(Duration::from_millis)
+        .unwrap_or(inner.cfg.default_timeout);
     let host = Arc::new(PluginHost {
         id: id.clone(),
         config: settings.config.clone(),
@@ -76,7 +104,12 @@ pub(crate) async fn load_bytes(
     });
     let mut plugin = LoadedPlugin {
         id,
-        info: super::PluginInfo { name: String::new(), version: String::new(), priority: 0, handles: vec![] },
+        info: super::PluginInfo {
+            name: String::new(),
+            version: String::new(),
+            priority: 0,
+            handles: vec![],
+        },
         sha256,
         path,
         priority: 0,
@@ -89,7 +122,10 @@ pub(crate) async fn load_bytes(
         host,
         inner: inner.clone(),
     };
-    let info = plugin.describe().await.map_err(|e| anyhow!("describe failed: {e}"))?;
+    let info = plugin
+        .describe()
+        .await
+        .map_err(|e| anyhow!("describe failed: {e}"))?;
     plugin.priority = settings.priority.unwrap_or(info.priority);
     plugin.info = info;
     plugin.load_time = started.elapsed();
@@ -106,15 +142,21 @@ fn compile_cached(engine: &Engine, wasm: &[u8], cache: &Path) -> anyhow::Result<
         match unsafe { Component::deserialize_file(engine, cache) } {
             Ok(c) => return Ok((c, true)),
             Err(e) => {
-                tracing::warn!("discarding unusable cached artifact {}: {e}", cache.display());
+                tracing::warn!(
+                    "discarding unusable cached artifact {}: {e}",
+                    cache.display()
+                );
                 let _ = std::fs::remove_file(cache);
             }
         }
     }
     if wasm.starts_with(b"\0asm") && wasm.get(4..8) == Some(&[0x01, 0, 0, 0]) {
-        bail!("this is a core WebAssembly module, not a component: build for wasm32-wasip2 (or run `wasm-tools component new`)");
+        bail!(
+            "this is a core WebAssembly module, not a component: build for wasm32-wasip2 (or run `wasm-tools component new`)"
+        );
     }
-    let component = Component::new(engine, wasm).map_err(|e| anyhow!("not a valid WebAssembly component: {e:#}"))?;
+    let component = Component::new(engine, wasm)
+        .map_err(|e| anyhow!("not a valid WebAssembly component: {e:#}"))?;
     if let Err(e) = write_cache(&component, cache) {
         tracing::warn!("cannot write compiled artifact {}: {e:#}", cache.display());
     }
@@ -125,7 +167,11 @@ fn write_cache(component: &Component, cache: &Path) -> anyhow::Result<()> {
     let dir = cache.parent().context("cache path has no parent")?;
     create_private_dir(dir)?;
     let bytes = component.serialize().map_err(anyhow::Error::from)?;
-    let tmp = dir.join(format!(".tmp-{}-{}", std::process::id(), rand::random::<u64>()));
+    let tmp = dir.join(format!(
+        ".tmp-{}-{}",
+        std::process::id(),
+        rand::random::<u64>()
+    ));
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, cache).inspect_err(|_| {
         let _ = std::fs::remove_file(&tmp);
@@ -152,12 +198,20 @@ fn wit_version(name: &str) -> Option<(&str, (u64, u64, u64))> {
 
 fn compatible(v: (u64, u64, u64)) -> bool {
     let host = WIT_VERSION;
-    if host.0 == 0 { v.0 == 0 && v.1 == host.1 } else { v.0 == host.0 }
+    if host.0 == 0 {
+        v.0 == 0 && v.1 == host.1
+    } else {
+        v.0 == host.0
+    }
 }
 
 pub(crate) fn supported() -> String {
     let (ma, mi, _) = WIT_VERSION;
-    if ma == 0 { format!("{WIT_PACKAGE}@0.{mi}.x") } else { format!("{WIT_PACKAGE}@{ma}.x") }
+    if ma == 0 {
+        format!("{WIT_PACKAGE}@0.{mi}.x")
+    } else {
+        format!("{WIT_PACKAGE}@{ma}.x")
+    }
 }
 
 /// Refuses components built against another major WIT version, naming both,
@@ -198,8 +252,14 @@ mod tests {
 
     #[test]
     fn versions() {
-        assert_eq!(wit_version("wechat:plugin/handler@0.1.0"), Some(("handler", (0, 1, 0))));
-        assert_eq!(wit_version("wechat:plugin/host@1.0.0-rc1"), Some(("host", (1, 0, 0))));
+        assert_eq!(
+            wit_version("wechat:plugin/handler@0.1.0"),
+            Some(("handler", (0, 1, 0)))
+        );
+        assert_eq!(
+            wit_version("wechat:plugin/host@1.0.0-rc1"),
+            Some(("host", (1, 0, 0)))
+        );
         assert_eq!(wit_version("wasi:cli/env@0.2.0"), None);
         assert!(compatible((0, 1, 7)) && !compatible((0, 2, 0)) && !compatible((1, 0, 0)));
         assert_eq!(supported(), "wechat:plugin@0.1.x");

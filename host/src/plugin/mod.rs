@@ -30,9 +30,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use convert::{MAX_ARTICLES, MAX_LONG_BYTES, MAX_MEDIA_ID_BYTES, MAX_TEXT_BYTES, MAX_TITLE_BYTES};
+pub use convert::{
+    MAX_ARTICLES, MAX_LONG_BYTES, MAX_MEDIA_ID_BYTES, MAX_TEXT_BYTES, MAX_TITLE_BYTES,
+};
 pub use engine::{EPOCH_TICK, POOL_INSTANCES};
-pub use host_impl::{CODE_NOT_GRANTED, CODE_SYSTEM, CODE_TRANSPORT, MAX_KV_VALUE_BYTES, MAX_LOG_LINES};
+pub use host_impl::{
+    CODE_NOT_GRANTED, CODE_SYSTEM, CODE_TRANSPORT, MAX_KV_VALUE_BYTES, MAX_LOG_LINES,
+};
 pub use kind::Kind;
 pub use loader::plugin_id;
 pub use registry::{Dispatch, ReloadEvent, Runtime};
@@ -107,7 +111,10 @@ pub enum PluginError {
     #[error("timed out after {elapsed_ms} ms (limit {limit_ms} ms)")]
     Timeout { limit_ms: u64, elapsed_ms: u64 },
     #[error("memory limit of {limit_mib} MiB exceeded (tried to grow to {requested_bytes} bytes)")]
-    MemoryLimit { limit_mib: u64, requested_bytes: u64 },
+    MemoryLimit {
+        limit_mib: u64,
+        requested_bytes: u64,
+    },
     #[error("{message}")]
     Panic { message: String },
     #[error("invalid reply: {0}")]
@@ -157,7 +164,11 @@ impl LogLine {
         let fields = if self.fields.is_empty() {
             String::new()
         } else {
-            let f: Vec<String> = self.fields.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+            let f: Vec<String> = self
+                .fields
+                .iter()
+                .map(|(k, v)| format!("{k}={v:?}"))
+                .collect();
             format!(" {}", f.join(" "))
         };
         let m = &self.message;
@@ -223,7 +234,8 @@ pub struct LoadedPlugin {
 impl LoadedPlugin {
     /// Whether the plugin declared `kind` (`event` covers every event kind).
     pub fn handles(&self, kind: Kind) -> bool {
-        self.info.handles.contains(&kind) || (kind.is_event() && self.info.handles.contains(&Kind::Event))
+        self.info.handles.contains(&kind)
+            || (kind.is_event() && self.info.handles.contains(&Kind::Event))
     }
 }
 

@@ -14,21 +14,42 @@ use std::time::Instant;
 use arc_swap::ArcSwap;
 use tokio::sync::broadcast;
 
-use super::{HostServices, Inner, Kind, LoadedPlugin, PluginError, PluginOutcome, RuntimeConfig, engine, loader};
+use super::{
+    HostServices, Inner, Kind, LoadedPlugin, PluginError, PluginOutcome, RuntimeConfig, engine,
+    loader,
+};
 use crate::api::QrCode;
 use crate::protocol::Message;
 
 /// What changed in the registry (for logs, admin views and tests).
 #[derive(Debug, Clone, PartialEq)]
 pub enum ReloadEvent {
-    Loaded { id: String, sha256: String, from_cache: bool },
-    Replaced { id: String, old_sha256: String, new_sha256: String },
+    Loaded {
+        id: String,
+        sha256: String,
+        from_cache: bool,
+    },
+    Replaced {
+        id: String,
+        old_sha256: String,
+        new_sha256: String,
+    },
     /// The file had the same content as the serving version.
-    Unchanged { id: String },
-    Removed { id: String },
+    Unchanged {
+        id: String,
+    },
+    Removed {
+        id: String,
+    },
     /// Not loaded; a working version, if any, keeps serving.
-    Failed { id: String, path: PathBuf, error: String },
-    Disabled { id: String },
+    Failed {
+        id: String,
+        path: PathBuf,
+        error: String,
+    },
+    Disabled {
+        id: String,
+    },
 }
 
 /// The result of [`Runtime::dispatch`].
@@ -108,7 +129,8 @@ impl Runtime {
     /// that fails is logged and skipped; the others load.
     pub async fn load_all(&self) -> anyhow::Result<()> {
         let dir = self.inner.cfg.dir.clone();
-        std::fs::create_dir_all(&dir).map_err(|e| anyhow::anyhow!("plugins dir {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| anyhow::anyhow!("plugins dir {}: {e}", dir.display()))?;
         let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| is_plugin_file(p) && p.is_file())
@@ -172,16 +194,28 @@ impl Runtime {
                 }
                 self.by_id.lock().unwrap().insert(id.clone(), p.clone());
                 self.publish();
-                let how = if p.from_cache { "from cache" } else { "compiled" };
+                let how = if p.from_cache {
+                    "from cache"
+                } else {
+                    "compiled"
+                };
                 let handles: Vec<&str> = p.info.handles.iter().map(|k| k.name()).collect();
                 match old {
                     Some(old) => {
                         tracing::info!(plugin = %id, "plugin {id} replaced: {} {} → {} {} (sha256 {} → {}, {how} in {:?})", old.info.name, old.info.version, p.info.name, p.info.version, short(&old.sha256), short(&p.sha256), p.load_time);
-                        self.emit(ReloadEvent::Replaced { id, old_sha256: old.sha256.clone(), new_sha256: p.sha256.clone() });
+                        self.emit(ReloadEvent::Replaced {
+                            id,
+                            old_sha256: old.sha256.clone(),
+                            new_sha256: p.sha256.clone(),
+                        });
                     }
                     None => {
                         tracing::info!(plugin = %id, "plugin {id} loaded: {} {} priority {} handles [{}] (sha256 {}, {how} in {:?})", p.info.name, p.info.version, p.priority, handles.join(", "), short(&p.sha256), p.load_time);
-                        self.emit(ReloadEvent::Loaded { id, sha256: p.sha256.clone(), from_cache: p.from_cache });
+                        self.emit(ReloadEvent::Loaded {
+                            id,
+                            sha256: p.sha256.clone(),
+                            from_cache: p.from_cache,
+                        });
                     }
                 }
             }
@@ -191,11 +225,20 @@ impl Runtime {
 
     fn failed(&self, id: &str, path: &Path, old: Option<&LoadedPlugin>, error: String) {
         let keep = match old {
-            Some(o) => format!("; still serving {} {} (sha256 {})", o.info.name, o.info.version, short(&o.sha256)),
+            Some(o) => format!(
+                "; still serving {} {} (sha256 {})",
+                o.info.name,
+                o.info.version,
+                short(&o.sha256)
+            ),
             None => String::new(),
         };
         tracing::warn!(plugin = %id, "plugin {id} not loaded from {}: {error}{keep}", path.display());
-        self.emit(ReloadEvent::Failed { id: id.to_owned(), path: path.to_owned(), error });
+        self.emit(ReloadEvent::Failed {
+            id: id.to_owned(),
+            path: path.to_owned(),
+            error,
+        });
     }
 
     fn emit(&self, ev: ReloadEvent) {
@@ -203,14 +246,20 @@ impl Runtime {
     }
 
     fn publish(&self) {
-        let mut list: Vec<Arc<LoadedPlugin>> = self.by_id.lock().unwrap().values().cloned().collect();
+        let mut list: Vec<Arc<LoadedPlugin>> =
+            self.by_id.lock().unwrap().values().cloned().collect();
         list.sort_by(|a, b| b.priority.cmp(&a.priority).then_with(|| a.id.cmp(&b.id)));
         self.snapshot.store(Arc::new(list));
     }
 
     /// Offers `msg` to each plugin that handles its kind, in priority order,
     /// until one replies or chooses no-reply; failures and passes move on.
-    pub async fn dispatch(&self, msg: &Message, qr_code: Option<&QrCode>, deadline: Instant) -> Dispatch {
+    pub async fn dispatch(
+        &self,
+        msg: &Message,
+        qr_code: Option<&QrCode>,
+        deadline: Instant,
+    ) -> Dispatch {
         let kind = Kind::of(msg);
         let mut out = Dispatch::default();
         for p in self.plugins().iter().filter(|p| p.handles(kind)) {
@@ -237,6 +286,8 @@ fn short(sha: &str) -> &str {
 /// `*.wasm`, not hidden (editors' and copy tools' temp files are dotfiles or
 /// have other extensions such as `.tmp`, `.part`, `~`).
 pub(crate) fn is_plugin_file(path: &Path) -> bool {
-    let Some(name) = path.file_name().and_then(|n| n.to_str()) else { return false };
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return false;
+    };
     !name.starts_with('.') && name.len() > 5 && name.ends_with(".wasm")
 }

@@ -52,7 +52,10 @@ pub struct RunArgs {
 
 /// Builds the message described by `args` (fields and raw XML included).
 pub fn message(args: &RunArgs) -> anyhow::Result<Message> {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let key = args.key.clone().unwrap_or_default();
     let mut fields: Vec<(String, String)> = vec![
         ("ToUserName".into(), args.to.clone()),
@@ -65,7 +68,13 @@ pub fn message(args: &RunArgs) -> anyhow::Result<Message> {
             add("MsgType", "text");
             add("Content", text);
             add("MsgId", "1000000000000000001");
-            ("text", Body::Text { content: text.clone() }, Some(1000000000000000001))
+            (
+                "text",
+                Body::Text {
+                    content: text.clone(),
+                },
+                Some(1000000000000000001),
+            )
         }
         (None, Some(event)) => {
             add("MsgType", "event");
@@ -75,26 +84,47 @@ pub fn message(args: &RunArgs) -> anyhow::Result<Message> {
                 other => other.to_owned(),
             };
             add("Event", &name);
-            let scancode = || ScanCode { key: key.clone(), scan_type: "qrcode".into(), scan_result: "https://example.com".into() };
-            let pics = || Pics { key: key.clone(), count: 1, pic_md5_sums: vec!["d41d8cd98f00b204e9800998ecf8427e".into()] };
+            let scancode = || ScanCode {
+                key: key.clone(),
+                scan_type: "qrcode".into(),
+                scan_result: "https://example.com".into(),
+            };
+            let pics = || Pics {
+                key: key.clone(),
+                count: 1,
+                pic_md5_sums: vec!["d41d8cd98f00b204e9800998ecf8427e".into()],
+            };
             let ev = match name.as_str() {
-                "subscribe" if key.is_empty() => Event::Subscribe { scene: None, ticket: None },
+                "subscribe" if key.is_empty() => Event::Subscribe {
+                    scene: None,
+                    ticket: None,
+                },
                 "subscribe" => {
                     add("EventKey", &format!("qrscene_{key}"));
                     add("Ticket", "TICKET");
-                    Event::Subscribe { scene: Some(key.clone()), ticket: Some("TICKET".into()) }
+                    Event::Subscribe {
+                        scene: Some(key.clone()),
+                        ticket: Some("TICKET".into()),
+                    }
                 }
                 "unsubscribe" => Event::Unsubscribe,
                 "SCAN" => {
                     add("EventKey", &key);
                     add("Ticket", "TICKET");
-                    Event::Scan { scene: key.clone(), ticket: Some("TICKET".into()) }
+                    Event::Scan {
+                        scene: key.clone(),
+                        ticket: Some("TICKET".into()),
+                    }
                 }
                 "LOCATION" => {
                     add("Latitude", "23.137466");
                     add("Longitude", "113.352425");
                     add("Precision", "119.385040");
-                    Event::Location { latitude: 23.137466, longitude: 113.352425, precision: 119.38504 }
+                    Event::Location {
+                        latitude: 23.137466,
+                        longitude: 113.352425,
+                        precision: 119.38504,
+                    }
                 }
                 "CLICK" => {
                     add("EventKey", &key);
@@ -102,7 +132,10 @@ pub fn message(args: &RunArgs) -> anyhow::Result<Message> {
                 }
                 "VIEW" => {
                     add("EventKey", &key);
-                    Event::View { url: key.clone(), menu_id: None }
+                    Event::View {
+                        url: key.clone(),
+                        menu_id: None,
+                    }
                 }
                 "scancode_push" => Event::ScancodePush(scancode()),
                 "scancode_waitmsg" => Event::ScancodeWaitmsg(scancode()),
@@ -117,9 +150,21 @@ pub fn message(args: &RunArgs) -> anyhow::Result<Message> {
                     label: "Somewhere".into(),
                     poiname: None,
                 },
-                _ => Event::Other { name: name.clone(), key: args.key.clone() },
+                _ => Event::Other {
+                    name: name.clone(),
+                    key: args.key.clone(),
+                },
             };
-            if matches!(name.as_str(), "scancode_push" | "scancode_waitmsg" | "pic_sysphoto" | "pic_photo_or_album" | "pic_weixin" | "location_select") || matches!(ev, Event::Other { key: Some(_), .. }) {
+            if matches!(
+                name.as_str(),
+                "scancode_push"
+                    | "scancode_waitmsg"
+                    | "pic_sysphoto"
+                    | "pic_photo_or_album"
+                    | "pic_weixin"
+                    | "location_select"
+            ) || matches!(ev, Event::Other { key: Some(_), .. })
+            {
                 add("EventKey", &key);
             }
             ("event", Body::Event(ev), None)
@@ -149,13 +194,22 @@ pub fn describe_reply(reply: &Reply) -> String {
         Reply::Text(t) => format!("text {t:?}"),
         Reply::Image { media_id } => format!("image media_id={media_id}"),
         Reply::Voice { media_id } => format!("voice media_id={media_id}"),
-        Reply::Video { media_id, title, .. } => format!("video media_id={media_id} title={title:?}"),
-        Reply::Music { title, music_url, .. } => format!("music title={title:?} url={music_url:?}"),
+        Reply::Video {
+            media_id, title, ..
+        } => format!("video media_id={media_id} title={title:?}"),
+        Reply::Music {
+            title, music_url, ..
+        } => format!("music title={title:?} url={music_url:?}"),
         Reply::News(a) => {
-            let titles: Vec<String> = a.iter().map(|a| format!("{:?} <{}>", a.title, a.url)).collect();
+            let titles: Vec<String> = a
+                .iter()
+                .map(|a| format!("{:?} <{}>", a.title, a.url))
+                .collect();
             format!("news [{}]", titles.join(", "))
         }
-        Reply::TransferCustomerService { kf_account } => format!("transfer to customer service {kf_account:?}"),
+        Reply::TransferCustomerService { kf_account } => {
+            format!("transfer to customer service {kf_account:?}")
+        }
         Reply::Success => "success".into(),
     }
 }
@@ -173,7 +227,9 @@ pub async fn run(args: RunArgs, config: &Config) -> anyhow::Result<()> {
     cfg.watch = false;
     let settings = cfg.settings.entry(id.clone()).or_default();
     for kv in &args.config_values {
-        let (k, v) = kv.split_once('=').with_context(|| format!("--config-value {kv:?}: expected KEY=VALUE"))?;
+        let (k, v) = kv
+            .split_once('=')
+            .with_context(|| format!("--config-value {kv:?}: expected KEY=VALUE"))?;
         settings.config.insert(k.to_owned(), v.to_owned());
     }
     if args.timeout_ms.is_some() {
@@ -183,21 +239,55 @@ pub async fn run(args: RunArgs, config: &Config) -> anyhow::Result<()> {
         settings.memory_mib = args.memory_mib;
     }
     let store = Arc::new(SqliteStore::open_in_memory()?);
-    let rt = Runtime::new(cfg, HostServices { store, wechat: None })?;
+    let rt = Runtime::new(
+        cfg,
+        HostServices {
+            store,
+            wechat: None,
+        },
+    )?;
 
     let t = Instant::now();
-    let plugin = rt.load_file(&args.file).await.with_context(|| format!("cannot load {}", args.file.display()))?;
+    let plugin = rt
+        .load_file(&args.file)
+        .await
+        .with_context(|| format!("cannot load {}", args.file.display()))?;
     let load = t.elapsed();
     let handles: Vec<&str> = plugin.info.handles.iter().map(|k| k.name()).collect();
-    println!("plugin   {} {} (id {}, priority {}, handles [{}])", plugin.info.name, plugin.info.version, plugin.id, plugin.priority, handles.join(", "));
-    println!("load     {} ({}; sha256 {})", ms(load), if plugin.from_cache { "compiled artifact from cache" } else { "compiled" }, &plugin.sha256[..16]);
+    println!(
+        "plugin   {} {} (id {}, priority {}, handles [{}])",
+        plugin.info.name,
+        plugin.info.version,
+        plugin.id,
+        plugin.priority,
+        handles.join(", ")
+    );
+    println!(
+        "load     {} ({}; sha256 {})",
+        ms(load),
+        if plugin.from_cache {
+            "compiled artifact from cache"
+        } else {
+            "compiled"
+        },
+        &plugin.sha256[..16]
+    );
     let kind = super::Kind::of(&msg);
-    println!("message  {kind} from {}{}", msg.from_user, match &msg.body {
-        Body::Text { content } => format!(": {content:?}"),
-        _ => msg.field("EventKey").map(|k| format!(", key {k:?}")).unwrap_or_default(),
-    });
+    println!(
+        "message  {kind} from {}{}",
+        msg.from_user,
+        match &msg.body {
+            Body::Text { content } => format!(": {content:?}"),
+            _ => msg
+                .field("EventKey")
+                .map(|k| format!(", key {k:?}"))
+                .unwrap_or_default(),
+        }
+    );
     if !plugin.handles(kind) {
-        println!("note     the plugin does not declare `{kind}`; the server would not call it (calling anyway)");
+        println!(
+            "note     the plugin does not declare `{kind}`; the server would not call it (calling anyway)"
+        );
     }
 
     let mut times = Vec::new();
@@ -211,7 +301,12 @@ pub async fn run(args: RunArgs, config: &Config) -> anyhow::Result<()> {
     let r = report.expect("at least one call");
     for l in &r.logs {
         let fields: Vec<String> = l.fields.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
-        println!("log      {:<5} {} {}", format!("{:?}", l.level).to_uppercase(), l.message, fields.join(" "));
+        println!(
+            "log      {:<5} {} {}",
+            format!("{:?}", l.level).to_uppercase(),
+            l.message,
+            fields.join(" ")
+        );
     }
     for (name, text) in [("stdout", &r.stdout), ("stderr", &r.stderr)] {
         for line in text.lines() {
@@ -219,12 +314,24 @@ pub async fn run(args: RunArgs, config: &Config) -> anyhow::Result<()> {
         }
     }
     let (inst, total) = times[times.len() - 1];
-    println!("time     {} total ({} instantiate, {} call); memory peak {} KiB", ms(total), ms(inst), ms(total.saturating_sub(inst)), r.memory_peak_bytes / 1024);
+    println!(
+        "time     {} total ({} instantiate, {} call); memory peak {} KiB",
+        ms(total),
+        ms(inst),
+        ms(total.saturating_sub(inst)),
+        r.memory_peak_bytes / 1024
+    );
     if times.len() > 1 {
         let mut totals: Vec<Duration> = times.iter().map(|t| t.1).collect();
         totals.sort();
         let pct = |p: f64| totals[((totals.len() - 1) as f64 * p) as usize];
-        println!("repeat   {} calls: median {}, p99 {}, min {}", totals.len(), ms(pct(0.5)), ms(pct(0.99)), ms(totals[0]));
+        println!(
+            "repeat   {} calls: median {}, p99 {}, min {}",
+            totals.len(),
+            ms(pct(0.5)),
+            ms(pct(0.99)),
+            ms(totals[0])
+        );
     }
     match r.result {
         Ok(PluginOutcome::Reply(reply)) => println!("reply    {}", describe_reply(&reply)),

@@ -47,7 +47,13 @@ impl State {
         let stderr = CapturePipe::new(CAPTURE_BYTES);
         // Deny-by-default: no preopens, env, args, stdin or network (every
         // address is refused); only clocks and randomness remain.
-        let wasi = WasiCtxBuilder::new().stdout(stdout.clone()).stderr(stderr.clone()).allow_ip_name_lookup(false).allow_tcp(false).allow_udp(false).build();
+        let wasi = WasiCtxBuilder::new()
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .allow_ip_name_lookup(false)
+            .allow_tcp(false)
+            .allow_udp(false)
+            .build();
         State {
             wasi,
             table: ResourceTable::new(),
@@ -65,7 +71,10 @@ impl State {
 
 impl WasiView for State {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -82,25 +91,43 @@ pub(crate) struct Limiter {
 
 impl Limiter {
     fn new(max: usize) -> Limiter {
-        Limiter { max, total: 0, peak: 0, exceeded: None }
+        Limiter {
+            max,
+            total: 0,
+            peak: 0,
+            exceeded: None,
+        }
     }
 }
 
 impl ResourceLimiter for Limiter {
-    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         let total = self.total + desired.saturating_sub(current);
         if total > self.max {
             self.exceeded = Some(total);
             // An error (not `Ok(false)`) traps at once: a Rust guest would
             // otherwise abort, which looks exactly like a panic.
-            return Err(wasmtime::format_err!("memory limit of {} bytes exceeded (growing to {total} bytes)", self.max));
+            return Err(wasmtime::format_err!(
+                "memory limit of {} bytes exceeded (growing to {total} bytes)",
+                self.max
+            ));
         }
         self.total = total;
         self.peak = self.peak.max(total);
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         Ok(desired <= 100_000)
     }
 }
@@ -121,7 +148,13 @@ struct Capture {
 
 impl CapturePipe {
     pub fn new(cap: usize) -> CapturePipe {
-        CapturePipe { inner: Arc::new(Mutex::new(Capture { buf: Vec::new(), cap, truncated: false })) }
+        CapturePipe {
+            inner: Arc::new(Mutex::new(Capture {
+                buf: Vec::new(),
+                cap,
+                truncated: false,
+            })),
+        }
     }
 
     /// The text written so far (lossy UTF-8), with a marker if truncated.
@@ -187,10 +220,16 @@ impl tokio::io::AsyncWrite for CapturePipe {
         self.push(buf);
         std::task::Poll::Ready(Ok(buf.len()))
     }
-    fn poll_flush(self: std::pin::Pin<&mut Self>, _cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
         std::task::Poll::Ready(Ok(()))
     }
-    fn poll_shutdown(self: std::pin::Pin<&mut Self>, _cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
         std::task::Poll::Ready(Ok(()))
     }
 }

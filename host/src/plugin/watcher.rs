@@ -38,14 +38,15 @@ impl Runtime {
         let dir = self.inner.cfg.dir.clone();
         std::fs::create_dir_all(&dir)?;
         let (tx, rx) = mpsc::unbounded_channel::<PathBuf>();
-        let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| match res {
-            Ok(ev) => {
-                for p in ev.paths {
-                    let _ = tx.send(p);
+        let mut watcher =
+            notify::recommended_watcher(move |res: notify::Result<notify::Event>| match res {
+                Ok(ev) => {
+                    for p in ev.paths {
+                        let _ = tx.send(p);
+                    }
                 }
-            }
-            Err(e) => tracing::warn!("plugins dir watcher: {e}"),
-        })?;
+                Err(e) => tracing::warn!("plugins dir watcher: {e}"),
+            })?;
         watcher.watch(&dir, RecursiveMode::NonRecursive)?;
         *self.watcher.lock().unwrap() = Some(WatchHandle { _watcher: watcher });
         tokio::spawn(run(Arc::downgrade(self), dir, rx));
@@ -101,7 +102,13 @@ async fn run(rt: Weak<Runtime>, dir: PathBuf, mut rx: mpsc::UnboundedReceiver<Pa
 fn note(path: &Path, dir: &Path, pending: &mut HashMap<PathBuf, Pending>) {
     if let (true, Some(name)) = (is_plugin_file(path), path.file_name()) {
         let now = Instant::now();
-        pending.entry(dir.join(name)).or_insert(Pending { last_event: now, last_check: None }).last_event = now;
+        pending
+            .entry(dir.join(name))
+            .or_insert(Pending {
+                last_event: now,
+                last_check: None,
+            })
+            .last_event = now;
     }
 }
 

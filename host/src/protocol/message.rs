@@ -20,7 +20,10 @@ pub struct Message {
     pub msg_type: String,
     pub body: Body,
     /// Every element in document order; nested elements as `Parent.Child`
-    /// (repeated ones appear once per occurrence).
+    /// (repeated ones appear once per occurrence). Only leaf elements carry a
+    /// value: a container such as `ScanCodeInfo` appears through its children
+    /// (`ScanCodeInfo.ScanType`, ...). CDATA sections and text are concatenated
+    /// exactly as sent (no trimming).
     pub fields: Vec<(String, String)>,
     /// The XML exactly as received (after decryption).
     pub raw: String,
@@ -28,14 +31,44 @@ pub struct Message {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Body {
-    Text { content: String },
-    Image { pic_url: String, media_id: String },
-    Voice { media_id: String, format: String, recognition: Option<String> },
-    Video { media_id: String, thumb_media_id: String },
-    ShortVideo { media_id: String, thumb_media_id: String },
-    Location { latitude: f64, longitude: f64, scale: u32, label: String },
-    Link { title: String, description: String, url: String },
-    MiniProgramPage { app_id: String, title: String, page_path: String, thumb_url: String, thumb_media_id: String },
+    Text {
+        content: String,
+    },
+    Image {
+        pic_url: String,
+        media_id: String,
+    },
+    Voice {
+        media_id: String,
+        format: String,
+        recognition: Option<String>,
+    },
+    Video {
+        media_id: String,
+        thumb_media_id: String,
+    },
+    ShortVideo {
+        media_id: String,
+        thumb_media_id: String,
+    },
+    Location {
+        latitude: f64,
+        longitude: f64,
+        scale: u32,
+        label: String,
+    },
+    Link {
+        title: String,
+        description: String,
+        url: String,
+    },
+    MiniProgramPage {
+        app_id: String,
+        title: String,
+        page_path: String,
+        thumb_url: String,
+        thumb_media_id: String,
+    },
     Event(Event),
     /// A `MsgType` this version does not know; see `Message::fields`.
     Unknown,
@@ -46,32 +79,81 @@ pub enum Body {
 pub enum Event {
     /// A follow; `scene`/`ticket` are set when it came from a parametric QR code
     /// (`EventKey` = `qrscene_` + scene, prefix stripped as a prefix only).
-    Subscribe { scene: Option<String>, ticket: Option<String> },
+    Subscribe {
+        scene: Option<String>,
+        ticket: Option<String>,
+    },
     Unsubscribe,
     /// An existing follower scanned a parametric QR code.
-    Scan { scene: String, ticket: Option<String> },
-    Location { latitude: f64, longitude: f64, precision: f64 },
-    Click { key: String },
-    View { url: String, menu_id: Option<String> },
+    Scan {
+        scene: String,
+        ticket: Option<String>,
+    },
+    Location {
+        latitude: f64,
+        longitude: f64,
+        precision: f64,
+    },
+    Click {
+        key: String,
+    },
+    View {
+        url: String,
+        menu_id: Option<String>,
+    },
     ScancodePush(ScanCode),
     ScancodeWaitmsg(ScanCode),
     PicSysphoto(Pics),
     PicPhotoOrAlbum(Pics),
     PicWeixin(Pics),
-    LocationSelect { key: String, latitude: f64, longitude: f64, scale: u32, label: String, poiname: Option<String> },
-    ViewMiniprogram { page_path: String, menu_id: Option<String> },
-    TemplateSendJobFinish { msg_id: String, status: String },
-    MassSendJobFinish { msg_id: String, status: String, total_count: u64, filter_count: u64, sent_count: u64, error_count: u64 },
-    PublishJobFinish { publish_id: String, publish_status: i64, article_id: Option<String> },
+    LocationSelect {
+        key: String,
+        latitude: f64,
+        longitude: f64,
+        scale: u32,
+        label: String,
+        poiname: Option<String>,
+    },
+    ViewMiniprogram {
+        page_path: String,
+        menu_id: Option<String>,
+    },
+    TemplateSendJobFinish {
+        msg_id: String,
+        status: String,
+    },
+    MassSendJobFinish {
+        msg_id: String,
+        status: String,
+        total_count: u64,
+        filter_count: u64,
+        sent_count: u64,
+        error_count: u64,
+    },
+    PublishJobFinish {
+        publish_id: String,
+        publish_status: i64,
+        article_id: Option<String>,
+    },
     SubscribeMsgPopup(Vec<SubscribeMsgItem>),
     SubscribeMsgChange(Vec<SubscribeMsgItem>),
     SubscribeMsgSent(Vec<SubscribeMsgSentItem>),
-    KfCreateSession { kf_account: String },
-    KfCloseSession { kf_account: String },
-    KfSwitchSession { from_kf_account: String, to_kf_account: String },
+    KfCreateSession {
+        kf_account: String,
+    },
+    KfCloseSession {
+        kf_account: String,
+    },
+    KfSwitchSession {
+        from_kf_account: String,
+        to_kf_account: String,
+    },
     /// Any other event (card, verification, new ones): `name` as sent, its
     /// `EventKey` if any; everything else is in `Message::fields`.
-    Other { name: String, key: Option<String> },
+    Other {
+        name: String,
+        key: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -106,7 +188,10 @@ pub struct SubscribeMsgSentItem {
 impl Message {
     /// The first value of a field by its exact (case-sensitive) name.
     pub fn field(&self, name: &str) -> Option<&str> {
-        self.fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// `Event` as sent, for events.

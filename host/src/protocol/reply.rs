@@ -5,9 +5,17 @@
 #[derive(Debug, Clone, PartialEq)]
 pub enum Reply {
     Text(String),
-    Image { media_id: String },
-    Voice { media_id: String },
-    Video { media_id: String, title: Option<String>, description: Option<String> },
+    Image {
+        media_id: String,
+    },
+    Voice {
+        media_id: String,
+    },
+    Video {
+        media_id: String,
+        title: Option<String>,
+        description: Option<String>,
+    },
     Music {
         title: Option<String>,
         description: Option<String>,
@@ -16,7 +24,9 @@ pub enum Reply {
         thumb_media_id: String,
     },
     News(Vec<Article>),
-    TransferCustomerService { kf_account: Option<String> },
+    TransferCustomerService {
+        kf_account: Option<String>,
+    },
     /// The literal body `success`, never encrypted.
     Success,
 }

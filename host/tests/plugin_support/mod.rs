@@ -15,8 +15,14 @@ use wxhost::store::sqlite::SqliteStore;
 
 /// `build/wasm/<name>.wasm`, built by `scripts/build-plugins.sh`.
 pub fn wasm(name: &str) -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../build/wasm").join(format!("{name}.wasm"));
-    assert!(p.exists(), "{} is missing: run scripts/build-plugins.sh first", p.display());
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../build/wasm")
+        .join(format!("{name}.wasm"));
+    assert!(
+        p.exists(),
+        "{} is missing: run scripts/build-plugins.sh first",
+        p.display()
+    );
     p
 }
 
@@ -28,7 +34,10 @@ pub struct Env {
 }
 
 pub fn settings(pairs: &[(&str, PluginSettings)]) -> BTreeMap<String, PluginSettings> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect()
 }
 
 /// A runtime over a fresh temp plugins dir with its own cache dir.
@@ -38,7 +47,11 @@ pub fn env(settings: BTreeMap<String, PluginSettings>) -> Env {
     env_with(dir, cache, settings)
 }
 
-pub fn env_with(dir: tempfile::TempDir, cache: PathBuf, settings: BTreeMap<String, PluginSettings>) -> Env {
+pub fn env_with(
+    dir: tempfile::TempDir,
+    cache: PathBuf,
+    settings: BTreeMap<String, PluginSettings>,
+) -> Env {
     let plugins = dir.path().join("plugins");
     std::fs::create_dir_all(&plugins).unwrap();
     let store = Arc::new(SqliteStore::open_in_memory().unwrap());
@@ -50,8 +63,16 @@ pub fn env_with(dir: tempfile::TempDir, cache: PathBuf, settings: BTreeMap<Strin
         settings,
         watch: false,
     };
-    let services = HostServices { store: store.clone() as Arc<dyn Store>, wechat: None };
-    Env { rt: Runtime::new(cfg, services).unwrap(), store, dir, cache }
+    let services = HostServices {
+        store: store.clone() as Arc<dyn Store>,
+        wechat: None,
+    };
+    Env {
+        rt: Runtime::new(cfg, services).unwrap(),
+        store,
+        dir,
+        cache,
+    }
 }
 
 impl Env {

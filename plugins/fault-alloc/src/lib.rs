@@ -5,7 +5,9 @@ struct FaultAlloc;
 
 impl Plugin for FaultAlloc {
     fn describe() -> PluginInfo {
-        PluginInfo::new("fault-alloc", "0.0.0").priority(100).handles([Kind::Text])
+        PluginInfo::new("fault-alloc", "0.0.0")
+            .priority(100)
+            .handles([Kind::Text])
     }
 
     fn handle_text(_ctx: &Context, _msg: TextMessage) -> Reply {

@@ -5,7 +5,9 @@ struct FaultInvalidReply;
 
 impl Plugin for FaultInvalidReply {
     fn describe() -> PluginInfo {
-        PluginInfo::new("fault-invalid-reply", "0.0.0").priority(100).handles([Kind::Text, Kind::EventClick])
+        PluginInfo::new("fault-invalid-reply", "0.0.0")
+            .priority(100)
+            .handles([Kind::Text, Kind::EventClick])
     }
 
     fn handle_text(_ctx: &Context, _msg: TextMessage) -> Reply {

@@ -5,7 +5,9 @@ struct FaultLoop;
 
 impl Plugin for FaultLoop {
     fn describe() -> PluginInfo {
-        PluginInfo::new("fault-loop", "0.0.0").priority(100).handles([Kind::Text])
+        PluginInfo::new("fault-loop", "0.0.0")
+            .priority(100)
+            .handles([Kind::Text])
     }
 
     fn handle_text(_ctx: &Context, msg: TextMessage) -> Reply {

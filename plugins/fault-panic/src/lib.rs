@@ -5,7 +5,9 @@ struct FaultPanic;
 
 impl Plugin for FaultPanic {
     fn describe() -> PluginInfo {
-        PluginInfo::new("fault-panic", "0.0.0").priority(100).handles([Kind::Text])
+        PluginInfo::new("fault-panic", "0.0.0")
+            .priority(100)
+            .handles([Kind::Text])
     }
 
     fn handle_text(_ctx: &Context, msg: TextMessage) -> Reply {

@@ -9,7 +9,12 @@ struct V2;
 
 impl Guest for V2 {
     fn describe() -> PluginInfo {
-        PluginInfo { name: "fault-wit-v2".into(), version: "1.0.0".into(), priority: 0, handles: vec![Kind::Text] }
+        PluginInfo {
+            name: "fault-wit-v2".into(),
+            version: "1.0.0".into(),
+            priority: 0,
+            handles: vec![Kind::Text],
+        }
     }
     fn handle_text(_: Context, m: TextMessage) -> Reply {
         Reply::Text(m.content)

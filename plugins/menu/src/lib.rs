@@ -15,7 +15,12 @@ impl Plugin for Menu {
         }
         match ev.key.as_str() {
             "HELP" => Reply::text("Send any text and we will answer."),
-            "NEWS" => Reply::news([Article::new("Today", "What's new", "", "https://example.com/news")]),
+            "NEWS" => Reply::news([Article::new(
+                "Today",
+                "What's new",
+                "",
+                "https://example.com/news",
+            )]),
             _ => Reply::pass(),
         }
     }

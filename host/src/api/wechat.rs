@@ -1,0 +1,183 @@
+//! [`Wechat`]: the one object the rest of the host uses to call WeChat. It
+//! holds the client, the token manager and the store, adds the access_token
+//! to each call, and applies the errcode rules: a rejected token is dropped
+//! and the call retried once (never more), a busy answer is retried with
+//! backoff, everything else is surfaced.
+//!
+//! The feature modules ([`super::menu`], [`super::qrcode`], [`super::custom`],
+//! [`super::user`]) add their methods to it; it implements [`PluginApi`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use serde_json::Value;
+
+use super::client::{ApiClient, BUSY_ERRCODE, RetryPolicy, TOKEN_ERRCODES, errcode, error_for};
+use super::token::{TokenManager, TokenSettings};
+use super::{ApiError, CustomerMessage, PluginApi, QrCode, QrCodeRequest, UserInfo};
+use crate::config::Config;
+use crate::store::Store;
+
+/// Tunables with production defaults; tests shorten the delays.
+#[derive(Debug, Clone)]
+pub struct ApiOptions {
+    pub retry: RetryPolicy,
+    /// Refresh the access_token when less than this is left (WeChat's
+    /// stable_token guarantees ≥ 300 s on any token it returns).
+    pub refresh_margin: Duration,
+    /// Per HTTP request.
+    pub http_timeout: Duration,
+    /// Permanent QR codes this account may have (WeChat: 100,000).
+    pub permanent_qr_limit: u64,
+}
+
+impl Default for ApiOptions {
+    fn default() -> Self {
+        ApiOptions {
+            retry: RetryPolicy::default(),
+            refresh_margin: Duration::from_secs(300),
+            http_timeout: Duration::from_secs(10),
+            permanent_qr_limit: 100_000,
+        }
+    }
+}
+
+/// WeChat's server APIs for one Official Account.
+pub struct Wechat {
+    pub(crate) client: ApiClient,
+    pub(crate) tokens: TokenManager,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) options: ApiOptions,
+}
+
+#[derive(Clone, Copy)]
+enum Method {
+    Get,
+    Post,
+}
+
+impl Wechat {
+    /// From the config's `[wechat]` section, with default [`ApiOptions`].
+    /// Needs no AppSecret until a token must be fetched.
+    pub fn new(config: &Config, store: Arc<dyn Store>) -> Result<Wechat, ApiError> {
+        Wechat::with_options(config, store, ApiOptions::default())
+    }
+
+    pub fn with_options(
+        config: &Config,
+        store: Arc<dyn Store>,
+        options: ApiOptions,
+    ) -> Result<Wechat, ApiError> {
+        let w = &config.wechat;
+        let client = ApiClient::new(&w.api_base_url, options.http_timeout)?;
+        let tokens = TokenManager::new(
+            client.clone(),
+            store.clone(),
+            TokenSettings {
+                app_id: w.app_id.clone(),
+                app_secret: w.app_secret.clone(),
+                endpoint: w.token_endpoint,
+                refresh_margin: options.refresh_margin,
+                retry: options.retry,
+            },
+        );
+        Ok(Wechat {
+            client,
+            tokens,
+            store,
+            options,
+        })
+    }
+
+    pub fn tokens(&self) -> &TokenManager {
+        &self.tokens
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn options(&self) -> &ApiOptions {
+        &self.options
+    }
+
+    /// `GET path` with the access_token added; the answer once errcode is 0.
+    pub async fn get(&self, path: &str, query: &[(&str, &str)]) -> Result<Value, ApiError> {
+        self.call(Method::Get, path, query, None).await
+    }
+
+    /// `POST path` with the access_token added and a JSON body.
+    pub async fn post(&self, path: &str, body: &Value) -> Result<Value, ApiError> {
+        self.call(Method::Post, path, &[], Some(body)).await
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Result<Value, ApiError> {
+        let retry = self.options.retry;
+        let mut token_retried = false;
+        let mut busy_retries = 0u32;
+        loop {
+            let token = self.tokens.get().await?;
+            let mut q: Vec<(&str, &str)> = Vec::with_capacity(query.len() + 1);
+            q.push(("access_token", &token));
+            q.extend_from_slice(query);
+            let answer = match (method, body) {
+                (Method::Post, Some(body)) => self.client.post(path, &q, body).await?,
+                _ => self.client.get(path, &q).await?,
+            };
+            match errcode(&answer) {
+                0 => return Ok(answer),
+                code if TOKEN_ERRCODES.contains(&code) && !token_retried => {
+                    // Once only: a second rejection means something else is
+                    // wrong (e.g. another party force-refreshing), and
+                    // looping would burn the token quota.
+                    tracing::info!(
+                        path,
+                        code,
+                        "access_token rejected; fetching a new one and retrying once"
+                    );
+                    self.tokens.invalidate(&token);
+                    token_retried = true;
+                }
+                BUSY_ERRCODE if busy_retries + 1 < retry.busy_attempts => {
+                    let delay = retry
+                        .busy_base_delay
+                        .saturating_mul(1u32 << busy_retries.min(16));
+                    tracing::info!(path, ?delay, "WeChat is busy (-1); retrying");
+                    tokio::time::sleep(delay).await;
+                    busy_retries += 1;
+                }
+                code => return Err(error_for(code, &answer)),
+            }
+        }
+    }
+}
+
+impl PluginApi for Wechat {
+    fn send_customer_message<'a>(
+        &'a self,
+        to_user: &'a str,
+        message: CustomerMessage,
+    ) -> BoxFuture<'a, Result<(), ApiError>> {
+        async move { self.send_custom(to_user, &message).await }.boxed()
+    }
+
+    fn get_user_info<'a>(&'a self, openid: &'a str) -> BoxFuture<'a, Result<UserInfo, ApiError>> {
+        self.user_info(openid).boxed()
+    }
+
+    fn create_qr_code(&self, request: QrCodeRequest) -> BoxFuture<'_, Result<QrCode, ApiError>> {
+        async move {
+            let create = super::qrcode::QrCreate::from_request(&request)?;
+            Ok(self.create_qrcode(&create).await?.code)
+        }
+        .boxed()
+    }
+}

@@ -1,0 +1,144 @@
+//! Load generator for `bench/load.sh`: signed safe-mode text pushes at full
+//! rate over N keep-alive connections, reporting req/s and latency
+//! percentiles; and `floor`, a bare axum server on the same stack, to measure
+//! what the HTTP layer alone can do on this machine.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use wxhost::protocol::{AesKey, Mode, MsgCrypt};
+use wxhost::simulate::{Push, signed_request};
+
+fn usage() -> ! {
+    eprintln!(
+        "usage: loadgen floor ADDR | loadgen run URL CONNECTIONS SECONDS LABEL [TOKEN AES_KEY APP_ID]"
+    );
+    std::process::exit(2)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("floor") => floor(args.get(1).unwrap_or_else(|| usage())).await,
+        Some("run") if args.len() >= 5 => {
+            let token = args.get(5).map(String::as_str).unwrap_or("pamtest");
+            let key = args
+                .get(6)
+                .map(String::as_str)
+                .unwrap_or("abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG");
+            let app_id = args
+                .get(7)
+                .map(String::as_str)
+                .unwrap_or("wxb11529c136998cb6");
+            run(
+                &args[1],
+                args[2].parse()?,
+                args[3].parse()?,
+                &args[4],
+                token,
+                key,
+                app_id,
+            )
+            .await
+        }
+        _ => usage(),
+    }
+}
+
+async fn floor(addr: &str) -> anyhow::Result<()> {
+    use axum::routing::post;
+    let app = axum::Router::new().route(
+        "/wechat",
+        post(|body: axum::body::Bytes| async move {
+            std::hint::black_box(body);
+            "success"
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    axum::serve(listener, app).await?;
+    Ok(())
+}
+
+async fn run(
+    url: &str,
+    connections: usize,
+    seconds: u64,
+    label: &str,
+    token: &str,
+    key: &str,
+    app_id: &str,
+) -> anyhow::Result<()> {
+    let crypt = MsgCrypt::new(AesKey::from_encoding_aes_key(key)?, app_id);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
+    // Distinct MsgIds, so every request runs the plugin (no dedup replay).
+    let requests: Arc<Vec<(String, String)>> = Arc::new(
+        (0..200_000u64)
+            .map(|i| {
+                let xml = Push::Text(format!("load {i}")).to_xml(
+                    "gh_load",
+                    &format!("o_user_{}", i % 1000),
+                    now,
+                    1_000_000 + i,
+                );
+                signed_request(url, token, Some(&crypt), Mode::Safe, &xml, now)
+            })
+            .collect(),
+    );
+    let next = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let errors = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..connections {
+        let (requests, next, stop, errors) =
+            (requests.clone(), next.clone(), stop.clone(), errors.clone());
+        workers.push(tokio::spawn(async move {
+            let client = reqwest::Client::builder()
+                .pool_max_idle_per_host(1)
+                .build()
+                .expect("client");
+            let mut latencies = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let i = next.fetch_add(1, Ordering::Relaxed) % requests.len();
+                let (u, body) = &requests[i];
+                let t = Instant::now();
+                match client.post(u).body(body.clone()).send().await {
+                    Ok(r) if r.status().is_success() => {
+                        let _ = r.bytes().await;
+                        latencies.push(t.elapsed());
+                    }
+                    _ => {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            latencies
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut all = Vec::new();
+    for w in workers {
+        all.extend(w.await?);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    all.sort();
+    let pct = |p: f64| {
+        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+            .map(|d| d.as_secs_f64() * 1000.0)
+            .unwrap_or(f64::NAN)
+    };
+    println!(
+        "{label}: {} requests in {elapsed:.1} s = {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, errors {}",
+        all.len(),
+        all.len() as f64 / elapsed,
+        pct(0.50),
+        pct(0.99),
+        errors.load(Ordering::Relaxed)
+    );
+    Ok(())
+}

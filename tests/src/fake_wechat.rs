@@ -1,0 +1,553 @@
+//! A fake WeChat API server for tests: real HTTP on 127.0.0.1, an ephemeral
+//! port, the endpoints wxhost calls, and fault injection.
+//!
+//! ```no_run
+//! # async fn demo() {
+//! use wxhost_tests::fake_wechat::{FakeWechat, paths};
+//! let fake = FakeWechat::start().await;
+//! let data = tempfile::tempdir().unwrap();
+//! let config = fake.config(data.path()); // wxhost Config pointing at the fake
+//! fake.fail_next(paths::CUSTOM_SEND, -1, 2); // the next 2 sends answer "busy"
+//! // … run wxhost against `config` …
+//! assert_eq!(fake.calls(paths::STABLE_TOKEN), 1);
+//! let sent = fake.requests(paths::CUSTOM_SEND); // JSON bodies, in order
+//! # }
+//! ```
+//!
+//! Behaviour, close to WeChat's where tests care:
+//! - `/cgi-bin/stable_token` (POST JSON) returns the same token until it is
+//!   expired or `force_refresh` is true; `/cgi-bin/token` (GET) issues a new
+//!   classic token each call, invalidating the previous classic one. Both
+//!   check [`APP_ID`]/[`APP_SECRET`] (40013 / 40125).
+//! - Every other endpoint checks `access_token`: missing → 41001, expired by
+//!   [`FakeWechat::expire_tokens`] → 42001, unknown → 40001.
+//! - POST bodies containing a `\u` escape are refused with 40033, as WeChat
+//!   does for some endpoints.
+//! - Menus (create/get/delete/addconditional/delconditional), QR codes,
+//!   customer-service send and user info keep state in memory.
+//!
+//! Every request is counted and recorded per path (faulted ones too):
+//! POST bodies as parsed JSON, GET queries as a JSON object.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use tokio::sync::{Notify, oneshot};
+use wxhost::api::client::RetryPolicy;
+use wxhost::api::{ApiOptions, Wechat};
+use wxhost::store::Store;
+
+/// [`ApiOptions`] for tests: busy retries 5 ms apart instead of 500 ms.
+pub fn fast_options() -> ApiOptions {
+    ApiOptions {
+        retry: RetryPolicy {
+            busy_attempts: 3,
+            busy_base_delay: Duration::from_millis(5),
+        },
+        ..ApiOptions::default()
+    }
+}
+
+/// The AppID the fake accepts.
+pub const APP_ID: &str = "wxb11529c136998cb6";
+/// The AppSecret the fake accepts.
+pub const APP_SECRET: &str = "fake-app-secret-0123456789abcdef";
+
+/// The paths the fake serves (also accepted without `/cgi-bin/` by every
+/// method taking a path: `calls("token")`).
+pub mod paths {
+    pub const TOKEN: &str = "/cgi-bin/token";
+    pub const STABLE_TOKEN: &str = "/cgi-bin/stable_token";
+    pub const MENU_CREATE: &str = "/cgi-bin/menu/create";
+    pub const MENU_GET: &str = "/cgi-bin/menu/get";
+    pub const MENU_DELETE: &str = "/cgi-bin/menu/delete";
+    pub const MENU_ADD_CONDITIONAL: &str = "/cgi-bin/menu/addconditional";
+    pub const MENU_DEL_CONDITIONAL: &str = "/cgi-bin/menu/delconditional";
+    pub const QRCODE_CREATE: &str = "/cgi-bin/qrcode/create";
+    pub const CUSTOM_SEND: &str = "/cgi-bin/message/custom/send";
+    pub const USER_INFO: &str = "/cgi-bin/user/info";
+}
+
+fn norm(path: &str) -> String {
+    if path.starts_with('/') {
+        path.to_owned()
+    } else {
+        format!("/cgi-bin/{path}")
+    }
+}
+
+#[derive(Default)]
+struct State_ {
+    expires_in: i64,
+    seq: u64,
+    classic: Option<String>,
+    stable: Option<String>,
+    expired: HashSet<String>,
+    calls: HashMap<String, usize>,
+    requests: HashMap<String, Vec<Value>>,
+    faults: HashMap<String, VecDeque<i64>>,
+    latency: HashMap<String, Duration>,
+    menu: Option<(String, Value)>,
+    conditional: Vec<(String, Value, Value)>,
+    users: HashMap<String, Value>,
+}
+
+struct Inner {
+    state: Mutex<State_>,
+    recorded: Notify,
+}
+
+impl Inner {
+    fn lock(&self) -> MutexGuard<'_, State_> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A running fake; stops when dropped.
+pub struct FakeWechat {
+    inner: Arc<Inner>,
+    addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+fn err(code: i64, msg: &str) -> Value {
+    json!({"errcode": code, "errmsg": msg})
+}
+
+fn ok() -> Value {
+    err(0, "ok")
+}
+
+impl FakeWechat {
+    /// Starts on 127.0.0.1 with an ephemeral port.
+    pub async fn start() -> FakeWechat {
+        FakeWechat::start_on("127.0.0.1:0".parse().expect("literal address")).await
+    }
+
+    /// Starts on `addr` (the `fake-wechat` binary uses a fixed port).
+    pub async fn start_on(addr: SocketAddr) -> FakeWechat {
+        let inner = Arc::new(Inner {
+            state: Mutex::new(State_ {
+                expires_in: 7200,
+                ..Default::default()
+            }),
+            recorded: Notify::new(),
+        });
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .expect("bind the fake WeChat server");
+        let addr = listener.local_addr().expect("local address");
+        let app = Router::new().fallback(handle).with_state(inner.clone());
+        let (tx, rx) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        FakeWechat {
+            inner,
+            addr,
+            shutdown: Some(tx),
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`: give it to wxhost as `WXHOST_API_BASE_URL`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The environment that points wxhost at this fake with its
+    /// credentials, and its data dir at `data_dir`.
+    pub fn env(&self, data_dir: &Path) -> Vec<(String, String)> {
+        vec![
+            ("WXHOST_API_BASE_URL".into(), self.base_url()),
+            ("WXHOST_APP_ID".into(), APP_ID.into()),
+            ("WXHOST_APP_SECRET".into(), APP_SECRET.into()),
+            ("WXHOST_DATA_DIR".into(), data_dir.display().to_string()),
+        ]
+    }
+
+    /// A wxhost config (built-in defaults + [`FakeWechat::env`]).
+    pub fn config(&self, data_dir: &Path) -> wxhost::config::Config {
+        self.config_with(data_dir, "")
+    }
+
+    /// Like [`FakeWechat::config`] with extra TOML on top of the defaults.
+    pub fn config_with(&self, data_dir: &Path, toml: &str) -> wxhost::config::Config {
+        wxhost::config::Config::from_toml("fake", toml, &self.env(data_dir))
+            .expect("config for the fake WeChat server")
+    }
+
+    /// A [`Wechat`] facade on `store` talking to this fake, with test-speed
+    /// backoff ([`fast_options`]).
+    pub fn wechat(&self, store: Arc<dyn Store>) -> Wechat {
+        self.wechat_with(store, fast_options(), "")
+    }
+
+    /// Like [`FakeWechat::wechat`] with explicit options and extra config TOML.
+    pub fn wechat_with(&self, store: Arc<dyn Store>, options: ApiOptions, toml: &str) -> Wechat {
+        Wechat::with_options(
+            &self.config_with(Path::new("unused-data-dir"), toml),
+            store,
+            options,
+        )
+        .expect("Wechat facade for the fake")
+    }
+
+    /// Requests to `path` so far (faulted ones included).
+    pub fn calls(&self, path: &str) -> usize {
+        self.inner
+            .lock()
+            .calls
+            .get(&norm(path))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Requests to any path so far.
+    pub fn total_calls(&self) -> usize {
+        self.inner.lock().calls.values().sum()
+    }
+
+    /// Token fetches (both endpoints).
+    pub fn token_fetches(&self) -> usize {
+        self.calls(paths::TOKEN) + self.calls(paths::STABLE_TOKEN)
+    }
+
+    /// What was sent to `path`, in order: POST bodies as JSON (a body that is
+    /// not JSON as `{"_raw": text}`), GET queries as an object.
+    pub fn requests(&self, path: &str) -> Vec<Value> {
+        self.inner
+            .lock()
+            .requests
+            .get(&norm(path))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Waits (without polling sleeps) until `path` has received more than
+    /// `already` requests, and returns the next one; `None` on timeout.
+    pub async fn wait_for_request(
+        &self,
+        path: &str,
+        already: usize,
+        timeout: Duration,
+    ) -> Option<Value> {
+        let path = norm(path);
+        let wait = async {
+            loop {
+                let notified = self.inner.recorded.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                if let Some(v) = self
+                    .inner
+                    .lock()
+                    .requests
+                    .get(&path)
+                    .and_then(|r| r.get(already))
+                {
+                    return v.clone();
+                }
+                notified.await;
+            }
+        };
+        tokio::time::timeout(timeout, wait).await.ok()
+    }
+
+    /// The next `times` requests to `path` answer `{"errcode": errcode}`
+    /// (e.g. -1 busy, 40001 bad token, 45009 quota, 40164 IP whitelist).
+    pub fn fail_next(&self, path: &str, errcode: i64, times: usize) {
+        let mut st = self.inner.lock();
+        st.faults
+            .entry(norm(path))
+            .or_default()
+            .extend(std::iter::repeat_n(errcode, times));
+    }
+
+    /// Delays every answer on `path` (zero to stop).
+    pub fn set_latency(&self, path: &str, delay: Duration) {
+        self.inner.lock().latency.insert(norm(path), delay);
+    }
+
+    /// Every token issued so far stops working (42001 when used); the next
+    /// token request issues a new one.
+    pub fn expire_tokens(&self) {
+        let mut st = self.inner.lock();
+        let old: Vec<String> = st
+            .classic
+            .take()
+            .into_iter()
+            .chain(st.stable.take())
+            .collect();
+        st.expired.extend(old);
+    }
+
+    /// `expires_in` of tokens issued from now on (default 7200).
+    pub fn set_token_expires_in(&self, secs: i64) {
+        self.inner.lock().expires_in = secs;
+    }
+
+    /// Tokens currently accepted.
+    pub fn valid_tokens(&self) -> Vec<String> {
+        let st = self.inner.lock();
+        st.classic.iter().chain(st.stable.iter()).cloned().collect()
+    }
+
+    /// What `/cgi-bin/user/info` answers for `openid` (default: a subscribed
+    /// user with the documented fields).
+    pub fn set_user(&self, openid: &str, info: Value) {
+        self.inner.lock().users.insert(openid.to_owned(), info);
+    }
+
+    /// The default menu's buttons as last created, if any.
+    pub fn menu(&self) -> Option<Value> {
+        self.inner.lock().menu.as_ref().map(|(_, b)| b.clone())
+    }
+
+    /// The conditional menus: `{"button", "matchrule", "menuid"}` each.
+    pub fn conditional_menus(&self) -> Vec<Value> {
+        self.inner
+            .lock()
+            .conditional
+            .iter()
+            .map(|(id, b, r)| json!({"button": b, "matchrule": r, "menuid": id}))
+            .collect()
+    }
+
+    /// Forgets call counts and recorded requests (state stays).
+    pub fn reset_counts(&self) {
+        let mut st = self.inner.lock();
+        st.calls.clear();
+        st.requests.clear();
+    }
+}
+
+impl Drop for FakeWechat {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+async fn handle(
+    State(inner): State<Arc<Inner>>,
+    method: Method,
+    uri: Uri,
+    Query(query): Query<HashMap<String, String>>,
+    body: Bytes,
+) -> Response {
+    let path = uri.path().to_owned();
+    let text = String::from_utf8_lossy(&body).into_owned();
+    let parsed: Value = if method == Method::POST {
+        serde_json::from_str(&text).unwrap_or_else(|_| json!({"_raw": text}))
+    } else {
+        json!(query)
+    };
+    let delay = {
+        let mut st = inner.lock();
+        *st.calls.entry(path.clone()).or_default() += 1;
+        st.requests
+            .entry(path.clone())
+            .or_default()
+            .push(parsed.clone());
+        st.latency.get(&path).copied()
+    };
+    inner.recorded.notify_waiters();
+    if let Some(d) = delay.filter(|d| !d.is_zero()) {
+        tokio::time::sleep(d).await;
+    }
+    let mut st = inner.lock();
+    if let Some(code) = st.faults.get_mut(&path).and_then(VecDeque::pop_front) {
+        let msg = match code {
+            -1 => "system error",
+            40001 => "invalid credential, access_token is invalid or not latest",
+            42001 => "access_token expired",
+            45009 => "reach max api daily quota limit",
+            40164 => "invalid ip 127.0.0.1 ipv6 ::ffff:127.0.0.1, not in whitelist",
+            _ => "injected fault",
+        };
+        return axum::Json(err(code, msg)).into_response();
+    }
+    if method == Method::POST && text.contains("\\u") {
+        return axum::Json(err(
+            40033,
+            "invalid charset. please check your request, if include \\uxxxx will create fail!",
+        ))
+        .into_response();
+    }
+    let answer = match path.as_str() {
+        paths::TOKEN | paths::STABLE_TOKEN => issue_token(&mut st, &path, &query, &parsed),
+        _ => match check_token(&st, &query) {
+            Err(e) => e,
+            Ok(()) => api(&mut st, &path, &query, parsed),
+        },
+    };
+    match answer {
+        Some(v) => axum::Json(v).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            axum::Json(err(404, "the fake WeChat server has no such API")),
+        )
+            .into_response(),
+    }
+}
+
+fn issue_token(
+    st: &mut State_,
+    path: &str,
+    query: &HashMap<String, String>,
+    body: &Value,
+) -> Option<Value> {
+    let stable = path == paths::STABLE_TOKEN;
+    let field = |k: &str| {
+        if stable {
+            body.get(k).and_then(Value::as_str).map(str::to_owned)
+        } else {
+            query.get(k).cloned()
+        }
+    };
+    if field("grant_type").as_deref() != Some("client_credential") {
+        return Some(err(40002, "invalid grant_type"));
+    }
+    if field("appid").as_deref() != Some(APP_ID) {
+        return Some(err(40013, "invalid appid"));
+    }
+    if field("secret").as_deref() != Some(APP_SECRET) {
+        return Some(err(40125, "invalid appsecret"));
+    }
+    st.seq += 1;
+    let fresh = format!(
+        "{}-token-{}-{}",
+        if stable { "stable" } else { "classic" },
+        st.seq,
+        "x".repeat(32)
+    );
+    let token = if stable {
+        let force = body
+            .get("force_refresh")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        if force && let Some(old) = st.stable.take() {
+            st.expired.insert(old);
+        }
+        st.stable.get_or_insert(fresh).clone()
+    } else {
+        // Each classic fetch invalidates the previous classic token.
+        if let Some(old) = st.classic.replace(fresh.clone()) {
+            st.expired.insert(old);
+        }
+        fresh
+    };
+    Some(json!({"access_token": token, "expires_in": st.expires_in}))
+}
+
+fn check_token(st: &State_, query: &HashMap<String, String>) -> Result<(), Option<Value>> {
+    match query.get("access_token") {
+        None => Err(Some(err(41001, "access_token missing"))),
+        Some(t) if st.classic.as_ref() == Some(t) || st.stable.as_ref() == Some(t) => Ok(()),
+        Some(t) if st.expired.contains(t) => Err(Some(err(42001, "access_token expired"))),
+        Some(_) => Err(Some(err(
+            40001,
+            "invalid credential, access_token is invalid or not latest",
+        ))),
+    }
+}
+
+fn api(st: &mut State_, path: &str, query: &HashMap<String, String>, body: Value) -> Option<Value> {
+    Some(match path {
+        paths::MENU_CREATE => match body.get("button").and_then(Value::as_array) {
+            Some(b) if (1..=3).contains(&b.len()) => {
+                st.seq += 1;
+                st.menu = Some((st.seq.to_string(), json!(b)));
+                ok()
+            }
+            _ => err(40016, "invalid button size"),
+        },
+        paths::MENU_GET => match &st.menu {
+            None => err(46003, "menu no exist"),
+            Some((id, b)) => json!({
+                "menu": {"button": b, "menuid": id.parse::<u64>().unwrap_or(0)},
+                "conditionalmenu": st.conditional.iter().map(|(id, b, r)| json!({"button": b, "matchrule": r, "menuid": id.parse::<u64>().unwrap_or(0)})).collect::<Vec<_>>(),
+            }),
+        },
+        paths::MENU_DELETE => {
+            st.menu = None;
+            st.conditional.clear();
+            ok()
+        }
+        paths::MENU_ADD_CONDITIONAL => {
+            let rule = body.get("matchrule").cloned().unwrap_or(Value::Null);
+            let has_rule = rule.as_object().is_some_and(|r| r.values().any(|v| v.as_str().is_some_and(|s| !s.is_empty())));
+            if st.menu.is_none() {
+                err(65303, "there is no selfmenu, please create selfmenu first")
+            } else if !has_rule {
+                err(65304, "match rule empty")
+            } else {
+                st.seq += 1;
+                let id = st.seq.to_string();
+                st.conditional.push((id.clone(), body.get("button").cloned().unwrap_or(Value::Null), rule));
+                json!({"menuid": id})
+            }
+        }
+        paths::MENU_DEL_CONDITIONAL => {
+            let id = match body.get("menuid") {
+                Some(Value::String(s)) => s.clone(),
+                Some(v) => v.to_string(),
+                None => String::new(),
+            };
+            let before = st.conditional.len();
+            st.conditional.retain(|(m, _, _)| *m != id);
+            if st.conditional.len() == before { err(65301, "menuid not exist") } else { ok() }
+        }
+        paths::QRCODE_CREATE => {
+            let action = body.get("action_name").and_then(Value::as_str).unwrap_or("");
+            let scene = &body["action_info"]["scene"];
+            let has_scene = scene.get("scene_id").and_then(Value::as_u64).is_some_and(|n| n > 0) || scene.get("scene_str").and_then(Value::as_str).is_some_and(|s| !s.is_empty());
+            if !matches!(action, "QR_SCENE" | "QR_STR_SCENE" | "QR_LIMIT_SCENE" | "QR_LIMIT_STR_SCENE") || !has_scene {
+                err(40097, "invalid args")
+            } else {
+                st.seq += 1;
+                // Real tickets contain + / = (they must be URL-encoded in showqrcode).
+                let mut v = json!({"ticket": format!("gQH{:06}+fake/ticket==", st.seq), "url": format!("http://weixin.qq.com/q/fake{}", st.seq)});
+                if !action.starts_with("QR_LIMIT") {
+                    v["expire_seconds"] = json!(body.get("expire_seconds").and_then(Value::as_u64).unwrap_or(60));
+                }
+                v
+            }
+        }
+        paths::CUSTOM_SEND => {
+            let msgtype = body.get("msgtype").and_then(Value::as_str).unwrap_or("");
+            if body.get("touser").and_then(Value::as_str).is_none_or(str::is_empty) {
+                err(40003, "invalid openid")
+            } else if !matches!(msgtype, "text" | "image" | "voice" | "video" | "music" | "news" | "mpnewsarticle" | "msgmenu" | "wxcard" | "miniprogrampage") || body.get(msgtype).is_none() {
+                err(40008, "invalid message type")
+            } else {
+                ok()
+            }
+        }
+        paths::USER_INFO => match query.get("openid").filter(|o| !o.is_empty()) {
+            None => err(40003, "invalid openid"),
+            Some(openid) => st.users.get(openid).cloned().unwrap_or_else(|| {
+                json!({"subscribe": 1, "openid": openid, "language": "zh_CN", "subscribe_time": 1382694957, "remark": "", "groupid": 0,
+                       "tagid_list": [128, 2], "subscribe_scene": "ADD_SCENE_QR_CODE", "qr_scene": 98765, "qr_scene_str": ""})
+            }),
+        },
+        _ => return None,
+    })
+}

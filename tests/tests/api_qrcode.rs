@@ -1,0 +1,288 @@
+//! QR codes against the fake WeChat API: creation and storage, scene
+//! lookup, the permanent quota, rendering, and the CLI flags.
+
+use std::sync::Arc;
+
+use clap::Parser;
+use serde_json::json;
+use wxhost::api::cli::{QrcodeCommand, run_qrcode};
+use wxhost::api::qrcode::{QrCreate, QrKind, Scene};
+use wxhost::api::{ApiError, ApiOptions, PluginApi, QrCodeRequest};
+use wxhost::store::sqlite::SqliteStore;
+use wxhost::store::{Store, now_secs};
+use wxhost_tests::fake_wechat::{FakeWechat, fast_options, paths};
+
+fn create(scene: Scene, kind: QrKind, note: Option<&str>) -> QrCreate {
+    QrCreate {
+        scene,
+        kind,
+        note: note.map(str::to_owned),
+    }
+}
+
+#[tokio::test]
+async fn codes_are_created_stored_and_found_by_scene() {
+    let fake = FakeWechat::start().await;
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().unwrap());
+    let w = fake.wechat(store.clone());
+
+    let t = w
+        .create_qrcode(&create(
+            Scene::Id(42),
+            QrKind::Temporary {
+                expire_seconds: 3600,
+            },
+            Some("flyer"),
+        ))
+        .await
+        .unwrap();
+    let s = w
+        .create_qrcode(&create(
+            Scene::Str("shop-7".into()),
+            QrKind::Temporary { expire_seconds: 60 },
+            None,
+        ))
+        .await
+        .unwrap();
+    let p = w
+        .create_qrcode(&create(Scene::Id(7), QrKind::Permanent, Some("door")))
+        .await
+        .unwrap();
+    let bodies = fake.requests(paths::QRCODE_CREATE);
+    assert_eq!(
+        bodies[0],
+        json!({"expire_seconds": 3600, "action_name": "QR_SCENE", "action_info": {"scene": {"scene_id": 42}}})
+    );
+    assert_eq!(bodies[1]["action_name"], "QR_STR_SCENE");
+    assert_eq!(
+        bodies[2],
+        json!({"action_name": "QR_LIMIT_SCENE", "action_info": {"scene": {"scene_id": 7}}})
+    );
+
+    let exp = t.code.expires_at.unwrap() as i64;
+    assert!(
+        (exp - now_secs() - 3600).abs() <= 2,
+        "expires_at from WeChat's expire_seconds"
+    );
+    assert!(t.code.ticket.contains('+') && t.code.url.starts_with("http://weixin.qq.com/q/"));
+    assert_eq!((p.code.permanent, p.code.expires_at), (true, None));
+
+    // What the server hands plugins with a subscribe/SCAN event.
+    let found = store.qrcode_by_scene("42").unwrap().unwrap();
+    assert_eq!(
+        (found.note.as_deref(), found.ticket.as_str()),
+        (Some("flyer"), t.code.ticket.as_str())
+    );
+    assert_eq!(
+        store.qrcode_by_scene("shop-7").unwrap().unwrap().ticket,
+        s.code.ticket
+    );
+    assert_eq!(
+        w.qrcode_by_scene("7").unwrap().unwrap().note.as_deref(),
+        Some("door")
+    );
+    assert_eq!(store.qrcode_by_scene("nope").unwrap(), None);
+    // The newest unexpired code wins.
+    let newer = w
+        .create_qrcode(&create(
+            Scene::Id(42),
+            QrKind::Temporary { expire_seconds: 60 },
+            Some("second"),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.qrcode_by_scene("42").unwrap().unwrap().ticket,
+        newer.code.ticket
+    );
+    assert_eq!(
+        store.qrcode_by_scene_at("42", exp + 10).unwrap(),
+        None,
+        "all expired by then"
+    );
+}
+
+#[tokio::test]
+async fn the_permanent_quota_is_enforced_before_calling() {
+    let fake = FakeWechat::start().await;
+    let options = ApiOptions {
+        permanent_qr_limit: 2,
+        ..fast_options()
+    };
+    let w = fake.wechat_with(
+        Arc::new(SqliteStore::open_in_memory().unwrap()),
+        options,
+        "",
+    );
+    w.create_qrcode(&create(Scene::Id(1), QrKind::Permanent, None))
+        .await
+        .unwrap();
+    w.create_qrcode(&create(Scene::Str("b".into()), QrKind::Permanent, None))
+        .await
+        .unwrap();
+    assert_eq!(fake.calls(paths::QRCODE_CREATE), 2);
+    let e = w
+        .create_qrcode(&create(Scene::Id(3), QrKind::Permanent, None))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, ApiError::Invalid(m) if m.contains("quota reached: 2 of 2")),
+        "{e}"
+    );
+    assert_eq!(
+        fake.calls(paths::QRCODE_CREATE),
+        2,
+        "refused without calling WeChat"
+    );
+    // An existing permanent scene is returned as stored (no quota used).
+    let again = w
+        .create_qrcode(&create(Scene::Id(1), QrKind::Permanent, None))
+        .await
+        .unwrap();
+    assert_eq!(again.id, 1);
+    // Temporary codes are not limited.
+    w.create_qrcode(&create(
+        Scene::Id(3),
+        QrKind::Temporary { expire_seconds: 60 },
+        None,
+    ))
+    .await
+    .unwrap();
+    assert_eq!(fake.calls(paths::QRCODE_CREATE), 3);
+    // WeChat's scene limits are checked locally.
+    let e = w
+        .create_qrcode(&create(Scene::Id(100_001), QrKind::Permanent, None))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("1..=100000"), "{e}");
+    assert_eq!(fake.calls(paths::QRCODE_CREATE), 3);
+}
+
+#[tokio::test]
+async fn plugins_create_codes_through_the_plugin_api() {
+    let fake = FakeWechat::start().await;
+    let api: Arc<dyn PluginApi> =
+        Arc::new(fake.wechat(Arc::new(SqliteStore::open_in_memory().unwrap())));
+    let code = api
+        .create_qr_code(QrCodeRequest {
+            scene: "123".into(),
+            expire_seconds: Some(600),
+            note: Some("from plugin".into()),
+        })
+        .await
+        .unwrap();
+    assert_eq!((code.scene.as_str(), code.permanent), ("123", false));
+    assert_eq!(
+        fake.requests(paths::QRCODE_CREATE)[0]["action_info"]["scene"],
+        json!({"scene_id": 123})
+    );
+    let code = api
+        .create_qr_code(QrCodeRequest {
+            scene: "promo".into(),
+            expire_seconds: None,
+            note: None,
+        })
+        .await
+        .unwrap();
+    assert!(code.permanent);
+    assert_eq!(
+        fake.requests(paths::QRCODE_CREATE)[1]["action_name"],
+        "QR_LIMIT_STR_SCENE"
+    );
+}
+
+/// The `qrcode` subcommand as `main` parses it.
+#[derive(Parser)]
+struct Cli {
+    #[command(subcommand)]
+    command: QrcodeCommand,
+}
+
+fn parse(args: &str) -> Result<QrcodeCommand, clap::Error> {
+    Cli::try_parse_from(std::iter::once("qrcode").chain(args.split_whitespace())).map(|c| c.command)
+}
+
+#[tokio::test]
+async fn the_cli_creates_lists_shows_and_renders() {
+    let fake = FakeWechat::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = fake.config(dir.path());
+    let run = |args: String| {
+        let config = config.clone();
+        async move {
+            let mut out = Vec::new();
+            run_qrcode(&config, parse(&args).unwrap(), &mut out)
+                .await
+                .unwrap();
+            String::from_utf8(out).unwrap()
+        }
+    };
+    let png = dir.path().join("code.png");
+    let svg = dir.path().join("code.svg");
+    let out = run(format!(
+        "create --temporary --expire-seconds 600 --scene-id 5 --note hello --png {}",
+        png.display()
+    ))
+    .await;
+    assert!(
+        out.contains("scene:     5")
+            && out.contains("note:      hello")
+            && out.contains("temporary, expires"),
+        "{out}"
+    );
+    assert!(
+        out.contains("image:     https://mp.weixin.qq.com/cgi-bin/showqrcode?ticket=gQH")
+            && out.contains("%2Bfake%2Fticket%3D%3D"),
+        "{out}"
+    );
+    assert_eq!(&std::fs::read(&png).unwrap()[..8], b"\x89PNG\r\n\x1a\n");
+    let out = run("create --permanent --scene-str door-1".into()).await;
+    assert!(out.contains("kind:      permanent"), "{out}");
+    assert_eq!(
+        fake.requests(paths::QRCODE_CREATE)[1]["action_name"],
+        "QR_LIMIT_STR_SCENE"
+    );
+    run("create --temporary --scene-str t".into()).await;
+    assert_eq!(
+        fake.requests(paths::QRCODE_CREATE)[2]["expire_seconds"],
+        604_800,
+        "7 days by default"
+    );
+
+    let list = run("list".into()).await;
+    assert!(
+        list.contains("#3")
+            && list.contains("door-1")
+            && list.contains("permanent codes: 1 of 100000"),
+        "{list}"
+    );
+    let show = run(format!("show door-1 --svg {}", svg.display())).await;
+    assert!(show.contains("id:        2"), "{show}");
+    assert!(std::fs::read_to_string(&svg).unwrap().contains("<svg"));
+    assert!(run("show #1".into()).await.contains("scene:     5"));
+    let mut out = Vec::new();
+    let e = run_qrcode(&config, parse("show missing").unwrap(), &mut out)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("no stored QR code"), "{e}");
+}
+
+#[test]
+fn the_cli_flags_are_the_issues() {
+    assert!(parse("create --temporary --expire-seconds 60 --scene-id 1 --note x").is_ok());
+    assert!(parse("create --permanent --scene-str s").is_ok());
+    assert!(
+        parse("create --temporary --permanent --scene-id 1").is_err(),
+        "one kind"
+    );
+    assert!(parse("create --temporary").is_err(), "a scene is required");
+    assert!(parse("create --scene-id 1").is_err(), "a kind is required");
+    assert!(
+        parse("create --permanent --expire-seconds 60 --scene-id 1").is_err(),
+        "expiry only for temporary codes"
+    );
+    assert!(
+        parse("create --permanent --scene-id 1 --scene-str s").is_err(),
+        "one scene"
+    );
+}

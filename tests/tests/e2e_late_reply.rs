@@ -1,0 +1,70 @@
+//! Late replies end to end: a plugin that misses the budget but finishes
+//! within its own limit reaches the user as a customer-service message,
+//! through the fake WeChat API.
+
+use std::time::Duration;
+use wxhost::protocol::Mode;
+use wxhost::simulate::Push;
+use wxhost_tests::fake_wechat::{APP_SECRET, FakeWechat, paths};
+use wxhost_tests::service::Wxhost;
+
+#[tokio::test]
+async fn late_reply_is_delivered_as_customer_message() {
+    let fake = FakeWechat::start().await;
+    let base = fake.base_url();
+    let host = Wxhost::start(
+        &["fixture"],
+        "[plugin.fixture]\ntimeout_ms = 4000\n",
+        &[
+            ("WXHOST_BUDGET_MS", "300"),
+            ("WXHOST_API_BASE_URL", &base),
+            ("WXHOST_APP_SECRET", APP_SECRET),
+        ],
+    )
+    .await;
+    let body = host
+        .push(&Push::Text("sleep:800".into()), Mode::Safe, 4242)
+        .await;
+    assert_eq!(body, "success");
+    let sent = fake
+        .wait_for_request(paths::CUSTOM_SEND, 0, Duration::from_secs(10))
+        .await;
+    let log = std::fs::read_to_string(host.dir.path().join("wxhost.log")).unwrap_or_default();
+    let sent = sent.unwrap_or_else(|| panic!("no customer message; log:\n{log}"));
+    assert_eq!(sent["msgtype"], "text");
+    assert_eq!(sent["text"]["content"], "slept 800 ms, call 1");
+    assert_eq!(fake.token_fetches(), 1);
+    assert!(!log.contains(APP_SECRET));
+    for t in fake.valid_tokens() {
+        assert!(!log.contains(&t), "token in log");
+    }
+}
+
+#[tokio::test]
+async fn no_late_delivery_when_late_replies_are_off_or_the_reply_was_in_time() {
+    let fake = FakeWechat::start().await;
+    let base = fake.base_url();
+    let config = "[server]\nlate_replies = false\n[plugin.fixture]\ntimeout_ms = 4000\n";
+    let host = Wxhost::start(
+        &["fixture"],
+        config,
+        &[
+            ("WXHOST_BUDGET_MS", "300"),
+            ("WXHOST_API_BASE_URL", &base),
+            ("WXHOST_APP_SECRET", APP_SECRET),
+        ],
+    )
+    .await;
+    assert_eq!(
+        host.push(&Push::Text("sleep:600".into()), Mode::Safe, 1)
+            .await,
+        "success"
+    );
+    // In time: answered passively, nothing sent afterwards.
+    let body = host
+        .push(&Push::Text("reply:text".into()), Mode::Safe, 2)
+        .await;
+    assert!(body.contains("text reply"), "{body}");
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(fake.calls(paths::CUSTOM_SEND), 0);
+}
