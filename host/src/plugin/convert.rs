@@ -143,7 +143,7 @@ impl Exports {
         let describe = component.get_export_index(Some(&iface), "describe")?;
         let handlers = Kind::ALL
             .iter()
-            .map(|k| component.get_export_index(Some(&iface), &k.export_name()))
+            .map(|k| component.get_export_index(Some(&iface), k.export_name()))
             .collect::<Option<Vec<_>>>()?;
         Some(Exports { describe, handlers })
     }
