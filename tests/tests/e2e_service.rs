@@ -388,5 +388,8 @@ fn a_bad_config_value_stops_start_up_with_one_line_naming_the_key() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
-    assert!(stderr.contains("WXHOST_LISTEN") && stderr.contains("not-an-address"), "{stderr}");
+    assert!(
+        stderr.contains("WXHOST_LISTEN") && stderr.contains("not-an-address"),
+        "{stderr}"
+    );
 }
