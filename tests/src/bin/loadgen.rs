@@ -8,6 +8,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use wxhost::protocol::{AesKey, Mode, MsgCrypt};
+
+// The same allocator as `wxhost`, so the floor runs on the same stack.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use wxhost::simulate::{Push, signed_request};
 
 fn usage() -> ! {
