@@ -261,7 +261,10 @@ pub async fn run(config: &Config, args: SimulateArgs) -> anyhow::Result<()> {
         _ => reply,
     };
     let parsed = protocol::parse_reply(&plain).context("the reply is not valid reply XML")?;
-    println!("reply: {parsed:#?}");
+    println!(
+        "reply to {} from {} at {}: {:?}",
+        parsed.to_user, parsed.from_user, parsed.create_time, parsed.reply
+    );
     println!("xml: {plain}");
     Ok(())
 }
