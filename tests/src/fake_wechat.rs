@@ -57,7 +57,9 @@ pub fn fast_options() -> ApiOptions {
     }
 }
 
-/// The AppID the fake accepts.
+/// The AppID the fake accepts: the sample AppID of wxhost's built-in
+/// config, so a harness only has to set `WXHOST_APP_SECRET` and
+/// `WXHOST_API_BASE_URL` (see [`FakeWechat::env`]).
 pub const APP_ID: &str = "wxb11529c136998cb6";
 /// The AppSecret the fake accepts.
 pub const APP_SECRET: &str = "fake-app-secret-0123456789abcdef";
