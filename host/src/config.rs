@@ -226,6 +226,16 @@ impl Config {
         if self.server.body_limit_bytes < 1024 {
             return Err(invalid("server.body_limit_bytes", "must be at least 1024"));
         }
+        // WeChat's retries span about 15 s; a shorter memory re-runs plugins.
+        if self.server.dedup_ttl_secs < 20 {
+            return Err(invalid(
+                "server.dedup_ttl_secs",
+                "must be at least 20: WeChat retries for about 15 s",
+            ));
+        }
+        if self.server.timestamp_window_secs == 0 {
+            return Err(invalid("server.timestamp_window_secs", "must be positive"));
+        }
         if w.token.is_empty()
             || !w.token.chars().all(|c| c.is_ascii_alphanumeric())
             || w.token.len() > 32
@@ -392,6 +402,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("plugin.echo.capabilities"), "{e}");
+        let e = Config::from_toml("t", "[server]\ndedup_ttl_secs = 5\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("server.dedup_ttl_secs"), "{e}");
         let e = Config::from_toml("t", "[server]\nbogus = 1\n", &[])
             .unwrap_err()
             .to_string();
