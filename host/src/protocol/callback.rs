@@ -227,10 +227,7 @@ impl Callback {
     /// the timestamp window; returns `echostr` to echo verbatim. (An OA's
     /// echostr is plaintext in every mode.)
     pub fn verify_url(&self, q: &CallbackQuery, now: u64) -> Result<String, ProtocolError> {
-        let echostr = q
-            .echostr
-            .as_deref()
-            .ok_or(ProtocolError::MissingParameter("echostr"))?;
+        let echostr = required(&q.echostr, "echostr")?;
         let (timestamp, _nonce) = self.check_request_signature(q)?;
         self.check_timestamp(timestamp, now)?;
         Ok(echostr.to_owned())
@@ -240,18 +237,9 @@ impl Callback {
         &self,
         q: &'q CallbackQuery,
     ) -> Result<(&'q str, &'q str), ProtocolError> {
-        let sig = q
-            .signature
-            .as_deref()
-            .ok_or(ProtocolError::MissingParameter("signature"))?;
-        let timestamp = q
-            .timestamp
-            .as_deref()
-            .ok_or(ProtocolError::MissingParameter("timestamp"))?;
-        let nonce = q
-            .nonce
-            .as_deref()
-            .ok_or(ProtocolError::MissingParameter("nonce"))?;
+        let sig = required(&q.signature, "signature")?;
+        let timestamp = required(&q.timestamp, "timestamp")?;
+        let nonce = required(&q.nonce, "nonce")?;
         verify_signature(sig, &[&self.settings.token, timestamp, nonce])?;
         Ok((timestamp, nonce))
     }
@@ -302,18 +290,9 @@ impl Callback {
             });
         }
 
-        let msg_sig = q
-            .msg_signature
-            .as_deref()
-            .ok_or(ProtocolError::MissingParameter("msg_signature"))?;
-        let timestamp = q
-            .timestamp
-            .as_deref()
-            .ok_or(ProtocolError::MissingParameter("timestamp"))?;
-        let nonce = q
-            .nonce
-            .as_deref()
-            .ok_or(ProtocolError::MissingParameter("nonce"))?;
+        let msg_sig = required(&q.msg_signature, "msg_signature")?;
+        let timestamp = required(&q.timestamp, "timestamp")?;
+        let nonce = required(&q.nonce, "nonce")?;
         let outer = parse_document(body, limits)?;
         let encrypt = outer
             .child_text("Encrypt")
@@ -398,4 +377,11 @@ pub(crate) fn seal_xml(
     let ts = timestamp.to_string();
     let sig = signature(&[token, &ts, nonce, &encrypt]);
     envelope(&encrypt, &sig, timestamp, nonce)
+}
+
+/// A query parameter the request cannot do without.
+fn required<'q>(value: &'q Option<String>, name: &'static str) -> Result<&'q str, ProtocolError> {
+    value
+        .as_deref()
+        .ok_or(ProtocolError::MissingParameter(name))
 }
