@@ -2,6 +2,8 @@
 //! push in whichever mode it arrived (POST), and sealing the reply so it is
 //! encrypted exactly when the request was.
 
+use std::sync::Arc;
+
 use serde::Deserialize;
 
 use super::ProtocolError;
@@ -149,10 +151,11 @@ impl CallbackSettings {
     }
 }
 
-/// An opened push.
+/// An opened push. The message is shared (`Arc`) because the server hands it
+/// to detached plugin work while it keeps the rest to seal the reply.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Inbound {
-    pub message: Message,
+    pub message: Arc<Message>,
     pub mode: Mode,
     /// The key that decrypted it; `None` for plaintext.
     pub key: Option<KeySlot>,
@@ -164,7 +167,7 @@ impl Inbound {
     /// A plaintext push (for callers that build messages themselves, e.g. tests).
     pub fn plaintext(message: Message) -> Inbound {
         Inbound {
-            message,
+            message: Arc::new(message),
             mode: Mode::Plaintext,
             key: None,
             nonce: String::new(),
@@ -283,7 +286,7 @@ impl Callback {
             let root = parse_document(body, limits)?;
             let message = message_from_element(&root, body)?;
             return Ok(Inbound {
-                message,
+                message: Arc::new(message),
                 mode: Mode::Plaintext,
                 key: None,
                 nonce: nonce.to_owned(),
@@ -328,7 +331,7 @@ impl Callback {
         let inner = parse_document(&plain, limits)?;
         let message = message_from_element(&inner, &plain)?;
         Ok(Inbound {
-            message,
+            message: Arc::new(message),
             mode,
             key: Some(slot),
             nonce: nonce.to_owned(),

@@ -119,7 +119,7 @@ impl ProtocolError {
         }
     }
 
-    /// A suggested HTTP status for the callback endpoint: 401 for
+    /// The HTTP status the callback endpoint answers with: 403 for
     /// authentication failures (signature, replay, undecryptable), 413 for
     /// oversize bodies, 400 for other malformed requests, 500 for errors that
     /// are ours (configuration, an invalid reply from a plugin).
@@ -130,7 +130,7 @@ impl ProtocolError {
             | Self::BadPadding
             | Self::BadLength
             | Self::WrongAppId
-            | Self::EncryptionRequired => 401,
+            | Self::EncryptionRequired => 403,
             Self::TooLarge => 413,
             Self::MissingParameter(_)
             | Self::BadTimestamp

@@ -883,7 +883,7 @@ fn kinds_are_unique_and_snake_case() {
                 .chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
         );
-        assert!([400, 401, 413, 500].contains(&e.http_status()));
+        assert!([400, 403, 413, 500].contains(&e.http_status()));
         assert!(!e.to_string().is_empty());
     }
 }

@@ -19,7 +19,7 @@ use super::AppState;
 use super::dedup::{self, Pending};
 use super::dispatch::Decision;
 use super::late;
-use crate::protocol::{CallbackQuery, Message, ProtocolError};
+use crate::protocol::{CallbackQuery, Message, ProtocolError, Reply, SUCCESS};
 
 pub fn unix_now() -> u64 {
     SystemTime::now()
@@ -63,7 +63,7 @@ pub async fn push(
         }
     };
     let deadline = tokio::time::Instant::from_std(started + state.budget);
-    let message = Arc::new(inbound.message.clone());
+    let message = inbound.message.clone();
     let (pending, retry) = state
         .dedup
         .join(dedup::key(&message), || {
@@ -80,10 +80,10 @@ pub async fn push(
                     error = e.kind(),
                     "reply could not be sealed: {e}"
                 );
-                ("success".to_owned(), d.plugin.as_deref(), "seal_failed")
+                (SUCCESS.to_owned(), d.plugin.as_deref(), "seal_failed")
             }
         },
-        None => ("success".to_owned(), None, "budget_exceeded"),
+        None => (SUCCESS.to_owned(), None, "budget_exceeded"),
     };
     tracing::info!(
         request_id,
@@ -96,7 +96,7 @@ pub async fn push(
         latency_ms = started.elapsed().as_millis() as u64,
         "push"
     );
-    let content_type = if body == "success" {
+    let content_type = if body == SUCCESS {
         "text/plain"
     } else {
         "application/xml"
@@ -128,7 +128,7 @@ fn start(state: &Arc<AppState>, message: Arc<Message>, started: Instant) -> Pend
                 let _ = tx.send(Some(Arc::new(decision)));
             }
             _ = tokio::time::sleep_until(budget_deadline.into()) => {
-                let _ = tx.send(Some(Arc::new(Decision { reply: crate::protocol::Reply::Success, plugin: None, outcome: "late" })));
+                let _ = tx.send(Some(Arc::new(Decision { reply: Reply::Success, plugin: None, outcome: "late" })));
                 let decision = work.await;
                 if let Some(api) = late_api {
                     late::deliver(api.as_ref(), &message.from_user, &decision.reply, decision.plugin.as_deref()).await;
@@ -146,15 +146,9 @@ fn message_kind(msg: &Message) -> String {
     }
 }
 
-/// The status for a refused request: the client's fault, never a 5xx.
+/// The status for a refused request (the protocol's own mapping: a 4xx for
+/// anything the client got wrong), with the error's label as the body.
 fn reject(e: &ProtocolError) -> Response {
-    use ProtocolError as E;
-    let status = match e {
-        E::BadSignature | E::StaleTimestamp { .. } | E::WrongAppId | E::EncryptionRequired => {
-            StatusCode::FORBIDDEN
-        }
-        E::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-        _ => StatusCode::BAD_REQUEST,
-    };
+    let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
     (status, e.kind()).into_response()
 }

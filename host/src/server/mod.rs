@@ -78,13 +78,9 @@ impl Service {
         let callback = Callback::new(CallbackSettings {
             token: config.wechat.token.clone(),
             app_id: config.wechat.app_id.clone(),
-            encoding_aes_key: Some(config.wechat.encoding_aes_key.clone())
-                .filter(|k| !k.is_empty()),
-            previous_encoding_aes_key: config
-                .wechat
-                .previous_encoding_aes_key
-                .clone()
-                .filter(|k| !k.is_empty()),
+            // An empty key means "none": `Callback::new` says so.
+            encoding_aes_key: Some(config.wechat.encoding_aes_key.clone()),
+            previous_encoding_aes_key: config.wechat.previous_encoding_aes_key.clone(),
             require_encryption: config.server.require_encryption,
             timestamp_window_secs: config.server.timestamp_window_secs,
             max_body_bytes: config.server.body_limit_bytes,
