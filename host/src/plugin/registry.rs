@@ -59,6 +59,10 @@ pub struct Dispatch {
     pub answer: Option<(String, PluginOutcome)>,
     /// Plugins that failed along the way (already logged).
     pub failures: Vec<(String, PluginError)>,
+    /// How many plugins were called (0: none handles this kind).
+    pub called: usize,
+    /// The deadline passed before every candidate had its turn.
+    pub out_of_time: bool,
 }
 
 pub struct Runtime {
@@ -264,8 +268,10 @@ impl Runtime {
         let mut out = Dispatch::default();
         for p in self.plugins().iter().filter(|p| p.handles(kind)) {
             if Instant::now() >= deadline {
+                out.out_of_time = true;
                 break;
             }
+            out.called += 1;
             match p.call(msg, qr_code, deadline).await {
                 Ok(PluginOutcome::Pass) => continue,
                 Ok(o) => {

@@ -1,14 +1,13 @@
-//! Dispatch: one message through the loaded plugins, in priority order.
-//!
-//! Only plugins that declare the message's kind are called. The first answer
-//! that is not "pass" wins; a plugin that fails (trap, timeout, invalid reply:
-//! the runtime classifies and logs it) is skipped, so one broken plugin never silences the others.
+//! Dispatch for the server: the runtime's priority loop ([`Runtime::dispatch`]:
+//! only plugins declaring the kind, first answer that is not "pass" wins,
+//! failures logged and skipped) plus what only the server knows — the stored
+//! QR code of a scanned scene — turned into the [`Decision`] it answers with.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use crate::api::QrCode;
-use crate::plugin::{Kind, PluginOutcome, Runtime};
+use crate::plugin::{PluginOutcome, Runtime};
 use crate::protocol::{Body, Event, Message, Reply};
 use crate::store::Store;
 
@@ -22,16 +21,6 @@ pub struct Decision {
     pub outcome: &'static str,
 }
 
-impl Decision {
-    fn success(outcome: &'static str) -> Decision {
-        Decision {
-            reply: Reply::Success,
-            plugin: None,
-            outcome,
-        }
-    }
-}
-
 pub struct Dispatcher {
     runtime: Arc<Runtime>,
     store: Arc<dyn Store>,
@@ -42,38 +31,23 @@ impl Dispatcher {
         Dispatcher { runtime, store }
     }
 
-    /// Runs the plugins on `msg`; no plugin call runs past `deadline`.
+    /// Runs the plugins on `msg` (the runtime's priority loop) with the stored
+    /// QR code of its scene; no plugin call runs past `deadline`.
     pub async fn dispatch(&self, msg: &Message, deadline: Instant) -> Decision {
-        let kind = Kind::of(msg);
         let qr_code = self.stored_qr_code(msg);
-        let plugins = self.runtime.plugins();
-        let mut called = false;
-        for plugin in plugins.iter().filter(|p| p.handles(kind)) {
-            if Instant::now() >= deadline {
-                return Decision::success("deadline");
-            }
-            called = true;
-            match plugin.call(msg, qr_code.as_ref(), deadline).await {
-                Ok(PluginOutcome::Pass) => continue,
-                Ok(PluginOutcome::NoReply) => {
-                    return Decision {
-                        reply: Reply::Success,
-                        plugin: Some(plugin.id.clone()),
-                        outcome: "no_reply",
-                    };
-                }
-                Ok(PluginOutcome::Reply(reply)) => {
-                    return Decision {
-                        reply,
-                        plugin: Some(plugin.id.clone()),
-                        outcome: "reply",
-                    };
-                }
-                // Already logged, classified, by the runtime; the next plugin tries.
-                Err(_) => continue,
-            }
+        let d = self.runtime.dispatch(msg, qr_code.as_ref(), deadline).await;
+        let (reply, plugin, outcome) = match d.answer {
+            Some((id, PluginOutcome::Reply(reply))) => (reply, Some(id), "reply"),
+            Some((id, _)) => (Reply::Success, Some(id), "no_reply"),
+            None if d.out_of_time => (Reply::Success, None, "deadline"),
+            None if d.called == 0 => (Reply::Success, None, "no_plugin"),
+            None => (Reply::Success, None, "all_passed"),
+        };
+        Decision {
+            reply,
+            plugin,
+            outcome,
         }
-        Decision::success(if called { "all_passed" } else { "no_plugin" })
     }
 
     /// The QR code wxhost created for the scene of a subscribe/SCAN event.
