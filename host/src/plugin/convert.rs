@@ -5,8 +5,8 @@
 //! - text: 1..=[`MAX_TEXT_BYTES`] bytes;
 //! - media ids (image, voice, video, music thumb): 1..=[`MAX_MEDIA_ID_BYTES`] bytes;
 //! - titles 0..=[`MAX_TITLE_BYTES`], descriptions and URLs 0..=[`MAX_LONG_BYTES`];
-//! - news: 1..=8 articles in reply to an event, exactly 1 to a user's message
-//!   (WeChat's passive-reply rule), each with a non-empty title;
+//! - WeChat's own rules ([`check_reply`]): e.g. news with 1..=8 articles in
+//!   reply to an event, exactly 1 to a user's message; each title non-empty;
 //! - customer-service account: 1..=[`MAX_TITLE_BYTES`] bytes when given;
 //! - no control characters other than tab, CR and LF anywhere (they cannot be
 //!   written in the reply XML).
@@ -21,13 +21,12 @@ use super::kind::Kind;
 use super::state::State;
 use super::{PluginInfo, PluginOutcome};
 use crate::api::QrCode;
-use crate::protocol::{Article, Body, Event, Message, Reply};
+use crate::protocol::{Article, Body, Event, Message, Reply, check_reply};
 
 pub const MAX_TEXT_BYTES: usize = 2048;
 pub const MAX_MEDIA_ID_BYTES: usize = 256;
 pub const MAX_TITLE_BYTES: usize = 512;
 pub const MAX_LONG_BYTES: usize = 2048;
-pub const MAX_ARTICLES: usize = 8;
 
 pub(crate) fn context(msg: &Message) -> wit::Context {
     wit::Context {
@@ -356,6 +355,17 @@ where
         .map(|r| r.0)
 }
 
+pub(crate) fn articles_from_wit(a: Vec<wit::Article>) -> Vec<Article> {
+    a.into_iter()
+        .map(|a| Article {
+            title: a.title,
+            description: a.description,
+            pic_url: a.pic_url,
+            url: a.url,
+        })
+        .collect()
+}
+
 fn scancode(s: &crate::protocol::ScanCode) -> wit::ScancodeEvent {
     wit::ScancodeEvent {
         key: s.key.clone(),
@@ -419,22 +429,6 @@ pub(crate) fn outcome(reply: wit::Reply, msg: &Message) -> Result<PluginOutcome,
             }
         }
         wit::Reply::News(articles) => {
-            let max = if msg.is_user_message() {
-                1
-            } else {
-                MAX_ARTICLES
-            };
-            if articles.is_empty() || articles.len() > max {
-                let to = if msg.is_user_message() {
-                    "a user's message"
-                } else {
-                    "an event"
-                };
-                return Err(format!(
-                    "news with {} articles (1 to {max} allowed in reply to {to})",
-                    articles.len()
-                ));
-            }
             for (i, a) in articles.iter().enumerate() {
                 check(&format!("article {i} title"), &a.title, 1, MAX_TITLE_BYTES)?;
                 check(
@@ -451,17 +445,7 @@ pub(crate) fn outcome(reply: wit::Reply, msg: &Message) -> Result<PluginOutcome,
                 )?;
                 check(&format!("article {i} url"), &a.url, 0, MAX_LONG_BYTES)?;
             }
-            Reply::News(
-                articles
-                    .into_iter()
-                    .map(|a| Article {
-                        title: a.title,
-                        description: a.description,
-                        pic_url: a.pic_url,
-                        url: a.url,
-                    })
-                    .collect(),
-            )
+            Reply::News(articles_from_wit(articles))
         }
         wit::Reply::TransferCustomerService(kf) => {
             if let Some(k) = &kf {
@@ -470,6 +454,7 @@ pub(crate) fn outcome(reply: wit::Reply, msg: &Message) -> Result<PluginOutcome,
             Reply::TransferCustomerService { kf_account: kf }
         }
     };
+    check_reply(&reply, msg).map_err(|e| e.to_string())?;
     Ok(PluginOutcome::Reply(reply))
 }
 

@@ -10,7 +10,6 @@ use super::convert;
 use super::state::State;
 use super::{LogLevel, LogLine};
 use crate::api::{ApiError, CustomerMessage, QrCodeRequest};
-use crate::protocol::Article;
 
 /// Per-call log budget: lines, bytes per message, fields per line, and total bytes.
 pub const MAX_LOG_LINES: usize = 200;
@@ -181,17 +180,6 @@ async fn bounded<T>(
     }
 }
 
-fn articles(a: Vec<types::Article>) -> Vec<Article> {
-    a.into_iter()
-        .map(|a| Article {
-            title: a.title,
-            description: a.description,
-            pic_url: a.pic_url,
-            url: a.url,
-        })
-        .collect()
-}
-
 impl wechat::Host for State {
     async fn send_customer_message(
         &mut self,
@@ -219,7 +207,9 @@ impl wechat::Host for State {
                 hq_music_url: m.hq_music_url,
                 thumb_media_id: m.thumb_media_id,
             },
-            wechat::CustomerMessage::News(a) => CustomerMessage::News(articles(a)),
+            wechat::CustomerMessage::News(a) => {
+                CustomerMessage::News(convert::articles_from_wit(a))
+            }
         };
         Ok(bounded(self.deadline, api.send_customer_message(&to_user, message)).await)
     }

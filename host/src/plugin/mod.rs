@@ -30,9 +30,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use convert::{
-    MAX_ARTICLES, MAX_LONG_BYTES, MAX_MEDIA_ID_BYTES, MAX_TEXT_BYTES, MAX_TITLE_BYTES,
-};
+pub use convert::{MAX_LONG_BYTES, MAX_MEDIA_ID_BYTES, MAX_TEXT_BYTES, MAX_TITLE_BYTES};
 pub use engine::{EPOCH_TICK, POOL_INSTANCES};
 pub use host_impl::{
     CODE_NOT_GRANTED, CODE_SYSTEM, CODE_TRANSPORT, MAX_KV_VALUE_BYTES, MAX_LOG_LINES,
@@ -160,25 +158,25 @@ pub struct LogLine {
 
 impl LogLine {
     /// Emits it as a `tracing` event, target `wxhost::plugin`, field `plugin`.
+    /// The fields are formatted only if the event is enabled.
     fn emit(&self, plugin: &str) {
-        let fields = if self.fields.is_empty() {
-            String::new()
-        } else {
-            let f: Vec<String> = self
-                .fields
-                .iter()
-                .map(|(k, v)| format!("{k}={v:?}"))
-                .collect();
-            format!(" {}", f.join(" "))
-        };
-        let m = &self.message;
+        let (m, f) = (&self.message, Fields(&self.fields));
         match self.level {
-            LogLevel::Trace => tracing::trace!(target: "wxhost::plugin", plugin, "{m}{fields}"),
-            LogLevel::Debug => tracing::debug!(target: "wxhost::plugin", plugin, "{m}{fields}"),
-            LogLevel::Info => tracing::info!(target: "wxhost::plugin", plugin, "{m}{fields}"),
-            LogLevel::Warn => tracing::warn!(target: "wxhost::plugin", plugin, "{m}{fields}"),
-            LogLevel::Error => tracing::error!(target: "wxhost::plugin", plugin, "{m}{fields}"),
+            LogLevel::Trace => tracing::trace!(target: "wxhost::plugin", plugin, "{m}{f}"),
+            LogLevel::Debug => tracing::debug!(target: "wxhost::plugin", plugin, "{m}{f}"),
+            LogLevel::Info => tracing::info!(target: "wxhost::plugin", plugin, "{m}{f}"),
+            LogLevel::Warn => tracing::warn!(target: "wxhost::plugin", plugin, "{m}{f}"),
+            LogLevel::Error => tracing::error!(target: "wxhost::plugin", plugin, "{m}{f}"),
         }
+    }
+}
+
+/// ` k="v" k2="v2"` for a log line's fields.
+struct Fields<'a>(&'a [(String, String)]);
+
+impl std::fmt::Display for Fields<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.iter().try_for_each(|(k, v)| write!(f, " {k}={v:?}"))
     }
 }
 

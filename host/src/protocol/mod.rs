@@ -30,7 +30,8 @@ pub use error::ProtocolError;
 pub use message::*;
 pub use parse::{parse_message, parse_message_with_limits};
 pub use render::{
-    MAX_ARTICLES_EVENT, MAX_ARTICLES_USER, ParsedReply, SUCCESS, parse_reply, render_reply,
+    MAX_ARTICLES_EVENT, MAX_ARTICLES_USER, ParsedReply, SUCCESS, check_reply, parse_reply,
+    render_reply,
 };
 pub use reply::*;
 pub use signature::{signature, verify_signature};

@@ -22,7 +22,7 @@ pub const SUCCESS: &str = "success";
 /// [`MAX_ARTICLES_USER`] articles to a user message or more than
 /// [`MAX_ARTICLES_EVENT`] to an event. Characters XML cannot carry are dropped.
 pub fn render_reply(reply: &Reply, to: &Message, now: u64) -> Result<String, ProtocolError> {
-    validate(reply, to)?;
+    check_reply(reply, to)?;
     let mut out = String::with_capacity(256);
     let msg_type = match reply {
         Reply::Success => return Ok(SUCCESS.to_owned()),
@@ -111,8 +111,11 @@ fn push_opt(out: &mut String, name: &str, v: &Option<String>) {
     }
 }
 
-/// The checks WeChat would otherwise answer with "该公众号暂时无法提供服务".
-fn validate(reply: &Reply, to: &Message) -> Result<(), ProtocolError> {
+/// WeChat's rules for a passive reply to `to` (broken ones make WeChat show
+/// the user "该公众号暂时无法提供服务"): non-empty text and media ids, 1 article
+/// to a user's message and up to 8 to an event. [`render_reply`] applies them;
+/// the plugin runtime checks plugin replies with them too.
+pub fn check_reply(reply: &Reply, to: &Message) -> Result<(), ProtocolError> {
     let has_content = |s: &str| s.chars().any(super::xml::is_xml_char);
     match reply {
         Reply::Text(t) if !has_content(t) => Err(ProtocolError::EmptyText),
