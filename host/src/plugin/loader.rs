@@ -53,7 +53,13 @@ pub(crate) async fn load(inner: &Arc<Inner>, path: &Path) -> anyhow::Result<Load
     let bytes = tokio::fs::read(path)
         .await
         .with_context(|| format!("cannot read {}", path.display()))?;
-    load_bytes(inner, id, path.to_owned(), bytes, started).await
+    let sha256 = sha256_hex(&bytes);
+    load_bytes(inner, id, path.to_owned(), bytes, sha256, started).await
+}
+
+/// The content hash that names a plugin version and its cached artifact.
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
 }
 
 pub(crate) async fn load_bytes(
@@ -61,6 +67,7 @@ pub(crate) async fn load_bytes(
     id: String,
     path: PathBuf,
     bytes: Vec<u8>,
+    sha256: String,
     started: Instant,
 ) -> anyhow::Result<LoadedPlugin> {
     if bytes.len() > MAX_COMPONENT_BYTES {
@@ -70,7 +77,6 @@ pub(crate) async fn load_bytes(
             MAX_COMPONENT_BYTES >> 20
         );
     }
-    let sha256 = hex::encode(Sha256::digest(&bytes));
     let (component, from_cache) = {
         let engine = inner.engine.clone();
         let cache = inner

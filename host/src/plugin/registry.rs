@@ -183,14 +183,24 @@ impl Runtime {
             Ok(b) => b,
             Err(e) => return self.failed(&id, path, old.as_deref(), format!("cannot read: {e}")),
         };
+        let sha256 = loader::sha256_hex(&bytes);
         if let Some(old) = &old
             && old.path == path
-            && old.sha256 == hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes))
+            && old.sha256 == sha256
         {
             self.emit(ReloadEvent::Unchanged { id });
             return;
         }
-        match loader::load_bytes(&self.inner, id.clone(), path.to_owned(), bytes, started).await {
+        match loader::load_bytes(
+            &self.inner,
+            id.clone(),
+            path.to_owned(),
+            bytes,
+            sha256,
+            started,
+        )
+        .await
+        {
             Ok(p) => {
                 let p = Arc::new(p);
                 if p.info.handles.is_empty() {
