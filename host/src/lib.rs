@@ -15,3 +15,11 @@ pub mod protocol;
 pub mod server;
 pub mod simulate;
 pub mod store;
+
+/// Unix seconds now: the one clock for timestamps on the wire and in storage.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}

@@ -3,7 +3,7 @@
 //! Builds a push the way WeChat does (XML, signed, and in safe or compatible
 //! mode encrypted with the configured key), posts it, then verifies and
 //! decrypts the reply and prints it — so a plugin can be tried end to end
-//! without a WeChat account. [`Push`] and [`signed_request`] are also what the
+//! without a WeChat account. [`signed_request`] is also what the
 //! end-to-end tests and the load generator use.
 
 use std::time::Instant;
@@ -12,89 +12,7 @@ use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 
 use crate::config::Config;
-use crate::protocol::{self, AesKey, Mode, MsgCrypt};
-
-/// One simulated user action.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Push {
-    Text(String),
-    /// A follow; with a scene, as if by scanning a parametric QR code.
-    Subscribe {
-        scene: Option<String>,
-    },
-    Unsubscribe,
-    Scan {
-        scene: String,
-    },
-    Click {
-        key: String,
-    },
-    View {
-        url: String,
-    },
-    Location {
-        latitude: f64,
-        longitude: f64,
-    },
-}
-
-impl Push {
-    /// The push's XML as WeChat sends it. `msg_id` is used for ordinary
-    /// messages (events have none).
-    pub fn to_xml(&self, to_user: &str, from_user: &str, create_time: u64, msg_id: u64) -> String {
-        let head = format!(
-            "<xml><ToUserName>{}</ToUserName><FromUserName>{}</FromUserName><CreateTime>{create_time}</CreateTime>",
-            cdata(to_user),
-            cdata(from_user)
-        );
-        let event = |name: &str, rest: String| {
-            format!(
-                "{head}<MsgType><![CDATA[event]]></MsgType><Event>{}</Event>{rest}</xml>",
-                cdata(name)
-            )
-        };
-        match self {
-            Push::Text(text) => format!(
-                "{head}<MsgType><![CDATA[text]]></MsgType><Content>{}</Content><MsgId>{msg_id}</MsgId></xml>",
-                cdata(text)
-            ),
-            Push::Subscribe { scene: None } => event("subscribe", String::new()),
-            Push::Subscribe { scene: Some(s) } => event(
-                "subscribe",
-                format!(
-                    "<EventKey>{}</EventKey><Ticket>{}</Ticket>",
-                    cdata(&format!("qrscene_{s}")),
-                    cdata("simulated-ticket")
-                ),
-            ),
-            Push::Unsubscribe => event("unsubscribe", String::new()),
-            Push::Scan { scene } => event(
-                "SCAN",
-                format!(
-                    "<EventKey>{}</EventKey><Ticket>{}</Ticket>",
-                    cdata(scene),
-                    cdata("simulated-ticket")
-                ),
-            ),
-            Push::Click { key } => event("CLICK", format!("<EventKey>{}</EventKey>", cdata(key))),
-            Push::View { url } => event("VIEW", format!("<EventKey>{}</EventKey>", cdata(url))),
-            Push::Location {
-                latitude,
-                longitude,
-            } => event(
-                "LOCATION",
-                format!(
-                    "<Latitude>{latitude}</Latitude><Longitude>{longitude}</Longitude><Precision>30.0</Precision>"
-                ),
-            ),
-        }
-    }
-}
-
-/// A CDATA section holding exactly `s` (a `]]>` inside is split across two).
-fn cdata(s: &str) -> String {
-    format!("<![CDATA[{}]]>", s.replace("]]>", "]]]]><![CDATA[>"))
-}
+use crate::protocol::{self, AesKey, Mode, MsgCrypt, Push};
 
 /// The crypto WeChat would use with this configuration.
 pub fn crypt_for(config: &Config) -> anyhow::Result<Option<MsgCrypt>> {

@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use wxhost::protocol::Push;
 use wxhost::protocol::{self, AesKey, Mode, MsgCrypt};
-use wxhost::simulate::{Push, signed_request};
+use wxhost::simulate::signed_request;
 
 pub const TOKEN: &str = "pamtest";
 pub const AES_KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";

@@ -1,8 +1,8 @@
 //! Plugin host functions end to end: a plugin reaches WeChat's APIs only
 //! with the capability granted, and never sees the AppSecret or token.
 
+use wxhost::protocol::Push;
 use wxhost::protocol::{self, Mode, Reply};
-use wxhost::simulate::Push;
 use wxhost_tests::fake_wechat::{APP_SECRET, FakeWechat, paths};
 use wxhost_tests::service::Wxhost;
 

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 use wxhost::protocol::Mode;
-use wxhost::simulate::Push;
+use wxhost::protocol::Push;
 use wxhost_tests::fake_wechat::{APP_SECRET, FakeWechat, paths};
 use wxhost_tests::service::Wxhost;
 

@@ -4,8 +4,8 @@
 
 use std::time::{Duration, Instant};
 
+use wxhost::protocol::Push;
 use wxhost::protocol::{self, Mode, Reply};
-use wxhost::simulate::Push;
 use wxhost_tests::service::{TOKEN, Wxhost};
 
 /// The fixture plugin may sleep past the default 1 s plugin limit.

@@ -35,37 +35,10 @@ pub(crate) fn context(msg: &Message) -> wit::Context {
         create_time: msg.create_time,
         msg_id: msg.msg_id,
         msg_type: msg.msg_type.clone(),
-        event: msg
-            .event_name()
-            .map(str::to_owned)
-            .or_else(|| match &msg.body {
-                Body::Event(Event::Other { name, .. }) => Some(name.clone()),
-                Body::Event(_) => Some(event_name(msg)),
-                _ => None,
-            }),
+        event: msg.event_name().map(str::to_owned),
         fields: msg.fields.clone(),
         raw: msg.raw.clone(),
     }
-}
-
-/// The WeChat `Event` name of a typed event, for messages built without fields.
-fn event_name(msg: &Message) -> String {
-    match Kind::of(msg) {
-        Kind::EventSubscribe => "subscribe",
-        Kind::EventUnsubscribe => "unsubscribe",
-        Kind::EventScan => "SCAN",
-        Kind::EventLocation => "LOCATION",
-        Kind::EventClick => "CLICK",
-        Kind::EventView => "VIEW",
-        Kind::EventScancodePush => "scancode_push",
-        Kind::EventScancodeWaitmsg => "scancode_waitmsg",
-        Kind::EventPicSysphoto => "pic_sysphoto",
-        Kind::EventPicPhotoOrAlbum => "pic_photo_or_album",
-        Kind::EventPicWeixin => "pic_weixin",
-        Kind::EventLocationSelect => "location_select",
-        _ => "",
-    }
-    .to_owned()
 }
 
 pub(crate) fn qr_code(q: &QrCode) -> wit::QrCode {

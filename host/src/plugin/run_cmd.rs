@@ -10,7 +10,7 @@ use anyhow::{Context as _, bail};
 
 use super::{HostServices, PluginOutcome, Runtime, RuntimeConfig};
 use crate::config::Config;
-use crate::protocol::{Body, Event, Message, Pics, Reply, ScanCode};
+use crate::protocol::{Body, Message, Push, Reply, parse_message};
 use crate::store::sqlite::SqliteStore;
 
 #[derive(Debug, Clone, clap::Args)]
@@ -50,142 +50,42 @@ pub struct RunArgs {
     pub repeat: u32,
 }
 
-/// Builds the message described by `args` (fields and raw XML included).
+/// The message described by `args`, written as WeChat would push it and
+/// parsed by the same parser the server uses (fields and raw XML included).
 pub fn message(args: &RunArgs) -> anyhow::Result<Message> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let key = args.key.clone().unwrap_or_default();
-    let mut fields: Vec<(String, String)> = vec![
-        ("ToUserName".into(), args.to.clone()),
-        ("FromUserName".into(), args.from.clone()),
-        ("CreateTime".into(), now.to_string()),
-    ];
-    let mut add = |k: &str, v: &str| fields.push((k.to_owned(), v.to_owned()));
-    let (msg_type, body, msg_id) = match (&args.text, &args.event) {
-        (Some(text), _) => {
-            add("MsgType", "text");
-            add("Content", text);
-            add("MsgId", "1000000000000000001");
-            (
-                "text",
-                Body::Text {
-                    content: text.clone(),
-                },
-                Some(1000000000000000001),
-            )
-        }
-        (None, Some(event)) => {
-            add("MsgType", "event");
-            let name = match event.to_ascii_lowercase().as_str() {
-                "subscribe" | "unsubscribe" => event.to_ascii_lowercase(),
-                "scan" | "click" | "view" | "location" => event.to_ascii_uppercase(),
-                other => other.to_owned(),
-            };
-            add("Event", &name);
-            let scancode = || ScanCode {
-                key: key.clone(),
-                scan_type: "qrcode".into(),
-                scan_result: "https://example.com".into(),
-            };
-            let pics = || Pics {
-                key: key.clone(),
-                count: 1,
-                pic_md5_sums: vec!["d41d8cd98f00b204e9800998ecf8427e".into()],
-            };
-            let ev = match name.as_str() {
-                "subscribe" if key.is_empty() => Event::Subscribe {
-                    scene: None,
-                    ticket: None,
-                },
-                "subscribe" => {
-                    add("EventKey", &format!("qrscene_{key}"));
-                    add("Ticket", "TICKET");
-                    Event::Subscribe {
-                        scene: Some(key.clone()),
-                        ticket: Some("TICKET".into()),
-                    }
-                }
-                "unsubscribe" => Event::Unsubscribe,
-                "SCAN" => {
-                    add("EventKey", &key);
-                    add("Ticket", "TICKET");
-                    Event::Scan {
-                        scene: key.clone(),
-                        ticket: Some("TICKET".into()),
-                    }
-                }
-                "LOCATION" => {
-                    add("Latitude", "23.137466");
-                    add("Longitude", "113.352425");
-                    add("Precision", "119.385040");
-                    Event::Location {
-                        latitude: 23.137466,
-                        longitude: 113.352425,
-                        precision: 119.38504,
-                    }
-                }
-                "CLICK" => {
-                    add("EventKey", &key);
-                    Event::Click { key: key.clone() }
-                }
-                "VIEW" => {
-                    add("EventKey", &key);
-                    Event::View {
-                        url: key.clone(),
-                        menu_id: None,
-                    }
-                }
-                "scancode_push" => Event::ScancodePush(scancode()),
-                "scancode_waitmsg" => Event::ScancodeWaitmsg(scancode()),
-                "pic_sysphoto" => Event::PicSysphoto(pics()),
-                "pic_photo_or_album" => Event::PicPhotoOrAlbum(pics()),
-                "pic_weixin" => Event::PicWeixin(pics()),
-                "location_select" => Event::LocationSelect {
-                    key: key.clone(),
-                    latitude: 23.1,
-                    longitude: 113.3,
-                    scale: 15,
-                    label: "Somewhere".into(),
-                    poiname: None,
-                },
-                _ => Event::Other {
-                    name: name.clone(),
-                    key: args.key.clone(),
-                },
-            };
-            if matches!(
-                name.as_str(),
-                "scancode_push"
-                    | "scancode_waitmsg"
-                    | "pic_sysphoto"
-                    | "pic_photo_or_album"
-                    | "pic_weixin"
-                    | "location_select"
-            ) || matches!(ev, Event::Other { key: Some(_), .. })
-            {
-                add("EventKey", &key);
-            }
-            ("event", Body::Event(ev), None)
-        }
+    let key = args.key.clone();
+    let push = match (&args.text, &args.event) {
+        (Some(text), _) => Push::Text(text.clone()),
+        (None, Some(event)) => match event.to_ascii_lowercase().as_str() {
+            "subscribe" => Push::Subscribe { scene: key },
+            "unsubscribe" => Push::Unsubscribe,
+            "scan" => Push::Scan {
+                scene: key.unwrap_or_default(),
+            },
+            "click" => Push::Click {
+                key: key.unwrap_or_default(),
+            },
+            "view" => Push::View {
+                url: key.unwrap_or_default(),
+            },
+            "location" => Push::Location {
+                latitude: 23.137466,
+                longitude: 113.352425,
+            },
+            _ => Push::Event {
+                name: event.clone(),
+                key,
+            },
+        },
         (None, None) => bail!("give a message: --text \"hi\" or --event KIND [--key KEY]"),
     };
-    let mut raw = String::from("<xml>");
-    for (k, v) in &fields {
-        raw.push_str(&format!("<{k}><![CDATA[{v}]]></{k}>"));
-    }
-    raw.push_str("</xml>");
-    Ok(Message {
-        to_user: args.to.clone(),
-        from_user: args.from.clone(),
-        create_time: now,
-        msg_id,
-        msg_type: msg_type.to_owned(),
-        body,
-        fields,
-        raw,
-    })
+    let xml = push.to_xml(
+        &args.to,
+        &args.from,
+        crate::unix_now(),
+        1_000_000_000_000_000_001,
+    );
+    parse_message(&xml).context("the simulated message does not parse")
 }
 
 /// A readable one-line form of a reply.

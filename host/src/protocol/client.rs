@@ -1,12 +1,107 @@
-//! The other side of the wire, for `wxhost simulate` and tests: play WeChat by
-//! building signed pushes in any mode, and open the encrypted replies.
+//! The other side of the wire, for `wxhost simulate`, `wxhost plugin run` and
+//! tests: play WeChat by writing a user action as push XML ([`Push`]),
+//! building signed pushes in any mode, and opening the encrypted replies.
 
 use super::ProtocolError;
 use super::callback::{CallbackQuery, Mode};
 use super::crypt::MsgCrypt;
 use super::render::SUCCESS;
 use super::signature::{signature, verify_signature};
-use super::xml::{Limits, parse_document, push_cdata_element};
+use super::xml::{Limits, parse_document, push_cdata_element, push_number_element};
+
+/// One user action, as WeChat would push it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Push {
+    Text(String),
+    /// A follow; with a scene, as if by scanning a parametric QR code.
+    Subscribe {
+        scene: Option<String>,
+    },
+    Unsubscribe,
+    Scan {
+        scene: String,
+    },
+    Click {
+        key: String,
+    },
+    View {
+        url: String,
+    },
+    Location {
+        latitude: f64,
+        longitude: f64,
+    },
+    /// Any other event by its `Event` name, with its `EventKey`. The menu
+    /// events that carry a payload (`scancode_*`, `pic_*`, `location_select`)
+    /// get a sample one.
+    Event {
+        name: String,
+        key: Option<String>,
+    },
+}
+
+impl Push {
+    /// The push's XML as WeChat sends it. `msg_id` is used for ordinary
+    /// messages (events have none).
+    pub fn to_xml(&self, to_user: &str, from_user: &str, create_time: u64, msg_id: u64) -> String {
+        let mut x = String::with_capacity(256);
+        x.push_str("<xml>");
+        push_cdata_element(&mut x, "ToUserName", to_user);
+        push_cdata_element(&mut x, "FromUserName", from_user);
+        push_number_element(&mut x, "CreateTime", create_time);
+        let (event, key) = match self {
+            Push::Text(text) => {
+                push_cdata_element(&mut x, "MsgType", "text");
+                push_cdata_element(&mut x, "Content", text);
+                push_number_element(&mut x, "MsgId", msg_id);
+                x.push_str("</xml>");
+                return x;
+            }
+            Push::Subscribe { scene } => {
+                ("subscribe", scene.as_ref().map(|s| format!("qrscene_{s}")))
+            }
+            Push::Unsubscribe => ("unsubscribe", None),
+            Push::Scan { scene } => ("SCAN", Some(scene.clone())),
+            Push::Click { key } => ("CLICK", Some(key.clone())),
+            Push::View { url } => ("VIEW", Some(url.clone())),
+            Push::Location { .. } => ("LOCATION", None),
+            Push::Event { name, key } => (name.as_str(), key.clone()),
+        };
+        push_cdata_element(&mut x, "MsgType", "event");
+        push_cdata_element(&mut x, "Event", event);
+        if let Some(key) = &key {
+            push_cdata_element(&mut x, "EventKey", key);
+        }
+        match self {
+            Push::Subscribe { scene: Some(_) } | Push::Scan { .. } => {
+                push_cdata_element(&mut x, "Ticket", "simulated-ticket")
+            }
+            Push::Location { latitude, longitude } => x.push_str(&format!(
+                "<Latitude>{latitude}</Latitude><Longitude>{longitude}</Longitude><Precision>30.0</Precision>"
+            )),
+            Push::Event { name, .. } => x.push_str(sample_payload(name)),
+            _ => {}
+        }
+        x.push_str("</xml>");
+        x
+    }
+}
+
+/// What a menu event carries besides its key, with sample values.
+fn sample_payload(event: &str) -> &'static str {
+    match event.to_ascii_lowercase().as_str() {
+        "scancode_push" | "scancode_waitmsg" => {
+            "<ScanCodeInfo><ScanType>qrcode</ScanType><ScanResult>https://example.com</ScanResult></ScanCodeInfo>"
+        }
+        "pic_sysphoto" | "pic_photo_or_album" | "pic_weixin" => {
+            "<SendPicsInfo><Count>1</Count><PicList><item><PicMd5Sum>d41d8cd98f00b204e9800998ecf8427e</PicMd5Sum></item></PicList></SendPicsInfo>"
+        }
+        "location_select" => {
+            "<SendLocationInfo><Location_X>23.1</Location_X><Location_Y>113.3</Location_Y><Scale>15</Scale><Label>Somewhere</Label><Poiname></Poiname></SendLocationInfo>"
+        }
+        _ => "",
+    }
+}
 
 /// Builds the query and body WeChat would send for `message_xml` in `mode`,
 /// signed with `token` at `timestamp`/`nonce`. Encrypted modes need `crypt`;

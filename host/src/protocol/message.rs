@@ -156,6 +156,37 @@ pub enum Event {
     },
 }
 
+impl Event {
+    /// The `Event` value WeChat sends for this event (its documented case).
+    pub fn wire_name(&self) -> &str {
+        match self {
+            Event::Subscribe { .. } => "subscribe",
+            Event::Unsubscribe => "unsubscribe",
+            Event::Scan { .. } => "SCAN",
+            Event::Location { .. } => "LOCATION",
+            Event::Click { .. } => "CLICK",
+            Event::View { .. } => "VIEW",
+            Event::ScancodePush(_) => "scancode_push",
+            Event::ScancodeWaitmsg(_) => "scancode_waitmsg",
+            Event::PicSysphoto(_) => "pic_sysphoto",
+            Event::PicPhotoOrAlbum(_) => "pic_photo_or_album",
+            Event::PicWeixin(_) => "pic_weixin",
+            Event::LocationSelect { .. } => "location_select",
+            Event::ViewMiniprogram { .. } => "view_miniprogram",
+            Event::TemplateSendJobFinish { .. } => "TEMPLATESENDJOBFINISH",
+            Event::MassSendJobFinish { .. } => "MASSSENDJOBFINISH",
+            Event::PublishJobFinish { .. } => "PUBLISHJOBFINISH",
+            Event::SubscribeMsgPopup(_) => "subscribe_msg_popup_event",
+            Event::SubscribeMsgChange(_) => "subscribe_msg_change_event",
+            Event::SubscribeMsgSent(_) => "subscribe_msg_sent_event",
+            Event::KfCreateSession { .. } => "kf_create_session",
+            Event::KfCloseSession { .. } => "kf_close_session",
+            Event::KfSwitchSession { .. } => "kf_switch_session",
+            Event::Other { name, .. } => name,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScanCode {
     pub key: String,
@@ -194,10 +225,11 @@ impl Message {
             .map(|(_, v)| v.as_str())
     }
 
-    /// `Event` as sent, for events.
+    /// `Event` as sent, for events (for a message built in code without its
+    /// fields, the event's name on the wire).
     pub fn event_name(&self) -> Option<&str> {
-        match self.body {
-            Body::Event(_) => self.field("Event"),
+        match &self.body {
+            Body::Event(e) => Some(self.field("Event").unwrap_or_else(|| e.wire_name())),
             _ => None,
         }
     }

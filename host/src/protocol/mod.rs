@@ -6,7 +6,7 @@
 //! - [`Callback`]: one request end to end — verify, decrypt, parse ([`Callback::open`]),
 //!   and answer ([`Callback::seal`]), encrypting exactly when the request was.
 //! - [`parse_message`] → [`Message`]; [`render_reply`] / [`parse_reply`] for [`Reply`].
-//! - [`build_push`] / [`open_reply`]: the WeChat side, for the simulator and tests.
+//! - [`Push`], [`build_push`] / [`open_reply`]: the WeChat side, for the simulator, `plugin run` and tests.
 //! - [`ProtocolError`]: every failure, with a stable [`ProtocolError::kind`] label.
 
 mod callback;
@@ -24,7 +24,7 @@ pub mod xml;
 mod tests;
 
 pub use callback::{Callback, CallbackQuery, CallbackSettings, Inbound, KeySlot, Mode};
-pub use client::{build_push, open_reply};
+pub use client::{Push, build_push, open_reply};
 pub use crypt::{AesKey, MsgCrypt};
 pub use error::ProtocolError;
 pub use message::*;

@@ -14,7 +14,7 @@ use std::time::Duration;
 use moka::future::Cache;
 use tokio::sync::watch;
 
-use crate::protocol::{Body, Message};
+use crate::protocol::Message;
 
 /// The shared, eventually-set result of one message's processing.
 pub type Pending<T> = watch::Receiver<Option<Arc<T>>>;
@@ -60,10 +60,7 @@ pub fn key(msg: &Message) -> String {
             msg.to_user, msg.from_user, msg.create_time
         ),
         None => {
-            let event = match &msg.body {
-                Body::Event(_) => msg.field("Event").unwrap_or(""),
-                _ => msg.msg_type.as_str(),
-            };
+            let event = msg.event_name().unwrap_or(&msg.msg_type);
             let event_key = msg.field("EventKey").unwrap_or("");
             format!(
                 "{}|{}|e|{}|{event}|{event_key}",
@@ -89,6 +86,7 @@ pub async fn wait<T: Send + Sync + 'static>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::Body;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     #[tokio::test]

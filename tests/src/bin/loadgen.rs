@@ -12,7 +12,8 @@ use wxhost::protocol::{AesKey, Mode, MsgCrypt};
 // The same allocator as `wxhost`, so the floor runs on the same stack.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use wxhost::simulate::{Push, signed_request};
+use wxhost::protocol::Push;
+use wxhost::simulate::signed_request;
 
 fn usage() -> ! {
     eprintln!(
