@@ -100,7 +100,7 @@ pub async fn run(config: &Config, args: SimulateArgs) -> anyhow::Result<()> {
         format!("http://127.0.0.1:{port}{}", config.server.path)
     });
     let token = &config.wechat.token;
-    let now = crate::server::callback::unix_now();
+    let now = crate::unix_now();
     let client = reqwest::Client::new();
     if args.verify {
         let nonce = rand::random::<u32>().to_string();

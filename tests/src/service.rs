@@ -130,7 +130,7 @@ impl Wxhost {
 
     /// Posts a signed push of `xml` in `mode`; returns status and raw body.
     pub async fn post_xml(&self, xml: &str, mode: Mode) -> (u16, String) {
-        let now = wxhost::server::callback::unix_now();
+        let now = wxhost::unix_now();
         let (url, body) = signed_request(&self.url, TOKEN, Some(&self.crypt), mode, xml, now);
         self.post_raw(&url, body).await
     }
@@ -138,7 +138,7 @@ impl Wxhost {
     /// Starts posting a signed push of `xml` in the background (e.g. to send
     /// a retry, or a signal, while it is in flight).
     pub fn spawn_post_xml(&self, xml: &str, mode: Mode) -> tokio::task::JoinHandle<(u16, String)> {
-        let now = wxhost::server::callback::unix_now();
+        let now = wxhost::unix_now();
         let (url, body) = signed_request(&self.url, TOKEN, Some(&self.crypt), mode, xml, now);
         let http = self.http.clone();
         tokio::spawn(async move {
@@ -159,7 +159,7 @@ impl Wxhost {
 
     /// Sends `push` and returns the reply's plaintext XML, or `success`.
     pub async fn push(&self, push: &Push, mode: Mode, msg_id: u64) -> String {
-        let now = wxhost::server::callback::unix_now();
+        let now = wxhost::unix_now();
         let xml = push.to_xml("gh_test", "o_test_user", now, msg_id);
         let (status, body) = self.post_xml(&xml, mode).await;
         assert_eq!(status, 200, "push refused: {body}\n{}", self.log());

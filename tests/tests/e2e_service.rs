@@ -20,7 +20,7 @@ fn reply_of(xml: &str) -> Reply {
 #[tokio::test]
 async fn url_verification_echoes_only_when_signed() {
     let host = Wxhost::start(&["echo"], "", &[]).await;
-    let ts = wxhost::server::callback::unix_now().to_string();
+    let ts = wxhost::unix_now().to_string();
     let sig = protocol::signature(&[TOKEN, &ts, "123"]);
     let (status, body) = host
         .get(&format!(
@@ -63,7 +63,7 @@ async fn echo_answers_in_all_three_modes() {
 #[tokio::test]
 async fn encrypted_replies_are_encrypted_envelopes() {
     let host = Wxhost::start(&["echo"], "", &[]).await;
-    let now = wxhost::server::callback::unix_now();
+    let now = wxhost::unix_now();
     let xml = Push::Text("secret words".into()).to_xml("gh_test", "o_u", now, 7);
     let (status, body) = host.post_xml(&xml, Mode::Safe).await;
     assert_eq!(status, 200);
@@ -111,7 +111,7 @@ async fn every_reply_type_round_trips_through_encryption() {
 #[tokio::test]
 async fn a_retry_in_flight_gets_the_same_reply_and_the_plugin_runs_once() {
     let host = Wxhost::start(&["fixture"], SLOW_FIXTURE, &[]).await;
-    let now = wxhost::server::callback::unix_now();
+    let now = wxhost::unix_now();
     let xml = Push::Text("sleep:1500".into()).to_xml("gh_test", "o_retry", now, 4242);
     let first = host.spawn_post_xml(&xml, Mode::Safe);
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -160,7 +160,7 @@ async fn a_slow_plugin_gets_success_within_the_budget() {
 #[tokio::test]
 async fn hostile_requests_get_4xx_and_the_server_keeps_answering() {
     let host = Wxhost::start(&["echo"], "", &[]).await;
-    let now = wxhost::server::callback::unix_now();
+    let now = wxhost::unix_now();
     let good_xml = Push::Text("hi".into()).to_xml("gh_test", "o_u", now, 1);
     let crypt = &host.crypt;
     let signed = |xml: &str, ts: u64| {
@@ -249,7 +249,7 @@ async fn hostile_requests_get_4xx_and_the_server_keeps_answering() {
 #[tokio::test]
 async fn require_encryption_refuses_plaintext_pushes() {
     let host = Wxhost::start(&["echo"], "", &[("WXHOST_REQUIRE_ENCRYPTION", "true")]).await;
-    let now = wxhost::server::callback::unix_now();
+    let now = wxhost::unix_now();
     let xml = Push::Text("hi".into()).to_xml("gh_test", "o_u", now, 5);
     assert_eq!(host.post_xml(&xml, Mode::Plaintext).await.0, 403);
     let body = host.push(&Push::Text("hi".into()), Mode::Safe, 6).await;
@@ -289,7 +289,7 @@ async fn logs_carry_one_line_per_push_and_no_secrets() {
 #[tokio::test]
 async fn graceful_shutdown_finishes_in_flight_pushes() {
     let mut host = Wxhost::start(&["fixture"], SLOW_FIXTURE, &[]).await;
-    let now = wxhost::server::callback::unix_now();
+    let now = wxhost::unix_now();
     let xml = Push::Text("sleep:1000".into()).to_xml("gh_test", "o_shutdown", now, 5150);
     let in_flight = host.spawn_post_xml(&xml, Mode::Safe);
     tokio::time::sleep(Duration::from_millis(300)).await;

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::{Query, State};
@@ -21,19 +21,12 @@ use super::dispatch::Decision;
 use super::late;
 use crate::protocol::{CallbackQuery, Message, ProtocolError, Reply, SUCCESS};
 
-pub fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 /// GET: URL verification; echoes `echostr` verbatim.
 pub async fn verify(
     State(state): State<Arc<AppState>>,
     Query(query): Query<CallbackQuery>,
 ) -> Response {
-    match state.callback.verify_url(&query, unix_now()) {
+    match state.callback.verify_url(&query, crate::unix_now()) {
         Ok(echo) => ([(header::CONTENT_TYPE, "text/plain")], echo).into_response(),
         Err(e) => {
             tracing::info!(error = e.kind(), "verification refused");
@@ -50,7 +43,7 @@ pub async fn push(
 ) -> Response {
     let started = Instant::now();
     let request_id = state.next_request_id.fetch_add(1, Ordering::Relaxed);
-    let inbound = match state.callback.open(&query, &body, unix_now()) {
+    let inbound = match state.callback.open(&query, &body, crate::unix_now()) {
         Ok(inbound) => inbound,
         Err(e) => {
             tracing::info!(
@@ -72,7 +65,7 @@ pub async fn push(
         .await;
     let decision = dedup::wait(pending, deadline).await;
     let (body, plugin, outcome) = match &decision {
-        Some(d) => match state.callback.seal(&inbound, &d.reply, unix_now()) {
+        Some(d) => match state.callback.seal(&inbound, &d.reply, crate::unix_now()) {
             Ok(body) => (body, d.plugin.as_deref(), d.outcome),
             Err(e) => {
                 tracing::warn!(

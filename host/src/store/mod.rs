@@ -141,12 +141,9 @@ pub trait Store: Send + Sync + 'static {
     }
 }
 
-/// Unix seconds now.
+/// Unix seconds now, as stored (SQLite integers are signed).
 pub fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    crate::unix_now() as i64
 }
 
 /// The calendar day (`YYYY-MM-DD`) in Beijing time (UTC+8) of unix second

@@ -9,7 +9,7 @@ use std::sync::Mutex;
 
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
-use super::{MenuVersion, QrRecord, Store, StoreError, StoredToken};
+use super::{MenuVersion, QrRecord, Store, StoreError, StoredToken, now_secs};
 use crate::api::QrCode;
 
 /// Schema history; each entry runs once, in order, recorded in `user_version`.
@@ -123,10 +123,6 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         tx.commit().map_err(backend)?;
     }
     Ok(())
-}
-
-pub(crate) fn now_secs() -> i64 {
-    super::now_secs()
 }
 
 const MENU_COLUMNS: &str =
