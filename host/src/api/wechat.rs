@@ -2,7 +2,7 @@
 //! holds the client, the token manager and the store, adds the access_token
 //! to each call, and applies the errcode rules: a rejected token is dropped
 //! and the call retried once (never more), a busy answer is retried with
-//! backoff, everything else is surfaced.
+//! backoff ([`RetryPolicy::run`]), everything else is surfaced.
 //!
 //! The feature modules ([`super::menu`], [`super::qrcode`], [`super::custom`],
 //! [`super::user`]) add their methods to it; it implements [`PluginApi`].
@@ -14,7 +14,7 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use serde_json::Value;
 
-use super::client::{ApiClient, BUSY_ERRCODE, RetryPolicy, TOKEN_ERRCODES, errcode, error_for};
+use super::client::{ApiClient, RetryPolicy, TOKEN_ERRCODES, errcode, error_for};
 use super::token::{TokenManager, TokenSettings};
 use super::{ApiError, CustomerMessage, PluginApi, QrCode, QrCodeRequest, UserInfo};
 use crate::config::Config;
@@ -120,18 +120,20 @@ impl Wechat {
         query: &[(&str, &str)],
         body: Option<&Value>,
     ) -> Result<Value, ApiError> {
-        let retry = self.options.retry;
         let mut token_retried = false;
-        let mut busy_retries = 0u32;
         loop {
             let token = self.tokens.get().await?;
             let mut q: Vec<(&str, &str)> = Vec::with_capacity(query.len() + 1);
             q.push(("access_token", &token));
             q.extend_from_slice(query);
-            let answer = match (method, body) {
-                (Method::Post, Some(body)) => self.client.post(path, &q, body).await?,
-                _ => self.client.get(path, &q).await?,
-            };
+            let answer = self
+                .options
+                .retry
+                .run(|| match (method, body) {
+                    (Method::Post, Some(body)) => self.client.post(path, &q, body).boxed(),
+                    _ => self.client.get(path, &q).boxed(),
+                })
+                .await?;
             match errcode(&answer) {
                 0 => return Ok(answer),
                 code if TOKEN_ERRCODES.contains(&code) && !token_retried => {
@@ -145,14 +147,6 @@ impl Wechat {
                     );
                     self.tokens.invalidate(&token);
                     token_retried = true;
-                }
-                BUSY_ERRCODE if busy_retries + 1 < retry.busy_attempts => {
-                    let delay = retry
-                        .busy_base_delay
-                        .saturating_mul(1u32 << busy_retries.min(16));
-                    tracing::info!(path, ?delay, "WeChat is busy (-1); retrying");
-                    tokio::time::sleep(delay).await;
-                    busy_retries += 1;
                 }
                 code => return Err(error_for(code, &answer)),
             }
