@@ -7,62 +7,18 @@
 //! 2. `cp echo.wasm plugins/` → first reply served through hot reload,
 //!    cold (empty artifact cache: compiles) and warm (cached artifact).
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
-use wxhost::plugin::{HostServices, PluginOutcome, Runtime, RuntimeConfig};
-use wxhost::protocol::{Body, Message};
-use wxhost::store::sqlite::SqliteStore;
+use wxhost::plugin::PluginOutcome;
 
-fn wasm(name: &str) -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../build/wasm")
-        .join(format!("{name}.wasm"));
-    assert!(
-        p.exists(),
-        "{} is missing: run scripts/build-plugins.sh first",
-        p.display()
-    );
-    p
-}
-
-fn text(s: &str) -> Message {
-    Message {
-        to_user: "gh_bench".into(),
-        from_user: "o_bench".into(),
-        create_time: 1_700_000_000,
-        msg_id: Some(1),
-        msg_type: "text".into(),
-        body: Body::Text { content: s.into() },
-        fields: vec![("Content".into(), s.into())],
-        raw: format!("<xml><Content><![CDATA[{s}]]></Content></xml>"),
-    }
-}
-
-fn runtime(dir: &Path, cache: &Path) -> Arc<Runtime> {
-    let cfg = RuntimeConfig {
-        dir: dir.to_owned(),
-        cache_dir: cache.to_owned(),
-        default_memory_mib: 64,
-        default_timeout: Duration::from_secs(1),
-        settings: Default::default(),
-        watch: true,
-    };
-    Runtime::new(
-        cfg,
-        HostServices {
-            store: Arc::new(SqliteStore::open_in_memory().unwrap()),
-            wechat: None,
-        },
-    )
-    .unwrap()
-}
+#[path = "../tests/plugin_support/mod.rs"]
+mod support;
+use support::{env, env_with, text, wasm};
 
 fn bench_echo(c: &mut Criterion, tokio_rt: &tokio::runtime::Runtime) {
-    let tmp = tempfile::tempdir().unwrap();
-    let rt = runtime(tmp.path(), &tmp.path().join("cache"));
+    let e = env(Default::default());
+    let rt = &e.rt;
     let echo = tokio_rt.block_on(rt.load_file(&wasm("echo"))).unwrap();
     println!("pooling allocator: {}", rt.pooling());
     let msg = text("hello");
@@ -111,14 +67,18 @@ fn bench_echo(c: &mut Criterion, tokio_rt: &tokio::runtime::Runtime) {
 fn copy_to_first_reply(tokio_rt: &tokio::runtime::Runtime, warm: bool) -> Duration {
     tokio_rt.block_on(async {
         let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().join("plugins");
         let cache = tmp.path().join("cache");
         if warm {
             // Populate the cache with another runtime first.
-            let pre = runtime(&dir, &cache);
-            pre.load_file(&wasm("echo")).await.unwrap();
+            let pre = env_with(
+                tempfile::tempdir().unwrap(),
+                cache.clone(),
+                Default::default(),
+            );
+            pre.rt.load_file(&wasm("echo")).await.unwrap();
         }
-        let rt = runtime(&dir, &cache);
+        let e = env_with(tmp, cache, Default::default());
+        let (rt, dir) = (&e.rt, e.plugins_dir());
         rt.load_all().await.unwrap();
         rt.watch().unwrap();
         tokio::time::sleep(Duration::from_millis(50)).await;

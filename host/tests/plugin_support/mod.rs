@@ -15,7 +15,11 @@ use wxhost::store::sqlite::SqliteStore;
 
 /// `build/wasm/<name>.wasm`, built by `scripts/build-plugins.sh`.
 pub fn wasm(name: &str) -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+    // Read at run time: cargo sets it for tests and benches, and a build
+    // shared between checkouts may have baked in another checkout's path.
+    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR")
+        .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned());
+    let p = Path::new(&manifest_dir)
         .join("../build/wasm")
         .join(format!("{name}.wasm"));
     assert!(
