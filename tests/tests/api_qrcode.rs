@@ -78,7 +78,12 @@ async fn codes_are_created_stored_and_found_by_scene() {
         s.code.ticket
     );
     assert_eq!(
-        w.qrcode_by_scene("7").unwrap().unwrap().note.as_deref(),
+        w.store()
+            .qrcode_by_scene("7")
+            .unwrap()
+            .unwrap()
+            .note
+            .as_deref(),
         Some("door")
     );
     assert_eq!(store.qrcode_by_scene("nope").unwrap(), None);

@@ -10,7 +10,7 @@
 use serde_json::{Value, json};
 
 use super::{ApiError, QrCode, QrCodeRequest, Wechat};
-use crate::store::{QrRecord, now_secs};
+use crate::store::QrRecord;
 
 /// Longest lifetime of a temporary code (30 days).
 pub const MAX_EXPIRE_SECONDS: u32 = 2_592_000;
@@ -212,7 +212,7 @@ impl Wechat {
                 "qrcode/create answer lacks ticket or url".into(),
             ));
         };
-        let now = now_secs().max(0) as u64;
+        let now = crate::unix_now();
         let expires_at = match req.kind {
             QrKind::Permanent => None,
             // WeChat's answer is authoritative; fall back to what was asked.
@@ -235,11 +235,6 @@ impl Wechat {
         let limit = (req.kind == QrKind::Permanent).then_some(self.options.permanent_qr_limit);
         let id = self.store.qrcode_insert(&code, limit)?;
         Ok(QrRecord { id, code })
-    }
-
-    /// The newest unexpired stored code for `scene`.
-    pub fn qrcode_by_scene(&self, scene: &str) -> Result<Option<QrCode>, ApiError> {
-        Ok(self.store.qrcode_by_scene(scene)?)
     }
 }
 
