@@ -12,7 +12,8 @@ use wxhost::simulate::signed_request;
 
 pub const TOKEN: &str = "pamtest";
 pub const AES_KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
-pub const APP_ID: &str = "wxb11529c136998cb6";
+/// The built-in config's sample AppID, which the fake WeChat also accepts.
+pub use crate::fake_wechat::APP_ID;
 
 /// The repo's built plugins (`scripts/build-plugins.sh`).
 pub fn wasm(name: &str) -> PathBuf {

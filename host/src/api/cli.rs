@@ -15,7 +15,7 @@ use super::menu::Menu;
 use super::qrcode::{
     DEFAULT_EXPIRE_SECONDS, QrCreate, QrKind, Scene, render_png, render_svg, showqrcode_url,
 };
-use super::{ApiOptions, Wechat};
+use super::Wechat;
 use crate::config::{Config, TokenEndpoint};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{QrRecord, Store, format_utc, now_secs};
@@ -119,7 +119,7 @@ pub fn open(config: &Config) -> anyhow::Result<Wechat> {
             format!("opening the store in {}", config.storage.data_dir.display())
         })?,
     );
-    Ok(Wechat::with_options(config, store, ApiOptions::default())?)
+    Ok(Wechat::new(config, store)?)
 }
 
 pub async fn run_token(

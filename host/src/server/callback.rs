@@ -81,7 +81,7 @@ pub async fn push(
     tracing::info!(
         request_id,
         msg_id = message.msg_id,
-        kind = %message_kind(&message),
+        kind = %KindLabel(&message),
         mode = inbound.mode.as_str(),
         retry,
         plugin,
@@ -132,10 +132,15 @@ fn start(state: &Arc<AppState>, message: Arc<Message>, started: Instant) -> Pend
     rx
 }
 
-fn message_kind(msg: &Message) -> String {
-    match msg.event_name() {
-        Some(event) => format!("event:{event}"),
-        None => msg.msg_type.clone(),
+/// `text`, `event:CLICK`, … for the push log line (no allocation).
+struct KindLabel<'a>(&'a Message);
+
+impl std::fmt::Display for KindLabel<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.event_name() {
+            Some(event) => write!(f, "event:{event}"),
+            None => f.write_str(&self.0.msg_type),
+        }
     }
 }
 
