@@ -305,10 +305,6 @@ impl Config {
         Duration::from_millis(self.server.budget_ms)
     }
 
-    /// Settings for one plugin (defaults when it has no section).
-    pub fn plugin_settings(&self, id: &str) -> PluginSettings {
-        self.plugin.get(id).cloned().unwrap_or_default()
-    }
 }
 
 fn read(path: &Path) -> Result<String, ConfigError> {
