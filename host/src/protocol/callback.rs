@@ -214,10 +214,6 @@ impl Callback {
         })
     }
 
-    pub fn settings(&self) -> &CallbackSettings {
-        &self.settings
-    }
-
     /// The crypt for a key slot, if configured.
     pub fn crypt(&self, slot: KeySlot) -> Option<&MsgCrypt> {
         match slot {

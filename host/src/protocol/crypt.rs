@@ -86,11 +86,6 @@ impl MsgCrypt {
         }
     }
 
-    /// The AppID checked on decrypt and appended on encrypt.
-    pub fn app_id(&self) -> &str {
-        &self.app_id
-    }
-
     /// Encrypts `msg` with 16 fresh random bytes; returns the base64 `Encrypt`.
     pub fn encrypt(&self, msg: &str) -> String {
         self.encrypt_with_random(msg, rand::random::<[u8; 16]>())
