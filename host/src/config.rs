@@ -304,7 +304,6 @@ impl Config {
     pub fn budget(&self) -> Duration {
         Duration::from_millis(self.server.budget_ms)
     }
-
 }
 
 fn read(path: &Path) -> Result<String, ConfigError> {

@@ -11,11 +11,11 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use clap::{ArgGroup, Args, Subcommand};
 
+use super::Wechat;
 use super::menu::Menu;
 use super::qrcode::{
     DEFAULT_EXPIRE_SECONDS, QrCreate, QrKind, Scene, render_png, render_svg, showqrcode_url,
 };
-use super::Wechat;
 use crate::config::{Config, TokenEndpoint};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{QrRecord, Store, format_utc, now_secs};
