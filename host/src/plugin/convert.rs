@@ -184,17 +184,12 @@ pub(crate) async fn dispatch(
             };
             call1(store, instance, idx, (ctx, &m)).await
         }
+        // Same record; the export (handle-video / handle-shortvideo) differs.
         Body::Video {
             media_id,
             thumb_media_id,
-        } => {
-            let m = wit::VideoMessage {
-                media_id: media_id.clone(),
-                thumb_media_id: thumb_media_id.clone(),
-            };
-            call1(store, instance, idx, (ctx, &m)).await
         }
-        Body::ShortVideo {
+        | Body::ShortVideo {
             media_id,
             thumb_media_id,
         } => {
