@@ -10,7 +10,7 @@
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
-use wxhost::plugin::PluginOutcome;
+use wxhost::plugin::{HandlerInput, PluginOutcome};
 
 #[path = "../tests/plugin_support/mod.rs"]
 mod support;
@@ -29,7 +29,10 @@ fn bench_echo(c: &mut Criterion, tokio_rt: &tokio::runtime::Runtime) {
             tokio_rt.block_on(async {
                 let t = Instant::now();
                 for _ in 0..iters {
-                    let r = echo.call(&msg, None, far).await.unwrap();
+                    let r = echo
+                        .call(&HandlerInput::new(&msg, None), far)
+                        .await
+                        .unwrap();
                     debug_assert!(matches!(r, PluginOutcome::Reply(_)));
                 }
                 t.elapsed()
@@ -43,7 +46,7 @@ fn bench_echo(c: &mut Criterion, tokio_rt: &tokio::runtime::Runtime) {
         let mut inst = Vec::with_capacity(20_000);
         for _ in 0..20_000 {
             let t = Instant::now();
-            let r = echo.call_traced(&msg, None, far).await;
+            let r = echo.call_traced(&HandlerInput::new(&msg, None), far).await;
             times.push(t.elapsed());
             inst.push(r.instantiate);
             assert!(r.result.is_ok());
@@ -87,9 +90,12 @@ fn copy_to_first_reply(tokio_rt: &tokio::runtime::Runtime, warm: bool) -> Durati
         std::fs::copy(wasm("echo"), dir.join("echo.wasm")).unwrap();
         loop {
             if let Some(p) = rt.get("echo")
-                && p.call(&msg, None, Instant::now() + Duration::from_secs(1))
-                    .await
-                    .is_ok()
+                && p.call(
+                    &HandlerInput::new(&msg, None),
+                    Instant::now() + Duration::from_secs(1),
+                )
+                .await
+                .is_ok()
             {
                 return t.elapsed();
             }

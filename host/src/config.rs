@@ -4,7 +4,7 @@
 //! are expected from the environment in production; [`Config`]'s `Debug` never
 //! prints them. A bad value is a [`ConfigError`] naming the key.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -46,6 +46,9 @@ pub struct ServerConfig {
     pub dedup_ttl_secs: u64,
     /// Deliver replies that miss the budget as customer-service messages.
     pub late_replies: bool,
+    /// With late replies on, how long after a push its plugins may still
+    /// run (each within its own time limit).
+    pub late_reply_window_secs: u64,
 }
 
 #[derive(Clone, Deserialize)]
@@ -90,6 +93,10 @@ pub struct PluginsConfig {
     pub timeout_ms: u64,
     /// Watch the directory and hot-reload plugins.
     pub watch: bool,
+    /// Default kv quota per plugin: bytes of keys and values together.
+    pub kv_max_bytes: u64,
+    /// Default kv quota per plugin: number of keys.
+    pub kv_max_keys: u64,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -100,16 +107,47 @@ pub struct PluginSettings {
     pub priority: Option<i32>,
     pub memory_mib: Option<u64>,
     pub timeout_ms: Option<u64>,
-    /// Host capabilities granted: `customer-message`, `user-info`, `qrcode`.
+    /// Overrides `plugins.kv_max_bytes`.
+    pub kv_max_bytes: Option<u64>,
+    /// Overrides `plugins.kv_max_keys`.
+    pub kv_max_keys: Option<u64>,
+    /// Host capabilities granted.
     #[serde(default)]
-    pub capabilities: Vec<String>,
+    pub capabilities: BTreeSet<Capability>,
     /// Values the plugin reads with `config-get`.
     #[serde(default)]
     pub config: BTreeMap<String, String>,
 }
 
-/// The capabilities a plugin can be granted.
-pub const CAPABILITIES: &[&str] = &["customer-message", "user-info", "qrcode"];
+/// What a plugin may be granted beyond its own kv, config and logs. An
+/// unknown name fails to parse, so a typo stops start-up instead of silently
+/// granting nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Capability {
+    /// `wechat.send-customer-message`.
+    CustomerMessage,
+    /// `wechat.get-user-info`.
+    UserInfo,
+    /// `wechat.create-qr-code`.
+    Qrcode,
+}
+
+impl Capability {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Capability::CustomerMessage => "customer-message",
+            Capability::UserInfo => "user-info",
+            Capability::Qrcode => "qrcode",
+        }
+    }
+}
+
+impl fmt::Display for Capability {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -162,13 +200,21 @@ impl Config {
         };
         let mut table = parse(EMBEDDED_DEFAULT, "<embedded default>")?;
         merge(&mut table, parse(text, name)?);
-        let mut config: Config =
-            table
-                .try_into()
-                .map_err(|e: toml::de::Error| ConfigError::Parse {
+        // The path of the failing value, so the message names the key
+        // (`plugin.echo.capabilities[0]: unknown variant ...`).
+        let mut config: Config = serde_path_to_error::deserialize(toml::Value::Table(table))
+            .map_err(|e| {
+                let key = e.path().to_string();
+                let message = e.into_inner().message().to_owned();
+                ConfigError::Parse {
                     path: name.to_owned(),
-                    message: e.message().to_owned(),
-                })?;
+                    message: if key.is_empty() || key == "." {
+                        message
+                    } else {
+                        format!("{key}: {message}")
+                    },
+                }
+            })?;
         for (key, value) in env {
             config.apply_env(key, value)?;
         }
@@ -233,6 +279,9 @@ impl Config {
                 "must be at least 20: WeChat retries for about 15 s",
             ));
         }
+        if self.server.late_reply_window_secs == 0 {
+            return Err(invalid("server.late_reply_window_secs", "must be positive"));
+        }
         if self.server.timestamp_window_secs == 0 {
             return Err(invalid("server.timestamp_window_secs", "must be positive"));
         }
@@ -280,17 +329,6 @@ impl Config {
             ));
         }
         for (id, p) in &self.plugin {
-            for cap in &p.capabilities {
-                if !CAPABILITIES.contains(&cap.as_str()) {
-                    return Err(invalid(
-                        &format!("plugin.{id}.capabilities"),
-                        format!(
-                            "unknown capability `{cap}` (known: {})",
-                            CAPABILITIES.join(", ")
-                        ),
-                    ));
-                }
-            }
             if p.memory_mib == Some(0) || p.timeout_ms == Some(0) {
                 return Err(invalid(
                     &format!("plugin.{id}"),
@@ -303,6 +341,20 @@ impl Config {
 
     pub fn budget(&self) -> Duration {
         Duration::from_millis(self.server.budget_ms)
+    }
+
+    /// What the callback endpoint needs of the configuration.
+    pub fn callback_settings(&self) -> crate::protocol::CallbackSettings {
+        crate::protocol::CallbackSettings {
+            token: self.wechat.token.clone(),
+            app_id: self.wechat.app_id.clone(),
+            // An empty key means "none": `Callback::new` says so.
+            encoding_aes_key: Some(self.wechat.encoding_aes_key.clone()),
+            previous_encoding_aes_key: self.wechat.previous_encoding_aes_key.clone(),
+            require_encryption: self.server.require_encryption,
+            timestamp_window_secs: self.server.timestamp_window_secs,
+            max_body_bytes: self.server.body_limit_bytes,
+        }
     }
 }
 

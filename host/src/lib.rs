@@ -5,15 +5,21 @@
 //! - [`plugin`]: the wasmtime runtime, hot reload, the WIT bindings.
 //! - [`server`]: the callback endpoint, dispatch, retries and the 5 s budget.
 //! - [`api`]: WeChat server APIs (access_token, menus, QR codes, customer service).
-//! - [`store`]: persistent state (SQLite by default).
+//! - [`store`]: persistent state, one narrow trait per concern (SQLite by default).
 //! - [`config`]: the configuration file and environment.
+//! - [`cli`]: the `wxhost` commands, one file each.
+//! - [`fsutil`]: private files and directories.
+//!
+//! Dependencies point one way: `cli` → `server` → `plugin`, `api` → `store`,
+//! `protocol`; `store` and `protocol` depend on nothing else of wxhost.
 
 pub mod api;
+pub mod cli;
 pub mod config;
+pub mod fsutil;
 pub mod plugin;
 pub mod protocol;
 pub mod server;
-pub mod simulate;
 pub mod store;
 
 /// Unix seconds now: the one clock for timestamps on the wire and in storage.

@@ -1,6 +1,7 @@
-//! The `wxhost` command line.
+//! The `wxhost` command line: parses the arguments, loads the config, runs
+//! the command (see [`wxhost::cli`]).
 
-use clap::{Parser, Subcommand};
+use clap::Parser;
 
 // glibc malloc showed up as ~15% of the service's CPU under load (many small
 // per-request allocations across threads); mimalloc handles that pattern better.
@@ -19,37 +20,7 @@ struct Cli {
     #[arg(long, global = true, env = "WXHOST_CONFIG")]
     config: Option<std::path::PathBuf>,
     #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Serve WeChat's pushes with the plugins in the plugins directory.
-    Serve,
-    /// Play WeChat against a running server: send a signed (and encrypted) push, print the reply.
-    Simulate(wxhost::simulate::SimulateArgs),
-    /// Print the effective configuration (secrets redacted).
-    Config,
-    /// Plugin tools.
-    Plugin {
-        #[command(subcommand)]
-        command: PluginCommand,
-    },
-    /// The access_token: status (never the token itself) or a refresh.
-    #[command(subcommand)]
-    Token(wxhost::api::cli::TokenCommand),
-    /// Custom menus: publish, show, history, rollback, delete.
-    #[command(subcommand)]
-    Menu(wxhost::api::cli::MenuCommand),
-    /// Parametric QR codes: create, list, show.
-    #[command(subcommand)]
-    Qrcode(wxhost::api::cli::QrcodeCommand),
-}
-
-#[derive(Subcommand)]
-enum PluginCommand {
-    /// Run one plugin on one message and print its reply, logs and timings.
-    Run(wxhost::plugin::run_cmd::RunArgs),
+    command: wxhost::cli::Command,
 }
 
 #[tokio::main]
@@ -71,21 +42,7 @@ async fn main() {
         }
     };
     let mut stdout = std::io::stdout();
-    let result = match cli.command {
-        Command::Serve => wxhost::server::serve(config).await,
-        Command::Simulate(args) => wxhost::simulate::run(&config, args).await,
-        Command::Plugin {
-            command: PluginCommand::Run(args),
-        } => wxhost::plugin::run_cmd::run(args, &config).await,
-        Command::Token(cmd) => wxhost::api::cli::run_token(&config, cmd, &mut stdout).await,
-        Command::Menu(cmd) => wxhost::api::cli::run_menu(&config, cmd, &mut stdout).await,
-        Command::Qrcode(cmd) => wxhost::api::cli::run_qrcode(&config, cmd, &mut stdout).await,
-        Command::Config => {
-            println!("{config:#?}");
-            Ok(())
-        }
-    };
-    if let Err(e) = result {
+    if let Err(e) = cli.command.run(&config, &mut stdout).await {
         eprintln!("wxhost: {e:#}");
         std::process::exit(1);
     }

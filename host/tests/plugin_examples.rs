@@ -7,9 +7,8 @@ mod plugin_support;
 use plugin_support::*;
 use wxhost::api::QrCode;
 use wxhost::config::PluginSettings;
-use wxhost::plugin::{Kind, LogLevel, PluginOutcome};
+use wxhost::plugin::{HandlerInput, Kind, LogLevel, PluginOutcome};
 use wxhost::protocol::{Body, Event, Reply};
-use wxhost::store::Store;
 
 fn reply_text(o: PluginOutcome) -> String {
     match o {
@@ -22,11 +21,14 @@ fn reply_text(o: PluginOutcome) -> String {
 async fn echo_answers_text_with_the_same_text() {
     let e = env(Default::default());
     let p = e.rt.load_file(&wasm("echo")).await.unwrap();
-    assert_eq!(p.id, "echo");
+    assert_eq!(p.id(), "echo");
     assert_eq!(p.info.name, "echo");
     assert_eq!(p.info.handles, vec![Kind::Text]);
     assert!(p.handles(Kind::Text) && !p.handles(Kind::Image) && !p.handles(Kind::EventClick));
-    let out = p.call(&text("你好, wasm"), None, deadline()).await.unwrap();
+    let out = p
+        .call(&HandlerInput::new(&text("你好, wasm"), None), deadline())
+        .await
+        .unwrap();
     assert_eq!(reply_text(out), "你好, wasm");
 }
 
@@ -42,7 +44,9 @@ async fn keyword_replies_from_its_config_and_passes_otherwise() {
     };
     let e = env(settings(&[("keyword", s)]));
     let p = e.rt.load_file(&wasm("keyword")).await.unwrap();
-    let r = p.call_traced(&text("  HELLO "), None, deadline()).await;
+    let r = p
+        .call_traced(&HandlerInput::new(&text("  HELLO "), None), deadline())
+        .await;
     assert_eq!(reply_text(r.result.unwrap()), "Hi there!");
     assert_eq!(r.logs.len(), 1, "{:?}", r.logs);
     assert_eq!(r.logs[0].level, LogLevel::Info);
@@ -51,9 +55,12 @@ async fn keyword_replies_from_its_config_and_passes_otherwise() {
         vec![("keyword".to_string(), "hello".to_string())]
     );
     assert_eq!(
-        p.call(&text("something else"), None, deadline())
-            .await
-            .unwrap(),
+        p.call(
+            &HandlerInput::new(&text("something else"), None),
+            deadline()
+        )
+        .await
+        .unwrap(),
         PluginOutcome::Pass
     );
 }
@@ -79,7 +86,10 @@ async fn welcome_reads_the_qr_scene_and_counts_visits_in_kv() {
         },
         Some("qrscene_promo42"),
     );
-    let out = p.call(&sub, Some(&qr), deadline()).await.unwrap();
+    let out = p
+        .call(&HandlerInput::new(&sub, Some(&qr)), deadline())
+        .await
+        .unwrap();
     assert_eq!(
         reply_text(out),
         "Welcome! You came from scene promo42 (spring poster)."
@@ -93,7 +103,9 @@ async fn welcome_reads_the_qr_scene_and_counts_visits_in_kv() {
         },
         Some("promo42"),
     );
-    let r = p.call_traced(&scan, None, deadline()).await;
+    let r = p
+        .call_traced(&HandlerInput::new(&scan, None), deadline())
+        .await;
     assert_eq!(
         reply_text(r.result.unwrap()),
         "Welcome! You came from scene promo42."
@@ -107,7 +119,7 @@ async fn welcome_reads_the_qr_scene_and_counts_visits_in_kv() {
     );
     // kv is namespaced by plugin id.
     assert_eq!(
-        e.store.kv_get("welcome", "scene:promo42").unwrap(),
+        e.kv.get("welcome", "scene:promo42").await.unwrap(),
         Some(b"2".to_vec())
     );
 
@@ -120,7 +132,11 @@ async fn welcome_reads_the_qr_scene_and_counts_visits_in_kv() {
         None,
     );
     assert_eq!(
-        reply_text(p.call(&plain, None, deadline()).await.unwrap()),
+        reply_text(
+            p.call(&HandlerInput::new(&plain, None), deadline())
+                .await
+                .unwrap()
+        ),
         "Welcome!"
     );
 }
@@ -135,19 +151,33 @@ async fn menu_answers_clicks_by_key() {
     let p = e.rt.load_file(&wasm("menu")).await.unwrap();
     let click = |k: &str| event("CLICK", Event::Click { key: k.into() }, Some(k));
     assert_eq!(
-        reply_text(p.call(&click("HELP"), None, deadline()).await.unwrap()),
+        reply_text(
+            p.call(&HandlerInput::new(&click("HELP"), None), deadline())
+                .await
+                .unwrap()
+        ),
         "Send any text and we will answer."
     );
     assert_eq!(
-        reply_text(p.call(&click("PROMO"), None, deadline()).await.unwrap()),
+        reply_text(
+            p.call(&HandlerInput::new(&click("PROMO"), None), deadline())
+                .await
+                .unwrap()
+        ),
         "20% off today"
     );
-    match p.call(&click("NEWS"), None, deadline()).await.unwrap() {
+    match p
+        .call(&HandlerInput::new(&click("NEWS"), None), deadline())
+        .await
+        .unwrap()
+    {
         PluginOutcome::Reply(Reply::News(a)) => assert_eq!(a[0].url, "https://example.com/news"),
         other => panic!("{other:?}"),
     }
     assert_eq!(
-        p.call(&click("NOPE"), None, deadline()).await.unwrap(),
+        p.call(&HandlerInput::new(&click("NOPE"), None), deadline())
+            .await
+            .unwrap(),
         PluginOutcome::Pass
     );
 }
@@ -168,7 +198,9 @@ async fn sdk_default_handlers_fall_back_to_pass() {
         Some("https://x"),
     );
     assert_eq!(
-        menu.call(&view, None, deadline()).await.unwrap(),
+        menu.call(&HandlerInput::new(&view, None), deadline())
+            .await
+            .unwrap(),
         PluginOutcome::Pass
     );
     let other = event(
@@ -181,7 +213,9 @@ async fn sdk_default_handlers_fall_back_to_pass() {
     );
     assert_eq!(Kind::of(&other), Kind::Event);
     assert_eq!(
-        menu.call(&other, None, deadline()).await.unwrap(),
+        menu.call(&HandlerInput::new(&other, None), deadline())
+            .await
+            .unwrap(),
         PluginOutcome::Pass
     );
     let image = message(
@@ -193,15 +227,42 @@ async fn sdk_default_handlers_fall_back_to_pass() {
         &[],
     );
     assert_eq!(
-        echo.call(&image, None, deadline()).await.unwrap(),
+        echo.call(&HandlerInput::new(&image, None), deadline())
+            .await
+            .unwrap(),
         PluginOutcome::Pass
     );
     let unknown = message("mystery", Body::Unknown, &[]);
     assert_eq!(Kind::of(&unknown), Kind::Unsupported);
     assert_eq!(
-        echo.call(&unknown, None, deadline()).await.unwrap(),
+        echo.call(&HandlerInput::new(&unknown, None), deadline())
+            .await
+            .unwrap(),
         PluginOutcome::Pass
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_subscribe_message_popup_reaches_its_typed_handler_with_every_template() {
+    let e = env(Default::default());
+    e.install("fixture", "fixture");
+    e.rt.load_all().await.unwrap();
+    let xml = "<xml><ToUserName><![CDATA[gh_test]]></ToUserName><FromUserName><![CDATA[o_user]]></FromUserName>\
+        <CreateTime>1700000000</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[subscribe_msg_popup_event]]></Event>\
+        <SubscribeMsgPopupEvent><List><TemplateId><![CDATA[t1]]></TemplateId><SubscribeStatusString><![CDATA[accept]]></SubscribeStatusString><PopupScene>2</PopupScene></List>\
+        <List><TemplateId><![CDATA[t2]]></TemplateId><SubscribeStatusString><![CDATA[reject]]></SubscribeStatusString><PopupScene>2</PopupScene></List></SubscribeMsgPopupEvent></xml>";
+    let msg = wxhost::protocol::parse_message(xml).unwrap();
+    assert_eq!(Kind::of(&msg), Kind::EventSubscribeMsgPopup);
+    let d = e.rt.dispatch(&msg, None, deadline()).await;
+    match d.answer {
+        Some((id, PluginOutcome::Reply(Reply::Text(t)))) => {
+            assert_eq!(
+                (id.as_str(), t.as_str()),
+                ("fixture", "popup t1=accept,t2=reject")
+            )
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -215,7 +276,7 @@ async fn dispatch_follows_priority_and_config_overrides_it() {
     e.install("keyword", "keyword");
     e.install("menu", "menu");
     e.rt.load_all().await.unwrap();
-    let ids: Vec<String> = e.rt.plugins().iter().map(|p| p.id.clone()).collect();
+    let ids: Vec<String> = e.rt.plugins().iter().map(|p| p.id().to_owned()).collect();
     assert_eq!(ids, ["keyword", "echo", "menu"]); // 10, then 0 by id
     let d = e.rt.dispatch(&text("hello"), None, deadline()).await;
     assert_eq!(
@@ -244,7 +305,7 @@ async fn dispatch_follows_priority_and_config_overrides_it() {
     e2.install("echo", "echo");
     e2.install("keyword", "keyword");
     e2.rt.load_all().await.unwrap();
-    assert_eq!(e2.rt.plugins()[0].id, "echo");
+    assert_eq!(e2.rt.plugins()[0].id(), "echo");
     assert_eq!(e2.rt.plugins()[0].priority, 50);
     let d = e2.rt.dispatch(&text("hello"), None, deadline()).await;
     assert_eq!(d.answer.unwrap().0, "echo");
@@ -262,6 +323,6 @@ async fn disabled_plugins_are_not_loaded() {
     e.install("echo", "echo");
     e.install("menu", "menu");
     e.rt.load_all().await.unwrap();
-    let ids: Vec<String> = e.rt.plugins().iter().map(|p| p.id.clone()).collect();
+    let ids: Vec<String> = e.rt.plugins().iter().map(|p| p.id().to_owned()).collect();
     assert_eq!(ids, ["menu"]);
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use plugin_support::*;
 use wxhost::config::PluginSettings;
-use wxhost::plugin::{PluginError, PluginOutcome};
+use wxhost::plugin::{HandlerInput, PluginError, PluginOutcome};
 use wxhost::protocol::{Event, Reply};
 
 fn fast() -> PluginSettings {
@@ -23,7 +23,9 @@ fn fast() -> PluginSettings {
 async fn panic_is_classified_with_the_guest_message() {
     let e = env(Default::default());
     let p = e.rt.load_file(&wasm("fault_panic")).await.unwrap();
-    let r = p.call_traced(&text("boom"), None, deadline()).await;
+    let r = p
+        .call_traced(&HandlerInput::new(&text("boom"), None), deadline())
+        .await;
     match r.result {
         Err(PluginError::Panic { message }) => {
             assert!(
@@ -42,7 +44,10 @@ async fn endless_loop_is_stopped_at_the_time_limit() {
     let e = env(settings(&[("fault_loop", fast())]));
     let p = e.rt.load_file(&wasm("fault_loop")).await.unwrap();
     let t = Instant::now();
-    let err = p.call(&text("spin"), None, deadline()).await.unwrap_err();
+    let err = p
+        .call(&HandlerInput::new(&text("spin"), None), deadline())
+        .await
+        .unwrap_err();
     assert!(
         matches!(err, PluginError::Timeout { limit_ms: 200, .. }),
         "{err:?}"
@@ -53,8 +58,7 @@ async fn endless_loop_is_stopped_at_the_time_limit() {
     // The caller's deadline wins when it is earlier than the plugin's limit.
     let err = p
         .call(
-            &text("spin"),
-            None,
+            &HandlerInput::new(&text("spin"), None),
             Instant::now() + Duration::from_millis(50),
         )
         .await
@@ -69,7 +73,10 @@ async fn endless_loop_is_stopped_at_the_time_limit() {
 async fn unbounded_allocation_hits_the_memory_limit() {
     let e = env(settings(&[("fault_alloc", fast())]));
     let p = e.rt.load_file(&wasm("fault_alloc")).await.unwrap();
-    let err = p.call(&text("eat"), None, deadline()).await.unwrap_err();
+    let err = p
+        .call(&HandlerInput::new(&text("eat"), None), deadline())
+        .await
+        .unwrap_err();
     match &err {
         PluginError::MemoryLimit {
             limit_mib: 16,
@@ -84,10 +91,16 @@ async fn unbounded_allocation_hits_the_memory_limit() {
 async fn invalid_replies_are_refused() {
     let e = env(Default::default());
     let p = e.rt.load_file(&wasm("fault_invalid_reply")).await.unwrap();
-    let err = p.call(&text("x"), None, deadline()).await.unwrap_err();
+    let err = p
+        .call(&HandlerInput::new(&text("x"), None), deadline())
+        .await
+        .unwrap_err();
     assert_eq!(err, PluginError::InvalidReply("text is empty".into()));
     let click = event("CLICK", Event::Click { key: "K".into() }, Some("K"));
-    let err = p.call(&click, None, deadline()).await.unwrap_err();
+    let err = p
+        .call(&HandlerInput::new(&click, None), deadline())
+        .await
+        .unwrap_err();
     assert!(
         matches!(&err, PluginError::InvalidReply(m) if m.contains("9 articles")),
         "{err:?}"
@@ -100,7 +113,7 @@ async fn other_major_wit_version_is_refused_naming_both() {
     let err = e.rt.load_file(&wasm("fault_wit_v2")).await.unwrap_err();
     let msg = format!("{err:#}");
     assert!(
-        msg.contains("wechat:plugin@1.0.0") && msg.contains("wechat:plugin@0.1.x"),
+        msg.contains("wechat:plugin@1.0.0") && msg.contains("wechat:plugin@0.2.x"),
         "{msg}"
     );
 }
@@ -132,7 +145,7 @@ async fn host_keeps_answering_with_the_other_plugins() {
         e.install(f, f);
     }
     e.rt.load_all().await.unwrap();
-    let ids: Vec<String> = e.rt.plugins().iter().map(|p| p.id.clone()).collect();
+    let ids: Vec<String> = e.rt.plugins().iter().map(|p| p.id().to_owned()).collect();
     // Faults have priority 100, so they all run before echo; v2 was refused.
     assert_eq!(
         ids,
@@ -163,8 +176,8 @@ async fn host_keeps_answering_with_the_other_plugins() {
         assert_eq!(
             kinds,
             [
-                ("fault_alloc", "memory-limit"),
-                ("fault_invalid_reply", "invalid-reply"),
+                ("fault_alloc", "memory_limit"),
+                ("fault_invalid_reply", "invalid_reply"),
                 ("fault_loop", "timeout"),
                 ("fault_panic", "panic")
             ]
@@ -174,11 +187,12 @@ async fn host_keeps_answering_with_the_other_plugins() {
     let looping = e.rt.get("fault_loop").unwrap();
     let echo = e.rt.get("echo").unwrap();
     let a = text("a");
-    let (l, r) = tokio::join!(looping.call(&a, None, deadline()), async {
+    let a = HandlerInput::new(&a, None);
+    let (l, r) = tokio::join!(looping.call(&a, deadline()), async {
         let mut n = 0;
         for i in 0..20 {
             if echo
-                .call(&text(&i.to_string()), None, deadline())
+                .call(&HandlerInput::new(&text(&i.to_string()), None), deadline())
                 .await
                 .is_ok()
             {

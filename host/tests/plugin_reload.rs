@@ -9,12 +9,16 @@ use std::io::Write;
 use std::time::Duration;
 
 use plugin_support::*;
-use wxhost::plugin::{PluginOutcome, ReloadEvent};
+use wxhost::plugin::{HandlerInput, PluginOutcome, ReloadEvent};
 use wxhost::protocol::Reply;
 
 async fn answer(e: &Env, id: &str, s: &str) -> Option<PluginOutcome> {
     let p = e.rt.get(id)?;
-    Some(p.call(&text(s), None, deadline()).await.unwrap())
+    Some(
+        p.call(&HandlerInput::new(&text(s), None), deadline())
+            .await
+            .unwrap(),
+    )
 }
 
 fn is(ev: &ReloadEvent, want: &str, id: &str) -> bool {
@@ -48,11 +52,13 @@ async fn add_replace_remove() {
     wait_for(&mut rx, |ev| is(ev, "replaced", "p")).await;
     let new = e.rt.get("p").unwrap();
     assert_eq!(new.info.name, "keyword");
-    assert_ne!(new.sha256, old.sha256);
+    assert_ne!(new.sha256(), old.sha256());
     assert_eq!(answer(&e, "p", "one").await, Some(PluginOutcome::Pass));
     // A caller still holding the old version (an in-flight call) keeps it.
     assert_eq!(
-        old.call(&text("two"), None, deadline()).await.unwrap(),
+        old.call(&HandlerInput::new(&text("two"), None), deadline())
+            .await
+            .unwrap(),
         PluginOutcome::Reply(Reply::Text("two".into()))
     );
 
@@ -68,7 +74,7 @@ async fn broken_overwrite_keeps_the_working_version() {
     let e = env(Default::default());
     e.install("echo", "b");
     e.rt.load_all().await.unwrap();
-    let good = e.rt.get("b").unwrap().sha256.clone();
+    let good = e.rt.get("b").unwrap().sha256().to_owned();
     e.rt.watch().unwrap();
     let mut rx = e.rt.subscribe();
 
@@ -81,7 +87,7 @@ async fn broken_overwrite_keeps_the_working_version() {
         ),
         _ => unreachable!(),
     }
-    assert_eq!(e.rt.get("b").unwrap().sha256, good);
+    assert_eq!(e.rt.get("b").unwrap().sha256(), good);
     assert_eq!(
         answer(&e, "b", "ok").await,
         Some(PluginOutcome::Reply(Reply::Text("ok".into())))
@@ -96,7 +102,7 @@ async fn broken_overwrite_keeps_the_working_version() {
         }
         _ => unreachable!(),
     }
-    assert_eq!(e.rt.get("b").unwrap().sha256, good);
+    assert_eq!(e.rt.get("b").unwrap().sha256(), good);
 
     // Fixing the file brings it back (same content: nothing to reload).
     e.install("echo", "b");
@@ -177,12 +183,12 @@ async fn restart_uses_the_compiled_artifact_cache() {
     let e = env_with(dir, cache.clone(), Default::default());
     e.install("echo", "echo");
     e.rt.load_all().await.unwrap();
-    assert!(!e.rt.get("echo").unwrap().from_cache);
+    assert!(!e.rt.get("echo").unwrap().from_cache());
     let artifacts: Vec<_> = std::fs::read_dir(&cache)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
-    let sha = e.rt.get("echo").unwrap().sha256.clone();
+    let sha = e.rt.get("echo").unwrap().sha256().to_owned();
     assert!(
         artifacts
             .iter()
@@ -196,16 +202,18 @@ async fn restart_uses_the_compiled_artifact_cache() {
     let rt2 = wxhost::plugin::Runtime::new(
         cfg,
         wxhost::plugin::HostServices {
-            store: e.store.clone(),
+            kv: e.kv.clone(),
             wechat: None,
         },
     )
     .unwrap();
     rt2.load_all().await.unwrap();
     let p = rt2.get("echo").unwrap();
-    assert!(p.from_cache);
+    assert!(p.from_cache());
     assert_eq!(
-        p.call(&text("c"), None, deadline()).await.unwrap(),
+        p.call(&HandlerInput::new(&text("c"), None), deadline())
+            .await
+            .unwrap(),
         PluginOutcome::Reply(Reply::Text("c".into()))
     );
 }

@@ -31,7 +31,8 @@ pub mod log {
     }
 }
 
-/// The plugin's own persistent key-value store (values up to 64 KiB).
+/// The plugin's own persistent key-value store (keys up to 256 bytes, values
+/// up to 64 KiB, within the plugin's quota: writes past it return an error).
 pub mod kv {
     use crate::bindings::wechat::plugin::host;
 
@@ -51,15 +52,14 @@ pub mod kv {
     pub fn delete(key: &str) -> Result<(), String> {
         host::kv_delete(key)
     }
-    /// Adds one to a decimal counter (absent = 0) and returns the new value.
-    /// Not atomic across concurrent calls.
-    pub fn incr(key: &str) -> Result<u64, String> {
-        let n = get_string(key)
-            .and_then(|s| s.parse::<u64>().ok())
-            .unwrap_or(0)
-            + 1;
-        set_string(key, &n.to_string())?;
-        Ok(n)
+    /// Adds one to a decimal counter (absent = 0) and returns the new
+    /// value; atomic in the host, so concurrent messages never lose a count.
+    pub fn incr(key: &str) -> Result<i64, String> {
+        host::kv_incr(key, 1)
+    }
+    /// Adds `delta` (may be negative) to a decimal counter; see [`incr`].
+    pub fn incr_by(key: &str, delta: i64) -> Result<i64, String> {
+        host::kv_incr(key, delta)
     }
 }
 

@@ -20,12 +20,14 @@
 //! Build with `cargo build --target wasm32-wasip2` (crate-type `cdylib`); the
 //! result is a component the host loads from its plugins directory.
 //!
+//! The bindings are for `wechat:plugin@0.2.0`.
+//!
 //! Every call runs in a fresh instance: globals do not survive between
 //! messages. Keep state with [`kv`].
 
 use std::marker::PhantomData;
 
-/// The raw bindings generated from `wit/plugin.wit` (`wechat:plugin@0.1.0`).
+/// The raw bindings generated from `wit/plugin.wit` (`wechat:plugin@0.2.0`).
 pub mod bindings {
     wit_bindgen::generate!({
         world: "plugin",
@@ -39,103 +41,112 @@ pub mod bindings {
 mod helpers;
 pub use helpers::{config, kv, log, wechat};
 
-pub use bindings::wechat::plugin::types::{
-    Article, ClickEvent, Context, EventMessage, ImageMessage, Kind, LinkMessage, LocationEvent,
-    LocationMessage, LocationSelectEvent, MusicReply, PicEvent, PluginInfo, QrCode, Reply,
-    ScanEvent, ScancodeEvent, SubscribeEvent, TextMessage, VideoMessage, VideoReply, ViewEvent,
-    VoiceMessage,
-};
+/// Every message, event and reply type of the WIT `types` interface.
+pub use bindings::wechat::plugin::types::*;
 
 /// Everything a plugin usually needs.
 pub mod prelude {
-    pub use crate::{
-        Article, ClickEvent, Context, EventMessage, ImageMessage, Kind, LinkMessage, LocationEvent,
-        LocationMessage, LocationSelectEvent, MusicReply, PicEvent, Plugin, PluginInfo, QrCode,
-        Reply, ScanEvent, ScancodeEvent, SubscribeEvent, TextMessage, VideoMessage, VideoReply,
-        ViewEvent, VoiceMessage, config, kv, log,
+    pub use crate::bindings::wechat::plugin::types::*;
+    pub use crate::{Plugin, config, kv, log};
+}
+
+/// The one list of typed handlers: `message` ones fall back to
+/// [`Plugin::handle_unsupported`], `event` ones to [`Plugin::handle_event`].
+/// Adding a kind to the WIT adds one line here; the [`Plugin`] defaults and
+/// the generated `Guest` forwarding both come from it.
+macro_rules! with_handlers {
+    ($then:ident) => {
+        $then! {
+            message handle_text(TextMessage);
+            message handle_image(ImageMessage);
+            message handle_voice(VoiceMessage);
+            message handle_video(VideoMessage);
+            message handle_shortvideo(VideoMessage);
+            message handle_location(LocationMessage);
+            message handle_link(LinkMessage);
+            event handle_event_subscribe(SubscribeEvent);
+            event handle_event_unsubscribe();
+            event handle_event_scan(ScanEvent);
+            event handle_event_location(LocationEvent);
+            event handle_event_click(ClickEvent);
+            event handle_event_view(ViewEvent);
+            event handle_event_scancode_push(ScancodeEvent);
+            event handle_event_scancode_waitmsg(ScancodeEvent);
+            event handle_event_pic_sysphoto(PicEvent);
+            event handle_event_pic_photo_or_album(PicEvent);
+            event handle_event_pic_weixin(PicEvent);
+            event handle_event_location_select(LocationSelectEvent);
+            event handle_event_subscribe_msg_popup(SubscribeMsgPopupEvent);
+        }
     };
 }
 
-/// A plugin. Implement [`Plugin::describe`] and the handlers for the kinds
-/// you declare; every other handler falls back:
-/// a specific event → [`Plugin::handle_event`] → [`Plugin::handle_unsupported`]
-/// → [`Reply::Pass`]; a typed message → [`Plugin::handle_unsupported`] → pass.
-///
-/// The host only calls a handler for kinds listed in `describe().handles`
-/// (`Kind::Event` covers every event, `Kind::Unsupported` covers messages
-/// the host has no typed form for).
-pub trait Plugin {
-    /// Name, version, priority (higher runs first) and the kinds handled.
-    fn describe() -> PluginInfo;
-
-    fn handle_text(ctx: &Context, _msg: TextMessage) -> Reply {
-        Self::handle_unsupported(ctx)
-    }
-    fn handle_image(ctx: &Context, _msg: ImageMessage) -> Reply {
-        Self::handle_unsupported(ctx)
-    }
-    fn handle_voice(ctx: &Context, _msg: VoiceMessage) -> Reply {
-        Self::handle_unsupported(ctx)
-    }
-    fn handle_video(ctx: &Context, _msg: VideoMessage) -> Reply {
-        Self::handle_unsupported(ctx)
-    }
-    fn handle_shortvideo(ctx: &Context, _msg: VideoMessage) -> Reply {
-        Self::handle_unsupported(ctx)
-    }
-    fn handle_location(ctx: &Context, _msg: LocationMessage) -> Reply {
-        Self::handle_unsupported(ctx)
-    }
-    fn handle_link(ctx: &Context, _msg: LinkMessage) -> Reply {
-        Self::handle_unsupported(ctx)
-    }
-
-    fn handle_event_subscribe(ctx: &Context, _ev: SubscribeEvent) -> Reply {
-        Self::handle_event(ctx, ctx.event_message())
-    }
-    fn handle_event_unsubscribe(ctx: &Context) -> Reply {
-        Self::handle_event(ctx, ctx.event_message())
-    }
-    fn handle_event_scan(ctx: &Context, _ev: ScanEvent) -> Reply {
-        Self::handle_event(ctx, ctx.event_message())
-    }
-    fn handle_event_location(ctx: &Context, _ev: LocationEvent) -> Reply {
-        Self::handle_event(ctx, ctx.event_message())
-    }
-    fn handle_event_click(ctx: &Context, _ev: ClickEvent) -> Reply {
-        Self::handle_event(ctx, ctx.event_message())
-    }
-    fn handle_event_view(ctx: &Context, _ev: ViewEvent) -> Reply {
-        Self::handle_event(ctx, ctx.event_message())
-    }
-    fn handle_event_scancode_push(ctx: &Context, _ev: ScancodeEvent) -> Reply {
-        Self::handle_event(ctx, ctx.event_message())
-    }
-    fn handle_event_scancode_waitmsg(ctx: &Context, _ev: ScancodeEvent) -> Reply {
-        Self::handle_event(ctx, ctx.event_message())
-    }
-    fn handle_event_pic_sysphoto(ctx: &Context, _ev: PicEvent) -> Reply {
-        Self::handle_event(ctx, ctx.event_message())
-    }
-    fn handle_event_pic_photo_or_album(ctx: &Context, _ev: PicEvent) -> Reply {
-        Self::handle_event(ctx, ctx.event_message())
-    }
-    fn handle_event_pic_weixin(ctx: &Context, _ev: PicEvent) -> Reply {
-        Self::handle_event(ctx, ctx.event_message())
-    }
-    fn handle_event_location_select(ctx: &Context, _ev: LocationSelectEvent) -> Reply {
-        Self::handle_event(ctx, ctx.event_message())
-    }
-
-    /// Any event (the generic form of every specific one above).
-    fn handle_event(ctx: &Context, _ev: EventMessage) -> Reply {
-        Self::handle_unsupported(ctx)
-    }
-    /// Anything else; `ctx.fields` and `ctx.raw` hold the whole message.
-    fn handle_unsupported(_ctx: &Context) -> Reply {
-        Reply::Pass
-    }
+/// Where an unimplemented handler goes.
+macro_rules! fallback {
+    (message, $ctx:ident) => {
+        Self::handle_unsupported($ctx)
+    };
+    (event, $ctx:ident) => {
+        Self::handle_event($ctx, $ctx.event_message())
+    };
 }
+
+macro_rules! plugin_trait {
+    ($($cat:ident $name:ident($($ty:ty)?);)*) => {
+        /// A plugin. Implement [`Plugin::describe`] and the handlers for the
+        /// kinds you declare; every other handler falls back:
+        /// a specific event → [`Plugin::handle_event`] →
+        /// [`Plugin::handle_unsupported`] → [`Reply::Pass`]; a typed message →
+        /// [`Plugin::handle_unsupported`] → pass.
+        ///
+        /// The host only calls a handler for kinds listed in
+        /// `describe().handles` (`Kind::Event` covers every event,
+        /// `Kind::Unsupported` covers messages the host has no typed form for).
+        pub trait Plugin {
+            /// Name, version, priority (higher runs first) and the kinds handled.
+            fn describe() -> PluginInfo;
+            $(
+                #[allow(unused_variables)]
+                fn $name(ctx: &Context $(, payload: $ty)?) -> Reply {
+                    fallback!($cat, ctx)
+                }
+            )*
+            /// Any event (the generic form of every specific one above).
+            fn handle_event(ctx: &Context, _ev: EventMessage) -> Reply {
+                Self::handle_unsupported(ctx)
+            }
+            /// Anything else; `ctx.fields` and `ctx.raw` hold the whole message.
+            fn handle_unsupported(_ctx: &Context) -> Reply {
+                Reply::Pass
+            }
+        }
+
+        impl<P: Plugin> Guest for Export<P> {
+            fn describe() -> PluginInfo {
+                P::describe()
+            }
+            $(
+                fn $name(ctx: Context $(, payload: $ty)?) -> Reply {
+                    P::$name(&ctx $(, same::<$ty>(payload))?)
+                }
+            )*
+            fn handle_event(ctx: Context, ev: EventMessage) -> Reply {
+                P::handle_event(&ctx, ev)
+            }
+            fn handle_unsupported(ctx: Context) -> Reply {
+                P::handle_unsupported(&ctx)
+            }
+        }
+    };
+}
+
+/// Lets the forwarding macro mention a handler's payload type.
+#[inline(always)]
+fn same<T>(t: T) -> T {
+    t
+}
+
+with_handlers!(plugin_trait);
 
 impl Context {
     /// The first value of an XML element by exact name (`Content`, `EventKey`, ...).
@@ -242,77 +253,8 @@ pub struct Export<P>(PhantomData<P>);
 
 use bindings::exports::wechat::plugin::handler::Guest;
 
-impl<P: Plugin> Guest for Export<P> {
-    fn describe() -> PluginInfo {
-        P::describe()
-    }
-    fn handle_text(ctx: Context, msg: TextMessage) -> Reply {
-        P::handle_text(&ctx, msg)
-    }
-    fn handle_image(ctx: Context, msg: ImageMessage) -> Reply {
-        P::handle_image(&ctx, msg)
-    }
-    fn handle_voice(ctx: Context, msg: VoiceMessage) -> Reply {
-        P::handle_voice(&ctx, msg)
-    }
-    fn handle_video(ctx: Context, msg: VideoMessage) -> Reply {
-        P::handle_video(&ctx, msg)
-    }
-    fn handle_shortvideo(ctx: Context, msg: VideoMessage) -> Reply {
-        P::handle_shortvideo(&ctx, msg)
-    }
-    fn handle_location(ctx: Context, msg: LocationMessage) -> Reply {
-        P::handle_location(&ctx, msg)
-    }
-    fn handle_link(ctx: Context, msg: LinkMessage) -> Reply {
-        P::handle_link(&ctx, msg)
-    }
-    fn handle_event_subscribe(ctx: Context, ev: SubscribeEvent) -> Reply {
-        P::handle_event_subscribe(&ctx, ev)
-    }
-    fn handle_event_unsubscribe(ctx: Context) -> Reply {
-        P::handle_event_unsubscribe(&ctx)
-    }
-    fn handle_event_scan(ctx: Context, ev: ScanEvent) -> Reply {
-        P::handle_event_scan(&ctx, ev)
-    }
-    fn handle_event_location(ctx: Context, ev: LocationEvent) -> Reply {
-        P::handle_event_location(&ctx, ev)
-    }
-    fn handle_event_click(ctx: Context, ev: ClickEvent) -> Reply {
-        P::handle_event_click(&ctx, ev)
-    }
-    fn handle_event_view(ctx: Context, ev: ViewEvent) -> Reply {
-        P::handle_event_view(&ctx, ev)
-    }
-    fn handle_event_scancode_push(ctx: Context, ev: ScancodeEvent) -> Reply {
-        P::handle_event_scancode_push(&ctx, ev)
-    }
-    fn handle_event_scancode_waitmsg(ctx: Context, ev: ScancodeEvent) -> Reply {
-        P::handle_event_scancode_waitmsg(&ctx, ev)
-    }
-    fn handle_event_pic_sysphoto(ctx: Context, ev: PicEvent) -> Reply {
-        P::handle_event_pic_sysphoto(&ctx, ev)
-    }
-    fn handle_event_pic_photo_or_album(ctx: Context, ev: PicEvent) -> Reply {
-        P::handle_event_pic_photo_or_album(&ctx, ev)
-    }
-    fn handle_event_pic_weixin(ctx: Context, ev: PicEvent) -> Reply {
-        P::handle_event_pic_weixin(&ctx, ev)
-    }
-    fn handle_event_location_select(ctx: Context, ev: LocationSelectEvent) -> Reply {
-        P::handle_event_location_select(&ctx, ev)
-    }
-    fn handle_event(ctx: Context, ev: EventMessage) -> Reply {
-        P::handle_event(&ctx, ev)
-    }
-    fn handle_unsupported(ctx: Context) -> Reply {
-        P::handle_unsupported(&ctx)
-    }
-}
-
 /// Exports a [`Plugin`] implementation as this component's
-/// `wechat:plugin/handler@0.1.0`. Use once, at the crate root.
+/// `wechat:plugin/handler@0.2.0`. Use once, at the crate root.
 #[macro_export]
 macro_rules! export_plugin {
     ($plugin:ty) => {

@@ -44,7 +44,7 @@ use serde_json::{Value, json};
 use tokio::sync::{Notify, oneshot};
 use wxhost::api::client::RetryPolicy;
 use wxhost::api::{ApiOptions, Wechat};
-use wxhost::store::Store;
+use wxhost::store::Stores;
 
 /// [`ApiOptions`] for tests: busy retries 5 ms apart instead of 500 ms.
 pub fn fast_options() -> ApiOptions {
@@ -195,17 +195,17 @@ impl FakeWechat {
             .expect("config for the fake WeChat server")
     }
 
-    /// A [`Wechat`] facade on `store` talking to this fake, with test-speed
+    /// A [`Wechat`] facade on `stores` talking to this fake, with test-speed
     /// backoff ([`fast_options`]).
-    pub fn wechat(&self, store: Arc<dyn Store>) -> Wechat {
-        self.wechat_with(store, fast_options(), "")
+    pub fn wechat(&self, stores: Stores) -> Wechat {
+        self.wechat_with(stores, fast_options(), "")
     }
 
     /// Like [`FakeWechat::wechat`] with explicit options and extra config TOML.
-    pub fn wechat_with(&self, store: Arc<dyn Store>, options: ApiOptions, toml: &str) -> Wechat {
+    pub fn wechat_with(&self, stores: Stores, options: ApiOptions, toml: &str) -> Wechat {
         Wechat::with_options(
-            &self.config_with(Path::new("unused-data-dir"), toml),
-            store,
+            &self.config_with(Path::new("unused-data-dir"), toml).wechat,
+            &stores,
             options,
         )
         .expect("Wechat facade for the fake")

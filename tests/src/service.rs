@@ -7,8 +7,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use wxhost::protocol::Push;
+use wxhost::protocol::signed_request;
 use wxhost::protocol::{self, AesKey, Mode, MsgCrypt};
-use wxhost::simulate::signed_request;
 
 pub const TOKEN: &str = "pamtest";
 pub const AES_KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";

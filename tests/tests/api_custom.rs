@@ -8,11 +8,11 @@ use std::time::Duration;
 use serde_json::json;
 use wxhost::api::{ApiError, CustomerMessage, PluginApi};
 use wxhost::protocol::Article;
-use wxhost::store::sqlite::SqliteStore;
+use wxhost::store::Stores;
 use wxhost_tests::fake_wechat::{FakeWechat, paths};
 
 fn api(fake: &FakeWechat) -> Arc<dyn PluginApi> {
-    Arc::new(fake.wechat(Arc::new(SqliteStore::open_in_memory().unwrap())))
+    Arc::new(fake.wechat(Stores::in_memory().unwrap()))
 }
 
 #[tokio::test]

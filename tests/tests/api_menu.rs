@@ -1,17 +1,15 @@
 //! Menus against the fake WeChat API: validation before any call, versioned
 //! publishing, history, rollback, delete, conditional menus, and the CLI.
 
-use std::sync::Arc;
-
 use serde_json::json;
-use wxhost::api::cli::{MenuCommand, run_menu};
 use wxhost::api::menu::Menu;
 use wxhost::api::{ApiError, Wechat};
-use wxhost::store::sqlite::SqliteStore;
+use wxhost::cli::menu::MenuCommand;
+use wxhost::store::Stores;
 use wxhost_tests::fake_wechat::{FakeWechat, paths};
 
 fn setup(fake: &FakeWechat) -> Wechat {
-    fake.wechat(Arc::new(SqliteStore::open_in_memory().unwrap()))
+    fake.wechat(Stores::in_memory().unwrap())
 }
 
 const V1: &str = r#"{"button":[{"type":"click","name":"今日歌曲","key":"TODAY"},{"name":"菜单","sub_button":[{"type":"view","name":"搜索","url":"https://example.com/s?a=1&b=2"}]}]}"#;
@@ -41,20 +39,17 @@ async fn invalid_menus_are_refused_naming_the_button_without_any_call() {
         "{e}"
     );
     assert_eq!(fake.total_calls(), 0, "no token fetch, no menu call");
-    assert!(w.store().menu_history().unwrap().is_empty());
+    assert!(w.menus().history().await.unwrap().is_empty());
 
     // The CLI too, from a file.
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("bad.json");
     std::fs::write(&file, r#"{"button":[{"type":"click","name":"A"}]}"#).unwrap();
     let config = fake.config(dir.path());
-    let e = run_menu(
-        &config,
-        MenuCommand::Publish { file, note: None },
-        &mut Vec::new(),
-    )
-    .await
-    .unwrap_err();
+    let e = MenuCommand::Publish { file, note: None }
+        .run(&config, &mut Vec::new())
+        .await
+        .unwrap_err();
     assert!(
         format!("{e:#}").contains(r#"button[0] "A": type click needs `key`"#),
         "{e:#}"
@@ -74,7 +69,7 @@ async fn publish_history_rollback_and_delete() {
         let config = config.clone();
         async move {
             let mut out = Vec::new();
-            run_menu(&config, cmd, &mut out).await.unwrap();
+            MenuCommand::run(cmd, &config, &mut out).await.unwrap();
             String::from_utf8(out).unwrap()
         }
     };
@@ -205,13 +200,13 @@ async fn a_failed_push_keeps_the_version_unpublished() {
         .await
         .unwrap_err();
     assert!(matches!(e, ApiError::Wechat { code: 40164, .. }), "{e}");
-    let history = w.store().menu_history().unwrap();
+    let history = w.menus().history().await.unwrap();
     assert_eq!(
         (history.len(), history[0].published_at, history[0].current),
         (1, None, false)
     );
-    assert_eq!(w.store().menu_current().unwrap(), None);
+    assert_eq!(w.menus().current().await.unwrap(), None);
     // It can still be published later by rolling back to it.
     w.rollback_menu(history[0].id).await.unwrap();
-    assert!(w.store().menu_current().unwrap().is_some());
+    assert!(w.menus().current().await.unwrap().is_some());
 }

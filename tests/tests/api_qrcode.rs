@@ -5,12 +5,21 @@ use std::sync::Arc;
 
 use clap::Parser;
 use serde_json::json;
-use wxhost::api::cli::{QrcodeCommand, run_qrcode};
 use wxhost::api::qrcode::{QrCreate, QrKind, Scene};
 use wxhost::api::{ApiError, ApiOptions, PluginApi, QrCodeRequest};
-use wxhost::store::sqlite::SqliteStore;
-use wxhost::store::{Store, now_secs};
+use wxhost::cli::qrcode::QrcodeCommand;
+use wxhost::store::Stores;
+use wxhost::store::{QrStore, now_secs};
 use wxhost_tests::fake_wechat::{FakeWechat, fast_options, paths};
+
+/// What the server hands plugins with a subscribe/SCAN event.
+async fn by_scene(store: &dyn QrStore, scene: &str) -> Option<wxhost::api::QrCode> {
+    store
+        .by_scene_at(scene, now_secs())
+        .await
+        .unwrap()
+        .map(|r| r.code)
+}
 
 fn create(scene: Scene, kind: QrKind, note: Option<&str>) -> QrCreate {
     QrCreate {
@@ -23,8 +32,9 @@ fn create(scene: Scene, kind: QrKind, note: Option<&str>) -> QrCreate {
 #[tokio::test]
 async fn codes_are_created_stored_and_found_by_scene() {
     let fake = FakeWechat::start().await;
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().unwrap());
-    let w = fake.wechat(store.clone());
+    let stores = Stores::in_memory().unwrap();
+    let store = stores.qrcodes.clone();
+    let w = fake.wechat(stores);
 
     let t = w
         .create_qrcode(&create(
@@ -68,25 +78,20 @@ async fn codes_are_created_stored_and_found_by_scene() {
     assert_eq!((p.code.permanent, p.code.expires_at), (true, None));
 
     // What the server hands plugins with a subscribe/SCAN event.
-    let found = store.qrcode_by_scene("42").unwrap().unwrap();
+    let found = by_scene(&*store, "42").await.unwrap();
     assert_eq!(
         (found.note.as_deref(), found.ticket.as_str()),
         (Some("flyer"), t.code.ticket.as_str())
     );
     assert_eq!(
-        store.qrcode_by_scene("shop-7").unwrap().unwrap().ticket,
+        by_scene(&*store, "shop-7").await.unwrap().ticket,
         s.code.ticket
     );
     assert_eq!(
-        w.store()
-            .qrcode_by_scene("7")
-            .unwrap()
-            .unwrap()
-            .note
-            .as_deref(),
+        by_scene(&**w.qrcodes(), "7").await.unwrap().note.as_deref(),
         Some("door")
     );
-    assert_eq!(store.qrcode_by_scene("nope").unwrap(), None);
+    assert_eq!(by_scene(&*store, "nope").await, None);
     // The newest unexpired code wins.
     let newer = w
         .create_qrcode(&create(
@@ -97,11 +102,11 @@ async fn codes_are_created_stored_and_found_by_scene() {
         .await
         .unwrap();
     assert_eq!(
-        store.qrcode_by_scene("42").unwrap().unwrap().ticket,
+        by_scene(&*store, "42").await.unwrap().ticket,
         newer.code.ticket
     );
     assert_eq!(
-        store.qrcode_by_scene_at("42", exp + 10).unwrap(),
+        store.by_scene_at("42", exp + 10).await.unwrap(),
         None,
         "all expired by then"
     );
@@ -114,11 +119,7 @@ async fn the_permanent_quota_is_enforced_before_calling() {
         permanent_qr_limit: 2,
         ..fast_options()
     };
-    let w = fake.wechat_with(
-        Arc::new(SqliteStore::open_in_memory().unwrap()),
-        options,
-        "",
-    );
+    let w = fake.wechat_with(Stores::in_memory().unwrap(), options, "");
     w.create_qrcode(&create(Scene::Id(1), QrKind::Permanent, None))
         .await
         .unwrap();
@@ -166,8 +167,7 @@ async fn the_permanent_quota_is_enforced_before_calling() {
 #[tokio::test]
 async fn plugins_create_codes_through_the_plugin_api() {
     let fake = FakeWechat::start().await;
-    let api: Arc<dyn PluginApi> =
-        Arc::new(fake.wechat(Arc::new(SqliteStore::open_in_memory().unwrap())));
+    let api: Arc<dyn PluginApi> = Arc::new(fake.wechat(Stores::in_memory().unwrap()));
     let code = api
         .create_qr_code(QrCodeRequest {
             scene: "123".into(),
@@ -216,9 +216,7 @@ async fn the_cli_creates_lists_shows_and_renders() {
         let config = config.clone();
         async move {
             let mut out = Vec::new();
-            run_qrcode(&config, parse(&args).unwrap(), &mut out)
-                .await
-                .unwrap();
+            parse(&args).unwrap().run(&config, &mut out).await.unwrap();
             String::from_utf8(out).unwrap()
         }
     };
@@ -266,7 +264,9 @@ async fn the_cli_creates_lists_shows_and_renders() {
     assert!(std::fs::read_to_string(&svg).unwrap().contains("<svg"));
     assert!(run("show #1".into()).await.contains("scene:     5"));
     let mut out = Vec::new();
-    let e = run_qrcode(&config, parse("show missing").unwrap(), &mut out)
+    let e = parse("show missing")
+        .unwrap()
+        .run(&config, &mut out)
         .await
         .unwrap_err();
     assert!(e.to_string().contains("no stored QR code"), "{e}");

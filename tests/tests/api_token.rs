@@ -7,12 +7,11 @@ use std::time::Duration;
 
 use wxhost::api::client::RetryPolicy;
 use wxhost::api::{ApiError, ApiOptions, Wechat};
-use wxhost::store::sqlite::SqliteStore;
-use wxhost::store::{Store, StoredToken, now_secs, quota_day};
+use wxhost::store::{StoredToken, Stores, now_secs, quota_day};
 use wxhost_tests::fake_wechat::{APP_ID, APP_SECRET, FakeWechat, fast_options, paths};
 
-fn memory_store() -> Arc<dyn Store> {
-    Arc::new(SqliteStore::open_in_memory().unwrap())
+fn memory_store() -> Stores {
+    Stores::in_memory().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -32,7 +31,7 @@ async fn hundred_concurrent_callers_cause_one_fetch() {
     }
     assert_eq!(fake.token_fetches(), 1);
     assert_eq!(fake.calls(paths::USER_INFO), 100);
-    assert_eq!(wechat.tokens().status().unwrap().fetches_today, 1);
+    assert_eq!(wechat.tokens().status().await.unwrap().fetches_today, 1);
 }
 
 #[tokio::test]
@@ -40,11 +39,11 @@ async fn a_restart_reuses_the_stored_token() {
     let fake = FakeWechat::start().await;
     let dir = tempfile::tempdir().unwrap();
     {
-        let w = fake.wechat(Arc::new(SqliteStore::open(dir.path()).unwrap()));
+        let w = fake.wechat(Stores::open(dir.path()).unwrap());
         w.user_info("o1").await.unwrap();
     }
     // A new process (or a CLI command) on the same data dir.
-    let w = fake.wechat(Arc::new(SqliteStore::open(dir.path()).unwrap()));
+    let w = fake.wechat(Stores::open(dir.path()).unwrap());
     w.user_info("o1").await.unwrap();
     assert_eq!(fake.token_fetches(), 1);
     assert_eq!(fake.calls(paths::USER_INFO), 2);
@@ -55,7 +54,7 @@ async fn a_rejected_token_is_refreshed_once_and_the_call_retried() {
     let fake = FakeWechat::start().await;
     let w = fake.wechat(memory_store());
     w.user_info("o").await.unwrap();
-    let first = w.tokens().status().unwrap().fingerprint;
+    let first = w.tokens().status().await.unwrap().fingerprint;
 
     // 42001: WeChat expired the token early.
     fake.expire_tokens();
@@ -66,7 +65,7 @@ async fn a_rejected_token_is_refreshed_once_and_the_call_retried() {
         3,
         "first call, rejected call, retry"
     );
-    assert_ne!(w.tokens().status().unwrap().fingerprint, first);
+    assert_ne!(w.tokens().status().await.unwrap().fingerprint, first);
 
     // 40001 once: one refresh, one retry.
     fake.fail_next(paths::USER_INFO, 40001, 1);
@@ -87,16 +86,8 @@ async fn another_process_refreshing_is_picked_up_without_a_fetch() {
     let fake = FakeWechat::start().await;
     let dir = tempfile::tempdir().unwrap();
     let classic = "[wechat]\ntoken_endpoint = \"classic\"\n";
-    let a = fake.wechat_with(
-        Arc::new(SqliteStore::open(dir.path()).unwrap()),
-        fast_options(),
-        classic,
-    );
-    let b = fake.wechat_with(
-        Arc::new(SqliteStore::open(dir.path()).unwrap()),
-        fast_options(),
-        classic,
-    );
+    let a = fake.wechat_with(Stores::open(dir.path()).unwrap(), fast_options(), classic);
+    let b = fake.wechat_with(Stores::open(dir.path()).unwrap(), fast_options(), classic);
     a.user_info("o").await.unwrap();
     b.user_info("o").await.unwrap();
     assert_eq!(fake.calls(paths::TOKEN), 1);
@@ -184,27 +175,31 @@ async fn tokens_are_refreshed_ahead_of_expiry() {
 
     // 1000 s left: reused. 100 s left (under the 300 s margin): refreshed.
     let put = |left: i64| {
-        store
-            .token_put(
-                APP_ID,
-                &StoredToken {
-                    token: token.clone(),
-                    expires_at: now_secs() + left,
-                    fetched_at: now_secs(),
-                },
-                "test",
-            )
-            .unwrap()
+        let (store, token) = (store.tokens.clone(), token.clone());
+        async move {
+            store
+                .put(
+                    APP_ID,
+                    &StoredToken {
+                        token,
+                        expires_at: now_secs() + left,
+                        fetched_at: now_secs(),
+                    },
+                    "test",
+                )
+                .await
+                .unwrap()
+        }
     };
-    put(1000);
+    put(1000).await;
     fake.wechat(store.clone()).tokens().get().await.unwrap();
     assert_eq!(fake.token_fetches(), 1);
-    put(100);
+    put(100).await;
     fake.wechat(store.clone()).tokens().get().await.unwrap();
     assert_eq!(fake.token_fetches(), 2);
 
     // A failed refresh while the token is still valid keeps using it.
-    put(100);
+    put(100).await;
     fake.fail_next(paths::STABLE_TOKEN, 45009, 1);
     assert_eq!(
         fake.wechat(store.clone()).tokens().get().await.unwrap(),
@@ -219,7 +214,8 @@ async fn status_and_errors_never_reveal_secrets() {
     let dir = tempfile::tempdir().unwrap();
     let config = fake.config(dir.path());
     let mut out = Vec::new();
-    wxhost::api::cli::run_token(&config, wxhost::api::cli::TokenCommand::Status, &mut out)
+    wxhost::cli::token::TokenCommand::Status
+        .run(&config, &mut out)
         .await
         .unwrap();
     let text = String::from_utf8(out).unwrap();
@@ -229,15 +225,13 @@ async fn status_and_errors_never_reveal_secrets() {
     );
 
     let mut out = Vec::new();
-    wxhost::api::cli::run_token(
-        &config,
-        wxhost::api::cli::TokenCommand::Refresh { force: false },
-        &mut out,
-    )
-    .await
-    .unwrap();
+    wxhost::cli::token::TokenCommand::Refresh { force: false }
+        .run(&config, &mut out)
+        .await
+        .unwrap();
     let mut out = Vec::new();
-    wxhost::api::cli::run_token(&config, wxhost::api::cli::TokenCommand::Status, &mut out)
+    wxhost::cli::token::TokenCommand::Status
+        .run(&config, &mut out)
         .await
         .unwrap();
     let text = String::from_utf8(out).unwrap();
@@ -267,8 +261,8 @@ async fn status_and_errors_never_reveal_secrets() {
         wxhost::config::Config::from_toml("t", "[wechat]\ntoken_endpoint = \"classic\"\n", &env)
             .unwrap();
     let w = Wechat::with_options(
-        &config,
-        memory_store(),
+        &config.wechat,
+        &memory_store(),
         ApiOptions {
             retry: RetryPolicy {
                 busy_attempts: 1,
@@ -290,7 +284,7 @@ async fn a_missing_secret_is_a_clear_error_without_a_call() {
     let fake = FakeWechat::start().await;
     let env = vec![("WXHOST_API_BASE_URL".to_owned(), fake.base_url())];
     let config = wxhost::config::Config::from_toml("t", "", &env).unwrap();
-    let w = Wechat::new(&config, memory_store()).unwrap();
+    let w = Wechat::new(&config.wechat, &memory_store()).unwrap();
     let e = w.user_info("o").await.unwrap_err().to_string();
     assert!(e.contains("WXHOST_APP_SECRET"), "{e}");
     assert_eq!(fake.total_calls(), 0);

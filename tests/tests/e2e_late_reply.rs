@@ -68,3 +68,31 @@ async fn no_late_delivery_when_late_replies_are_off_or_the_reply_was_in_time() {
     tokio::time::sleep(Duration::from_millis(1000)).await;
     assert_eq!(fake.calls(paths::CUSTOM_SEND), 0);
 }
+
+#[tokio::test]
+async fn with_late_replies_on_each_plugin_keeps_its_own_limit_within_the_budget() {
+    // The looping plugin runs first and times out at its own 1 s limit; the
+    // next plugin still gets its turn and answers passively, inside the
+    // budget (the chain is not cut at the longest plugin limit).
+    let fake = FakeWechat::start().await;
+    let base = fake.base_url();
+    let config = "[plugin.fault_loop]\npriority = 100\ntimeout_ms = 1000\n";
+    let host = Wxhost::start(
+        &["fault_loop", "echo"],
+        config,
+        &[
+            ("WXHOST_API_BASE_URL", &base),
+            ("WXHOST_APP_SECRET", APP_SECRET),
+        ],
+    )
+    .await;
+    let started = std::time::Instant::now();
+    let body = host.push(&Push::Text("probe".into()), Mode::Safe, 77).await;
+    assert!(
+        body.contains("<Content><![CDATA[probe]]></Content>"),
+        "{body}\n{}",
+        host.log()
+    );
+    assert!(started.elapsed() < Duration::from_millis(4500));
+    assert_eq!(fake.calls(paths::CUSTOM_SEND), 0);
+}

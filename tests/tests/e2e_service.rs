@@ -164,7 +164,7 @@ async fn hostile_requests_get_4xx_and_the_server_keeps_answering() {
     let good_xml = Push::Text("hi".into()).to_xml("gh_test", "o_u", now, 1);
     let crypt = &host.crypt;
     let signed = |xml: &str, ts: u64| {
-        wxhost::simulate::signed_request(&host.url, TOKEN, Some(crypt), Mode::Safe, xml, ts)
+        wxhost::protocol::signed_request(&host.url, TOKEN, Some(crypt), Mode::Safe, xml, ts)
     };
 
     // Tampered ciphertext: flip a character inside <Encrypt>.
@@ -180,7 +180,7 @@ async fn hostile_requests_get_4xx_and_the_server_keeps_answering() {
         protocol::AesKey::from_encoding_aes_key(wxhost_tests::service::AES_KEY).unwrap(),
         "wx_other_app",
     );
-    let (url, body) = wxhost::simulate::signed_request(
+    let (url, body) = wxhost::protocol::signed_request(
         &host.url,
         TOKEN,
         Some(&other),
@@ -369,7 +369,7 @@ async fn dispatch_runs_plugins_by_priority_and_survives_broken_ones() {
     );
     tokio::time::sleep(Duration::from_millis(100)).await;
     let log = host.log();
-    for kind in ["panic", "timeout", "memory-limit", "invalid-reply"] {
+    for kind in ["panic", "timeout", "memory_limit", "invalid_reply"] {
         assert!(
             log.contains(&format!("error.kind=\"{kind}\"")),
             "no {kind} failure logged:\n{log}"

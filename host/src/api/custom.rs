@@ -8,6 +8,7 @@
 use serde_json::{Value, json};
 
 use super::{ApiError, CustomerMessage, Wechat};
+use crate::protocol::Reply;
 
 /// The request body for `message` to `to_user`.
 pub fn custom_message_json(to_user: &str, message: &CustomerMessage) -> Result<Value, ApiError> {
@@ -90,6 +91,53 @@ pub fn custom_message_json(to_user: &str, message: &CustomerMessage) -> Result<V
     Ok(json!({"touser": to_user, "msgtype": msgtype, msgtype: content}))
 }
 
+/// A passive reply that has no customer-service form (a transfer to
+/// customer service, or `success`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NoCustomerForm;
+
+/// The customer-service form of a passive reply (how a late reply is sent).
+impl TryFrom<&Reply> for CustomerMessage {
+    type Error = NoCustomerForm;
+
+    fn try_from(reply: &Reply) -> Result<Self, NoCustomerForm> {
+        Ok(match reply.clone() {
+            Reply::Text(text) => CustomerMessage::Text(text),
+            Reply::Image { media_id } => CustomerMessage::Image { media_id },
+            Reply::Voice { media_id } => CustomerMessage::Voice { media_id },
+            Reply::Video {
+                media_id,
+                title,
+                description,
+            } => CustomerMessage::Video {
+                media_id,
+                thumb_media_id: None,
+                title,
+                description,
+            },
+            Reply::Music {
+                title,
+                description,
+                music_url,
+                hq_music_url,
+                thumb_media_id,
+            } => CustomerMessage::Music {
+                title,
+                description,
+                music_url: music_url.unwrap_or_default(),
+                hq_music_url: hq_music_url.unwrap_or_default(),
+                thumb_media_id,
+            },
+            // Customer-service news carries one article.
+            Reply::News(mut articles) => {
+                articles.truncate(1);
+                CustomerMessage::News(articles)
+            }
+            Reply::TransferCustomerService { .. } | Reply::Success => return Err(NoCustomerForm),
+        })
+    }
+}
+
 impl Wechat {
     /// Sends a customer-service message.
     pub async fn send_custom(
@@ -137,5 +185,29 @@ mod tests {
         assert_eq!(n["news"]["articles"][0]["picurl"], "p");
         assert!(custom_message_json("o1", &CustomerMessage::News(vec![a.clone(), a])).is_err());
         assert!(custom_message_json("", &CustomerMessage::Text("x".into())).is_err());
+    }
+
+    #[test]
+    fn replies_map_to_customer_messages() {
+        let cm = |r: &Reply| CustomerMessage::try_from(r);
+        assert_eq!(
+            cm(&Reply::Text("hi".into())),
+            Ok(CustomerMessage::Text("hi".into()))
+        );
+        assert_eq!(cm(&Reply::Success), Err(NoCustomerForm));
+        assert_eq!(
+            cm(&Reply::TransferCustomerService { kf_account: None }),
+            Err(NoCustomerForm)
+        );
+        let a = Article {
+            title: "t".into(),
+            description: "d".into(),
+            pic_url: "p".into(),
+            url: "u".into(),
+        };
+        let Ok(CustomerMessage::News(list)) = cm(&Reply::News(vec![a.clone(), a])) else {
+            panic!()
+        };
+        assert_eq!(list.len(), 1);
     }
 }

@@ -440,27 +440,27 @@ impl Wechat {
         note: Option<&str>,
     ) -> Result<MenuVersion, ApiError> {
         menu.validate()?;
-        let id = self.store.menu_insert(&menu.to_json(), note)?;
+        let id = self.menus.insert(&menu.to_json(), note).await?;
         let ids = self.push_menu(menu).await?;
-        self.store.menu_mark_published(id, &ids)?;
-        self.menu_version(id)
+        self.menus.mark_published(id, &ids).await?;
+        self.menu_version(id).await
     }
 
     /// Re-publishes stored version `id` and makes it current.
     pub async fn rollback_menu(&self, id: i64) -> Result<MenuVersion, ApiError> {
-        let version = self.menu_version(id)?;
+        let version = self.menu_version(id).await?;
         let menu = Menu::from_json(&version.json)?;
         menu.validate()?;
         let ids = self.push_menu(&menu).await?;
-        self.store.menu_mark_published(id, &ids)?;
-        self.menu_version(id)
+        self.menus.mark_published(id, &ids).await?;
+        self.menu_version(id).await
     }
 
     /// Deletes the menu on WeChat (default and all conditional menus); no
     /// version is current afterwards. The history is kept.
     pub async fn delete_menu(&self) -> Result<(), ApiError> {
         self.get("/cgi-bin/menu/delete", &[]).await?;
-        self.store.menu_clear_current()?;
+        self.menus.clear_current().await?;
         Ok(())
     }
 
@@ -473,8 +473,8 @@ impl Wechat {
         }
     }
 
-    fn menu_version(&self, id: i64) -> Result<MenuVersion, ApiError> {
-        self.store.menu_get(id)?.ok_or_else(|| {
+    async fn menu_version(&self, id: i64) -> Result<MenuVersion, ApiError> {
+        self.menus.get(id).await?.ok_or_else(|| {
             ApiError::Invalid(format!("no menu version {id} (see `wxhost menu history`)"))
         })
     }

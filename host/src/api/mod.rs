@@ -8,9 +8,7 @@
 //! - [`token`]: the access_token (single flight, stored, refreshed ahead).
 //! - [`Wechat`] ([`wechat`]): the facade the host uses; implements [`PluginApi`].
 //! - [`menu`], [`qrcode`], [`custom`], [`user`]: the feature APIs.
-//! - [`cli`]: the `token`, `menu` and `qrcode` subcommands.
 
-pub mod cli;
 pub mod client;
 pub mod custom;
 pub mod menu;
@@ -79,19 +77,17 @@ pub struct UserInfo {
     pub qr_scene_str: Option<String>,
 }
 
-/// A parametric QR code created through wxhost, as stored.
-#[derive(Debug, Clone, PartialEq)]
-pub struct QrCode {
-    /// `scene_id` as decimal, or `scene_str`.
-    pub scene: String,
-    pub ticket: String,
-    /// The content encoded in the QR code.
-    pub url: String,
-    pub permanent: bool,
-    /// Unix seconds; `None` for permanent codes.
-    pub expires_at: Option<u64>,
-    pub note: Option<String>,
-    pub created_at: u64,
+pub use crate::store::QrCode;
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        match e {
+            crate::store::StoreError::Backend(m) => ApiError::Storage(m),
+            q @ (crate::store::StoreError::QuotaReached { .. }
+            | crate::store::StoreError::KvQuota(_)
+            | crate::store::StoreError::Invalid(_)) => ApiError::Invalid(q.to_string()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

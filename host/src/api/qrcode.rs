@@ -4,7 +4,7 @@
 //! the encoded URL.
 //!
 //! When a subscribe or SCAN event arrives, the server looks the scene up with
-//! [`crate::store::Store::qrcode_by_scene`] and hands the stored record to
+//! [`crate::store::QrStore::by_scene_at`] and hands the stored record to
 //! plugins.
 
 use serde_json::{Value, json};
@@ -188,11 +188,11 @@ impl Wechat {
         req.validate()?;
         let scene = req.scene.key();
         if req.kind == QrKind::Permanent {
-            if let Some(existing) = self.store.qrcode_permanent_by_scene(&scene)? {
+            if let Some(existing) = self.qrcodes.permanent_by_scene(&scene).await? {
                 return Ok(existing);
             }
             let (count, limit) = (
-                self.store.qrcode_permanent_count()?,
+                self.qrcodes.permanent_count().await?,
                 self.options.permanent_qr_limit,
             );
             if count >= limit {
@@ -233,7 +233,7 @@ impl Wechat {
             created_at: now,
         };
         let limit = (req.kind == QrKind::Permanent).then_some(self.options.permanent_qr_limit);
-        let id = self.store.qrcode_insert(&code, limit)?;
+        let id = self.qrcodes.insert(&code, limit).await?;
         Ok(QrRecord { id, code })
     }
 }

@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 use super::ApiError;
 use super::client::{ApiClient, RetryPolicy, check};
 use crate::config::TokenEndpoint;
-use crate::store::{Store, StoredToken, now_secs, quota_day};
+use crate::store::{StoredToken, TokenStore, now_secs, quota_day};
 
 /// Where and how to get tokens.
 #[derive(Clone)]
@@ -65,7 +65,7 @@ pub struct TokenStatus {
 
 pub struct TokenManager {
     client: ApiClient,
-    store: Arc<dyn Store>,
+    store: Arc<dyn TokenStore>,
     settings: TokenSettings,
     /// The last token seen, to skip the store on the hot path.
     cached: Mutex<Option<StoredToken>>,
@@ -80,7 +80,11 @@ pub fn fingerprint(token: &str) -> String {
 }
 
 impl TokenManager {
-    pub fn new(client: ApiClient, store: Arc<dyn Store>, settings: TokenSettings) -> TokenManager {
+    pub fn new(
+        client: ApiClient,
+        store: Arc<dyn TokenStore>,
+        settings: TokenSettings,
+    ) -> TokenManager {
         TokenManager {
             client,
             store,
@@ -122,7 +126,7 @@ impl TokenManager {
             return Ok(t.token);
         }
         // Another process (the server, a CLI command) may have fetched.
-        let stored = self.store.token_get(&self.settings.app_id)?;
+        let stored = self.store.get(&self.settings.app_id).await?;
         if let Some(t) = stored.clone().filter(|t| self.fresh(t, now)) {
             self.set_cached(Some(t.clone()));
             return Ok(t.token);
@@ -149,14 +153,14 @@ impl TokenManager {
 
     /// WeChat rejected `failed` (40001/40014/42001): forget it, unless it
     /// was already replaced by a newer token (then that one stays).
-    pub fn invalidate(&self, failed: &str) {
+    pub async fn invalidate(&self, failed: &str) {
         {
             let mut cached = self.cached.lock().unwrap_or_else(|p| p.into_inner());
             if cached.as_ref().is_some_and(|t| t.token == failed) {
                 *cached = None;
             }
         }
-        match self.store.token_invalidate(&self.settings.app_id, failed) {
+        match self.store.invalidate(&self.settings.app_id, failed).await {
             Ok(dropped) => {
                 tracing::info!(fingerprint = %fingerprint(failed), dropped, "access_token rejected by WeChat")
             }
@@ -172,7 +176,7 @@ impl TokenManager {
     pub async fn refresh(&self, force: bool) -> Result<TokenStatus, ApiError> {
         let _flight = self.gate.lock().await;
         self.fetch(force).await?;
-        self.status()
+        self.status().await
     }
 
     async fn fetch(&self, force: bool) -> Result<StoredToken, ApiError> {
@@ -230,7 +234,7 @@ impl TokenManager {
             expires_at: now + expires_in,
             fetched_at: now,
         };
-        if let Err(e) = self.store.token_put(&s.app_id, &stored, &quota_day(now)) {
+        if let Err(e) = self.store.put(&s.app_id, &stored, &quota_day(now)).await {
             // Still usable by this process; only sharing is lost.
             tracing::warn!(error = %e, "could not store the access_token");
         }
@@ -240,17 +244,17 @@ impl TokenManager {
     }
 
     /// The state of the stored token, without calling WeChat.
-    pub fn status(&self) -> Result<TokenStatus, ApiError> {
+    pub async fn status(&self) -> Result<TokenStatus, ApiError> {
         let now = now_secs();
         let day = quota_day(now);
-        let stored = self.store.token_get(&self.settings.app_id)?;
+        let stored = self.store.get(&self.settings.app_id).await?;
         Ok(TokenStatus {
             app_id: self.settings.app_id.clone(),
             endpoint: self.settings.endpoint,
             fingerprint: stored.as_ref().map(|t| fingerprint(&t.token)),
             expires_at: stored.as_ref().map(|t| t.expires_at),
             fetched_at: stored.as_ref().map(|t| t.fetched_at),
-            fetches_today: self.store.token_fetches(&self.settings.app_id, &day)?,
+            fetches_today: self.store.fetches(&self.settings.app_id, &day).await?,
             day,
             seconds_left: stored.as_ref().map(|t| t.expires_at - now),
             needs_refresh: stored.as_ref().is_none_or(|t| !self.fresh(t, now)),

@@ -17,8 +17,8 @@ use serde_json::Value;
 use super::client::{ApiClient, RetryPolicy, TOKEN_ERRCODES, errcode, error_for};
 use super::token::{TokenManager, TokenSettings};
 use super::{ApiError, CustomerMessage, PluginApi, QrCode, QrCodeRequest, UserInfo};
-use crate::config::Config;
-use crate::store::Store;
+use crate::config::WechatConfig;
+use crate::store::{MenuStore, QrStore, Stores};
 
 /// Tunables with production defaults; tests shorten the delays.
 #[derive(Debug, Clone)]
@@ -48,7 +48,8 @@ impl Default for ApiOptions {
 pub struct Wechat {
     pub(crate) client: ApiClient,
     pub(crate) tokens: TokenManager,
-    pub(crate) store: Arc<dyn Store>,
+    pub(crate) menus: Arc<dyn MenuStore>,
+    pub(crate) qrcodes: Arc<dyn QrStore>,
     pub(crate) options: ApiOptions,
 }
 
@@ -61,20 +62,19 @@ enum Method {
 impl Wechat {
     /// From the config's `[wechat]` section, with default [`ApiOptions`].
     /// Needs no AppSecret until a token must be fetched.
-    pub fn new(config: &Config, store: Arc<dyn Store>) -> Result<Wechat, ApiError> {
-        Wechat::with_options(config, store, ApiOptions::default())
+    pub fn new(w: &WechatConfig, stores: &Stores) -> Result<Wechat, ApiError> {
+        Wechat::with_options(w, stores, ApiOptions::default())
     }
 
     pub fn with_options(
-        config: &Config,
-        store: Arc<dyn Store>,
+        w: &WechatConfig,
+        stores: &Stores,
         options: ApiOptions,
     ) -> Result<Wechat, ApiError> {
-        let w = &config.wechat;
         let client = ApiClient::new(&w.api_base_url, options.http_timeout)?;
         let tokens = TokenManager::new(
             client.clone(),
-            store.clone(),
+            stores.tokens.clone(),
             TokenSettings {
                 app_id: w.app_id.clone(),
                 app_secret: w.app_secret.clone(),
@@ -86,7 +86,8 @@ impl Wechat {
         Ok(Wechat {
             client,
             tokens,
-            store,
+            menus: stores.menus.clone(),
+            qrcodes: stores.qrcodes.clone(),
             options,
         })
     }
@@ -95,8 +96,14 @@ impl Wechat {
         &self.tokens
     }
 
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
+    /// The stored menu versions.
+    pub fn menus(&self) -> &Arc<dyn MenuStore> {
+        &self.menus
+    }
+
+    /// The stored QR codes.
+    pub fn qrcodes(&self) -> &Arc<dyn QrStore> {
+        &self.qrcodes
     }
 
     pub fn options(&self) -> &ApiOptions {
@@ -145,7 +152,7 @@ impl Wechat {
                         code,
                         "access_token rejected; fetching a new one and retrying once"
                     );
-                    self.tokens.invalidate(&token);
+                    self.tokens.invalidate(&token).await;
                     token_retried = true;
                 }
                 code => return Err(error_for(code, &answer)),

@@ -1,6 +1,11 @@
-//! One call into a plugin: a fresh `Store` and instance, the memory limiter,
-//! the epoch deadline, captured output, and classification of every failure
-//! into a [`PluginError`].
+//! One call into a plugin: a pool permit, a fresh `Store` and instance, the
+//! memory limiter, the epoch deadline, captured output, and classification
+//! of every failure into a [`PluginError`].
+//!
+//! Time: a call's limit is its plugin's own timeout, cut to the caller's
+//! deadline. Both are measured *after* the pool permit is acquired, so time
+//! spent queueing for an instance is never time the plugin gets; a call whose
+//! deadline passed while it queued is not made at all (load shedding).
 
 use std::time::{Duration, Instant};
 
@@ -8,29 +13,70 @@ use wasmtime::{Store, Trap};
 
 use super::bindings::wechat::plugin::types as wit;
 use super::engine::{EPOCH_TICK, ticks};
-use super::state::State;
-use super::{CallReport, LoadedPlugin, PluginError, PluginInfo, convert};
-use crate::api::QrCode;
-use crate::protocol::Message;
+use super::handler::{HandlerInput, call_export, call_handler};
+use super::loaded::{LoadedPlugin, PluginCode, PluginInfo};
+use super::log_buffer::{LogLine, printable};
+use super::state::CallState;
+use super::{PluginError, loader, reply};
+use crate::protocol::Reply;
 
-impl LoadedPlugin {
+/// A successful call.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PluginOutcome {
+    /// A validated passive reply.
+    Reply(Reply),
+    /// Answer `success`; no later plugin runs.
+    NoReply,
+    /// Let the next plugin try.
+    Pass,
+}
+
+/// Everything one call produced.
+#[derive(Debug, Clone)]
+pub struct CallReport<R = Result<PluginOutcome, PluginError>> {
+    pub result: R,
+    pub logs: Vec<LogLine>,
+    pub stdout: String,
+    pub stderr: String,
+    /// Store creation + instantiation.
+    pub instantiate: Duration,
+    /// Instantiation + call.
+    pub elapsed: Duration,
+    /// Highest total linear memory of the instance.
+    pub memory_peak_bytes: u64,
+}
+
+impl PluginCode {
     /// Runs `f` against a fresh instance under this plugin's limits and
     /// `deadline`; returns its result with everything the call produced.
     async fn with_instance<T>(
         &self,
         deadline: Instant,
-        f: impl AsyncFnOnce(&wasmtime::component::Instance, &mut Store<State>) -> wasmtime::Result<T>,
+        f: impl AsyncFnOnce(
+            &wasmtime::component::Instance,
+            &mut Store<CallState>,
+        ) -> wasmtime::Result<T>,
     ) -> (Result<T, PluginError>, CallReport<()>) {
+        let queued = Instant::now();
+        let permit = self.inner.permits.acquire().await;
         let start = Instant::now();
         let limit = self.timeout.min(deadline.saturating_duration_since(start));
-        let permit = self.inner.permits.acquire().await;
+        if limit.is_zero() {
+            let waited_ms = start.duration_since(queued).as_millis() as u64;
+            let report = CallReport {
+                result: (),
+                logs: vec![],
+                stdout: String::new(),
+                stderr: String::new(),
+                instantiate: Duration::ZERO,
+                elapsed: Duration::ZERO,
+                memory_peak_bytes: 0,
+            };
+            return (Err(PluginError::Shed { waited_ms }), report);
+        }
         let mut store = Store::new(
             &self.inner.engine,
-            State::new(
-                self.host.clone(),
-                self.memory_limit_bytes as usize,
-                start + limit,
-            ),
+            CallState::new(&self.scope, self.memory_limit_bytes as usize, start + limit),
         );
         store.limiter(|s| &mut s.limiter);
         store.set_epoch_deadline(ticks(limit));
@@ -63,23 +109,9 @@ impl LoadedPlugin {
             }
         };
         let state = store.into_data();
-        let mut logs = state.logs;
-        if state.logs_dropped > 0 {
-            let line = super::LogLine {
-                level: super::LogLevel::Warn,
-                message: format!(
-                    "{} log lines dropped (limit {} per call)",
-                    state.logs_dropped,
-                    super::host_impl::MAX_LOG_LINES
-                ),
-                fields: vec![],
-            };
-            line.emit(&self.id);
-            logs.push(line);
-        }
         let report = CallReport {
             result: (),
-            logs,
+            logs: state.host.log.finish(&self.id),
             stdout: state.stdout.text(),
             stderr: state.stderr.text(),
             instantiate: instantiated.unwrap_or(elapsed),
@@ -88,6 +120,7 @@ impl LoadedPlugin {
         };
         for (name, text) in [("stdout", &report.stdout), ("stderr", &report.stderr)] {
             for line in text.lines().filter(|l| !l.trim().is_empty()).take(50) {
+                let line = printable(line, 4096);
                 tracing::info!(target: "wxhost::plugin", plugin = %self.id, stream = name, "{line}");
             }
         }
@@ -97,7 +130,7 @@ impl LoadedPlugin {
     fn classify(
         &self,
         err: wasmtime::Error,
-        state: &State,
+        state: &CallState,
         during_instantiate: bool,
         timeout: impl Fn() -> PluginError,
     ) -> PluginError {
@@ -138,43 +171,49 @@ impl LoadedPlugin {
     /// Calls `describe` (at load).
     pub(crate) async fn describe(&self) -> Result<PluginInfo, PluginError> {
         let deadline = Instant::now()
-            + super::loader::DESCRIBE_TIMEOUT.min(self.timeout.max(Duration::from_millis(500)));
+            + loader::DESCRIBE_TIMEOUT.min(self.timeout.max(Duration::from_millis(500)));
         let (r, _) = self
             .with_instance(deadline, async |i, s| {
-                convert::call_export::<(), (wit::PluginInfo,)>(s, i, &self.exports.describe, ())
-                    .await
+                call_export::<(), (wit::PluginInfo,)>(s, i, &self.exports.describe, ()).await
             })
             .await;
-        convert::plugin_info(r?.0).map_err(PluginError::InvalidReply)
+        PluginInfo::try_from(r?.0).map_err(PluginError::InvalidReply)
     }
+}
 
-    /// Runs the plugin on `msg` and returns the outcome with its logs,
-    /// captured output and timings. Failures are logged (one line) here.
-    pub async fn call_traced(
-        &self,
-        msg: &Message,
-        qr_code: Option<&QrCode>,
-        deadline: Instant,
-    ) -> CallReport {
-        let (r, report) = self
+impl LoadedPlugin {
+    /// Runs the plugin on `input` and returns the outcome with its logs,
+    /// captured output and timings. The call's limit is the plugin's own
+    /// timeout cut to `deadline`. Failures are logged (one line) here.
+    pub async fn call_traced(&self, input: &HandlerInput<'_>, deadline: Instant) -> CallReport {
+        let code = &self.code;
+        let (r, report) = code
             .with_instance(deadline, async |i, s| {
-                convert::dispatch(i, &self.exports, s, msg, qr_code).await
+                call_handler(i, &code.exports, s, input).await
             })
             .await;
-        let result = r.and_then(|reply: wit::Reply| {
-            convert::outcome(reply, msg).map_err(PluginError::InvalidReply)
-        });
-        if let Err(e) = &result {
-            tracing::warn!(
+        let result = r
+            .and_then(|reply| reply::validate(reply, input.msg).map_err(PluginError::InvalidReply));
+        match &result {
+            Err(e @ PluginError::Shed { .. }) => tracing::warn!(
                 target: "wxhost::plugin",
-                plugin = %self.id,
+                plugin = %code.id,
                 error.kind = e.kind(),
-                sha256 = %&self.sha256[..12],
+                "plugin {} not called on {} (load shedding): {e}",
+                code.id,
+                input.kind,
+            ),
+            Err(e) => tracing::warn!(
+                target: "wxhost::plugin",
+                plugin = %code.id,
+                error.kind = e.kind(),
+                sha256 = %&code.sha256[..12],
                 "plugin {} failed on {} ({}): {e}",
-                self.id,
-                super::Kind::of(msg),
+                code.id,
+                input.kind,
                 e.kind()
-            );
+            ),
+            Ok(_) => {}
         }
         CallReport {
             result,
@@ -187,15 +226,13 @@ impl LoadedPlugin {
         }
     }
 
-    /// Runs the plugin on `msg` (fresh instance; limits = min(plugin timeout,
-    /// `deadline`) and the plugin's memory limit).
+    /// [`LoadedPlugin::call_traced`], the outcome only.
     pub async fn call(
         &self,
-        msg: &Message,
-        qr_code: Option<&QrCode>,
+        input: &HandlerInput<'_>,
         deadline: Instant,
-    ) -> Result<super::PluginOutcome, PluginError> {
-        self.call_traced(msg, qr_code, deadline).await.result
+    ) -> Result<PluginOutcome, PluginError> {
+        self.call_traced(input, deadline).await.result
     }
 }
 

@@ -1,7 +1,8 @@
 //! The process-wide wasmtime `Engine`: pooling allocator (falling back to
 //! on-demand allocation where the address space cannot be reserved), epoch
-//! interruption driven by a 10 ms ticker thread, and the `Linker` with WASI
-//! and our host interfaces.
+//! interruption driven by a 10 ms ticker thread, and the `Linker`: WASI, and
+//! each of our host interfaces linked to its own narrow context by a
+//! projection from the per-call [`CallState`].
 
 use std::hash::{Hash, Hasher};
 use std::time::Duration;
@@ -12,8 +13,10 @@ use wasmtime::{
     Config, Enabled, Engine, EngineWeak, InstanceAllocationStrategy, PoolingAllocationConfig,
 };
 
-use super::bindings::Plugin as Bindings;
-use super::state::State;
+use super::bindings::wechat::plugin::{host, wechat};
+use super::host_ctx::HostCtx;
+use super::state::CallState;
+use super::wechat_ctx::WechatCtx;
 
 /// One epoch tick; deadlines are rounded up to whole ticks (+1).
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -24,7 +27,7 @@ pub const POOL_INSTANCES: u32 = 128;
 
 pub(crate) struct EngineParts {
     pub engine: Engine,
-    pub linker: Linker<State>,
+    pub linker: Linker<CallState>,
     pub pooling: bool,
     /// Hex digest of `Engine::precompile_compatibility_hash`, part of cache keys.
     pub compat: String,
@@ -68,9 +71,10 @@ pub(crate) fn build() -> anyhow::Result<EngineParts> {
         }
     };
     spawn_ticker(engine.weak());
-    let mut linker: Linker<State> = Linker::new(&engine);
+    let mut linker: Linker<CallState> = Linker::new(&engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-    Bindings::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+    host::add_to_linker::<CallState, HasSelf<HostCtx>>(&mut linker, |s| &mut s.host)?;
+    wechat::add_to_linker::<CallState, HasSelf<WechatCtx>>(&mut linker, |s| &mut s.wechat)?;
     let compat = compat_hash(&engine);
     Ok(EngineParts {
         engine,

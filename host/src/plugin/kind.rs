@@ -1,69 +1,26 @@
-//! [`Kind`]: which handler export a [`Message`] goes to, mirroring the WIT
-//! `kind` enum that plugins list in `describe().handles`.
+//! [`Kind`]: which handler export a [`Message`] goes to. It *is* the WIT
+//! `kind` enum that bindgen generates (plugins list it in
+//! `describe().handles`); the table of all kinds and their names is generated
+//! from the same WIT file by `build.rs`, so `wit/plugin.wit` is the one list.
 //!
 //! Matching rules (see [`Kind::of`] and `LoadedPlugin::handles`):
 //! - typed messages and the events with a specific handler map to their own kind;
-//! - every other event (`Event::Other`, job-finish, kf-session, subscribe-msg,
-//!   view-miniprogram, ...) is [`Kind::Event`] and goes to `handle-event`;
+//! - every other event (`Event::Other`, job-finish, kf-session, ...) is
+//!   [`Kind::Event`] and goes to `handle-event`;
 //! - `Body::Unknown` and mini-program cards are [`Kind::Unsupported`] and go
 //!   to `handle-unsupported`.
 //!
 //! A plugin declaring `event` receives every event kind; one declaring
 //! `unsupported` receives only [`Kind::Unsupported`] messages.
 
+use std::cmp::Ordering;
+
+pub use super::bindings::wechat::plugin::types::Kind;
 use crate::protocol::{Body, Event, Message};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Kind {
-    Text,
-    Image,
-    Voice,
-    Video,
-    ShortVideo,
-    Location,
-    Link,
-    EventSubscribe,
-    EventUnsubscribe,
-    EventScan,
-    EventLocation,
-    EventClick,
-    EventView,
-    EventScancodePush,
-    EventScancodeWaitmsg,
-    EventPicSysphoto,
-    EventPicPhotoOrAlbum,
-    EventPicWeixin,
-    EventLocationSelect,
-    /// Any event; as a message kind, an event without a specific handler.
-    Event,
-    Unsupported,
-}
+include!(concat!(env!("OUT_DIR"), "/kinds.rs"));
 
 impl Kind {
-    pub const ALL: [Kind; 21] = [
-        Kind::Text,
-        Kind::Image,
-        Kind::Voice,
-        Kind::Video,
-        Kind::ShortVideo,
-        Kind::Location,
-        Kind::Link,
-        Kind::EventSubscribe,
-        Kind::EventUnsubscribe,
-        Kind::EventScan,
-        Kind::EventLocation,
-        Kind::EventClick,
-        Kind::EventView,
-        Kind::EventScancodePush,
-        Kind::EventScancodeWaitmsg,
-        Kind::EventPicSysphoto,
-        Kind::EventPicPhotoOrAlbum,
-        Kind::EventPicWeixin,
-        Kind::EventLocationSelect,
-        Kind::Event,
-        Kind::Unsupported,
-    ];
-
     /// The kind of a message, i.e. which handler export it is delivered to.
     pub fn of(msg: &Message) -> Kind {
         match &msg.body {
@@ -71,7 +28,7 @@ impl Kind {
             Body::Image { .. } => Kind::Image,
             Body::Voice { .. } => Kind::Voice,
             Body::Video { .. } => Kind::Video,
-            Body::ShortVideo { .. } => Kind::ShortVideo,
+            Body::ShortVideo { .. } => Kind::Shortvideo,
             Body::Location { .. } => Kind::Location,
             Body::Link { .. } => Kind::Link,
             Body::MiniProgramPage { .. } | Body::Unknown => Kind::Unsupported,
@@ -88,50 +45,14 @@ impl Kind {
                 Event::PicPhotoOrAlbum(_) => Kind::EventPicPhotoOrAlbum,
                 Event::PicWeixin(_) => Kind::EventPicWeixin,
                 Event::LocationSelect { .. } => Kind::EventLocationSelect,
+                Event::SubscribeMsgPopup(_) => Kind::EventSubscribeMsgPopup,
                 _ => Kind::Event,
             },
         }
     }
 
     pub fn is_event(self) -> bool {
-        !matches!(
-            self,
-            Kind::Text
-                | Kind::Image
-                | Kind::Voice
-                | Kind::Video
-                | Kind::ShortVideo
-                | Kind::Location
-                | Kind::Link
-                | Kind::Unsupported
-        )
-    }
-
-    /// The WIT name (`event-subscribe`), as `describe` lists it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Kind::Text => "text",
-            Kind::Image => "image",
-            Kind::Voice => "voice",
-            Kind::Video => "video",
-            Kind::ShortVideo => "shortvideo",
-            Kind::Location => "location",
-            Kind::Link => "link",
-            Kind::EventSubscribe => "event-subscribe",
-            Kind::EventUnsubscribe => "event-unsubscribe",
-            Kind::EventScan => "event-scan",
-            Kind::EventLocation => "event-location",
-            Kind::EventClick => "event-click",
-            Kind::EventView => "event-view",
-            Kind::EventScancodePush => "event-scancode-push",
-            Kind::EventScancodeWaitmsg => "event-scancode-waitmsg",
-            Kind::EventPicSysphoto => "event-pic-sysphoto",
-            Kind::EventPicPhotoOrAlbum => "event-pic-photo-or-album",
-            Kind::EventPicWeixin => "event-pic-weixin",
-            Kind::EventLocationSelect => "event-location-select",
-            Kind::Event => "event",
-            Kind::Unsupported => "unsupported",
-        }
+        self.name().starts_with("event")
     }
 
     /// Parses a WIT name (`event-click`; `_` accepted for `-`).
@@ -146,6 +67,26 @@ impl Kind {
     }
 }
 
+// Kinds sort in WIT order (bindgen's `additional_derives` would add these to
+// every generated record too, and some hold floats).
+impl PartialOrd for Kind {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Kind {
+    fn cmp(&self, other: &Self) -> Ordering {
+        (*self as u8).cmp(&(*other as u8))
+    }
+}
+
+impl std::hash::Hash for Kind {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (*self as u8).hash(state);
+    }
+}
+
 impl std::fmt::Display for Kind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
@@ -157,13 +98,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_round_trip() {
-        for k in Kind::ALL {
+    fn names_round_trip_in_wit_order() {
+        for (i, k) in Kind::ALL.into_iter().enumerate() {
+            assert_eq!(k as usize, i, "{k}");
             assert_eq!(Kind::parse(k.name()), Some(k));
         }
         assert_eq!(Kind::parse("event_click"), Some(Kind::EventClick));
+        assert_eq!(Kind::Shortvideo.name(), "shortvideo");
         assert!(
             Kind::EventClick.is_event() && Kind::Event.is_event() && !Kind::Unsupported.is_event()
         );
+        assert!(!Kind::Text.is_event());
     }
 }

@@ -17,10 +17,12 @@ use wasmtime::Engine;
 use wasmtime::component::Component;
 use wasmtime::component::types::ComponentItem;
 
+use super::Inner;
 use super::bindings::{PluginPre, WIT_PACKAGE, WIT_VERSION};
-use super::convert::Exports;
-use super::state::PluginHost;
-use super::{Inner, LoadedPlugin};
+use super::handler::Exports;
+use super::loaded::{LoadedPlugin, PluginCode};
+use super::state::PluginScope;
+use crate::store::KvQuota;
 
 /// Largest component accepted.
 pub const MAX_COMPONENT_BYTES: usize = 64 << 20;
@@ -47,14 +49,52 @@ pub fn plugin_id(path: &Path) -> anyhow::Result<String> {
     Ok(stem.to_owned())
 }
 
+/// Loads `path` with the settings of its id: read, compile (or cache), check,
+/// link, describe. Nothing is registered.
 pub(crate) async fn load(inner: &Arc<Inner>, path: &Path) -> anyhow::Result<LoadedPlugin> {
     let started = Instant::now();
     let id = plugin_id(path)?;
-    let bytes = tokio::fs::read(path)
-        .await
-        .with_context(|| format!("cannot read {}", path.display()))?;
+    let bytes = read_plugin_file(path).await?;
     let sha256 = sha256_hex(&bytes);
     load_bytes(inner, id, path.to_owned(), bytes, sha256, started).await
+}
+
+/// Reads a plugin file, refusing anything but a regular file of at most
+/// [`MAX_COMPONENT_BYTES`]: a FIFO or device dropped into the plugins dir
+/// must not hang or exhaust the loader. (Opened non-blocking, so opening a
+/// FIFO returns at once; the type check is on the opened file.)
+pub(crate) async fn read_plugin_file(path: &Path) -> anyhow::Result<Vec<u8>> {
+    let path = path.to_owned();
+    tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<u8>> {
+        use std::io::Read as _;
+        let mut o = std::fs::OpenOptions::new();
+        o.read(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::custom_flags(&mut o, libc::O_NONBLOCK);
+        let f = o
+            .open(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let meta = f.metadata()?;
+        if !meta.is_file() {
+            bail!("{} is not a regular file", path.display());
+        }
+        if meta.len() > MAX_COMPONENT_BYTES as u64 {
+            bail!(
+                "{} bytes is larger than the {} MiB limit",
+                meta.len(),
+                MAX_COMPONENT_BYTES >> 20
+            );
+        }
+        let mut bytes = Vec::with_capacity(meta.len() as usize);
+        // The file may grow while being read: never take more than the cap.
+        f.take(MAX_COMPONENT_BYTES as u64 + 1)
+            .read_to_end(&mut bytes)?;
+        if bytes.len() > MAX_COMPONENT_BYTES {
+            bail!("larger than the {} MiB limit", MAX_COMPONENT_BYTES >> 20);
+        }
+        Ok(bytes)
+    })
+    .await?
 }
 
 /// The content hash that names a plugin version and its cached artifact.
@@ -62,6 +102,8 @@ pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
+/// Builds the plugin's code (compile or cache, version check, link, limits
+/// and grants), then describes it.
 pub(crate) async fn load_bytes(
     inner: &Arc<Inner>,
     id: String,
@@ -70,6 +112,21 @@ pub(crate) async fn load_bytes(
     sha256: String,
     started: Instant,
 ) -> anyhow::Result<LoadedPlugin> {
+    let code = compile(inner, id, path, bytes, sha256).await?;
+    let info = code
+        .describe()
+        .await
+        .map_err(|e| anyhow!("describe failed: {e}"))?;
+    Ok(LoadedPlugin::new(code, info, started.elapsed()))
+}
+
+async fn compile(
+    inner: &Arc<Inner>,
+    id: String,
+    path: PathBuf,
+    bytes: Vec<u8>,
+    sha256: String,
+) -> anyhow::Result<PluginCode> {
     if bytes.len() > MAX_COMPONENT_BYTES {
         bail!(
             "{} bytes is larger than the {} MiB limit",
@@ -97,45 +154,35 @@ pub(crate) async fn load_bytes(
         .ok_or_else(|| anyhow!("{handler}: missing handler functions"))?;
 
     let settings = inner.cfg.settings.get(&id).cloned().unwrap_or_default();
-    let memory_limit = settings.memory_mib.unwrap_or(inner.cfg.default_memory_mib) << 20;
-    let timeout = settings
-        .timeout_ms
-        .map(Duration::from_millis)
-        .unwrap_or(inner.cfg.default_timeout);
-    let host = Arc::new(PluginHost {
-        id: id.clone(),
-        config: settings.config.clone(),
-        capabilities: settings.capabilities.clone(),
-        services: inner.services.clone(),
-    });
-    let mut plugin = LoadedPlugin {
-        id,
-        info: super::PluginInfo {
-            name: String::new(),
-            version: String::new(),
-            priority: 0,
-            handles: vec![],
+    let scope = Arc::new(PluginScope {
+        id: Arc::from(id.as_str()),
+        config: Arc::new(settings.config),
+        capabilities: Arc::new(settings.capabilities),
+        kv: inner.services.kv.clone(),
+        kv_quota: KvQuota {
+            max_bytes: settings
+                .kv_max_bytes
+                .unwrap_or(inner.cfg.kv_quota.max_bytes),
+            max_keys: settings.kv_max_keys.unwrap_or(inner.cfg.kv_quota.max_keys),
         },
+        wechat: inner.services.wechat.clone(),
+    });
+    Ok(PluginCode {
+        id,
         sha256,
         path,
-        priority: 0,
-        memory_limit_bytes: memory_limit,
-        timeout,
         from_cache,
-        load_time: Duration::ZERO,
+        memory_limit_bytes: settings.memory_mib.unwrap_or(inner.cfg.default_memory_mib) << 20,
+        timeout: settings
+            .timeout_ms
+            .map(Duration::from_millis)
+            .unwrap_or(inner.cfg.default_timeout),
+        priority_override: settings.priority,
         pre: pre.instance_pre().clone(),
         exports,
-        host,
+        scope,
         inner: inner.clone(),
-    };
-    let info = plugin
-        .describe()
-        .await
-        .map_err(|e| anyhow!("describe failed: {e}"))?;
-    plugin.priority = settings.priority.unwrap_or(info.priority);
-    plugin.info = info;
-    plugin.load_time = started.elapsed();
-    Ok(plugin)
+    })
 }
 
 /// Deserializes the cached artifact if present and valid, else compiles and
@@ -171,26 +218,10 @@ fn compile_cached(engine: &Engine, wasm: &[u8], cache: &Path) -> anyhow::Result<
 
 fn write_cache(component: &Component, cache: &Path) -> anyhow::Result<()> {
     let dir = cache.parent().context("cache path has no parent")?;
-    create_private_dir(dir)?;
+    crate::fsutil::create_private_dir(dir)?;
     let bytes = component.serialize().map_err(anyhow::Error::from)?;
-    let tmp = dir.join(format!(
-        ".tmp-{}-{}",
-        std::process::id(),
-        rand::random::<u64>()
-    ));
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, cache).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })?;
+    crate::fsutil::write_private_atomic(cache, &bytes)?;
     Ok(())
-}
-
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    let mut b = std::fs::DirBuilder::new();
-    b.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
-    b.create(dir)
 }
 
 /// `(major, minor, patch)` of a `wechat:plugin/<iface>@<version>` name.
@@ -267,8 +298,8 @@ mod tests {
             Some(("host", (1, 0, 0)))
         );
         assert_eq!(wit_version("wasi:cli/env@0.2.0"), None);
-        assert!(compatible((0, 1, 7)) && !compatible((0, 2, 0)) && !compatible((1, 0, 0)));
-        assert_eq!(supported(), "wechat:plugin@0.1.x");
+        assert!(compatible((0, 2, 7)) && !compatible((0, 1, 0)) && !compatible((1, 0, 0)));
+        assert_eq!(supported(), "wechat:plugin@0.2.x");
         assert!(plugin_id(Path::new("/x/echo.wasm")).is_ok());
         assert!(plugin_id(Path::new("/x/e cho.wasm")).is_err());
     }

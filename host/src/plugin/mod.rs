@@ -1,47 +1,66 @@
-//! The plugin runtime: WebAssembly components (WIT `wechat:plugin@0.1.0`)
+//! The plugin runtime: WebAssembly components (WIT `wechat:plugin@0.2.0`)
 //! loaded from a directory, run on wasmtime with one fresh instance per call.
 //!
-//! - [`Runtime`]: engine, linker, registry snapshot, hot reload, dispatch.
-//! - [`LoadedPlugin`]: one compiled, linked, described plugin version;
-//!   [`LoadedPlugin::call`] runs it on a message.
-//! - [`Kind`]: which handler a message goes to.
-//! - [`run_cmd`]: `wxhost plugin run FILE.wasm`.
-//!
-//! Modules: `bindings` (bindgen), `engine` (Engine, pooling, epochs),
-//! `loader` (compile, cache, version check, describe), `call` (per-call store,
-//! limits, error classification), `convert` (Message/Reply ↔ WIT, reply
-//! validation), `host_impl` (host functions), `state` (store data),
-//! `registry` (the snapshot), `watcher` (notify-based reload).
+//! - [`Runtime`] (`runtime.rs`): engine, registry, loading and hot reload,
+//!   [`Runtime::dispatch`] of a message along the plugins.
+//! - `registry.rs`: the priority-sorted snapshot behind an `ArcSwap`.
+//! - [`LoadedPlugin`] (`loaded.rs`): one compiled, linked, described version,
+//!   built from a `PluginCode` by `loader.rs` (read, compile or cache, WIT
+//!   version check, link, describe).
+//! - `call.rs`: one call — pool permit, fresh store, limits, and
+//!   classification into [`PluginError`] (`error.rs`); `handler.rs`: the
+//!   export for a message's kind; `reply.rs`: validation of what it answered.
+//! - [`Kind`] (`kind.rs`): the WIT `kind` enum itself, with its table
+//!   generated from the WIT by `build.rs`.
+//! - Host interfaces, each on its own narrow context: `host_ctx.rs` (log,
+//!   kv, config), `wechat_ctx.rs` (capability-checked WeChat calls); the
+//!   per-call `CallState` (`state.rs`) holds them with WASI, the memory
+//!   `limiter.rs` and the captured output (`capture.rs`); `log_buffer.rs`
+//!   owns a call's log budget.
+//! - `convert.rs`: every host ↔ WIT mapping; `bindings.rs`: bindgen;
+//!   `engine.rs`: Engine, pooling, epochs, linker; `watcher.rs`: hot reload.
 
 mod bindings;
 mod call;
+mod capture;
 mod convert;
 mod engine;
-mod host_impl;
+mod error;
+mod handler;
+mod host_ctx;
 mod kind;
+mod limiter;
+mod loaded;
 mod loader;
+mod log_buffer;
 mod registry;
-pub mod run_cmd;
+mod reply;
+mod runtime;
 mod state;
 mod watcher;
+mod wechat_ctx;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use convert::{MAX_LONG_BYTES, MAX_MEDIA_ID_BYTES, MAX_TEXT_BYTES, MAX_TITLE_BYTES};
+pub use call::{CallReport, PluginOutcome};
 pub use engine::{EPOCH_TICK, POOL_INSTANCES};
-pub use host_impl::{
-    CODE_NOT_GRANTED, CODE_SYSTEM, CODE_TRANSPORT, MAX_KV_VALUE_BYTES, MAX_LOG_LINES,
-};
+pub use error::PluginError;
+pub use handler::HandlerInput;
+pub use host_ctx::{MAX_KV_KEY_BYTES, MAX_KV_VALUE_BYTES};
 pub use kind::Kind;
-pub use loader::plugin_id;
-pub use registry::{Dispatch, ReloadEvent, Runtime};
+pub use loaded::{LoadedPlugin, PluginInfo};
+pub use loader::{MAX_COMPONENT_BYTES, plugin_id};
+pub use log_buffer::{LogLevel, LogLine, MAX_LOG_LINES};
+pub use reply::{MAX_LONG_BYTES, MAX_MEDIA_ID_BYTES, MAX_TEXT_BYTES, MAX_TITLE_BYTES};
+pub use runtime::{Dispatch, ReloadEvent, Runtime};
+pub use wechat_ctx::{CODE_NOT_GRANTED, CODE_SYSTEM, CODE_TRANSPORT};
 
+use crate::api::PluginApi;
 use crate::config::{Config, PluginSettings};
-use crate::protocol::Reply;
-use crate::store::Store;
+use crate::store::{KvQuota, KvStore};
 
 /// Where plugins come from and their limits.
 #[derive(Debug, Clone)]
@@ -52,6 +71,8 @@ pub struct RuntimeConfig {
     pub cache_dir: PathBuf,
     pub default_memory_mib: u64,
     pub default_timeout: Duration,
+    /// Default kv quota per plugin.
+    pub kv_quota: KvQuota,
     /// Per plugin id.
     pub settings: BTreeMap<String, PluginSettings>,
     /// Hot-reload the directory (the server calls [`Runtime::watch`] when set).
@@ -66,6 +87,10 @@ impl RuntimeConfig {
             cache_dir: config.storage.data_dir.join("cache"),
             default_memory_mib: config.plugins.memory_mib,
             default_timeout: Duration::from_millis(config.plugins.timeout_ms),
+            kv_quota: KvQuota {
+                max_bytes: config.plugins.kv_max_bytes,
+                max_keys: config.plugins.kv_max_keys,
+            },
             settings: config.plugin.clone(),
             watch: config.plugins.watch,
         }
@@ -76,174 +101,19 @@ impl RuntimeConfig {
 #[derive(Clone)]
 pub struct HostServices {
     /// Backs each plugin's kv (namespace = plugin id).
-    pub store: Arc<dyn Store>,
+    pub kv: Arc<dyn KvStore>,
     /// WeChat APIs for plugins granted the capability; `None` → code -3.
-    pub wechat: Option<Arc<dyn crate::api::PluginApi>>,
-}
-
-/// What a plugin's `describe` returned.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PluginInfo {
-    pub name: String,
-    pub version: String,
-    /// Declared priority (the config may override: see [`LoadedPlugin::priority`]).
-    pub priority: i32,
-    /// Sorted, deduplicated.
-    pub handles: Vec<Kind>,
-}
-
-/// A successful call.
-#[derive(Debug, Clone, PartialEq)]
-pub enum PluginOutcome {
-    /// A validated passive reply.
-    Reply(Reply),
-    /// Answer `success`; no later plugin runs.
-    NoReply,
-    /// Let the next plugin try.
-    Pass,
-}
-
-/// Why a call failed. `Display` is one line; [`PluginError::kind`] a stable tag.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum PluginError {
-    #[error("timed out after {elapsed_ms} ms (limit {limit_ms} ms)")]
-    Timeout { limit_ms: u64, elapsed_ms: u64 },
-    #[error("memory limit of {limit_mib} MiB exceeded (tried to grow to {requested_bytes} bytes)")]
-    MemoryLimit {
-        limit_mib: u64,
-        requested_bytes: u64,
-    },
-    #[error("{message}")]
-    Panic { message: String },
-    #[error("invalid reply: {0}")]
-    InvalidReply(String),
-    #[error("trap: {0}")]
-    Trap(String),
-    #[error("instantiation failed: {0}")]
-    Instantiate(String),
-    #[error("host error: {0}")]
-    Host(String),
-}
-
-impl PluginError {
-    pub fn kind(&self) -> &'static str {
-        match self {
-            PluginError::Timeout { .. } => "timeout",
-            PluginError::MemoryLimit { .. } => "memory-limit",
-            PluginError::Panic { .. } => "panic",
-            PluginError::InvalidReply(_) => "invalid-reply",
-            PluginError::Trap(_) => "trap",
-            PluginError::Instantiate(_) => "instantiate",
-            PluginError::Host(_) => "host",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum LogLevel {
-    Trace,
-    Debug,
-    Info,
-    Warn,
-    Error,
-}
-
-/// One `log` call of a plugin.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LogLine {
-    pub level: LogLevel,
-    pub message: String,
-    pub fields: Vec<(String, String)>,
-}
-
-impl LogLine {
-    /// Emits it as a `tracing` event, target `wxhost::plugin`, field `plugin`.
-    /// The fields are formatted only if the event is enabled.
-    fn emit(&self, plugin: &str) {
-        let (m, f) = (&self.message, Fields(&self.fields));
-        match self.level {
-            LogLevel::Trace => tracing::trace!(target: "wxhost::plugin", plugin, "{m}{f}"),
-            LogLevel::Debug => tracing::debug!(target: "wxhost::plugin", plugin, "{m}{f}"),
-            LogLevel::Info => tracing::info!(target: "wxhost::plugin", plugin, "{m}{f}"),
-            LogLevel::Warn => tracing::warn!(target: "wxhost::plugin", plugin, "{m}{f}"),
-            LogLevel::Error => tracing::error!(target: "wxhost::plugin", plugin, "{m}{f}"),
-        }
-    }
-}
-
-/// ` k="v" k2="v2"` for a log line's fields.
-struct Fields<'a>(&'a [(String, String)]);
-
-impl std::fmt::Display for Fields<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.iter().try_for_each(|(k, v)| write!(f, " {k}={v:?}"))
-    }
-}
-
-/// Everything one call produced.
-#[derive(Debug, Clone)]
-pub struct CallReport<R = Result<PluginOutcome, PluginError>> {
-    pub result: R,
-    pub logs: Vec<LogLine>,
-    pub stdout: String,
-    pub stderr: String,
-    /// Store creation + instantiation.
-    pub instantiate: Duration,
-    /// Instantiation + call.
-    pub elapsed: Duration,
-    /// Highest total linear memory of the instance.
-    pub memory_peak_bytes: u64,
+    pub wechat: Option<Arc<dyn PluginApi>>,
 }
 
 /// Shared by the runtime and every loaded plugin (a plugin may outlive a
 /// reload, or the runtime, while a call is in flight).
 pub(crate) struct Inner {
     engine: wasmtime::Engine,
-    linker: wasmtime::component::Linker<state::State>,
+    linker: wasmtime::component::Linker<state::CallState>,
     compat: String,
     pooling: bool,
     permits: tokio::sync::Semaphore,
     cfg: RuntimeConfig,
     services: HostServices,
-}
-
-/// One loaded version of a plugin: compiled, linked (`InstancePre`) and described.
-pub struct LoadedPlugin {
-    /// The file stem.
-    pub id: String,
-    pub info: PluginInfo,
-    /// Of the `.wasm` bytes, hex.
-    pub sha256: String,
-    pub path: PathBuf,
-    /// Effective priority: the config's override, else the declared one.
-    pub priority: i32,
-    pub memory_limit_bytes: u64,
-    pub timeout: Duration,
-    /// Loaded from the compiled-artifact cache (no compilation).
-    pub from_cache: bool,
-    /// Read + compile/deserialize + link + describe.
-    pub load_time: Duration,
-    pre: wasmtime::component::InstancePre<state::State>,
-    exports: convert::Exports,
-    host: Arc<state::PluginHost>,
-    inner: Arc<Inner>,
-}
-
-impl LoadedPlugin {
-    /// Whether the plugin declared `kind` (`event` covers every event kind).
-    pub fn handles(&self, kind: Kind) -> bool {
-        self.info.handles.contains(&kind)
-            || (kind.is_event() && self.info.handles.contains(&Kind::Event))
-    }
-}
-
-impl std::fmt::Debug for LoadedPlugin {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LoadedPlugin")
-            .field("id", &self.id)
-            .field("info", &self.info)
-            .field("sha256", &self.sha256)
-            .field("priority", &self.priority)
-            .finish_non_exhaustive()
-    }
 }

@@ -1,309 +1,53 @@
-//! [`Runtime`]: owns the engine and the registry of loaded plugins.
-//!
-//! The registry is an immutable, priority-sorted snapshot behind an
-//! `ArcSwap`: a request takes the current `Arc` once, so a reload that swaps
-//! the snapshot never disturbs calls in flight (they finish on the version
-//! they started with). Loading happens off to the side; only a fully
-//! compiled, linked and described plugin is ever published.
+//! [`Registry`]: the loaded plugins as an immutable, priority-sorted
+//! snapshot behind an `ArcSwap`. A request takes the current `Arc` once, so a
+//! reload that swaps the snapshot never disturbs calls in flight (they
+//! finish on the version they started with).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use arc_swap::ArcSwap;
-use tokio::sync::broadcast;
 
-use super::{
-    HostServices, Inner, Kind, LoadedPlugin, PluginError, PluginOutcome, RuntimeConfig, engine,
-    loader,
-};
-use crate::api::QrCode;
-use crate::protocol::Message;
+use super::LoadedPlugin;
 
-/// What changed in the registry (for logs, admin views and tests).
-#[derive(Debug, Clone, PartialEq)]
-pub enum ReloadEvent {
-    Loaded {
-        id: String,
-        sha256: String,
-        from_cache: bool,
-    },
-    Replaced {
-        id: String,
-        old_sha256: String,
-        new_sha256: String,
-    },
-    /// The file had the same content as the serving version.
-    Unchanged {
-        id: String,
-    },
-    Removed {
-        id: String,
-    },
-    /// Not loaded; a working version, if any, keeps serving.
-    Failed {
-        id: String,
-        path: PathBuf,
-        error: String,
-    },
-    Disabled {
-        id: String,
-    },
-}
-
-/// The result of [`Runtime::dispatch`].
-#[derive(Debug, Default)]
-pub struct Dispatch {
-    /// The first plugin that replied (or chose no-reply), if any.
-    pub answer: Option<(String, PluginOutcome)>,
-    /// Plugins that failed along the way (already logged).
-    pub failures: Vec<(String, PluginError)>,
-    /// How many plugins were called (0: none handles this kind).
-    pub called: usize,
-    /// The deadline passed before every candidate had its turn.
-    pub out_of_time: bool,
-}
-
-pub struct Runtime {
-    pub(crate) inner: Arc<Inner>,
+#[derive(Default)]
+pub(crate) struct Registry {
     snapshot: ArcSwap<Vec<Arc<LoadedPlugin>>>,
     by_id: Mutex<BTreeMap<String, Arc<LoadedPlugin>>>,
-    /// Serializes load → publish so two reloads of one file cannot interleave.
-    load_lock: tokio::sync::Mutex<()>,
-    events: broadcast::Sender<ReloadEvent>,
-    pub(crate) watcher: Mutex<Option<super::watcher::WatchHandle>>,
 }
 
-impl Runtime {
-    /// Builds the engine (pooling allocator when available, epoch ticker)
-    /// and linker. Loads nothing yet: see [`Runtime::load_all`].
-    pub fn new(cfg: RuntimeConfig, services: HostServices) -> anyhow::Result<Arc<Runtime>> {
-        let parts = engine::build()?;
-        let inner = Arc::new(Inner {
-            engine: parts.engine,
-            linker: parts.linker,
-            compat: parts.compat,
-            pooling: parts.pooling,
-            permits: tokio::sync::Semaphore::new(engine::POOL_INSTANCES as usize),
-            cfg,
-            services,
-        });
-        Ok(Arc::new(Runtime {
-            inner,
-            snapshot: ArcSwap::from_pointee(Vec::new()),
-            by_id: Mutex::new(BTreeMap::new()),
-            load_lock: tokio::sync::Mutex::new(()),
-            events: broadcast::channel(256).0,
-            watcher: Mutex::new(None),
-        }))
-    }
-
-    pub fn config(&self) -> &RuntimeConfig {
-        &self.inner.cfg
-    }
-
-    /// Whether the pooling allocator is in use (else on-demand allocation).
-    pub fn pooling(&self) -> bool {
-        self.inner.pooling
-    }
-
-    /// Registry changes from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<ReloadEvent> {
-        self.events.subscribe()
-    }
-
+impl Registry {
     /// The current plugins, by effective priority (high first), then id.
-    pub fn plugins(&self) -> Arc<Vec<Arc<LoadedPlugin>>> {
+    pub fn snapshot(&self) -> Arc<Vec<Arc<LoadedPlugin>>> {
         self.snapshot.load_full()
     }
 
-    /// A current plugin by id.
     pub fn get(&self, id: &str) -> Option<Arc<LoadedPlugin>> {
         self.by_id.lock().unwrap().get(id).cloned()
     }
 
-    /// Compiles (or loads from cache), links and describes a file without
-    /// registering it. Settings are those of its id.
-    pub async fn load_file(&self, path: &Path) -> anyhow::Result<Arc<LoadedPlugin>> {
-        loader::load(&self.inner, path).await.map(Arc::new)
+    /// Publishes `plugin`, replacing any version with its id.
+    pub fn insert(&self, plugin: Arc<LoadedPlugin>) {
+        let mut by_id = self.by_id.lock().unwrap();
+        by_id.insert(plugin.id().to_owned(), plugin);
+        self.publish(&by_id);
     }
 
-    /// Loads every `*.wasm` in the directory (creating it if missing). A file
-    /// that fails is logged and skipped; the others load.
-    pub async fn load_all(&self) -> anyhow::Result<()> {
-        let dir = self.inner.cfg.dir.clone();
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| anyhow::anyhow!("plugins dir {}: {e}", dir.display()))?;
-        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| is_plugin_file(p) && p.is_file())
-            .collect();
-        files.sort();
-        for f in files {
-            self.reload_path(&f).await;
-        }
-        Ok(())
+    /// Removes `id` if its serving version came from `path`.
+    pub fn remove_from(&self, id: &str, path: &Path) -> Option<Arc<LoadedPlugin>> {
+        let mut by_id = self.by_id.lock().unwrap();
+        let removed = match by_id.get(id) {
+            Some(p) if p.path() == path => by_id.remove(id),
+            _ => None,
+        }?;
+        self.publish(&by_id);
+        Some(removed)
     }
 
-    /// (Re)loads `path` if it exists, else removes its plugin. Failures keep
-    /// the working version and are logged with the reason.
-    pub(crate) async fn reload_path(&self, path: &Path) {
-        let _guard = self.load_lock.lock().await;
-        let id = match loader::plugin_id(path) {
-            Ok(id) => id,
-            Err(e) => {
-                tracing::warn!("ignoring {}: {e}", path.display());
-                return;
-            }
-        };
-        if !path.exists() {
-            let removed = {
-                let mut by_id = self.by_id.lock().unwrap();
-                match by_id.get(&id) {
-                    Some(p) if p.path == path => by_id.remove(&id),
-                    _ => None,
-                }
-            };
-            if let Some(old) = removed {
-                self.publish();
-                tracing::info!(plugin = %id, "plugin {id} removed (was {} {}, sha256 {})", old.info.name, old.info.version, short(&old.sha256));
-                self.emit(ReloadEvent::Removed { id });
-            }
-            return;
-        }
-        if self.inner.cfg.settings.get(&id).and_then(|s| s.enabled) == Some(false) {
-            tracing::info!(plugin = %id, "plugin {id} is disabled in the config; not loading {}", path.display());
-            self.emit(ReloadEvent::Disabled { id });
-            return;
-        }
-        let old = self.get(&id);
-        let started = Instant::now();
-        let bytes = match tokio::fs::read(path).await {
-            Ok(b) => b,
-            Err(e) => return self.failed(&id, path, old.as_deref(), format!("cannot read: {e}")),
-        };
-        let sha256 = loader::sha256_hex(&bytes);
-        if let Some(old) = &old
-            && old.path == path
-            && old.sha256 == sha256
-        {
-            self.emit(ReloadEvent::Unchanged { id });
-            return;
-        }
-        match loader::load_bytes(
-            &self.inner,
-            id.clone(),
-            path.to_owned(),
-            bytes,
-            sha256,
-            started,
-        )
-        .await
-        {
-            Ok(p) => {
-                let p = Arc::new(p);
-                if p.info.handles.is_empty() {
-                    tracing::warn!(plugin = %id, "plugin {id} declares no kinds in describe(); it will never be called");
-                }
-                self.by_id.lock().unwrap().insert(id.clone(), p.clone());
-                self.publish();
-                let how = if p.from_cache {
-                    "from cache"
-                } else {
-                    "compiled"
-                };
-                let handles: Vec<&str> = p.info.handles.iter().map(|k| k.name()).collect();
-                match old {
-                    Some(old) => {
-                        tracing::info!(plugin = %id, "plugin {id} replaced: {} {} → {} {} (sha256 {} → {}, {how} in {:?})", old.info.name, old.info.version, p.info.name, p.info.version, short(&old.sha256), short(&p.sha256), p.load_time);
-                        self.emit(ReloadEvent::Replaced {
-                            id,
-                            old_sha256: old.sha256.clone(),
-                            new_sha256: p.sha256.clone(),
-                        });
-                    }
-                    None => {
-                        tracing::info!(plugin = %id, "plugin {id} loaded: {} {} priority {} handles [{}] (sha256 {}, {how} in {:?})", p.info.name, p.info.version, p.priority, handles.join(", "), short(&p.sha256), p.load_time);
-                        self.emit(ReloadEvent::Loaded {
-                            id,
-                            sha256: p.sha256.clone(),
-                            from_cache: p.from_cache,
-                        });
-                    }
-                }
-            }
-            Err(e) => self.failed(&id, path, old.as_deref(), format!("{e:#}")),
-        }
-    }
-
-    fn failed(&self, id: &str, path: &Path, old: Option<&LoadedPlugin>, error: String) {
-        let keep = match old {
-            Some(o) => format!(
-                "; still serving {} {} (sha256 {})",
-                o.info.name,
-                o.info.version,
-                short(&o.sha256)
-            ),
-            None => String::new(),
-        };
-        tracing::warn!(plugin = %id, "plugin {id} not loaded from {}: {error}{keep}", path.display());
-        self.emit(ReloadEvent::Failed {
-            id: id.to_owned(),
-            path: path.to_owned(),
-            error,
-        });
-    }
-
-    fn emit(&self, ev: ReloadEvent) {
-        let _ = self.events.send(ev);
-    }
-
-    fn publish(&self) {
-        let mut list: Vec<Arc<LoadedPlugin>> =
-            self.by_id.lock().unwrap().values().cloned().collect();
-        list.sort_by(|a, b| b.priority.cmp(&a.priority).then_with(|| a.id.cmp(&b.id)));
+    fn publish(&self, by_id: &BTreeMap<String, Arc<LoadedPlugin>>) {
+        let mut list: Vec<Arc<LoadedPlugin>> = by_id.values().cloned().collect();
+        list.sort_by(|a, b| b.priority.cmp(&a.priority).then_with(|| a.id().cmp(b.id())));
         self.snapshot.store(Arc::new(list));
     }
-
-    /// Offers `msg` to each plugin that handles its kind, in priority order,
-    /// until one replies or chooses no-reply; failures and passes move on.
-    pub async fn dispatch(
-        &self,
-        msg: &Message,
-        qr_code: Option<&QrCode>,
-        deadline: Instant,
-    ) -> Dispatch {
-        let kind = Kind::of(msg);
-        let mut out = Dispatch::default();
-        for p in self.plugins().iter().filter(|p| p.handles(kind)) {
-            if Instant::now() >= deadline {
-                out.out_of_time = true;
-                break;
-            }
-            out.called += 1;
-            match p.call(msg, qr_code, deadline).await {
-                Ok(PluginOutcome::Pass) => continue,
-                Ok(o) => {
-                    out.answer = Some((p.id.clone(), o));
-                    break;
-                }
-                Err(e) => out.failures.push((p.id.clone(), e)),
-            }
-        }
-        out
-    }
-}
-
-fn short(sha: &str) -> &str {
-    &sha[..sha.len().min(12)]
-}
-
-/// `*.wasm`, not hidden (editors' and copy tools' temp files are dotfiles or
-/// have other extensions such as `.tmp`, `.part`, `~`).
-pub(crate) fn is_plugin_file(path: &Path) -> bool {
-    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
-        return false;
-    };
-    !name.starts_with('.') && name.len() > 5 && name.ends_with(".wasm")
 }

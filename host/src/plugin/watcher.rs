@@ -14,7 +14,7 @@ use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
 use super::Runtime;
-use super::registry::is_plugin_file;
+use super::runtime::is_plugin_file;
 
 /// Quiet time after the last event for a file before looking at it.
 pub const DEBOUNCE: Duration = Duration::from_millis(100);

@@ -41,6 +41,34 @@ pub enum Push {
 }
 
 impl Push {
+    /// The event named `name` (case-insensitive; `subscribe`, `scan`,
+    /// `click`, ... or any other `Event` value) with its key: the QR scene
+    /// for subscribe/scan, the menu key for click and menu events, the URL
+    /// for view.
+    pub fn event(name: &str, key: Option<String>) -> Push {
+        match name.to_ascii_lowercase().as_str() {
+            "subscribe" => Push::Subscribe { scene: key },
+            "unsubscribe" => Push::Unsubscribe,
+            "scan" => Push::Scan {
+                scene: key.unwrap_or_default(),
+            },
+            "click" => Push::Click {
+                key: key.unwrap_or_default(),
+            },
+            "view" => Push::View {
+                url: key.unwrap_or_default(),
+            },
+            "location" => Push::Location {
+                latitude: 23.137466,
+                longitude: 113.352425,
+            },
+            _ => Push::Event {
+                name: name.to_owned(),
+                key,
+            },
+        }
+    }
+
     /// The push's XML as WeChat sends it. `msg_id` is used for ordinary
     /// messages (events have none).
     pub fn to_xml(&self, to_user: &str, from_user: &str, create_time: u64, msg_id: u64) -> String {
@@ -152,6 +180,21 @@ pub fn build_push(
         }
     };
     (q, body)
+}
+
+/// The URL (`base_url` plus the signed query, with a fresh nonce) and body
+/// of one push, as WeChat would post it.
+pub fn signed_request(
+    base_url: &str,
+    token: &str,
+    crypt: Option<&MsgCrypt>,
+    mode: Mode,
+    xml: &str,
+    timestamp: u64,
+) -> (String, String) {
+    let nonce = rand::random::<u32>().to_string();
+    let (query, body) = build_push(token, crypt, mode, xml, timestamp, &nonce);
+    (format!("{base_url}?{}", query.to_query_string()), body)
 }
 
 /// Opens an encrypted reply envelope: verifies `MsgSignature` over (Token,

@@ -24,7 +24,7 @@ pub mod xml;
 mod tests;
 
 pub use callback::{Callback, CallbackQuery, CallbackSettings, Inbound, KeySlot, Mode};
-pub use client::{Push, build_push, open_reply};
+pub use client::{Push, build_push, open_reply, signed_request};
 pub use crypt::{AesKey, MsgCrypt};
 pub use error::ProtocolError;
 pub use message::*;

@@ -1,9 +1,9 @@
 //! The callback endpoint: WeChat's GET verification and POST pushes.
 //!
 //! A push is authenticated and decrypted, de-duplicated against WeChat's
-//! retries, dispatched in a detached task, and answered within the budget:
-//! with the plugins' reply if it is ready, else with `success`. Client mistakes
-//! get a 4xx with a one-word reason and nothing internal.
+//! retries, dispatched in a detached task, and answered with the plugins'
+//! reply if it is ready by the budget, else with `success`. Client mistakes
+//! get a 4xx with a one-word reason ([`Refused`]) and nothing internal.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -11,28 +11,30 @@ use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use tokio::sync::watch;
 
 use super::AppState;
+use super::deadlines::Deadlines;
 use super::dedup::{self, Pending};
 use super::dispatch::Decision;
 use super::late;
-use crate::protocol::{CallbackQuery, Message, ProtocolError, Reply, SUCCESS};
+use super::outcome::Outcome;
+use super::refused::Refused;
+use crate::protocol::{CallbackQuery, Message, SUCCESS};
 
 /// GET: URL verification; echoes `echostr` verbatim.
 pub async fn verify(
     State(state): State<Arc<AppState>>,
     Query(query): Query<CallbackQuery>,
-) -> Response {
-    match state.callback.verify_url(&query, crate::unix_now()) {
-        Ok(echo) => ([(header::CONTENT_TYPE, "text/plain")], echo).into_response(),
-        Err(e) => {
-            tracing::info!(error = e.kind(), "verification refused");
-            reject(&e)
-        }
-    }
+) -> Result<Response, Refused> {
+    let echo = state
+        .callback
+        .verify_url(&query, crate::unix_now())
+        .inspect_err(|e| tracing::info!(error = e.kind(), "verification refused"))
+        .map_err(Refused)?;
+    Ok(([(header::CONTENT_TYPE, "text/plain")], echo).into_response())
 }
 
 /// POST: one push.
@@ -40,30 +42,30 @@ pub async fn push(
     State(state): State<Arc<AppState>>,
     Query(query): Query<CallbackQuery>,
     body: Bytes,
-) -> Response {
-    let started = Instant::now();
+) -> Result<Response, Refused> {
+    let arrived = Instant::now();
     let request_id = state.next_request_id.fetch_add(1, Ordering::Relaxed);
-    let inbound = match state.callback.open(&query, &body, crate::unix_now()) {
-        Ok(inbound) => inbound,
-        Err(e) => {
+    let inbound = state
+        .callback
+        .open(&query, &body, crate::unix_now())
+        .inspect_err(|e| {
             tracing::info!(
                 request_id,
                 error = e.kind(),
-                latency_ms = started.elapsed().as_millis() as u64,
+                latency_ms = arrived.elapsed().as_millis() as u64,
                 "push refused"
-            );
-            return reject(&e);
-        }
-    };
-    let deadline = tokio::time::Instant::from_std(started + state.budget);
+            )
+        })
+        .map_err(Refused)?;
+    let deadlines = Deadlines::new(arrived, state.budget, state.late_window());
     let message = inbound.message.clone();
     let (pending, retry) = state
         .dedup
         .join(dedup::key(&message), || {
-            start(&state, message.clone(), started)
+            start(&state, message.clone(), deadlines)
         })
         .await;
-    let decision = dedup::wait(pending, deadline).await;
+    let decision = dedup::wait(pending).await;
     let (body, plugin, outcome) = match &decision {
         Some(d) => match state.callback.seal(&inbound, &d.reply, crate::unix_now()) {
             Ok(body) => (body, d.plugin.as_deref(), d.outcome),
@@ -73,10 +75,10 @@ pub async fn push(
                     error = e.kind(),
                     "reply could not be sealed: {e}"
                 );
-                (SUCCESS.to_owned(), d.plugin.as_deref(), "seal_failed")
+                (SUCCESS.to_owned(), d.plugin.as_deref(), Outcome::SealFailed)
             }
         },
-        None => (SUCCESS.to_owned(), None, "budget_exceeded"),
+        None => (SUCCESS.to_owned(), None, Outcome::Lost),
     };
     tracing::info!(
         request_id,
@@ -85,8 +87,8 @@ pub async fn push(
         mode = inbound.mode.as_str(),
         retry,
         plugin,
-        outcome,
-        latency_ms = started.elapsed().as_millis() as u64,
+        outcome = outcome.as_str(),
+        latency_ms = arrived.elapsed().as_millis() as u64,
         "push"
     );
     let content_type = if body == SUCCESS {
@@ -94,34 +96,34 @@ pub async fn push(
     } else {
         "application/xml"
     };
-    ([(header::CONTENT_TYPE, content_type)], body).into_response()
+    Ok(([(header::CONTENT_TYPE, content_type)], body).into_response())
 }
 
-/// Starts processing `message` in a detached task: the passive reply is
-/// published when ready or, at the budget, `success`; a reply finishing after
-/// that goes out as a customer-service message when late replies are on.
-fn start(state: &Arc<AppState>, message: Arc<Message>, started: Instant) -> Pending<Decision> {
+/// Starts processing `message` in a detached task (so WeChat dropping the
+/// connection never cancels it) and returns where its answer will appear.
+fn start(state: &Arc<AppState>, message: Arc<Message>, deadlines: Deadlines) -> Pending<Decision> {
     let (tx, rx) = watch::channel(None);
     let state = state.clone();
-    let budget_deadline = started + state.budget;
-    let late_api = state.late_replies.clone();
-    // With late replies, each plugin's own time limit applies; without, the
-    // budget is everyone's deadline.
-    let deadline = if late_api.is_some() {
-        started + state.late_limit
-    } else {
-        budget_deadline
-    };
+    let late_api = state
+        .late_replies
+        .clone()
+        .filter(|_| deadlines.allows_late());
     let tasks = state.tasks.clone();
     tasks.spawn(async move {
-        let work = state.dispatcher.dispatch(&message, deadline);
+        let work = state.dispatcher.dispatch(&message, deadlines.work);
         tokio::pin!(work);
         tokio::select! {
             decision = &mut work => {
                 let _ = tx.send(Some(Arc::new(decision)));
             }
-            _ = tokio::time::sleep_until(budget_deadline.into()) => {
-                let _ = tx.send(Some(Arc::new(Decision { reply: Reply::Success, plugin: None, outcome: "late" })));
+            _ = tokio::time::sleep_until(deadlines.reply.into()) => {
+                // The worker, not each waiting request, publishes the budget
+                // answer: every delivery of this message (the first and any
+                // retry of WeChat's) then gets the same `success`, and a reply
+                // finishing later goes out once, as a customer-service
+                // message, never also as a passive reply. This is the only
+                // timer of the push; its requests just wait for the channel.
+                let _ = tx.send(Some(Arc::new(Decision::success(Outcome::Late))));
                 let decision = work.await;
                 if let Some(api) = late_api {
                     late::deliver(api.as_ref(), &message.from_user, &decision.reply, decision.plugin.as_deref()).await;
@@ -142,11 +144,4 @@ impl std::fmt::Display for KindLabel<'_> {
             None => f.write_str(&self.0.msg_type),
         }
     }
-}
-
-/// The status for a refused request (the protocol's own mapping: a 4xx for
-/// anything the client got wrong), with the error's label as the body.
-fn reject(e: &ProtocolError) -> Response {
-    let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
-    (status, e.kind()).into_response()
 }

@@ -6,10 +6,11 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::outcome::Outcome;
 use crate::api::QrCode;
 use crate::plugin::{PluginOutcome, Runtime};
 use crate::protocol::{Body, Event, Message, Reply};
-use crate::store::Store;
+use crate::store::{QrStore, now_secs};
 
 /// What dispatch decided for one message.
 #[derive(Debug, Clone)]
@@ -17,41 +18,54 @@ pub struct Decision {
     pub reply: Reply,
     /// The plugin whose answer won, if any.
     pub plugin: Option<String>,
-    /// How the decision was reached: `reply`, `no_reply`, `no_plugin`, ...
-    pub outcome: &'static str,
+    pub outcome: Outcome,
+}
+
+impl Decision {
+    /// `success`, for an outcome that has no plugin answer.
+    pub fn success(outcome: Outcome) -> Decision {
+        Decision {
+            reply: Reply::Success,
+            plugin: None,
+            outcome,
+        }
+    }
 }
 
 pub struct Dispatcher {
     runtime: Arc<Runtime>,
-    store: Arc<dyn Store>,
+    qrcodes: Arc<dyn QrStore>,
 }
 
 impl Dispatcher {
-    pub fn new(runtime: Arc<Runtime>, store: Arc<dyn Store>) -> Dispatcher {
-        Dispatcher { runtime, store }
+    pub fn new(runtime: Arc<Runtime>, qrcodes: Arc<dyn QrStore>) -> Dispatcher {
+        Dispatcher { runtime, qrcodes }
     }
 
     /// Runs the plugins on `msg` (the runtime's priority loop) with the stored
     /// QR code of its scene; no plugin call runs past `deadline`.
     pub async fn dispatch(&self, msg: &Message, deadline: Instant) -> Decision {
-        let qr_code = self.stored_qr_code(msg);
+        let qr_code = self.stored_qr_code(msg).await;
         let d = self.runtime.dispatch(msg, qr_code.as_ref(), deadline).await;
-        let (reply, plugin, outcome) = match d.answer {
-            Some((id, PluginOutcome::Reply(reply))) => (reply, Some(id), "reply"),
-            Some((id, _)) => (Reply::Success, Some(id), "no_reply"),
-            None if d.out_of_time => (Reply::Success, None, "deadline"),
-            None if d.called == 0 => (Reply::Success, None, "no_plugin"),
-            None => (Reply::Success, None, "all_passed"),
-        };
-        Decision {
-            reply,
-            plugin,
-            outcome,
+        match d.answer {
+            Some((id, PluginOutcome::Reply(reply))) => Decision {
+                reply,
+                plugin: Some(id),
+                outcome: Outcome::Reply,
+            },
+            Some((id, _)) => Decision {
+                reply: Reply::Success,
+                plugin: Some(id),
+                outcome: Outcome::NoReply,
+            },
+            None if d.out_of_time => Decision::success(Outcome::Deadline),
+            None if d.called == 0 => Decision::success(Outcome::NoPlugin),
+            None => Decision::success(Outcome::AllPassed),
         }
     }
 
     /// The QR code wxhost created for the scene of a subscribe/SCAN event.
-    fn stored_qr_code(&self, msg: &Message) -> Option<QrCode> {
+    async fn stored_qr_code(&self, msg: &Message) -> Option<QrCode> {
         let scene = match &msg.body {
             Body::Event(Event::Subscribe {
                 scene: Some(scene), ..
@@ -59,8 +73,8 @@ impl Dispatcher {
             | Body::Event(Event::Scan { scene, .. }) => scene,
             _ => return None,
         };
-        match self.store.qrcode_by_scene(scene) {
-            Ok(found) => found,
+        match self.qrcodes.by_scene_at(scene, now_secs()).await {
+            Ok(found) => found.map(|r| r.code),
             Err(e) => {
                 tracing::warn!(error = %e, "QR code lookup failed");
                 None

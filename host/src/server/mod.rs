@@ -1,13 +1,23 @@
-//! `wxhost serve`: the HTTP service WeChat pushes to.
+//! The HTTP service WeChat pushes to, as a library: [`Service::build`]
+//! assembles it from a config and its stores, [`router`] is its axum
+//! `Router`, and [`run`] serves it on a listener until a shutdown future
+//! resolves — so `wxhost serve` and in-process tests run the same thing.
 //!
-//! Owns start-up (store, API client, plugin runtime, listener), the router,
-//! and graceful shutdown, which stops accepting, finishes in-flight pushes and
-//! waits (bounded) for detached plugin work such as late replies.
+//! - `callback.rs`: GET verification and POST pushes; `refused.rs`: protocol
+//!   refusals as responses.
+//! - `dedup.rs`: WeChat's retries join or replay the first delivery.
+//! - `deadlines.rs` ([`Deadlines`]): the reply and work deadlines of a push.
+//! - `dispatch.rs`: plugins + stored QR code → a [`Decision`] with its
+//!   [`Outcome`] (`outcome.rs`).
+//! - `late.rs`: replies that miss the budget, as customer-service messages.
 
 pub mod callback;
+pub mod deadlines;
 pub mod dedup;
 pub mod dispatch;
 pub mod late;
+pub mod outcome;
+pub mod refused;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -17,15 +27,21 @@ use anyhow::Context;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
+use tokio::net::TcpListener;
 use tokio_util::task::TaskTracker;
+
+pub use deadlines::Deadlines;
+pub use dispatch::{Decision, Dispatcher};
+pub use outcome::Outcome;
 
 use crate::api::PluginApi;
 use crate::config::Config;
 use crate::plugin::{HostServices, Runtime, RuntimeConfig};
-use crate::protocol::{Callback, CallbackSettings};
-use crate::store::Store;
-use crate::store::sqlite::SqliteStore;
-use dispatch::{Decision, Dispatcher};
+use crate::protocol::Callback;
+use crate::store::Stores;
+
+/// How long shutdown waits for detached plugin work (late replies).
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// Everything a request handler needs.
 pub struct AppState {
@@ -36,13 +52,20 @@ pub struct AppState {
     /// Where late replies go; `None` when late replies are off or no API
     /// credentials are configured.
     pub late_replies: Option<Arc<dyn PluginApi>>,
-    /// The longest any plugin may run when late replies are on.
-    pub late_limit: Duration,
+    /// How long after a push its plugins may run when late replies are on.
+    pub late_reply_window: Duration,
     pub tasks: TaskTracker,
     pub next_request_id: AtomicU64,
 }
 
-/// The running service's parts, for `serve` and for tests that embed it.
+impl AppState {
+    /// The late-reply window, when late replies can be delivered.
+    pub fn late_window(&self) -> Option<Duration> {
+        self.late_replies.as_ref().map(|_| self.late_reply_window)
+    }
+}
+
+/// The running service's parts.
 pub struct Service {
     pub state: Arc<AppState>,
     pub runtime: Arc<Runtime>,
@@ -50,9 +73,10 @@ pub struct Service {
 }
 
 impl Service {
-    pub async fn build(config: &Config) -> anyhow::Result<Service> {
-        let store: Arc<dyn Store> =
-            Arc::new(SqliteStore::open(&config.storage.data_dir).context("opening the store")?);
+    /// The API client (when an AppSecret is set), the plugin runtime with
+    /// every plugin of the directory loaded (and watched, if configured), and
+    /// the router.
+    pub async fn build(config: &Config, stores: Stores) -> anyhow::Result<Service> {
         let wechat: Option<Arc<dyn PluginApi>> = if config.wechat.app_secret.is_empty() {
             tracing::info!(
                 "no AppSecret configured: WeChat API calls (late replies, plugin API calls) are off"
@@ -60,14 +84,14 @@ impl Service {
             None
         } else {
             Some(Arc::new(
-                crate::api::Wechat::new(config, store.clone())
+                crate::api::Wechat::new(&config.wechat, &stores)
                     .context("setting up the WeChat API client")?,
             ))
         };
         let runtime = Runtime::new(
             RuntimeConfig::from_config(config),
             HostServices {
-                store: store.clone(),
+                kv: stores.kv.clone(),
                 wechat: wechat.clone(),
             },
         )?;
@@ -75,43 +99,19 @@ impl Service {
         if config.plugins.watch {
             runtime.watch()?;
         }
-        let callback = Callback::new(CallbackSettings {
-            token: config.wechat.token.clone(),
-            app_id: config.wechat.app_id.clone(),
-            // An empty key means "none": `Callback::new` says so.
-            encoding_aes_key: Some(config.wechat.encoding_aes_key.clone()),
-            previous_encoding_aes_key: config.wechat.previous_encoding_aes_key.clone(),
-            require_encryption: config.server.require_encryption,
-            timestamp_window_secs: config.server.timestamp_window_secs,
-            max_body_bytes: config.server.body_limit_bytes,
-        })
-        .context("wechat.encoding_aes_key")?;
-        let late_limit = config
-            .plugin
-            .values()
-            .filter_map(|p| p.timeout_ms)
-            .chain([config.plugins.timeout_ms])
-            .max()
-            .map(Duration::from_millis)
-            .unwrap_or_default();
+        let callback =
+            Callback::new(config.callback_settings()).context("wechat.encoding_aes_key")?;
         let state = Arc::new(AppState {
             callback,
-            dispatcher: Dispatcher::new(runtime.clone(), store),
+            dispatcher: Dispatcher::new(runtime.clone(), stores.qrcodes.clone()),
             dedup: dedup::Dedup::new(Duration::from_secs(config.server.dedup_ttl_secs), 200_000),
             budget: config.budget(),
             late_replies: wechat.filter(|_| config.server.late_replies),
-            late_limit,
+            late_reply_window: Duration::from_secs(config.server.late_reply_window_secs),
             tasks: TaskTracker::new(),
             next_request_id: AtomicU64::new(1),
         });
-        let router = Router::new()
-            .route(
-                &config.server.path,
-                get(callback::verify).post(callback::push),
-            )
-            .route("/healthz", get(|| async { "ok" }))
-            .layer(DefaultBodyLimit::max(config.server.body_limit_bytes))
-            .with_state(state.clone());
+        let router = router(state.clone(), config);
         Ok(Service {
             state,
             runtime,
@@ -120,29 +120,32 @@ impl Service {
     }
 }
 
-/// Runs the service until SIGINT/SIGTERM.
-pub async fn serve(config: Config) -> anyhow::Result<()> {
-    let service = Service::build(&config).await?;
-    let listener = tokio::net::TcpListener::bind(config.server.listen)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot listen on {} (server.listen / WXHOST_LISTEN)",
-                config.server.listen
-            )
-        })?;
-    tracing::info!(
-        listen = %listener.local_addr()?,
-        path = %config.server.path,
-        plugins = service.runtime.plugins().len(),
-        "wxhost serving"
-    );
+/// The routes: the callback endpoint at `server.path`, and `/healthz`.
+pub fn router(state: Arc<AppState>, config: &Config) -> Router {
+    Router::new()
+        .route(
+            &config.server.path,
+            get(callback::verify).post(callback::push),
+        )
+        .route("/healthz", get(|| async { "ok" }))
+        .layer(DefaultBodyLimit::max(config.server.body_limit_bytes))
+        .with_state(state)
+}
+
+/// Serves `service` on `listener` until `shutdown` resolves; then stops
+/// accepting, finishes in-flight pushes and waits (bounded) for detached
+/// plugin work such as late replies.
+pub async fn run(
+    service: Service,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     axum::serve(listener, service.router)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(shutdown)
         .await?;
     let tasks = &service.state.tasks;
     tasks.close();
-    if tokio::time::timeout(Duration::from_secs(10), tasks.wait())
+    if tokio::time::timeout(SHUTDOWN_GRACE, tasks.wait())
         .await
         .is_err()
     {
@@ -151,22 +154,5 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             "shutdown: gave up waiting for plugin work"
         );
     }
-    tracing::info!("wxhost stopped");
     Ok(())
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
-    tracing::info!("shutting down: finishing in-flight pushes");
 }

@@ -1,16 +1,33 @@
-//! The default [`Store`]: one SQLite file in the data dir, schema by migrations.
+//! The default backend: one SQLite file in the data dir, schema by migrations.
 //!
-//! Several processes (the server and CLI commands) may open the same file;
-//! WAL mode and a busy timeout make that safe, and every multi-statement
-//! change is one transaction.
+//! - Off the async workers: every statement runs on tokio's blocking pool,
+//!   behind one connection (SQLite has one writer at a time anyway), so a
+//!   slow disk or a lock held by another process never stalls a worker.
+//! - Several processes (the server and CLI commands) may open the same file:
+//!   WAL mode lets readers run beside the writer, the busy timeout covers the
+//!   moments two processes write at once, and every multi-statement change is
+//!   one transaction. `synchronous=NORMAL` is WAL's durable-enough setting:
+//!   a power cut may lose the last commits, never corrupt the file.
+//! - Private: the data dir is created 0700 and the database 0600 (SQLite
+//!   gives its `-wal`/`-shm` files the database's mode), because it holds the
+//!   live access_token.
 
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
-use super::{MenuVersion, QrRecord, Store, StoreError, StoredToken, now_secs};
-use crate::api::QrCode;
+use super::{
+    KvQuota, KvStore, MenuStore, MenuVersion, QrCode, QrRecord, QrStore, StoreError, StoredToken,
+    TokenStore, now_secs,
+};
+
+/// How long a statement waits for another process's write lock. Writes are
+/// single small transactions, so this only has to outlast one of them; it is
+/// kept well inside the 5 s push budget.
+pub const BUSY_TIMEOUT: Duration = Duration::from_millis(1000);
 
 /// Schema history; each entry runs once, in order, recorded in `user_version`.
 const MIGRATIONS: &[&str] = &[
@@ -56,10 +73,18 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX qrcode_scene ON qrcode (scene, id);
     CREATE INDEX qrcode_ticket ON qrcode (ticket);",
+    // 3: per-namespace kv usage, kept with every write (quota checks)
+    "CREATE TABLE plugin_kv_usage (
+        namespace TEXT PRIMARY KEY,
+        keys INTEGER NOT NULL,
+        bytes INTEGER NOT NULL
+    );
+    INSERT INTO plugin_kv_usage (namespace, keys, bytes)
+        SELECT namespace, COUNT(*), SUM(length(CAST(key AS BLOB)) + length(value)) FROM plugin_kv GROUP BY namespace;",
 ];
 
 pub struct SqliteStore {
-    conn: Mutex<Connection>,
+    conn: Arc<Mutex<Connection>>,
 }
 
 fn backend(e: rusqlite::Error) -> StoreError {
@@ -69,16 +94,18 @@ fn backend(e: rusqlite::Error) -> StoreError {
 impl SqliteStore {
     /// Opens (creating if needed) `wxhost.db` in `data_dir` and migrates it.
     pub fn open(data_dir: &Path) -> Result<SqliteStore, StoreError> {
-        std::fs::create_dir_all(data_dir).map_err(|e| {
+        crate::fsutil::create_private_dir(data_dir).map_err(|e| {
             StoreError::Backend(format!("cannot create {}: {e}", data_dir.display()))
         })?;
-        let conn = Connection::open(data_dir.join("wxhost.db")).map_err(backend)?;
-        // WAL lets the CLI read while `serve` writes; the busy timeout covers
-        // the moments two processes write at once.
+        let path = data_dir.join("wxhost.db");
+        crate::fsutil::make_private_file(&path)
+            .map_err(|e| StoreError::Backend(format!("{}: {e}", path.display())))?;
+        let conn = Connection::open(&path).map_err(backend)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(backend)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))
+        conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(backend)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(backend)?;
         Self::with_connection(conn)
     }
 
@@ -90,39 +117,53 @@ impl SqliteStore {
     fn with_connection(mut conn: Connection) -> Result<SqliteStore, StoreError> {
         migrate(&mut conn)?;
         Ok(SqliteStore {
-            conn: Mutex::new(conn),
+            conn: Arc::new(Mutex::new(conn)),
         })
     }
 
-    /// Runs `f` with the connection (a poisoned lock only means another
-    /// caller panicked mid-call; SQLite's own transaction state is intact).
-    pub(crate) fn with<T>(
+    /// Runs `f` with the connection on the blocking pool. (A poisoned lock
+    /// only means another caller panicked mid-call; SQLite's own transaction
+    /// state is intact.)
+    async fn run<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        f(&mut conn).map_err(backend)
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = conn.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("storage task failed: {e}")))?
+        .map_err(backend)
     }
 }
 
+/// Applies the pending migrations. The version is read inside an IMMEDIATE
+/// transaction (which takes the write lock first), so two processes starting
+/// together on a fresh file never both run migration 1.
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
-    let current: usize = conn
-        .pragma_query_value(None, "user_version", |r| r.get(0))
-        .map_err(backend)?;
-    if current > MIGRATIONS.len() {
-        return Err(StoreError::Backend(format!(
-            "database schema version {current} is newer than this wxhost ({})",
-            MIGRATIONS.len()
-        )));
-    }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
-        let tx = conn.transaction().map_err(backend)?;
+    loop {
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        let current: usize = tx
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(backend)?;
+        if current > MIGRATIONS.len() {
+            return Err(StoreError::Backend(format!(
+                "database schema version {current} is newer than this wxhost ({})",
+                MIGRATIONS.len()
+            )));
+        }
+        let Some(sql) = MIGRATIONS.get(current) else {
+            return Ok(());
+        };
         tx.execute_batch(sql).map_err(backend)?;
-        tx.pragma_update(None, "user_version", i + 1)
+        tx.pragma_update(None, "user_version", current + 1)
             .map_err(backend)?;
         tx.commit().map_err(backend)?;
     }
-    Ok(())
 }
 
 const MENU_COLUMNS: &str =
@@ -168,41 +209,159 @@ fn to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-impl Store for SqliteStore {
-    fn kv_get(&self, namespace: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.with(|c| {
+/// Writes `value` at (namespace, key) within `quota`, keeping the usage row
+/// in step, in the caller's transaction.
+fn kv_write(
+    tx: &rusqlite::Transaction<'_>,
+    ns: &str,
+    key: &str,
+    value: &[u8],
+    quota: KvQuota,
+) -> rusqlite::Result<Result<(), StoreError>> {
+    let old: Option<i64> = tx
+        .query_row(
+            "SELECT length(value) FROM plugin_kv WHERE namespace = ?1 AND key = ?2",
+            params![ns, key],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let (keys, bytes): (i64, i64) = tx
+        .query_row(
+            "SELECT keys, bytes FROM plugin_kv_usage WHERE namespace = ?1",
+            params![ns],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?
+        .unwrap_or((0, 0));
+    let entry = |len: i64| key.len() as i64 + len;
+    let new_keys = keys + i64::from(old.is_none());
+    let new_bytes = bytes - old.map_or(0, entry) + entry(value.len() as i64);
+    if new_keys as u64 > quota.max_keys || new_bytes as u64 > quota.max_bytes {
+        return Ok(Err(StoreError::KvQuota(format!(
+            "this write would make {new_bytes} bytes in {new_keys} keys (limit {} bytes, {} keys)",
+            quota.max_bytes, quota.max_keys
+        ))));
+    }
+    tx.execute(
+        "INSERT INTO plugin_kv (namespace, key, value, updated_at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+        params![ns, key, value, now_secs()],
+    )?;
+    tx.execute(
+        "INSERT INTO plugin_kv_usage (namespace, keys, bytes) VALUES (?1, ?2, ?3)
+         ON CONFLICT (namespace) DO UPDATE SET keys = excluded.keys, bytes = excluded.bytes",
+        params![ns, new_keys, new_bytes],
+    )?;
+    Ok(Ok(()))
+}
+
+#[async_trait]
+impl KvStore for SqliteStore {
+    async fn get(&self, namespace: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let (ns, key) = (namespace.to_owned(), key.to_owned());
+        self.run(move |c| {
             c.query_row(
                 "SELECT value FROM plugin_kv WHERE namespace = ?1 AND key = ?2",
-                params![namespace, key],
+                params![ns, key],
                 |r| r.get(0),
             )
             .optional()
         })
+        .await
     }
 
-    fn kv_set(&self, namespace: &str, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        self.with(|c| {
-            c.execute(
-                "INSERT INTO plugin_kv (namespace, key, value, updated_at) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-                params![namespace, key, value, now_secs()],
-            )
-            .map(|_| ())
+    async fn set(
+        &self,
+        namespace: &str,
+        key: &str,
+        value: &[u8],
+        quota: KvQuota,
+    ) -> Result<(), StoreError> {
+        let (ns, key, value) = (namespace.to_owned(), key.to_owned(), value.to_vec());
+        self.run(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let r = kv_write(&tx, &ns, &key, &value, quota)?;
+            tx.commit()?;
+            Ok(r)
         })
+        .await?
     }
 
-    fn kv_delete(&self, namespace: &str, key: &str) -> Result<(), StoreError> {
-        self.with(|c| {
-            c.execute(
-                "DELETE FROM plugin_kv WHERE namespace = ?1 AND key = ?2",
-                params![namespace, key],
-            )
-            .map(|_| ())
+    async fn delete(&self, namespace: &str, key: &str) -> Result<(), StoreError> {
+        let (ns, key) = (namespace.to_owned(), key.to_owned());
+        self.run(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let old: Option<i64> = tx
+                .query_row(
+                    "DELETE FROM plugin_kv WHERE namespace = ?1 AND key = ?2 RETURNING length(value)",
+                    params![ns, key],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(len) = old {
+                tx.execute(
+                    "UPDATE plugin_kv_usage SET keys = keys - 1, bytes = bytes - ?2 WHERE namespace = ?1",
+                    params![ns, key.len() as i64 + len],
+                )?;
+            }
+            tx.commit()
         })
+        .await
     }
 
-    fn token_get(&self, app_id: &str) -> Result<Option<StoredToken>, StoreError> {
-        self.with(|c| {
+    async fn incr(
+        &self,
+        namespace: &str,
+        key: &str,
+        delta: i64,
+        quota: KvQuota,
+    ) -> Result<i64, StoreError> {
+        let (ns, key) = (namespace.to_owned(), key.to_owned());
+        self.run(move |c| {
+            // IMMEDIATE: the read and the write are one step for every
+            // process, so no increment is lost.
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let old: Option<Vec<u8>> = tx
+                .query_row(
+                    "SELECT value FROM plugin_kv WHERE namespace = ?1 AND key = ?2",
+                    params![ns, key],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let current = match old.as_deref().map(parse_counter) {
+                None => 0,
+                Some(Some(n)) => n,
+                Some(None) => {
+                    return Ok(Err(StoreError::Invalid(format!(
+                        "kv-incr: the value at {key:?} is not a decimal integer"
+                    ))));
+                }
+            };
+            let Some(new) = current.checked_add(delta) else {
+                return Ok(Err(StoreError::Invalid(format!(
+                    "kv-incr: {current} + {delta} overflows"
+                ))));
+            };
+            if let Err(e) = kv_write(&tx, &ns, &key, new.to_string().as_bytes(), quota)? {
+                return Ok(Err(e));
+            }
+            tx.commit()?;
+            Ok(Ok(new))
+        })
+        .await?
+    }
+}
+
+/// A counter as `kv-incr` stores it: decimal text.
+fn parse_counter(v: &[u8]) -> Option<i64> {
+    std::str::from_utf8(v).ok()?.trim().parse().ok()
+}
+
+#[async_trait]
+impl TokenStore for SqliteStore {
+    async fn get(&self, app_id: &str) -> Result<Option<StoredToken>, StoreError> {
+        let app_id = app_id.to_owned();
+        self.run(move |c| {
             c.query_row(
                 "SELECT token, expires_at, fetched_at FROM access_token WHERE app_id = ?1",
                 params![app_id],
@@ -216,10 +375,12 @@ impl Store for SqliteStore {
             )
             .optional()
         })
+        .await
     }
 
-    fn token_put(&self, app_id: &str, token: &StoredToken, day: &str) -> Result<(), StoreError> {
-        self.with(|c| {
+    async fn put(&self, app_id: &str, token: &StoredToken, day: &str) -> Result<(), StoreError> {
+        let (app_id, token, day) = (app_id.to_owned(), token.clone(), day.to_owned());
+        self.run(move |c| {
             let tx = c.transaction()?;
             tx.execute(
                 "INSERT INTO access_token (app_id, token, expires_at, fetched_at) VALUES (?1, ?2, ?3, ?4)
@@ -233,20 +394,24 @@ impl Store for SqliteStore {
             )?;
             tx.commit()
         })
+        .await
     }
 
-    fn token_invalidate(&self, app_id: &str, token: &str) -> Result<bool, StoreError> {
-        self.with(|c| {
+    async fn invalidate(&self, app_id: &str, token: &str) -> Result<bool, StoreError> {
+        let (app_id, token) = (app_id.to_owned(), token.to_owned());
+        self.run(move |c| {
             c.execute(
                 "DELETE FROM access_token WHERE app_id = ?1 AND token = ?2",
                 params![app_id, token],
             )
             .map(|n| n > 0)
         })
+        .await
     }
 
-    fn token_fetches(&self, app_id: &str, day: &str) -> Result<u64, StoreError> {
-        self.with(|c| {
+    async fn fetches(&self, app_id: &str, day: &str) -> Result<u64, StoreError> {
+        let (app_id, day) = (app_id.to_owned(), day.to_owned());
+        self.run(move |c| {
             c.query_row(
                 "SELECT count FROM token_fetches WHERE app_id = ?1 AND day = ?2",
                 params![app_id, day],
@@ -255,48 +420,58 @@ impl Store for SqliteStore {
             .optional()
             .map(|n| n.unwrap_or(0).max(0) as u64)
         })
+        .await
     }
+}
 
-    fn menu_insert(&self, json: &str, note: Option<&str>) -> Result<i64, StoreError> {
-        self.with(|c| {
+#[async_trait]
+impl MenuStore for SqliteStore {
+    async fn insert(&self, json: &str, note: Option<&str>) -> Result<i64, StoreError> {
+        let (json, note) = (json.to_owned(), note.map(str::to_owned));
+        self.run(move |c| {
             c.execute(
                 "INSERT INTO menu_version (json, note, created_at) VALUES (?1, ?2, ?3)",
                 params![json, note, now_secs()],
             )?;
             Ok(c.last_insert_rowid())
         })
+        .await
     }
 
-    fn menu_mark_published(
+    async fn mark_published(
         &self,
         id: i64,
         conditional_menu_ids: &[String],
     ) -> Result<(), StoreError> {
-        let n = self.with(|c| {
-            let tx = c.transaction()?;
-            tx.execute("UPDATE menu_version SET current = 0 WHERE current = 1", [])?;
-            let n = tx.execute(
-                "UPDATE menu_version SET current = 1, published_at = ?2, conditional_menu_ids = ?3 WHERE id = ?1",
-                params![id, now_secs(), conditional_menu_ids.join(",")],
-            )?;
-            tx.commit()?;
-            Ok(n)
-        })?;
+        let ids = conditional_menu_ids.join(",");
+        let n = self
+            .run(move |c| {
+                let tx = c.transaction()?;
+                tx.execute("UPDATE menu_version SET current = 0 WHERE current = 1", [])?;
+                let n = tx.execute(
+                    "UPDATE menu_version SET current = 1, published_at = ?2, conditional_menu_ids = ?3 WHERE id = ?1",
+                    params![id, now_secs(), ids],
+                )?;
+                tx.commit()?;
+                Ok(n)
+            })
+            .await?;
         if n == 0 {
             return Err(StoreError::Backend(format!("no menu version {id}")));
         }
         Ok(())
     }
 
-    fn menu_clear_current(&self) -> Result<(), StoreError> {
-        self.with(|c| {
+    async fn clear_current(&self) -> Result<(), StoreError> {
+        self.run(|c| {
             c.execute("UPDATE menu_version SET current = 0 WHERE current = 1", [])
                 .map(|_| ())
         })
+        .await
     }
 
-    fn menu_get(&self, id: i64) -> Result<Option<MenuVersion>, StoreError> {
-        self.with(|c| {
+    async fn get(&self, id: i64) -> Result<Option<MenuVersion>, StoreError> {
+        self.run(move |c| {
             c.query_row(
                 &format!("SELECT {MENU_COLUMNS} FROM menu_version WHERE id = ?1"),
                 params![id],
@@ -304,10 +479,11 @@ impl Store for SqliteStore {
             )
             .optional()
         })
+        .await
     }
 
-    fn menu_current(&self) -> Result<Option<MenuVersion>, StoreError> {
-        self.with(|c| {
+    async fn current(&self) -> Result<Option<MenuVersion>, StoreError> {
+        self.run(|c| {
             c.query_row(
                 &format!("SELECT {MENU_COLUMNS} FROM menu_version WHERE current = 1"),
                 [],
@@ -315,60 +491,65 @@ impl Store for SqliteStore {
             )
             .optional()
         })
+        .await
     }
 
-    fn menu_history(&self) -> Result<Vec<MenuVersion>, StoreError> {
-        self.with(|c| {
+    async fn history(&self) -> Result<Vec<MenuVersion>, StoreError> {
+        self.run(|c| {
             let mut stmt = c.prepare(&format!(
                 "SELECT {MENU_COLUMNS} FROM menu_version ORDER BY id DESC"
             ))?;
             stmt.query_map([], menu_row)?.collect()
         })
+        .await
     }
+}
 
-    fn qrcode_insert(
-        &self,
-        code: &QrCode,
-        permanent_limit: Option<u64>,
-    ) -> Result<i64, StoreError> {
-        let mut over: Option<(u64, u64)> = None;
-        let id = self.with(|c| {
-            // IMMEDIATE takes the write lock before counting, so two
-            // processes cannot both see "one left" and both insert.
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            if let (true, Some(limit)) = (code.permanent, permanent_limit) {
-                let count: i64 = tx.query_row("SELECT COUNT(*) FROM qrcode WHERE permanent = 1", [], |r| r.get(0))?;
-                let count = count.max(0) as u64;
-                if count >= limit {
-                    over = Some((count, limit));
-                    return Ok(0);
+#[async_trait]
+impl QrStore for SqliteStore {
+    async fn insert(&self, code: &QrCode, permanent_limit: Option<u64>) -> Result<i64, StoreError> {
+        let code = code.clone();
+        let result = self
+            .run(move |c| {
+                // IMMEDIATE takes the write lock before counting, so two
+                // processes cannot both see "one left" and both insert.
+                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                if let (true, Some(limit)) = (code.permanent, permanent_limit) {
+                    let count: i64 = tx.query_row(
+                        "SELECT COUNT(*) FROM qrcode WHERE permanent = 1",
+                        [],
+                        |r| r.get(0),
+                    )?;
+                    let count = count.max(0) as u64;
+                    if count >= limit {
+                        return Ok(Err((count, limit)));
+                    }
                 }
-            }
-            tx.execute(
-                "INSERT INTO qrcode (scene, ticket, url, permanent, expires_at, note, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![code.scene, code.ticket, code.url, code.permanent, code.expires_at.map(to_i64), code.note, to_i64(code.created_at)],
-            )?;
-            let id = tx.last_insert_rowid();
-            tx.commit()?;
-            Ok(id)
-        })?;
-        match over {
-            Some((count, limit)) => Err(StoreError::QuotaReached { count, limit }),
-            None => Ok(id),
-        }
+                tx.execute(
+                    "INSERT INTO qrcode (scene, ticket, url, permanent, expires_at, note, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![code.scene, code.ticket, code.url, code.permanent, code.expires_at.map(to_i64), code.note, to_i64(code.created_at)],
+                )?;
+                let id = tx.last_insert_rowid();
+                tx.commit()?;
+                Ok(Ok(id))
+            })
+            .await?;
+        result.map_err(|(count, limit)| StoreError::QuotaReached { count, limit })
     }
 
-    fn qrcode_permanent_count(&self) -> Result<u64, StoreError> {
-        self.with(|c| {
+    async fn permanent_count(&self) -> Result<u64, StoreError> {
+        self.run(|c| {
             c.query_row("SELECT COUNT(*) FROM qrcode WHERE permanent = 1", [], |r| {
                 r.get::<_, i64>(0)
             })
             .map(|n| n.max(0) as u64)
         })
+        .await
     }
 
-    fn qrcode_by_scene_at(&self, scene: &str, now: i64) -> Result<Option<QrRecord>, StoreError> {
-        self.with(|c| {
+    async fn by_scene_at(&self, scene: &str, now: i64) -> Result<Option<QrRecord>, StoreError> {
+        let scene = scene.to_owned();
+        self.run(move |c| {
             c.query_row(
                 &format!("SELECT {QR_COLUMNS} FROM qrcode WHERE scene = ?1 AND (expires_at IS NULL OR expires_at > ?2) ORDER BY id DESC LIMIT 1"),
                 params![scene, now],
@@ -376,17 +557,25 @@ impl Store for SqliteStore {
             )
             .optional()
         })
+        .await
     }
 
-    fn qrcode_permanent_by_scene(&self, scene: &str) -> Result<Option<QrRecord>, StoreError> {
-        self.with(|c| {
-            c.query_row(&format!("SELECT {QR_COLUMNS} FROM qrcode WHERE scene = ?1 AND permanent = 1 ORDER BY id DESC LIMIT 1"), params![scene], qr_row)
-                .optional()
+    async fn permanent_by_scene(&self, scene: &str) -> Result<Option<QrRecord>, StoreError> {
+        let scene = scene.to_owned();
+        self.run(move |c| {
+            c.query_row(
+                &format!("SELECT {QR_COLUMNS} FROM qrcode WHERE scene = ?1 AND permanent = 1 ORDER BY id DESC LIMIT 1"),
+                params![scene],
+                qr_row,
+            )
+            .optional()
         })
+        .await
     }
 
-    fn qrcode_by_ticket(&self, ticket: &str) -> Result<Option<QrRecord>, StoreError> {
-        self.with(|c| {
+    async fn by_ticket(&self, ticket: &str) -> Result<Option<QrRecord>, StoreError> {
+        let ticket = ticket.to_owned();
+        self.run(move |c| {
             c.query_row(
                 &format!(
                     "SELECT {QR_COLUMNS} FROM qrcode WHERE ticket = ?1 ORDER BY id DESC LIMIT 1"
@@ -396,10 +585,11 @@ impl Store for SqliteStore {
             )
             .optional()
         })
+        .await
     }
 
-    fn qrcode_by_id(&self, id: i64) -> Result<Option<QrRecord>, StoreError> {
-        self.with(|c| {
+    async fn by_id(&self, id: i64) -> Result<Option<QrRecord>, StoreError> {
+        self.run(move |c| {
             c.query_row(
                 &format!("SELECT {QR_COLUMNS} FROM qrcode WHERE id = ?1"),
                 params![id],
@@ -407,16 +597,18 @@ impl Store for SqliteStore {
             )
             .optional()
         })
+        .await
     }
 
-    fn qrcode_list(&self, limit: usize) -> Result<Vec<QrRecord>, StoreError> {
-        self.with(|c| {
+    async fn list(&self, limit: usize) -> Result<Vec<QrRecord>, StoreError> {
+        self.run(move |c| {
             let mut stmt = c.prepare(&format!(
                 "SELECT {QR_COLUMNS} FROM qrcode ORDER BY id DESC LIMIT ?1"
             ))?;
             stmt.query_map(params![to_i64(limit as u64)], qr_row)?
                 .collect()
         })
+        .await
     }
 }
 
@@ -424,25 +616,115 @@ impl Store for SqliteStore {
 mod tests {
     use super::*;
 
-    #[test]
-    fn kv_is_namespaced_and_persistent() {
+    const Q: KvQuota = KvQuota::DEFAULT;
+
+    #[tokio::test]
+    async fn kv_quota_counts_keys_and_bytes_and_refuses_without_writing() {
+        let s: &dyn KvStore = &SqliteStore::open_in_memory().unwrap();
+        let q = KvQuota {
+            max_bytes: 20,
+            max_keys: 2,
+        };
+        s.set("p", "a", b"12345", q).await.unwrap(); // 6 bytes
+        s.set("p", "b", b"12345", q).await.unwrap(); // 12 bytes, 2 keys
+        let e = s.set("p", "c", b"1", q).await.unwrap_err();
+        assert!(matches!(e, StoreError::KvQuota(_)), "{e}");
+        assert_eq!(s.get("p", "c").await.unwrap(), None);
+        // Overwriting counts the difference, not a new key.
+        s.set("p", "a", b"1234567890123", q).await.unwrap(); // 14 + 6 = 20
+        assert!(s.set("p", "a", b"12345678901234", q).await.is_err());
+        // Another namespace has its own quota; deleting frees room.
+        s.set("other", "c", b"1", q).await.unwrap();
+        s.delete("p", "b").await.unwrap();
+        s.set("p", "c", b"1", q).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn concurrent_increments_all_count() {
+        let store = Arc::new(SqliteStore::open_in_memory().unwrap());
+        let tasks: Vec<_> = (0..50)
+            .map(|_| {
+                let s = store.clone();
+                tokio::spawn(async move { KvStore::incr(&*s, "p", "n", 1, Q).await.unwrap() })
+            })
+            .collect();
+        let mut seen = Vec::new();
+        for t in tasks {
+            seen.push(t.await.unwrap());
+        }
+        seen.sort();
+        assert_eq!(seen, (1..=50).collect::<Vec<_>>());
+        let s: &dyn KvStore = &*store;
+        assert_eq!(s.get("p", "n").await.unwrap().as_deref(), Some(&b"50"[..]));
+        assert_eq!(s.incr("p", "n", -60, Q).await.unwrap(), -10);
+        s.set("p", "text", b"abc", Q).await.unwrap();
+        assert!(matches!(
+            s.incr("p", "text", 1, Q).await,
+            Err(StoreError::Invalid(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn kv_is_namespaced_and_persistent() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let s = SqliteStore::open(dir.path()).unwrap();
-            s.kv_set("a", "k", b"1").unwrap();
-            s.kv_set("b", "k", b"2").unwrap();
-            s.kv_set("a", "k", b"3").unwrap();
+            let s: &dyn KvStore = &SqliteStore::open(dir.path()).unwrap();
+            s.set("a", "k", b"1", Q).await.unwrap();
+            s.set("b", "k", b"2", Q).await.unwrap();
+            s.set("a", "k", b"3", Q).await.unwrap();
         }
-        let s = SqliteStore::open(dir.path()).unwrap();
-        assert_eq!(s.kv_get("a", "k").unwrap().as_deref(), Some(&b"3"[..]));
-        assert_eq!(s.kv_get("b", "k").unwrap().as_deref(), Some(&b"2"[..]));
-        s.kv_delete("a", "k").unwrap();
-        assert_eq!(s.kv_get("a", "k").unwrap(), None);
+        let s: &dyn KvStore = &SqliteStore::open(dir.path()).unwrap();
+        assert_eq!(s.get("a", "k").await.unwrap().as_deref(), Some(&b"3"[..]));
+        assert_eq!(s.get("b", "k").await.unwrap().as_deref(), Some(&b"2"[..]));
+        s.delete("a", "k").await.unwrap();
+        assert_eq!(s.get("a", "k").await.unwrap(), None);
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn the_data_dir_and_database_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let s: &dyn KvStore = &SqliteStore::open(&data).unwrap();
+        s.set("a", "k", b"1", Q).await.unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&data), 0o700);
+        assert_eq!(mode(&data.join("wxhost.db")), 0o600);
+        assert_eq!(mode(&data.join("wxhost.db-wal")), 0o600);
+        // An existing database made readable by others is made private again.
+        std::fs::set_permissions(
+            data.join("wxhost.db"),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
+        drop(SqliteStore::open(&data).unwrap());
+        assert_eq!(mode(&data.join("wxhost.db")), 0o600);
     }
 
     #[test]
-    fn token_is_compare_and_swap_and_counted() {
-        let s = SqliteStore::open_in_memory().unwrap();
+    fn processes_migrating_a_fresh_database_at_once_all_succeed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_owned();
+        let openers: Vec<_> = (0..8)
+            .map(|_| {
+                let p = path.clone();
+                std::thread::spawn(move || SqliteStore::open(&p).map(|_| ()))
+            })
+            .collect();
+        for o in openers {
+            o.join().unwrap().unwrap();
+        }
+        let c = Connection::open(path.join("wxhost.db")).unwrap();
+        let v: usize = c
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, MIGRATIONS.len());
+    }
+
+    #[tokio::test]
+    async fn token_is_compare_and_swap_and_counted() {
+        let s: &dyn TokenStore = &SqliteStore::open_in_memory().unwrap();
         let t1 = StoredToken {
             token: "one".into(),
             expires_at: 100,
@@ -453,42 +735,44 @@ mod tests {
             expires_at: 200,
             fetched_at: 2,
         };
-        s.token_put("app", &t1, "2024-01-01").unwrap();
-        s.token_put("app", &t2, "2024-01-01").unwrap();
-        assert_eq!(s.token_get("app").unwrap(), Some(t2.clone()));
+        s.put("app", &t1, "2024-01-01").await.unwrap();
+        s.put("app", &t2, "2024-01-01").await.unwrap();
+        assert_eq!(s.get("app").await.unwrap(), Some(t2.clone()));
         // A caller that failed with the old token must not drop the new one.
-        assert!(!s.token_invalidate("app", "one").unwrap());
-        assert_eq!(s.token_get("app").unwrap(), Some(t2));
-        assert!(s.token_invalidate("app", "two").unwrap());
-        assert_eq!(s.token_get("app").unwrap(), None);
-        assert_eq!(s.token_fetches("app", "2024-01-01").unwrap(), 2);
-        assert_eq!(s.token_fetches("app", "2024-01-02").unwrap(), 0);
+        assert!(!s.invalidate("app", "one").await.unwrap());
+        assert_eq!(s.get("app").await.unwrap(), Some(t2));
+        assert!(s.invalidate("app", "two").await.unwrap());
+        assert_eq!(s.get("app").await.unwrap(), None);
+        assert_eq!(s.fetches("app", "2024-01-01").await.unwrap(), 2);
+        assert_eq!(s.fetches("app", "2024-01-02").await.unwrap(), 0);
         assert!(!format!("{t1:?}").contains("one"));
     }
 
-    #[test]
-    fn menu_versions_have_one_current() {
-        let s = SqliteStore::open_in_memory().unwrap();
-        let a = s.menu_insert("{\"button\":[]}", Some("first")).unwrap();
-        let b = s.menu_insert("{}", None).unwrap();
-        assert_eq!(s.menu_current().unwrap(), None);
-        s.menu_mark_published(a, &[]).unwrap();
-        s.menu_mark_published(b, &["1".into(), "2".into()]).unwrap();
-        let cur = s.menu_current().unwrap().unwrap();
+    #[tokio::test]
+    async fn menu_versions_have_one_current() {
+        let s: &dyn MenuStore = &SqliteStore::open_in_memory().unwrap();
+        let a = s.insert("{\"button\":[]}", Some("first")).await.unwrap();
+        let b = s.insert("{}", None).await.unwrap();
+        assert_eq!(s.current().await.unwrap(), None);
+        s.mark_published(a, &[]).await.unwrap();
+        s.mark_published(b, &["1".into(), "2".into()])
+            .await
+            .unwrap();
+        let cur = s.current().await.unwrap().unwrap();
         assert_eq!(
             (cur.id, cur.conditional_menu_ids.clone()),
             (b, vec!["1".to_owned(), "2".to_owned()])
         );
-        let h = s.menu_history().unwrap();
+        let h = s.history().await.unwrap();
         assert_eq!(
             h.iter().map(|v| (v.id, v.current)).collect::<Vec<_>>(),
             vec![(b, true), (a, false)]
         );
         assert_eq!(h[1].note.as_deref(), Some("first"));
         assert!(h[1].published_at.is_some());
-        s.menu_clear_current().unwrap();
-        assert_eq!(s.menu_current().unwrap(), None);
-        assert!(s.menu_mark_published(999, &[]).is_err());
+        s.clear_current().await.unwrap();
+        assert_eq!(s.current().await.unwrap(), None);
+        assert!(s.mark_published(999, &[]).await.is_err());
     }
 
     fn qr(scene: &str, permanent: bool, expires_at: Option<u64>) -> QrCode {
@@ -503,38 +787,36 @@ mod tests {
         }
     }
 
-    #[test]
-    fn qrcode_scene_lookup_and_quota() {
-        let s = SqliteStore::open_in_memory().unwrap();
-        s.qrcode_insert(&qr("a", false, Some(50)), None).unwrap();
-        let newer = s.qrcode_insert(&qr("a", false, Some(200)), None).unwrap();
-        s.qrcode_insert(&qr("a", false, Some(60)), None).unwrap();
+    #[tokio::test]
+    async fn qrcode_scene_lookup_and_quota() {
+        let s: &dyn QrStore = &SqliteStore::open_in_memory().unwrap();
+        s.insert(&qr("a", false, Some(50)), None).await.unwrap();
+        let newer = s.insert(&qr("a", false, Some(200)), None).await.unwrap();
+        s.insert(&qr("a", false, Some(60)), None).await.unwrap();
         assert_eq!(
-            s.qrcode_by_scene_at("a", 100).unwrap().map(|r| r.id),
+            s.by_scene_at("a", 100).await.unwrap().map(|r| r.id),
             Some(newer)
         );
-        assert_eq!(s.qrcode_by_scene_at("a", 300).unwrap(), None);
-        s.qrcode_insert(&qr("p1", true, None), Some(2)).unwrap();
-        s.qrcode_insert(&qr("p2", true, None), Some(2)).unwrap();
-        let e = s.qrcode_insert(&qr("p3", true, None), Some(2)).unwrap_err();
+        assert_eq!(s.by_scene_at("a", 300).await.unwrap(), None);
+        s.insert(&qr("p1", true, None), Some(2)).await.unwrap();
+        s.insert(&qr("p2", true, None), Some(2)).await.unwrap();
+        let e = s.insert(&qr("p3", true, None), Some(2)).await.unwrap_err();
         assert!(
             matches!(e, StoreError::QuotaReached { count: 2, limit: 2 }),
             "{e}"
         );
-        assert_eq!(s.qrcode_permanent_count().unwrap(), 2);
-        assert!(s.qrcode_by_scene_at("p1", i64::MAX).unwrap().is_some());
+        assert_eq!(s.permanent_count().await.unwrap(), 2);
+        assert!(s.by_scene_at("p1", i64::MAX).await.unwrap().is_some());
         assert_eq!(
-            s.qrcode_permanent_by_scene("p2")
+            s.permanent_by_scene("p2")
+                .await
                 .unwrap()
                 .unwrap()
                 .code
                 .ticket,
             "t-p2"
         );
-        assert_eq!(
-            s.qrcode_by_ticket("t-p1").unwrap().unwrap().code.scene,
-            "p1"
-        );
-        assert_eq!(s.qrcode_list(2).unwrap().len(), 2);
+        assert_eq!(s.by_ticket("t-p1").await.unwrap().unwrap().code.scene, "p1");
+        assert_eq!(s.list(2).await.unwrap().len(), 2);
     }
 }

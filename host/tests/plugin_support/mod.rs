@@ -10,8 +10,7 @@ use std::time::{Duration, Instant};
 use wxhost::config::PluginSettings;
 use wxhost::plugin::{HostServices, ReloadEvent, Runtime, RuntimeConfig};
 use wxhost::protocol::{Body, Event, Message};
-use wxhost::store::Store;
-use wxhost::store::sqlite::SqliteStore;
+use wxhost::store::{KvQuota, KvStore, Stores};
 
 /// `build/wasm/<name>.wasm`, built by `scripts/build-plugins.sh`.
 pub fn wasm(name: &str) -> PathBuf {
@@ -32,7 +31,7 @@ pub fn wasm(name: &str) -> PathBuf {
 
 pub struct Env {
     pub rt: Arc<Runtime>,
-    pub store: Arc<SqliteStore>,
+    pub kv: Arc<dyn KvStore>,
     pub dir: tempfile::TempDir,
     pub cache: PathBuf,
 }
@@ -58,22 +57,23 @@ pub fn env_with(
 ) -> Env {
     let plugins = dir.path().join("plugins");
     std::fs::create_dir_all(&plugins).unwrap();
-    let store = Arc::new(SqliteStore::open_in_memory().unwrap());
+    let kv = Stores::in_memory().unwrap().kv;
     let cfg = RuntimeConfig {
         dir: plugins,
         cache_dir: cache.clone(),
         default_memory_mib: 64,
         default_timeout: Duration::from_secs(1),
+        kv_quota: KvQuota::DEFAULT,
         settings,
         watch: false,
     };
     let services = HostServices {
-        store: store.clone() as Arc<dyn Store>,
+        kv: kv.clone(),
         wechat: None,
     };
     Env {
         rt: Runtime::new(cfg, services).unwrap(),
-        store,
+        kv,
         dir,
         cache,
     }

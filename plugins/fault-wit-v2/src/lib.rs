@@ -1,5 +1,5 @@
 //! Test-only: a plugin built against `wechat:plugin@1.0.0` (see `wit/`), which
-//! this host (0.1.x) must refuse at load with both versions in the message.
+//! this host (0.2.x) must refuse at load with both versions in the message.
 wit_bindgen::generate!({ world: "plugin", path: "wit" });
 
 use exports::wechat::plugin::handler::Guest;

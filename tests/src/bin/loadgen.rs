@@ -13,7 +13,7 @@ use wxhost::protocol::{AesKey, Mode, MsgCrypt};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use wxhost::protocol::Push;
-use wxhost::simulate::signed_request;
+use wxhost::protocol::signed_request;
 
 fn usage() -> ! {
     eprintln!(

@@ -1,0 +1,42 @@
+//! [`PluginError`]: why a call failed, one line for people and a stable
+//! snake_case label ([`PluginError::kind`]) for logs and metrics.
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PluginError {
+    #[error("timed out after {elapsed_ms} ms (limit {limit_ms} ms)")]
+    Timeout { limit_ms: u64, elapsed_ms: u64 },
+    #[error("memory limit of {limit_mib} MiB exceeded (tried to grow to {requested_bytes} bytes)")]
+    MemoryLimit {
+        limit_mib: u64,
+        requested_bytes: u64,
+    },
+    #[error("{message}")]
+    Panic { message: String },
+    #[error("invalid reply: {0}")]
+    InvalidReply(String),
+    #[error("trap: {0}")]
+    Trap(String),
+    #[error("instantiation failed: {0}")]
+    Instantiate(String),
+    #[error("host error: {0}")]
+    Host(String),
+    /// Not called: its time was used up waiting for a free instance (load
+    /// shedding); the plugin itself did nothing wrong.
+    #[error("skipped: no time left after waiting {waited_ms} ms for a free instance")]
+    Shed { waited_ms: u64 },
+}
+
+impl PluginError {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            PluginError::Timeout { .. } => "timeout",
+            PluginError::MemoryLimit { .. } => "memory_limit",
+            PluginError::Panic { .. } => "panic",
+            PluginError::InvalidReply(_) => "invalid_reply",
+            PluginError::Trap(_) => "trap",
+            PluginError::Instantiate(_) => "instantiate",
+            PluginError::Host(_) => "host",
+            PluginError::Shed { .. } => "shed",
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! [`HostCtx`]: what the `host` interface (log, kv, config) sees of a call —
+//! the plugin's id, its kv namespace and quota, its config, its log buffer
+//! and the call's deadline. Nothing else of the host is reachable from here.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::bindings::wechat::plugin::host;
+use super::log_buffer::{LogBuffer, LogLevel};
+use super::state::PluginScope;
+use crate::store::{KvQuota, KvStore, StoreError};
+
+/// Longest kv key.
+pub const MAX_KV_KEY_BYTES: usize = 256;
+/// Largest kv value.
+pub const MAX_KV_VALUE_BYTES: usize = 64 * 1024;
+
+pub(crate) struct HostCtx {
+    plugin: Arc<str>,
+    kv: Arc<dyn KvStore>,
+    quota: KvQuota,
+    config: Arc<BTreeMap<String, String>>,
+    pub log: LogBuffer,
+    deadline: Instant,
+}
+
+impl HostCtx {
+    pub fn new(scope: &PluginScope, deadline: Instant) -> HostCtx {
+        HostCtx {
+            plugin: scope.id.clone(),
+            kv: scope.kv.clone(),
+            quota: scope.kv_quota,
+            config: scope.config.clone(),
+            log: LogBuffer::default(),
+            deadline,
+        }
+    }
+
+    /// Runs a store call, bounded by the call's deadline (a slow store must
+    /// not hold the guest past its limit); failures are logged for the
+    /// operator and returned to the plugin as text.
+    async fn store<T>(
+        &self,
+        op: &str,
+        fut: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, String> {
+        let remaining = self.deadline.saturating_duration_since(Instant::now());
+        let result = match tokio::time::timeout(remaining, fut).await {
+            Ok(r) => r.map_err(|e| e.to_string()),
+            Err(_) => Err("kv: the call's time limit was reached".to_owned()),
+        };
+        if let Err(e) = &result {
+            tracing::warn!(target: "wxhost::plugin", plugin = %self.plugin, "{op} failed: {e}");
+        }
+        result
+    }
+}
+
+fn check_key(key: &str) -> Result<(), String> {
+    if key.is_empty() || key.len() > MAX_KV_KEY_BYTES {
+        return Err(format!("key must be 1 to {MAX_KV_KEY_BYTES} bytes"));
+    }
+    Ok(())
+}
+
+impl From<host::Level> for LogLevel {
+    fn from(l: host::Level) -> LogLevel {
+        match l {
+            host::Level::Trace => LogLevel::Trace,
+            host::Level::Debug => LogLevel::Debug,
+            host::Level::Info => LogLevel::Info,
+            host::Level::Warn => LogLevel::Warn,
+            host::Level::Error => LogLevel::Error,
+        }
+    }
+}
+
+impl host::Host for HostCtx {
+    async fn log(
+        &mut self,
+        level: host::Level,
+        message: String,
+        fields: Vec<(String, String)>,
+    ) -> wasmtime::Result<()> {
+        self.log.push(&self.plugin, level.into(), &message, &fields);
+        Ok(())
+    }
+
+    async fn kv_get(&mut self, key: String) -> wasmtime::Result<Option<Vec<u8>>> {
+        if check_key(&key).is_err() {
+            return Ok(None);
+        }
+        Ok(self
+            .store("kv-get", self.kv.get(&self.plugin, &key))
+            .await
+            .unwrap_or(None))
+    }
+
+    async fn kv_set(
+        &mut self,
+        key: String,
+        value: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), String>> {
+        if let Err(e) = check_key(&key) {
+            return Ok(Err(e));
+        }
+        if value.len() > MAX_KV_VALUE_BYTES {
+            return Ok(Err(format!(
+                "value is {} bytes (limit {MAX_KV_VALUE_BYTES})",
+                value.len()
+            )));
+        }
+        Ok(self
+            .store(
+                "kv-set",
+                self.kv.set(&self.plugin, &key, &value, self.quota),
+            )
+            .await)
+    }
+
+    async fn kv_delete(&mut self, key: String) -> wasmtime::Result<Result<(), String>> {
+        if let Err(e) = check_key(&key) {
+            return Ok(Err(e));
+        }
+        Ok(self
+            .store("kv-delete", self.kv.delete(&self.plugin, &key))
+            .await)
+    }
+
+    async fn kv_incr(&mut self, key: String, delta: i64) -> wasmtime::Result<Result<i64, String>> {
+        if let Err(e) = check_key(&key) {
+            return Ok(Err(e));
+        }
+        Ok(self
+            .store(
+                "kv-incr",
+                self.kv.incr(&self.plugin, &key, delta, self.quota),
+            )
+            .await)
+    }
+
+    async fn config_get(&mut self, key: String) -> wasmtime::Result<Option<String>> {
+        Ok(self.config.get(&key).cloned())
+    }
+
+    async fn config_keys(&mut self) -> wasmtime::Result<Vec<String>> {
+        Ok(self.config.keys().cloned().collect())
+    }
+}

@@ -1,0 +1,111 @@
+//! One plugin version in two stages: [`PluginCode`] is a file compiled,
+//! version-checked and linked, with its limits and grants; calling its
+//! `describe` turns it into a [`LoadedPlugin`], the only kind the registry
+//! ever publishes.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasmtime::component::InstancePre;
+
+use super::Inner;
+use super::handler::Exports;
+use super::kind::Kind;
+use super::state::{CallState, PluginScope};
+
+/// What a plugin's `describe` returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginInfo {
+    pub name: String,
+    pub version: String,
+    /// Declared priority (the config may override: see [`LoadedPlugin::priority`]).
+    pub priority: i32,
+    /// Sorted, deduplicated.
+    pub handles: Vec<Kind>,
+}
+
+/// A plugin file ready to instantiate: compiled (or loaded from the cache),
+/// checked against our WIT version and linked (`InstancePre`).
+pub(crate) struct PluginCode {
+    pub id: String,
+    /// Of the `.wasm` bytes, hex.
+    pub sha256: String,
+    pub path: PathBuf,
+    /// Loaded from the compiled-artifact cache (no compilation).
+    pub from_cache: bool,
+    pub memory_limit_bytes: u64,
+    pub timeout: Duration,
+    /// The config's priority override, if any.
+    pub priority_override: Option<i32>,
+    pub pre: InstancePre<CallState>,
+    pub exports: Exports,
+    pub scope: Arc<PluginScope>,
+    pub inner: Arc<Inner>,
+}
+
+/// One loaded version of a plugin: compiled, linked and described.
+pub struct LoadedPlugin {
+    pub info: PluginInfo,
+    /// Effective priority: the config's override, else the declared one.
+    pub priority: i32,
+    /// Read + compile/deserialize + link + describe.
+    pub load_time: Duration,
+    pub(crate) code: PluginCode,
+}
+
+impl LoadedPlugin {
+    pub(crate) fn new(code: PluginCode, info: PluginInfo, load_time: Duration) -> LoadedPlugin {
+        LoadedPlugin {
+            priority: code.priority_override.unwrap_or(info.priority),
+            info,
+            load_time,
+            code,
+        }
+    }
+
+    /// The file stem.
+    pub fn id(&self) -> &str {
+        &self.code.id
+    }
+
+    /// Of the `.wasm` bytes, hex.
+    pub fn sha256(&self) -> &str {
+        &self.code.sha256
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.code.path
+    }
+
+    /// Loaded from the compiled-artifact cache (no compilation).
+    pub fn from_cache(&self) -> bool {
+        self.code.from_cache
+    }
+
+    pub fn memory_limit_bytes(&self) -> u64 {
+        self.code.memory_limit_bytes
+    }
+
+    /// Its own time limit per call.
+    pub fn timeout(&self) -> Duration {
+        self.code.timeout
+    }
+
+    /// Whether the plugin declared `kind` (`event` covers every event kind).
+    pub fn handles(&self, kind: Kind) -> bool {
+        self.info.handles.contains(&kind)
+            || (kind.is_event() && self.info.handles.contains(&Kind::Event))
+    }
+}
+
+impl std::fmt::Debug for LoadedPlugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedPlugin")
+            .field("id", &self.code.id)
+            .field("info", &self.info)
+            .field("sha256", &self.code.sha256)
+            .field("priority", &self.priority)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,295 @@
+//! [`Runtime`]: owns the engine, the [`Registry`] of loaded plugins, loading
+//! and reloading, and dispatch of a message along the plugins.
+//!
+//! Loading happens off to the side; only a fully compiled, linked and
+//! described plugin is ever published.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use tokio::sync::broadcast;
+
+use super::handler::HandlerInput;
+use super::registry::Registry;
+use super::{
+    HostServices, Inner, LoadedPlugin, PluginError, PluginOutcome, RuntimeConfig, engine, loader,
+};
+use crate::api::QrCode;
+use crate::protocol::Message;
+
+/// What changed in the registry (for logs, admin views and tests).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReloadEvent {
+    Loaded {
+        id: String,
+        sha256: String,
+        from_cache: bool,
+    },
+    Replaced {
+        id: String,
+        old_sha256: String,
+        new_sha256: String,
+    },
+    /// The file had the same content as the serving version.
+    Unchanged {
+        id: String,
+    },
+    Removed {
+        id: String,
+    },
+    /// Not loaded; a working version, if any, keeps serving.
+    Failed {
+        id: String,
+        path: PathBuf,
+        error: String,
+    },
+    Disabled {
+        id: String,
+    },
+}
+
+/// The result of [`Runtime::dispatch`].
+#[derive(Debug, Default)]
+pub struct Dispatch {
+    /// The first plugin that replied (or chose no-reply), if any.
+    pub answer: Option<(String, PluginOutcome)>,
+    /// Plugins that failed along the way (already logged).
+    pub failures: Vec<(String, PluginError)>,
+    /// How many plugins were called (0: none handles this kind).
+    pub called: usize,
+    /// The deadline passed before every candidate had its turn.
+    pub out_of_time: bool,
+}
+
+pub struct Runtime {
+    pub(crate) inner: Arc<Inner>,
+    registry: Registry,
+    /// Serializes load → publish so two reloads of one file cannot interleave.
+    load_lock: tokio::sync::Mutex<()>,
+    events: broadcast::Sender<ReloadEvent>,
+    pub(crate) watcher: Mutex<Option<super::watcher::WatchHandle>>,
+}
+
+impl Runtime {
+    /// Builds the engine (pooling allocator when available, epoch ticker)
+    /// and linker. Loads nothing yet: see [`Runtime::load_all`].
+    pub fn new(cfg: RuntimeConfig, services: HostServices) -> anyhow::Result<Arc<Runtime>> {
+        let parts = engine::build()?;
+        let inner = Arc::new(Inner {
+            engine: parts.engine,
+            linker: parts.linker,
+            compat: parts.compat,
+            pooling: parts.pooling,
+            permits: tokio::sync::Semaphore::new(engine::POOL_INSTANCES as usize),
+            cfg,
+            services,
+        });
+        Ok(Arc::new(Runtime {
+            inner,
+            registry: Registry::default(),
+            load_lock: tokio::sync::Mutex::new(()),
+            events: broadcast::channel(256).0,
+            watcher: Mutex::new(None),
+        }))
+    }
+
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.inner.cfg
+    }
+
+    /// Whether the pooling allocator is in use (else on-demand allocation).
+    pub fn pooling(&self) -> bool {
+        self.inner.pooling
+    }
+
+    /// Registry changes from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<ReloadEvent> {
+        self.events.subscribe()
+    }
+
+    /// The current plugins, by effective priority (high first), then id.
+    pub fn plugins(&self) -> Arc<Vec<Arc<LoadedPlugin>>> {
+        self.registry.snapshot()
+    }
+
+    /// A current plugin by id.
+    pub fn get(&self, id: &str) -> Option<Arc<LoadedPlugin>> {
+        self.registry.get(id)
+    }
+
+    /// Compiles (or loads from cache), links and describes a file without
+    /// registering it. Settings are those of its id.
+    pub async fn load_file(&self, path: &Path) -> anyhow::Result<Arc<LoadedPlugin>> {
+        loader::load(&self.inner, path).await.map(Arc::new)
+    }
+
+    /// Loads every `*.wasm` in the directory (creating it if missing). A file
+    /// that fails is logged and skipped; the others load.
+    pub async fn load_all(&self) -> anyhow::Result<()> {
+        let dir = self.inner.cfg.dir.clone();
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| anyhow::anyhow!("plugins dir {}: {e}", dir.display()))?;
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| is_plugin_file(p) && p.is_file())
+            .collect();
+        files.sort();
+        for f in files {
+            self.reload_path(&f).await;
+        }
+        Ok(())
+    }
+
+    /// (Re)loads `path` if it exists, else removes its plugin. Failures keep
+    /// the working version and are logged with the reason.
+    pub(crate) async fn reload_path(&self, path: &Path) {
+        let _guard = self.load_lock.lock().await;
+        let id = match loader::plugin_id(path) {
+            Ok(id) => id,
+            Err(e) => {
+                tracing::warn!("ignoring {}: {e}", path.display());
+                return;
+            }
+        };
+        if !path.exists() {
+            if let Some(old) = self.registry.remove_from(&id, path) {
+                tracing::info!(plugin = %id, "plugin {id} removed (was {} {}, sha256 {})", old.info.name, old.info.version, short(old.sha256()));
+                self.emit(ReloadEvent::Removed { id });
+            }
+            return;
+        }
+        if self.inner.cfg.settings.get(&id).and_then(|s| s.enabled) == Some(false) {
+            tracing::info!(plugin = %id, "plugin {id} is disabled in the config; not loading {}", path.display());
+            self.emit(ReloadEvent::Disabled { id });
+            return;
+        }
+        let old = self.get(&id);
+        let started = Instant::now();
+        let bytes = match loader::read_plugin_file(path).await {
+            Ok(b) => b,
+            Err(e) => return self.failed(&id, path, old.as_deref(), format!("{e:#}")),
+        };
+        let sha256 = loader::sha256_hex(&bytes);
+        if let Some(old) = &old
+            && old.path() == path
+            && old.sha256() == sha256
+        {
+            self.emit(ReloadEvent::Unchanged { id });
+            return;
+        }
+        match loader::load_bytes(
+            &self.inner,
+            id.clone(),
+            path.to_owned(),
+            bytes,
+            sha256,
+            started,
+        )
+        .await
+        {
+            Ok(p) => {
+                let p = Arc::new(p);
+                if p.info.handles.is_empty() {
+                    tracing::warn!(plugin = %id, "plugin {id} declares no kinds in describe(); it will never be called");
+                }
+                self.registry.insert(p.clone());
+                let how = if p.from_cache() {
+                    "from cache"
+                } else {
+                    "compiled"
+                };
+                let handles: Vec<&str> = p.info.handles.iter().map(|k| k.name()).collect();
+                match old {
+                    Some(old) => {
+                        tracing::info!(plugin = %id, "plugin {id} replaced: {} {} → {} {} (sha256 {} → {}, {how} in {:?})", old.info.name, old.info.version, p.info.name, p.info.version, short(old.sha256()), short(p.sha256()), p.load_time);
+                        self.emit(ReloadEvent::Replaced {
+                            id,
+                            old_sha256: old.sha256().to_owned(),
+                            new_sha256: p.sha256().to_owned(),
+                        });
+                    }
+                    None => {
+                        tracing::info!(plugin = %id, "plugin {id} loaded: {} {} priority {} handles [{}] (sha256 {}, {how} in {:?})", p.info.name, p.info.version, p.priority, handles.join(", "), short(p.sha256()), p.load_time);
+                        self.emit(ReloadEvent::Loaded {
+                            id,
+                            sha256: p.sha256().to_owned(),
+                            from_cache: p.from_cache(),
+                        });
+                    }
+                }
+            }
+            Err(e) => self.failed(&id, path, old.as_deref(), format!("{e:#}")),
+        }
+    }
+
+    fn failed(&self, id: &str, path: &Path, old: Option<&LoadedPlugin>, error: String) {
+        let keep = match old {
+            Some(o) => format!(
+                "; still serving {} {} (sha256 {})",
+                o.info.name,
+                o.info.version,
+                short(o.sha256())
+            ),
+            None => String::new(),
+        };
+        tracing::warn!(plugin = %id, "plugin {id} not loaded from {}: {error}{keep}", path.display());
+        self.emit(ReloadEvent::Failed {
+            id: id.to_owned(),
+            path: path.to_owned(),
+            error,
+        });
+    }
+
+    fn emit(&self, ev: ReloadEvent) {
+        let _ = self.events.send(ev);
+    }
+
+    /// Offers `msg` to each plugin that handles its kind, in priority order,
+    /// until one replies or chooses no-reply; failures and passes move on.
+    /// Each plugin gets its own time limit; `deadline` only ends the chain
+    /// (no call starts after it, none runs past it).
+    pub async fn dispatch(
+        &self,
+        msg: &Message,
+        qr_code: Option<&QrCode>,
+        deadline: Instant,
+    ) -> Dispatch {
+        let input = HandlerInput::new(msg, qr_code);
+        let mut out = Dispatch::default();
+        for p in self.plugins().iter().filter(|p| p.handles(input.kind)) {
+            if Instant::now() >= deadline {
+                out.out_of_time = true;
+                break;
+            }
+            out.called += 1;
+            match p.call(&input, deadline).await {
+                Ok(PluginOutcome::Pass) => continue,
+                Ok(o) => {
+                    out.answer = Some((p.id().to_owned(), o));
+                    break;
+                }
+                Err(e @ PluginError::Shed { .. }) => {
+                    out.failures.push((p.id().to_owned(), e));
+                    out.out_of_time = true;
+                    break;
+                }
+                Err(e) => out.failures.push((p.id().to_owned(), e)),
+            }
+        }
+        out
+    }
+}
+
+fn short(sha: &str) -> &str {
+    &sha[..sha.len().min(12)]
+}
+
+/// `*.wasm`, not hidden (editors' and copy tools' temp files are dotfiles or
+/// have other extensions such as `.tmp`, `.part`, `~`).
+pub(crate) fn is_plugin_file(path: &Path) -> bool {
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return false;
+    };
+    !name.starts_with('.') && name.len() > 5 && name.ends_with(".wasm")
+}

@@ -1,0 +1,63 @@
+//! The records the store keeps.
+
+/// A cached access_token.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredToken {
+    pub token: String,
+    /// Unix seconds.
+    pub expires_at: i64,
+    /// Unix seconds.
+    pub fetched_at: i64,
+}
+
+impl std::fmt::Debug for StoredToken {
+    // Never print the token itself (logs, panics, test failures).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredToken")
+            .field("token", &"<redacted>")
+            .field("expires_at", &self.expires_at)
+            .field("fetched_at", &self.fetched_at)
+            .finish()
+    }
+}
+
+/// One saved menu definition (WeChat's JSON format, conditional menus
+/// included).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MenuVersion {
+    pub id: i64,
+    /// `{"button":[…],"conditionalmenu":[…]}` as published.
+    pub json: String,
+    pub note: Option<String>,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Last time this version was pushed to WeChat successfully (a publish
+    /// or a rollback); `None` if the push failed.
+    pub published_at: Option<i64>,
+    /// The version live on WeChat, as far as wxhost knows.
+    pub current: bool,
+    /// `menuid`s WeChat gave the conditional menus at the last push.
+    pub conditional_menu_ids: Vec<String>,
+}
+
+/// A parametric QR code created through wxhost, as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QrCode {
+    /// `scene_id` as decimal, or `scene_str`.
+    pub scene: String,
+    pub ticket: String,
+    /// The content encoded in the QR code.
+    pub url: String,
+    pub permanent: bool,
+    /// Unix seconds; `None` for permanent codes.
+    pub expires_at: Option<u64>,
+    pub note: Option<String>,
+    pub created_at: u64,
+}
+
+/// A stored QR code with its row id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QrRecord {
+    pub id: i64,
+    pub code: QrCode,
+}
