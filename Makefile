@@ -6,7 +6,7 @@ export CARGO_TARGET_DIR
 WXHOST_LISTEN ?= 127.0.0.1:8080
 EXAMPLES := echo keyword welcome menu
 
-.PHONY: setup plugins run release test lint bench load clean-run
+.PHONY: setup plugins run release test lint bench load soak clean-run
 
 setup:
 	rustup target add wasm32-wasip2
@@ -23,10 +23,12 @@ run: plugins
 release:
 	cargo build --release -p wxhost
 
-# Every test: unit, property, plugin runtime, API (fake WeChat), end to end.
+# Every test: unit, property, plugin runtime, API (fake WeChat), end to end,
+# and a short soak (faults, hot replacement and kv writes under load).
 test: plugins
 	cargo build -p wxhost --bin wxhost
 	cargo test
+	SOAK_PROFILE=debug bench/soak.sh 15 8
 
 lint: setup
 	cargo fmt --all --check
@@ -37,3 +39,6 @@ bench: plugins
 
 load:
 	bench/load.sh
+
+soak:
+	bench/soak.sh
