@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Builds the JavaScript plugins (plugins/<name>/plugin.js or plugin.ts, with
+# componentize-js) and the Python plugins (plugins/<name>/app.py, with
+# componentize-py) into build/wasm/<name>.wasm, like the Rust ones; the
+# plugin id is the directory name. A component whose inputs (its sources,
+# the SDK, wit/, the pinned tool versions, this script) are unchanged since
+# its last build is not rebuilt: build/wasm/<name>.wasm.inputs holds their hash.
+#
+# WXHOST_GUEST_LANGS="js python" (the default) selects the languages.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+. scripts/lib-guest.sh
+langs=" ${WXHOST_GUEST_LANGS-js python} "
+
+js=() py=()
+for d in plugins/*/; do
+    name=$(basename "$d")
+    if [ -f "$d/plugin.js" ] || [ -f "$d/plugin.ts" ]; then js+=("$name"); fi
+    if [ -f "$d/app.py" ]; then py+=("$name"); fi
+done
+mkdir -p build/wasm
+
+# up_to_date NAME HASH: whether build/wasm/NAME.wasm was built from HASH.
+up_to_date() {
+    [ -f "build/wasm/$1.wasm" ] && [ "$(cat "build/wasm/$1.wasm.inputs" 2>/dev/null)" = "$2" ]
+}
+
+# install NAME HASH SECONDS: moves the fresh build into place with its stamp.
+install() {
+    mv "build/wasm/$1.wasm.tmp" "build/wasm/$1.wasm"
+    echo "$2" >"build/wasm/$1.wasm.inputs"
+    echo "build/wasm/$1.wasm ($(wc -c <"build/wasm/$1.wasm") bytes, built in $3 s)"
+}
+
+if [ ${#js[@]} -gt 0 ] && [[ $langs == *" js "* ]]; then
+    tools=$(scripts/setup-js.sh)
+    bin=$tools/node_modules/.bin
+    # The checked-in WIT types must match wit/, and every plugin must
+    # type-check against the SDK's declarations (both well under a second).
+    WXHOST_JS_TOOLS=$tools node sdk-js/tools/gen-types.mjs --check
+    "$bin/tsc" -p sdk-js/tsconfig.json
+    tool_id="node $(node --version) $(hash_files sdk-js/package-lock.json)"
+    for name in "${js[@]}"; do
+        dir=plugins/$name
+        inputs=$(hash_text "js $tool_id $(hash_files "$dir" sdk-js/src sdk-js/types wit scripts/build-guest-plugins.sh)")
+        if up_to_date "$name" "$inputs"; then
+            echo "build/wasm/$name.wasm (up to date)"
+            continue
+        fi
+        start=$SECONDS
+        src=$dir/plugin.js stage=$root
+        if [ -f "$dir/plugin.ts" ]; then
+            # TypeScript: emit JavaScript into a staging tree with the same
+            # layout, so the plugin's relative import of ../../sdk-js/src
+            # still resolves there (types were checked above).
+            stage=$root/build/guest-stage/$name
+            rm -rf "$stage" && mkdir -p "$stage/sdk-js"
+            "$bin/tsc" --target es2022 --module es2022 --moduleResolution bundler --types "" \
+                --noCheck --rootDir "$root" --outDir "$stage" "$dir/plugin.ts"
+            cp -r sdk-js/src "$stage/sdk-js/src"
+        fi
+        # componentize-js maps its working directory to / for the engine, so
+        # it runs from the root of the tree the imports are relative to.
+        # -d http fetch-event: no wasi:http import (our world has no HTTP, and
+        # the host does not link wasi:http).
+        (cd "$stage" && "$bin/componentize-js" "$src" --wit "$root/wit" --world-name plugin \
+            -d http fetch-event -o "$root/build/wasm/$name.wasm.tmp" >&2)
+        install "$name" "$inputs" $((SECONDS - start))
+    done
+fi
+
+if [ ${#py[@]} -gt 0 ] && [[ $langs == *" python "* ]]; then
+    venv=$(scripts/setup-python.sh)
+    tool_id="$("$venv/bin/componentize-py" --version) $(hash_files sdk-python/requirements.txt)"
+    for name in "${py[@]}"; do
+        dir=plugins/$name
+        inputs=$(hash_text "py $tool_id $(hash_files "$dir" sdk-python/wxhost_sdk wit scripts/build-guest-plugins.sh)")
+        if up_to_date "$name" "$inputs"; then
+            echo "build/wasm/$name.wasm (up to date)"
+            continue
+        fi
+        start=$SECONDS
+        # Build from a copy of the plugin and the SDK: componentize-py writes
+        # __pycache__ into the directories it imports from. Only that copy is
+        # on the path (VIRTUAL_ENV points the tool at its own venv, not at
+        # whatever packages the user's python has).
+        stage=build/guest-stage/$name
+        rm -rf "$stage" && mkdir -p "$stage"
+        cp -r "$dir/." sdk-python/wxhost_sdk "$stage/"
+        VIRTUAL_ENV=$venv "$venv/bin/componentize-py" -q -d wit -w plugin componentize \
+            -p "$stage" app -o "build/wasm/$name.wasm.tmp" >&2
+        install "$name" "$inputs" $((SECONDS - start))
+    done
+fi
