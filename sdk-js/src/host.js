@@ -2,7 +2,7 @@
 // key-value store and its configuration. Errors the WIT returns as
 // `result<_, string>` arrive from componentize-js as thrown values; they are
 // rethrown here as `KvError` with the host's message.
-import * as host from "wechat:plugin/host@0.1.0";
+import { host } from "./wit.js";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });

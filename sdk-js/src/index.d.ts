@@ -1,23 +1,35 @@
 // Types of the JavaScript SDK for TypeScript authors and editors (the SDK is
-// plain JavaScript). WIT types come from ../types/wit (generated from wit/);
-// the handler names are derived from the generated `handleX` exports, so a
-// new WIT kind needs nothing here.
-/// <reference path="../types/wit/plugin.d.ts" />
-import type * as T from "wechat:plugin/types@0.1.0";
-import type * as W from "wechat:plugin/wechat@0.1.0";
-import type * as H from "wechat:plugin/host@0.1.0";
-
-type HandlerExports = typeof import("wechat:plugin/handler@0.1.0");
+// plain JavaScript). WIT types come from ../types/wit (generated from wit/),
+// through wit.d.ts; the handler names are derived from the generated `handleX`
+// exports, so a new WIT kind needs nothing here.
+import type { T, W, H, HandlerExports } from "./wit.js";
 type Tail<A extends unknown[]> = A extends [unknown, ...infer R] ? R : [];
 
 export type Kind = T.Kind;
 export type Reply = T.Reply;
-export type {
-  Article, ClickEvent, EventMessage, ImageMessage, LinkMessage, LocationEvent, LocationMessage,
-  LocationSelectEvent, MusicReply, PicEvent, PluginInfo, QrCode, ScanEvent, ScancodeEvent,
-  SubscribeEvent, TextMessage, VideoMessage, VideoReply, ViewEvent, VoiceMessage,
-} from "wechat:plugin/types@0.1.0";
-export type { UserInfo, QrCodeRequest, ApiError } from "wechat:plugin/wechat@0.1.0";
+export type Article = T.Article;
+export type ClickEvent = T.ClickEvent;
+export type EventMessage = T.EventMessage;
+export type ImageMessage = T.ImageMessage;
+export type LinkMessage = T.LinkMessage;
+export type LocationEvent = T.LocationEvent;
+export type LocationMessage = T.LocationMessage;
+export type LocationSelectEvent = T.LocationSelectEvent;
+export type MusicReply = T.MusicReply;
+export type PicEvent = T.PicEvent;
+export type PluginInfo = T.PluginInfo;
+export type QrCode = T.QrCode;
+export type ScanEvent = T.ScanEvent;
+export type ScancodeEvent = T.ScancodeEvent;
+export type SubscribeEvent = T.SubscribeEvent;
+export type TextMessage = T.TextMessage;
+export type VideoMessage = T.VideoMessage;
+export type VideoReply = T.VideoReply;
+export type ViewEvent = T.ViewEvent;
+export type VoiceMessage = T.VoiceMessage;
+export type UserInfo = W.UserInfo;
+export type QrCodeRequest = W.QrCodeRequest;
+export type ApiError = W.ApiError;
 
 /** The push's context with the SDK's helpers. */
 export type Context = T.Context & {

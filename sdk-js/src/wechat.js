@@ -2,7 +2,7 @@
 // grants (`customer-message`, `user-info`, `qrcode`). A refused or failed call
 // throws `WechatError` with the host's `code` (-2 not granted, -3 transport,
 // else WeChat's errcode), so plugins can degrade instead of failing.
-import * as api from "wechat:plugin/wechat@0.1.0";
+import { api } from "./wit.js";
 
 export class WechatError extends Error {
   constructor(call, cause) {
