@@ -33,6 +33,21 @@ install() {
     echo "build/wasm/$1.wasm ($(wc -c <"build/wasm/$1.wasm") bytes, built in $3 s)"
 }
 
+# run_once STAMP HASH LABEL CMD...: runs CMD unless it last passed for HASH;
+# prints its output only when it fails.
+run_once() {
+    local stamp=build/wasm/.$1.inputs hash=$2 label=$3 out
+    shift 3
+    [ "$(cat "$stamp" 2>/dev/null)" = "$hash" ] && return 0
+    if ! out=$("$@" 2>&1); then
+        echo "$out" >&2
+        log "$label failed"
+        exit 1
+    fi
+    echo "$hash" >"$stamp"
+    echo "$label passed"
+}
+
 if [ ${#js[@]} -gt 0 ] && [[ $langs == *" js "* ]]; then
     tools=$(scripts/setup-js.sh)
     bin=$tools/node_modules/.bin
@@ -41,6 +56,8 @@ if [ ${#js[@]} -gt 0 ] && [[ $langs == *" js "* ]]; then
     WXHOST_JS_TOOLS=$tools node sdk-js/tools/gen-types.mjs --check
     "$bin/tsc" -p sdk-js/tsconfig.json
     tool_id="node $(node --version) $(hash_files sdk-js/package-lock.json)"
+    run_once sdk-js-tests "$(hash_text "$tool_id $(hash_files sdk-js/src sdk-js/tests)")" "sdk-js unit tests" \
+        node --import ./sdk-js/tests/hooks.mjs --test sdk-js/tests/
     for name in "${js[@]}"; do
         dir=plugins/$name
         inputs=$(hash_text "js $tool_id $(hash_files "$dir" sdk-js/src sdk-js/types wit scripts/build-guest-plugins.sh)")
@@ -73,6 +90,16 @@ fi
 if [ ${#py[@]} -gt 0 ] && [[ $langs == *" python "* ]]; then
     venv=$(scripts/setup-python.sh)
     tool_id="$("$venv/bin/componentize-py" --version) $(hash_files sdk-python/requirements.txt)"
+    # The SDK's unit tests run on the venv's CPython against the bindings
+    # componentize-py generates for wit/.
+    sdk_tests() {
+        rm -rf build/py-bindings
+        "$venv/bin/componentize-py" -q -d wit -w plugin bindings build/py-bindings
+        PYTHONPATH=build/py-bindings:sdk-python PYTHONDONTWRITEBYTECODE=1 \
+            "$venv/bin/python" -m unittest discover -s sdk-python/tests
+    }
+    run_once sdk-python-tests "$(hash_text "$tool_id $(hash_files sdk-python/wxhost_sdk sdk-python/tests wit)")" \
+        "sdk-python unit tests" sdk_tests
     for name in "${py[@]}"; do
         dir=plugins/$name
         inputs=$(hash_text "py $tool_id $(hash_files "$dir" sdk-python/wxhost_sdk wit scripts/build-guest-plugins.sh)")
