@@ -7,7 +7,7 @@ that text as a customer-service message (capability ``customer-message``);
 when the operator has not granted it (code -2) or the API fails, the reply
 still goes out and the skip is logged.
 """
-from wxhost_sdk import CustomerMessage, Plugin, Reply, WechatError, config, kv, log, wechat
+from wxhost_sdk import CustomerMessage, KvError, Plugin, Reply, WechatError, config, kv, log, wechat
 
 
 class Keyword(Plugin):
@@ -20,7 +20,11 @@ class Keyword(Plugin):
         for rule in config.get("rules", "").split(";"):
             keyword, sep, answer = rule.partition("=")
             if sep and keyword.strip().lower() == text:
-                hits = kv.incr(f"hits/{keyword.strip()}")
+                try:
+                    hits = kv.incr(f"hits/{keyword.strip()}")
+                except KvError as e:  # e.g. a keyword longer than a kv key may be
+                    hits = None
+                    log.warn("hit not counted", reason=str(e))
                 log.info("keyword matched", keyword=keyword.strip(), hits=hits)
                 self.follow_up(ctx.from_user)
                 return Reply.text(answer.strip())
