@@ -4,7 +4,9 @@
 # componentize-py) into build/wasm/<name>.wasm, like the Rust ones; the
 # plugin id is the directory name. A component whose inputs (its sources,
 # the SDK, wit/, the pinned tool versions, this script) are unchanged since
-# its last build is not rebuilt: build/wasm/<name>.wasm.inputs holds their hash.
+# its last build is not rebuilt: build/wasm/<name>.wasm.inputs holds their hash,
+# and $WXHOST_CACHE/components keeps recent builds by that hash, so a fresh
+# clone (CI) with the same inputs copies instead of building (~5-10 s each).
 #
 # WXHOST_GUEST_LANGS="js python" (the default) selects the languages.
 set -euo pipefail
@@ -26,10 +28,27 @@ up_to_date() {
     [ -f "build/wasm/$1.wasm" ] && [ "$(cat "build/wasm/$1.wasm.inputs" 2>/dev/null)" = "$2" ]
 }
 
-# install NAME HASH SECONDS: moves the fresh build into place with its stamp.
+components=$WXHOST_CACHE/components
+
+# from_cache NAME HASH: installs a build of NAME from HASH kept in the cache.
+from_cache() {
+    [ -f "$components/$1-$2.wasm" ] || return 1
+    cp "$components/$1-$2.wasm" "build/wasm/$1.wasm.tmp"
+    mv "build/wasm/$1.wasm.tmp" "build/wasm/$1.wasm"
+    echo "$2" >"build/wasm/$1.wasm.inputs"
+    touch "$components/$1-$2.wasm"
+    echo "build/wasm/$1.wasm (same inputs as a previous build: copied from $components)"
+}
+
+# install NAME HASH SECONDS: moves the fresh build into place with its stamp
+# and keeps a copy (the three most recent per plugin; ~14-18 MB each).
 install() {
     mv "build/wasm/$1.wasm.tmp" "build/wasm/$1.wasm"
     echo "$2" >"build/wasm/$1.wasm.inputs"
+    mkdir -p "$components"
+    cp "build/wasm/$1.wasm" "$components/.$1-$2.tmp"
+    mv "$components/.$1-$2.tmp" "$components/$1-$2.wasm"
+    ls -t "$components/$1-"*.wasm | tail -n +4 | xargs -r rm -f
     echo "build/wasm/$1.wasm ($(wc -c <"build/wasm/$1.wasm") bytes, built in $3 s)"
 }
 
@@ -65,6 +84,7 @@ if [ ${#js[@]} -gt 0 ] && [[ $langs == *" js "* ]]; then
             echo "build/wasm/$name.wasm (up to date)"
             continue
         fi
+        from_cache "$name" "$inputs" && continue
         start=$SECONDS
         src=$dir/plugin.js stage=$root
         if [ -f "$dir/plugin.ts" ]; then
@@ -107,6 +127,7 @@ if [ ${#py[@]} -gt 0 ] && [[ $langs == *" python "* ]]; then
             echo "build/wasm/$name.wasm (up to date)"
             continue
         fi
+        from_cache "$name" "$inputs" && continue
         start=$SECONDS
         # Build from a copy of the plugin and the SDK: componentize-py writes
         # __pycache__ into the directories it imports from. Only that copy is
