@@ -32,11 +32,27 @@ function checkReply(reply, handler) {
   // handler that is not there, rather than trapping in the bindings.
   if (reply === undefined) return Reply.pass();
   if (reply === null || typeof reply !== "object" || !REPLY_TAGS.has(reply.tag)) {
-    throw new TypeError(
+    throw named(new TypeError(
       `handler ${handler} returned ${JSON.stringify(reply)}; return a Reply (Reply.text(..), Reply.pass(), ...)`,
-    );
+    ));
   }
   return reply;
+}
+
+// The engine prints only an uncaught error's message and stack on stderr;
+// put the error's name in front so "RangeError: ..." is what the host sees,
+// as it sees "ValueError: ..." from a Python plugin. (Errors the engine
+// raises itself, such as a TypeError for `null.x`, print the message they
+// were created with; rethrowing a new error instead would lose their stack.)
+function named(e) {
+  if (e instanceof Error && e.name && !e.message.startsWith(`${e.name}: `)) {
+    try {
+      e.message = `${e.name}: ${e.message}`;
+    } catch {
+      // A frozen error keeps its message.
+    }
+  }
+  return e;
 }
 
 function plugInfo(spec) {
@@ -75,9 +91,16 @@ export function definePlugin(spec) {
   function run(k, ctx, payload) {
     const h = spec[k.handler];
     if (typeof h === "function") {
-      const r = k.payload ? h.call(spec, ctx, payload) : h.call(spec, ctx);
+      let r;
+      try {
+        r = k.payload ? h.call(spec, ctx, payload) : h.call(spec, ctx);
+      } catch (e) {
+        throw named(e);
+      }
       // componentize-js settles a returned promise before answering the host.
-      return typeof r?.then === "function" ? r.then((v) => checkReply(v, k.handler)) : checkReply(r, k.handler);
+      return typeof r?.then === "function"
+        ? r.then((v) => checkReply(v, k.handler), (e) => Promise.reject(named(e)))
+        : checkReply(r, k.handler);
     }
     if (k.fallback === "event") return run(EVENT, ctx, ctx.eventMessage());
     if (k.fallback === "unsupported") return run(UNSUPPORTED, ctx);

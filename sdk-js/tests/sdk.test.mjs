@@ -56,6 +56,18 @@ test("undefined passes, promises settle, other values are a TypeError", async ()
   assert.throws(() => h.handleText(ctx(), { content: "b" }), TypeError);
 });
 
+test("an error escaping a handler carries its name in the message (all stderr shows)", async () => {
+  const h = definePlugin({
+    describe: { name: "p" },
+    text: () => null.x,
+    image: async () => {
+      throw new RangeError("r");
+    },
+  });
+  assert.throws(() => h.handleText(ctx(), {}), (e) => e instanceof TypeError && e.message.startsWith("TypeError: "));
+  await assert.rejects(h.handleImage(ctx(), {}), (e) => e.message === "RangeError: r");
+});
+
 test("unknown kinds fail at definePlugin (build time)", () => {
   assert.throws(() => definePlugin({ describe: { name: "p", handles: ["txt"] } }), /unknown kind "txt"/);
 });
