@@ -27,13 +27,21 @@ const REPLY_TAGS = new Set([
   "transfer-customer-service", "no-reply", "pass",
 ]);
 
+function show(v) {
+  try {
+    return JSON.stringify(v) ?? String(v);
+  } catch {
+    return String(v); // BigInt fields, cycles
+  }
+}
+
 function checkReply(reply, handler) {
   // Forgetting `return` is the common JS slip: treat it as "pass", like a
   // handler that is not there, rather than trapping in the bindings.
   if (reply === undefined) return Reply.pass();
   if (reply === null || typeof reply !== "object" || !REPLY_TAGS.has(reply.tag)) {
     throw named(new TypeError(
-      `handler ${handler} returned ${JSON.stringify(reply)}; return a Reply (Reply.text(..), Reply.pass(), ...)`,
+      `handler ${handler} returned ${show(reply)}; return a Reply (Reply.text(..), Reply.pass(), ...)`,
     ));
   }
   return reply;
