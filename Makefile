@@ -6,13 +6,19 @@ export CARGO_TARGET_DIR
 WXHOST_LISTEN ?= 127.0.0.1:8080
 EXAMPLES := echo keyword welcome menu
 
-.PHONY: setup plugins run release test lint bench load soak clean-run
+.PHONY: setup plugins js-types run release test lint bench load soak clean-run
 
 setup:
 	rustup target add wasm32-wasip2
 
+# Rust, JavaScript and Python plugins into build/wasm/ (the JS and Python
+# tools are installed on first use: scripts/setup-js.sh, scripts/setup-python.sh).
 plugins: setup
 	scripts/build-plugins.sh
+
+# After a WIT change: regenerate sdk-js/types/wit (the plugin build checks them).
+js-types:
+	scripts/gen-js-types.sh
 
 # Serve with the built-in config (sample credentials) and the example plugins.
 run: plugins

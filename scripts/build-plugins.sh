@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds every crate under plugins/ for wasm32-wasip2 with the `plugin` profile
 # and copies the components to build/wasm/<name>.wasm (name = package name,
-# which is the plugin id the host uses).
+# which is the plugin id the host uses); then the JavaScript and Python
+# plugins (scripts/build-guest-plugins.sh, which installs their tools).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -28,3 +29,7 @@ for p in "${packages[@]}"; do
     mv "build/wasm/$p.wasm.tmp" "build/wasm/$p.wasm"
     echo "build/wasm/$p.wasm ($(wc -c <"build/wasm/$p.wasm") bytes)"
 done
+
+# JavaScript and Python plugins; components whose inputs are unchanged are
+# kept (WXHOST_GUEST_LANGS="" skips them).
+scripts/build-guest-plugins.sh

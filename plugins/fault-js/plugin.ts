@@ -1,0 +1,23 @@
+// Test-only: the JavaScript plugin failure modes the host must contain, and
+// the SDK's TypeScript path (this file is compiled by tsc before
+// componentize-js). Text `throw` throws an Error, `loop` spins forever,
+// `alloc` allocates (and touches) memory without bound; anything else is echoed.
+import { definePlugin, Reply, type Context, type TextMessage } from "../../sdk-js/src/index.js";
+
+export const handler = definePlugin({
+  describe: { name: "fault-js", version: "0.0.0", priority: 100, handles: ["text"] },
+
+  text(_ctx: Context, msg: TextMessage) {
+    const cmd = msg.content.trim();
+    if (cmd === "throw") throw new Error(`plugin bug: cannot handle ${JSON.stringify(cmd)}`);
+    if (cmd === "loop") {
+      let n = cmd.length;
+      for (;;) n = (Math.imul(n, 1103515245) + 12345) | 0;
+    }
+    if (cmd === "alloc") {
+      const hoard: Uint8Array[] = [];
+      for (;;) hoard.push(new Uint8Array(1 << 20).fill(1));
+    }
+    return Reply.text(msg.content);
+  },
+});

@@ -1,0 +1,7 @@
+// The JavaScript SDK for wxhost plugins (componentize-js). A plugin module
+// exports `handler = definePlugin({...})`; see sdk-js/README.md.
+export { definePlugin } from "./plugin.js";
+export { Reply, article } from "./reply.js";
+export { log, kv, config, KvError } from "./host.js";
+export { wechat, WechatError, CustomerMessage } from "./wechat.js";
+export { KINDS } from "./kinds.js";

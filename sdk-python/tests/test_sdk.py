@@ -1,0 +1,99 @@
+"""Unit tests of the Python SDK's dispatch, run natively by
+scripts/build-guest-plugins.sh against the bindings componentize-py generates
+for wit/ (their host imports are stubs, replaced here where a test needs one)."""
+import unittest
+
+from wit_world.imports import host, types
+
+import wxhost_sdk
+from wxhost_sdk import KINDS, Kind, Plugin, Reply, kv
+
+CTX = types.Context("gh_x", "o_user", 1, None, "event", "CLICK", [("EventKey", "K1")], "<xml/>")
+PAYLOAD = object()  # handlers that fall back ignore their payload
+
+
+def call(plugin, kind):
+    k = wxhost_sdk.kinds.BY_NAME[kind]
+    method = getattr(plugin, k.method)
+    payload = CTX.event_message() if kind == "event" else PAYLOAD
+    return method(CTX, payload) if k.payload else method(CTX)
+
+
+class Fallbacks(unittest.TestCase):
+    def test_nothing_overridden_passes(self):
+        class P(Plugin):
+            name = "p"
+        for k in KINDS:
+            self.assertIsInstance(call(P(), k.name), types.Reply_Pass, k.name)
+        self.assertEqual(P().describe().handles, [])
+
+    def test_specific_event_falls_back_to_event_then_unsupported(self):
+        class P(Plugin):
+            def handle_event(self, ctx, ev):
+                return Reply.text(f"{ev.event}/{ev.key}")
+        for k in KINDS:
+            want = "CLICK/K1" if k.fallback == "event" or k.name == "event" else None
+            r = call(P(), k.name)
+            if want:
+                self.assertEqual(r, types.Reply_Text(want), k.name)
+            else:
+                self.assertIsInstance(r, types.Reply_Pass, k.name)
+
+    def test_typed_message_and_event_fall_back_to_unsupported(self):
+        class P(Plugin):
+            def handle_unsupported(self, ctx):
+                return Reply.text("u")
+        for k in KINDS:
+            self.assertEqual(call(P(), k.name), types.Reply_Text("u"), k.name)
+
+    def test_handles_inferred_in_wit_order_or_declared(self):
+        class P(Plugin):
+            def handle_event(self, ctx, ev): ...
+            def handle_text(self, ctx, msg): ...
+        self.assertEqual(P().describe().handles, [Kind.TEXT, Kind.EVENT])
+
+        class Q(P):
+            handles = ["event-scan", "text"]
+        self.assertEqual(Q().describe().handles, [Kind.TEXT, Kind.EVENT_SCAN])
+
+        class Bad(Plugin):
+            handles = ["txt"]
+        with self.assertRaises(ValueError):
+            Bad().describe()
+
+    def test_none_passes_and_non_reply_is_a_type_error(self):
+        class P(Plugin):
+            def handle_text(self, ctx, msg):
+                return msg
+        self.assertIsInstance(P().handle_text(CTX, None), types.Reply_Pass)
+        with self.assertRaises(TypeError):
+            P().handle_text(CTX, 42)
+
+    def test_every_wit_handler_exists(self):
+        # The generated Handler protocol lists every export the world needs.
+        from wit_world.exports import Handler
+        wanted = {n for n in vars(Handler) if n.startswith("handle_") or n == "describe"}
+        self.assertEqual(wanted - set(dir(Plugin)), set())
+
+
+class Helpers(unittest.TestCase):
+    def test_context_helpers(self):
+        self.assertEqual(CTX.field("EventKey"), "K1")
+        self.assertIsNone(CTX.field("Nope"))
+        self.assertEqual(CTX.event_message(), types.EventMessage("CLICK", "K1"))
+
+    def test_kv_incr(self):
+        store = {}
+
+        def kv_incr(key, delta):
+            store[key] = store.get(key, 0) + delta
+            return store[key]
+
+        host.kv_incr = kv_incr
+        self.assertEqual(kv.incr("n"), 1)
+        self.assertEqual(kv.incr("n", 5), 6)
+        self.assertEqual(store["n"], 6)
+
+
+if __name__ == "__main__":
+    unittest.main()
