@@ -107,6 +107,16 @@ pub trait MenuStore: Send + Sync + 'static {
         id: i64,
         conditional_menu_ids: &[String],
     ) -> Result<(), StoreError>;
+    /// Records a push of version `id` that stopped halfway, after WeChat
+    /// already took part of it: it becomes the only current version (its
+    /// default menu is live), with `conditional_menu_ids` the conditional
+    /// menus live on WeChat and `partial` saying what is live.
+    async fn mark_partial(
+        &self,
+        id: i64,
+        conditional_menu_ids: &[String],
+        partial: &str,
+    ) -> Result<(), StoreError>;
     /// No version is current (the menu was deleted on WeChat).
     async fn clear_current(&self) -> Result<(), StoreError>;
     async fn get(&self, id: i64) -> Result<Option<MenuVersion>, StoreError>;

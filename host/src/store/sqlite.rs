@@ -87,6 +87,8 @@ const MIGRATIONS: &[&str] = &[
         scene TEXT NOT NULL UNIQUE,
         created_at INTEGER NOT NULL
     );",
+    // 5: what is live after a menu push that stopped halfway
+    "ALTER TABLE menu_version ADD COLUMN partial TEXT;",
 ];
 
 pub struct SqliteStore {
@@ -173,7 +175,7 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
 }
 
 const MENU_COLUMNS: &str =
-    "id, json, note, created_at, published_at, current, conditional_menu_ids";
+    "id, json, note, created_at, published_at, current, conditional_menu_ids, partial";
 
 fn menu_row(r: &Row<'_>) -> rusqlite::Result<MenuVersion> {
     let ids: String = r.get(6)?;
@@ -189,6 +191,7 @@ fn menu_row(r: &Row<'_>) -> rusqlite::Result<MenuVersion> {
             .filter(|s| !s.is_empty())
             .map(str::to_owned)
             .collect(),
+        partial: r.get(7)?,
     })
 }
 
@@ -455,8 +458,33 @@ impl MenuStore for SqliteStore {
                 let tx = c.transaction()?;
                 tx.execute("UPDATE menu_version SET current = 0 WHERE current = 1", [])?;
                 let n = tx.execute(
-                    "UPDATE menu_version SET current = 1, published_at = ?2, conditional_menu_ids = ?3 WHERE id = ?1",
+                    "UPDATE menu_version SET current = 1, published_at = ?2, conditional_menu_ids = ?3, partial = NULL WHERE id = ?1",
                     params![id, now_secs(), ids],
+                )?;
+                tx.commit()?;
+                Ok(n)
+            })
+            .await?;
+        if n == 0 {
+            return Err(StoreError::Backend(format!("no menu version {id}")));
+        }
+        Ok(())
+    }
+
+    async fn mark_partial(
+        &self,
+        id: i64,
+        conditional_menu_ids: &[String],
+        partial: &str,
+    ) -> Result<(), StoreError> {
+        let (ids, partial) = (conditional_menu_ids.join(","), partial.to_owned());
+        let n = self
+            .run(move |c| {
+                let tx = c.transaction()?;
+                tx.execute("UPDATE menu_version SET current = 0 WHERE current = 1", [])?;
+                let n = tx.execute(
+                    "UPDATE menu_version SET current = 1, conditional_menu_ids = ?2, partial = ?3 WHERE id = ?1",
+                    params![id, ids, partial],
                 )?;
                 tx.commit()?;
                 Ok(n)
@@ -862,9 +890,21 @@ mod tests {
         );
         assert_eq!(h[1].note.as_deref(), Some("first"));
         assert!(h[1].published_at.is_some());
+        // A push that stopped halfway is current, with what is live.
+        s.mark_partial(a, &["7".into()], "default menu live")
+            .await
+            .unwrap();
+        let cur = s.current().await.unwrap().unwrap();
+        assert_eq!(
+            (cur.id, cur.conditional_menu_ids, cur.partial.as_deref()),
+            (a, vec!["7".to_owned()], Some("default menu live"))
+        );
+        s.mark_published(a, &[]).await.unwrap();
+        assert_eq!(s.current().await.unwrap().unwrap().partial, None);
         s.clear_current().await.unwrap();
         assert_eq!(s.current().await.unwrap(), None);
         assert!(s.mark_published(999, &[]).await.is_err());
+        assert!(s.mark_partial(999, &[], "x").await.is_err());
     }
 
     fn qr(scene: &str, permanent: bool, expires_at: Option<u64>) -> QrCode {
