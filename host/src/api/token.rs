@@ -1,7 +1,7 @@
-//! The access_token: fetched once for any number of concurrent callers,
-//! cached in memory and in the [`Store`] (so restarts and CLI commands reuse
-//! it), refreshed ahead of expiry, dropped compare-and-swap style when WeChat
-//! rejects it.
+//! The access_token: fetched once for any number of concurrent callers, in
+//! a task of its own that no caller's cancellation stops, cached in memory
+//! and in the [`Store`] (so restarts and CLI commands reuse it), refreshed
+//! ahead of expiry, dropped compare-and-swap style when WeChat rejects it.
 //!
 //! `/cgi-bin/stable_token` (normal mode) is the default: independent
 //! processes calling it get the same token and never invalidate each other.
@@ -125,23 +125,26 @@ impl TokenManager {
         {
             return Ok(t.token);
         }
-        let flight = self.join_or_start(|core| async move { core.obtain().await });
+        let flight = self
+            .start_unless_running(|core| core.obtain())
+            .unwrap_or_else(|running| running);
         flight.await.map(|t| t.token)
     }
 
-    /// The fetch in flight, or a new one running `work` in its own task.
-    fn join_or_start<F, Fut>(&self, work: F) -> Flight
+    /// Starts `work` as the flight in its own task (`Ok`), unless a flight
+    /// is already running (`Err`, that one; `work` is not started).
+    fn start_unless_running<F, Fut>(&self, work: F) -> Result<Flight, Flight>
     where
         F: FnOnce(Arc<Core>) -> Fut,
         Fut: Future<Output = Result<StoredToken, ApiError>> + Send + 'static,
     {
         let mut slot = self.flight.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(f) = slot.as_ref().filter(|f| f.peek().is_none()) {
-            return f.clone();
+        if let Some(running) = slot.as_ref().filter(|f| f.peek().is_none()) {
+            return Err(running.clone());
         }
         let flight = spawn_flight(work(self.core.clone()));
         *slot = Some(flight.clone());
-        flight
+        Ok(flight)
     }
 
     /// WeChat rejected `failed` (40001/40014/42001): forget it, unless it
@@ -172,24 +175,17 @@ impl TokenManager {
     /// force-refresh mode (invalidates the current token everywhere; WeChat
     /// allows 20 a day, 30 s apart): for a leaked token only.
     pub async fn refresh(&self, force: bool) -> Result<TokenStatus, ApiError> {
-        // After any fetch in flight (its result is then replaced), as its
-        // own flight so that callers arriving meanwhile share it.
-        loop {
-            let running = self
-                .flight
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone()
-                .filter(|f| f.peek().is_none());
-            match running {
-                Some(f) => {
-                    let _ = f.await;
+        // After any flight already running, as a flight of its own, so that
+        // callers arriving meanwhile share it.
+        let mine = loop {
+            match self.start_unless_running(|core| async move { core.fetch(force).await }) {
+                Ok(mine) => break mine,
+                Err(running) => {
+                    let _ = running.await;
                 }
-                None => break,
             }
-        }
-        self.join_or_start(|core| async move { core.fetch(force).await })
-            .await?;
+        };
+        mine.await?;
         self.status().await
     }
 
