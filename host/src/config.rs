@@ -485,6 +485,22 @@ mod tests {
     }
 
     #[test]
+    fn connection_limits_must_be_positive() {
+        let c = Config::from_toml("t", "", &[]).unwrap();
+        assert!(c.server.header_read_timeout_ms > 0 && c.server.max_connections > 0);
+        for key in [
+            "header_read_timeout_ms",
+            "body_read_timeout_ms",
+            "max_connections",
+        ] {
+            let e = Config::from_toml("t", &format!("[server]\n{key} = 0\n"), &[])
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(&format!("server.{key}")), "{e}");
+        }
+    }
+
+    #[test]
     fn debug_never_prints_secrets() {
         let c = Config::from_toml("t", "", &env(&[("WXHOST_APP_SECRET", "s3cr3t-value")])).unwrap();
         let d = format!("{c:?}");
