@@ -49,6 +49,16 @@ pub struct ServerConfig {
     /// With late replies on, how long after a push its plugins may still
     /// run (each within its own time limit).
     pub late_reply_window_secs: u64,
+    /// A request's headers must arrive within this, counted from the accept
+    /// or, on a kept-alive connection, from the previous response (so it is
+    /// also the keep-alive idle limit).
+    pub header_read_timeout_ms: u64,
+    /// A request's body must arrive whole within this of its headers.
+    pub body_read_timeout_ms: u64,
+    /// Connections served at once; more wait to be accepted.
+    pub max_connections: usize,
+    /// Keep connections open between requests.
+    pub keep_alive: bool,
 }
 
 #[derive(Clone, Deserialize)]
@@ -285,6 +295,21 @@ impl Config {
         if self.server.timestamp_window_secs == 0 {
             return Err(invalid("server.timestamp_window_secs", "must be positive"));
         }
+        for (key, value) in [
+            (
+                "server.header_read_timeout_ms",
+                self.server.header_read_timeout_ms,
+            ),
+            (
+                "server.body_read_timeout_ms",
+                self.server.body_read_timeout_ms,
+            ),
+            ("server.max_connections", self.server.max_connections as u64),
+        ] {
+            if value == 0 {
+                return Err(invalid(key, "must be positive"));
+            }
+        }
         if w.token.is_empty()
             || !w.token.chars().all(|c| c.is_ascii_alphanumeric())
             || w.token.len() > 32
@@ -457,6 +482,22 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("bogus"), "{e}");
+    }
+
+    #[test]
+    fn connection_limits_must_be_positive() {
+        let c = Config::from_toml("t", "", &[]).unwrap();
+        assert!(c.server.header_read_timeout_ms > 0 && c.server.max_connections > 0);
+        for key in [
+            "header_read_timeout_ms",
+            "body_read_timeout_ms",
+            "max_connections",
+        ] {
+            let e = Config::from_toml("t", &format!("[server]\n{key} = 0\n"), &[])
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(&format!("server.{key}")), "{e}");
+        }
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //!
 //! - [`protocol`]: signatures, WXBizMsgCrypt, messages and replies (no I/O).
 //! - [`plugin`]: the wasmtime runtime, hot reload, the WIT bindings.
-//! - [`server`]: the callback endpoint, dispatch, retries and the 5 s budget.
+//! - [`server`]: the callback endpoint, dispatch, retries and the 5 s budget;
+//!   connection limits and timeouts.
 //! - [`api`]: WeChat server APIs (access_token, menus, QR codes, customer service).
 //! - [`store`]: persistent state, one narrow trait per concern (SQLite by default).
 //! - [`config`]: the configuration file and environment.

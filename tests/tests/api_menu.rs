@@ -210,3 +210,113 @@ async fn a_failed_push_keeps_the_version_unpublished() {
     w.rollback_menu(history[0].id).await.unwrap();
     assert!(w.menus().current().await.unwrap().is_some());
 }
+
+/// A default menu and `tags.len()` conditional menus, one per tag.
+fn with_conditionals(name: &str, tags: &[&str]) -> Menu {
+    let conditional: Vec<String> = tags
+        .iter()
+        .map(|t| format!(r#"{{"button":[{{"type":"click","name":"T{t}","key":"K{t}"}}],"matchrule":{{"tag_id":"{t}"}}}}"#))
+        .collect();
+    Menu::from_json(&format!(
+        r#"{{"button":[{{"type":"click","name":"{name}","key":"{name}"}}],"conditionalmenu":[{}]}}"#,
+        conditional.join(",")
+    ))
+    .unwrap()
+}
+
+fn live_ids(fake: &FakeWechat) -> Vec<String> {
+    fake.conditional_menus()
+        .iter()
+        .map(|c| c["menuid"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_publish_failing_at_any_step_records_what_is_live() {
+    for step in [
+        paths::MENU_CREATE,
+        paths::MENU_GET,
+        paths::MENU_DEL_CONDITIONAL,
+        paths::MENU_ADD_CONDITIONAL,
+    ] {
+        let fake = FakeWechat::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let config = fake.config(dir.path());
+        let w = fake.wechat(Stores::open(&config.storage.data_dir).unwrap());
+        let v1 = w
+            .publish_menu(&with_conditionals("One", &["100"]), Some("v1"))
+            .await
+            .unwrap();
+
+        fake.fail_next(step, 48001, 1);
+        let e = w
+            .publish_menu(&with_conditionals("Two", &["200", "300"]), Some("v2"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, ApiError::Wechat { code: 48001, .. }),
+            "{step}: {e}"
+        );
+        let current = w.menus().current().await.unwrap().unwrap();
+        let v2 = w.menus().history().await.unwrap()[0].clone();
+        let show = {
+            let mut out = Vec::new();
+            MenuCommand::Show {
+                version: None,
+                remote: false,
+            }
+            .run(&config, &mut out)
+            .await
+            .unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        let history = {
+            let mut out = Vec::new();
+            MenuCommand::History.run(&config, &mut out).await.unwrap();
+            String::from_utf8(out).unwrap()
+        };
+
+        if step == paths::MENU_CREATE {
+            // WeChat changed nothing: the previous version is still live.
+            assert!(!e.to_string().contains("partly"), "{e}");
+            assert_eq!(fake.menu().unwrap()[0]["name"], "One");
+            assert_eq!(current.id, v1.id, "{step}");
+            assert_eq!((v2.current, v2.partial.clone()), (false, None));
+            assert!(history.contains("not published (push failed)"), "{history}");
+            continue;
+        }
+        // WeChat took the new default menu: the store says so, and what
+        // else is live.
+        assert_eq!(fake.menu().unwrap()[0]["name"], "Two", "{step}");
+        let message = e.to_string();
+        assert!(
+            message.contains(&format!(
+                "stopped at {}",
+                step.trim_start_matches("/cgi-bin/")
+            )) && message.contains("partly live"),
+            "{message}"
+        );
+        assert_eq!(
+            current.id, v2.id,
+            "{step}: the version whose default menu is live"
+        );
+        let partial = current.partial.clone().expect("marked partial");
+        assert!(message.contains(&partial), "{message}");
+        assert_eq!(current.conditional_menu_ids, live_ids(&fake), "{step}");
+        assert!(
+            show.contains("partly live") && show.contains(&partial),
+            "{show}"
+        );
+        let line = history.lines().next().unwrap();
+        assert!(
+            line.starts_with("*") && line.contains("PARTLY"),
+            "{history}"
+        );
+
+        // Publishing it again completes it.
+        let again = w.rollback_menu(v2.id).await.unwrap();
+        assert_eq!(again.partial, None);
+        assert_eq!(again.conditional_menu_ids, live_ids(&fake));
+        assert_eq!(fake.conditional_menus().len(), 2, "{step}");
+    }
+}

@@ -291,3 +291,72 @@ fn the_cli_flags_are_the_issues() {
         "one scene"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_creators_at_the_last_permanent_slot_make_one_call() {
+    let fake = FakeWechat::start().await;
+    let options = ApiOptions {
+        permanent_qr_limit: 2,
+        ..fast_options()
+    };
+    let w = Arc::new(fake.wechat_with(Stores::in_memory().unwrap(), options, ""));
+    w.create_qrcode(&create(Scene::Id(1), QrKind::Permanent, None))
+        .await
+        .unwrap();
+    // Both creators are in flight together: the first one's call is slow.
+    fake.set_latency(paths::QRCODE_CREATE, std::time::Duration::from_millis(300));
+    let creators: Vec<_> = ["a", "b"]
+        .into_iter()
+        .map(|scene| {
+            let w = w.clone();
+            tokio::spawn(async move {
+                w.create_qrcode(&create(Scene::Str(scene.into()), QrKind::Permanent, None))
+                    .await
+            })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for c in creators {
+        results.push(c.await.unwrap());
+    }
+    let (ok, refused): (Vec<_>, Vec<_>) = results.into_iter().partition(Result::is_ok);
+    assert_eq!((ok.len(), refused.len()), (1, 1), "{ok:?} {refused:?}");
+    let e = refused[0].as_ref().unwrap_err();
+    assert!(
+        matches!(e, ApiError::Invalid(m) if m.contains("quota reached: 2 of 2")),
+        "{e}"
+    );
+    assert_eq!(
+        fake.calls(paths::QRCODE_CREATE),
+        2,
+        "the refused creator never called WeChat"
+    );
+    assert_eq!(w.qrcodes().permanent_count().await.unwrap(), 2);
+}
+
+#[tokio::test]
+async fn a_failed_permanent_create_gives_its_slot_back() {
+    let fake = FakeWechat::start().await;
+    let options = ApiOptions {
+        permanent_qr_limit: 1,
+        ..fast_options()
+    };
+    let w = fake.wechat_with(Stores::in_memory().unwrap(), options, "");
+    fake.fail_next(paths::QRCODE_CREATE, 45009, 1);
+    let e = w
+        .create_qrcode(&create(Scene::Id(9), QrKind::Permanent, None))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ApiError::QuotaExceeded(_)), "{e}");
+    assert_eq!(w.qrcodes().permanent_count().await.unwrap(), 0);
+    // The one slot is free again: another scene gets it.
+    let code = w
+        .create_qrcode(&create(Scene::Id(10), QrKind::Permanent, None))
+        .await
+        .unwrap();
+    assert_eq!(
+        (code.code.scene.as_str(), code.code.permanent),
+        ("10", true)
+    );
+    assert_eq!(fake.calls(paths::QRCODE_CREATE), 2);
+}

@@ -289,3 +289,62 @@ async fn a_missing_secret_is_a_clear_error_without_a_call() {
     assert!(e.contains("WXHOST_APP_SECRET"), "{e}");
     assert_eq!(fake.total_calls(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callers_that_give_up_leave_one_fetch_that_completes_and_is_stored() {
+    // The classic endpoint: a fetch cut off halfway would have burnt quota
+    // and retired the previous token without storing the new one.
+    let fake = FakeWechat::start().await;
+    fake.set_latency(paths::TOKEN, Duration::from_millis(300));
+    let store = memory_store();
+    let classic = "[wechat]\ntoken_endpoint = \"classic\"\n";
+    let wechat = Arc::new(fake.wechat_with(store.clone(), fast_options(), classic));
+
+    // Five callers whose deadline passes while the fetch is in flight, and
+    // one that waits.
+    let impatient: Vec<_> = (0..5)
+        .map(|_| {
+            let w = wechat.clone();
+            tokio::spawn(async move {
+                tokio::time::timeout(Duration::from_millis(50), w.tokens().get()).await
+            })
+        })
+        .collect();
+    for t in impatient {
+        assert!(t.await.unwrap().is_err(), "gave up before the answer");
+    }
+    let patient = wechat.tokens().get().await.unwrap();
+
+    assert_eq!(fake.calls(paths::TOKEN), 1, "exactly one fetch");
+    assert_eq!(fake.valid_tokens(), vec![patient.clone()]);
+    let stored = store.tokens.get(APP_ID).await.unwrap().expect("stored");
+    assert_eq!(stored.token, patient);
+    assert_eq!(wechat.tokens().status().await.unwrap().fetches_today, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fetch_whose_only_caller_gave_up_still_completes_and_is_stored() {
+    let fake = FakeWechat::start().await;
+    fake.set_latency(paths::STABLE_TOKEN, Duration::from_millis(300));
+    let store = memory_store();
+    let wechat = fake.wechat(store.clone());
+    let gave_up = tokio::time::timeout(Duration::from_millis(50), wechat.tokens().get()).await;
+    assert!(gave_up.is_err());
+
+    // Nobody waits any more; the fetch finishes and lands in the store.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let stored = loop {
+        if let Some(t) = store.tokens.get(APP_ID).await.unwrap() {
+            break t;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the abandoned fetch was never stored"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(fake.valid_tokens(), vec![stored.token.clone()]);
+    // The next caller uses it without fetching again.
+    assert_eq!(wechat.tokens().get().await.unwrap(), stored.token);
+    assert_eq!(fake.token_fetches(), 1);
+}

@@ -432,8 +432,10 @@ fn validate_matchrule(label: &str, r: &MatchRule, errors: &mut Vec<String>) {
 
 impl Wechat {
     /// Validates `menu` (no call if invalid), saves it as a new version,
-    /// pushes it to WeChat and makes it current. If the push fails the
-    /// version stays in the history, marked unpublished.
+    /// pushes it to WeChat and makes it current. If the push fails before
+    /// WeChat changed anything the version stays in the history, marked
+    /// unpublished; if it fails halfway, the version is recorded as current
+    /// and partly live (see [`Wechat::push_and_record`]).
     pub async fn publish_menu(
         &self,
         menu: &Menu,
@@ -441,8 +443,7 @@ impl Wechat {
     ) -> Result<MenuVersion, ApiError> {
         menu.validate()?;
         let id = self.menus.insert(&menu.to_json(), note).await?;
-        let ids = self.push_menu(menu).await?;
-        self.menus.mark_published(id, &ids).await?;
+        self.push_and_record(id, menu).await?;
         self.menu_version(id).await
     }
 
@@ -451,9 +452,42 @@ impl Wechat {
         let version = self.menu_version(id).await?;
         let menu = Menu::from_json(&version.json)?;
         menu.validate()?;
-        let ids = self.push_menu(&menu).await?;
-        self.menus.mark_published(id, &ids).await?;
+        self.push_and_record(id, &menu).await?;
         self.menu_version(id).await
+    }
+
+    /// Pushes version `id` and records in the store what WeChat then has.
+    /// A push is several calls; one failing after WeChat took the default
+    /// menu leaves a mix on WeChat, so the version becomes current with a
+    /// note of what is live (shown by `wxhost menu history` and `show`),
+    /// and the error says the same.
+    async fn push_and_record(&self, id: i64, menu: &Menu) -> Result<(), ApiError> {
+        // What the store knew to be live before, for a push that fails
+        // before learning better.
+        let before = self.menus.current().await?;
+        let stopped = match self.push_menu(menu).await {
+            Ok(ids) => return Ok(self.menus.mark_published(id, &ids).await?),
+            Err(stopped) => stopped,
+        };
+        let Some(live) = stopped.live_summary(menu.conditionalmenu.len()) else {
+            return Err(stopped.error);
+        };
+        let step = stopped.step();
+        tracing::warn!(version = id, step, %live, "menu push stopped halfway");
+        let record = match self
+            .menus
+            .mark_partial(id, &stopped.live_conditional(before), &live)
+            .await
+        {
+            Ok(()) => format!(
+                "version {id} is recorded as current and partly live (`wxhost menu history`); publish again or roll back"
+            ),
+            Err(e) => format!("recording that in the store failed too: {e}"),
+        };
+        Err(annotate(
+            stopped.error,
+            &format!("pushing menu version {id} stopped at {step}: {live}; {record}"),
+        ))
     }
 
     /// Deletes the menu on WeChat (default and all conditional menus); no
@@ -480,27 +514,34 @@ impl Wechat {
     }
 
     /// Sets the default menu, then replaces every conditional menu (WeChat
-    /// has no edit API). Returns the new conditional menus' ids.
-    async fn push_menu(&self, menu: &Menu) -> Result<Vec<String>, ApiError> {
-        self.post("/cgi-bin/menu/create", &json!({"button": menu.button}))
-            .await?;
-        let existing: Vec<String> = match self.remote_menu().await? {
-            Some(v) => v
+    /// has no edit API). Returns the new conditional menus' ids, or where it
+    /// stopped.
+    async fn push_menu(&self, menu: &Menu) -> Result<Vec<String>, PushStopped> {
+        let stopped = |at, error| PushStopped { at, error };
+        if let Err(e) = self
+            .post("/cgi-bin/menu/create", &json!({"button": menu.button}))
+            .await
+        {
+            return Err(stopped(Step::Create, e));
+        }
+        let existing: Vec<String> = match self.remote_menu().await {
+            Ok(Some(v)) => v
                 .get("conditionalmenu")
                 .and_then(Value::as_array)
                 .into_iter()
                 .flatten()
                 .filter_map(|c| menu_id(c.get("menuid")))
                 .collect(),
-            None => Vec::new(),
+            Ok(None) => Vec::new(),
+            Err(e) => return Err(stopped(Step::List, e)),
         };
-        for id in existing {
+        for (i, id) in existing.iter().enumerate() {
             match self
                 .post("/cgi-bin/menu/delconditional", &json!({"menuid": id}))
                 .await
             {
                 Ok(_) | Err(ApiError::Wechat { code: 65301, .. }) => {}
-                Err(e) => return Err(e),
+                Err(e) => return Err(stopped(Step::DeleteOld(existing[i..].to_vec()), e)),
             }
         }
         let mut ids = Vec::new();
@@ -510,10 +551,85 @@ impl Wechat {
                     "/cgi-bin/menu/addconditional",
                     &json!({"button": c.button, "matchrule": c.matchrule}),
                 )
-                .await?;
-            ids.extend(menu_id(answer.get("menuid")));
+                .await;
+            match answer {
+                Ok(answer) => ids.extend(menu_id(answer.get("menuid"))),
+                Err(e) => return Err(stopped(Step::Add(ids), e)),
+            }
         }
         Ok(ids)
+    }
+}
+
+/// A menu push that failed at step `at`.
+struct PushStopped {
+    at: Step,
+    error: ApiError,
+}
+
+/// The steps of a menu push, each with what is live on WeChat when it
+/// fails.
+enum Step {
+    /// `menu/create`: nothing changed (WeChat takes a default menu whole).
+    Create,
+    /// `menu/get`: the new default menu is live, the older conditional menus
+    /// too.
+    List,
+    /// `menu/delconditional`: the new default menu and these older
+    /// conditional menus are live.
+    DeleteOld(Vec<String>),
+    /// `menu/addconditional`: the new default menu and the new conditional
+    /// menus added so far are live.
+    Add(Vec<String>),
+}
+
+impl PushStopped {
+    fn step(&self) -> &'static str {
+        match self.at {
+            Step::Create => "menu/create",
+            Step::List => "menu/get",
+            Step::DeleteOld(_) => "menu/delconditional",
+            Step::Add(_) => "menu/addconditional",
+        }
+    }
+
+    /// The conditional menus live on WeChat, as far as known: when listing
+    /// them failed, those of the version current `before`.
+    fn live_conditional(&self, before: Option<MenuVersion>) -> Vec<String> {
+        match &self.at {
+            Step::DeleteOld(ids) | Step::Add(ids) => ids.clone(),
+            Step::Create | Step::List => before.map(|v| v.conditional_menu_ids).unwrap_or_default(),
+        }
+    }
+
+    /// What is live on WeChat, or `None` when the push changed nothing.
+    fn live_summary(&self, wanted: usize) -> Option<String> {
+        Some(match &self.at {
+            Step::Create => return None,
+            Step::List => "the new default menu is live; the older conditional menus were not replaced (listing them failed)".to_owned(),
+            Step::DeleteOld(old) => format!(
+                "the new default menu is live with {} older conditional menu(s) still in place and none of the {wanted} new one(s)",
+                old.len()
+            ),
+            Step::Add(added) => format!(
+                "the new default menu is live with {} of {wanted} new conditional menu(s)",
+                added.len()
+            ),
+        })
+    }
+}
+
+/// `e` with `note` added to its message (same variant, same errcode).
+fn annotate(e: ApiError, note: &str) -> ApiError {
+    match e {
+        ApiError::Wechat { code, message } => ApiError::Wechat {
+            code,
+            message: format!("{message}; {note}"),
+        },
+        ApiError::QuotaExceeded(m) => ApiError::QuotaExceeded(format!("{m}; {note}")),
+        ApiError::Transport(m) => ApiError::Transport(format!("{m}; {note}")),
+        ApiError::Invalid(m) => ApiError::Invalid(format!("{m}; {note}")),
+        ApiError::Storage(m) => ApiError::Storage(format!("{m}; {note}")),
     }
 }
 

@@ -1,7 +1,8 @@
 //! Parametric QR codes: `POST /cgi-bin/qrcode/create`, every created code
 //! stored (scene, ticket, URL, expiry, note), the 100,000 permanent-code quota
-//! enforced locally, the showqrcode image URL, and local PNG/SVG rendering of
-//! the encoded URL.
+//! enforced locally (a slot is reserved in the store before WeChat is
+//! called, and given back if the call fails), the showqrcode image URL, and
+//! local PNG/SVG rendering of the encoded URL.
 //!
 //! When a subscribe or SCAN event arrives, the server looks the scene up with
 //! [`crate::store::QrStore::by_scene_at`] and hands the stored record to
@@ -10,7 +11,7 @@
 use serde_json::{Value, json};
 
 use super::{ApiError, QrCode, QrCodeRequest, Wechat};
-use crate::store::QrRecord;
+use crate::store::{QrRecord, Reservation};
 
 /// Longest lifetime of a temporary code (30 days).
 pub const MAX_EXPIRE_SECONDS: u32 = 2_592_000;
@@ -182,23 +183,48 @@ pub fn render_png(content: &str, scale: u32) -> Result<Vec<u8>, ApiError> {
 impl Wechat {
     /// Creates a code and stores it. A permanent code for a scene that
     /// already has one is returned as stored (no call, no quota used; WeChat
-    /// would return the same code). Past the permanent quota the request is
-    /// refused before calling WeChat, and re-checked atomically at insert.
+    /// would return the same code). A permanent code takes its quota slot
+    /// in the store before WeChat is called, so past the quota (parallel
+    /// creators included) the request is refused without a call; a failed
+    /// call gives the slot back.
     pub async fn create_qrcode(&self, req: &QrCreate) -> Result<QrRecord, ApiError> {
         req.validate()?;
-        let scene = req.scene.key();
-        if req.kind == QrKind::Permanent {
-            if let Some(existing) = self.qrcodes.permanent_by_scene(&scene).await? {
-                return Ok(existing);
-            }
-            let (count, limit) = (
-                self.qrcodes.permanent_count().await?,
-                self.options.permanent_qr_limit,
-            );
-            if count >= limit {
-                return Err(crate::store::StoreError::QuotaReached { count, limit }.into());
-            }
+        if req.kind != QrKind::Permanent {
+            let code = self.call_qrcode_create(req).await?;
+            let id = self.qrcodes.insert(&code, None).await?;
+            return Ok(QrRecord { id, code });
         }
+        let scene = req.scene.key();
+        let limit = self.options.permanent_qr_limit;
+        let reservation = match self
+            .qrcodes
+            .reserve_permanent(&scene, limit, crate::store::now_secs())
+            .await?
+        {
+            Reservation::Reserved(id) => id,
+            Reservation::Exists(record) => return Ok(record),
+            Reservation::Busy => {
+                return Err(ApiError::Invalid(format!(
+                    "a permanent QR code for scene `{scene}` is being created by another caller; try again shortly"
+                )));
+            }
+        };
+        let code = match self.call_qrcode_create(req).await {
+            Ok(code) => code,
+            Err(e) => {
+                if let Err(release) = self.qrcodes.release_permanent(reservation).await {
+                    // The slot comes back when the reservation expires.
+                    tracing::warn!(error = %release, "could not release a permanent QR code reservation");
+                }
+                return Err(e);
+            }
+        };
+        let id = self.qrcodes.complete_permanent(reservation, &code).await?;
+        Ok(QrRecord { id, code })
+    }
+
+    /// `qrcode/create`, and the code it answers.
+    async fn call_qrcode_create(&self, req: &QrCreate) -> Result<QrCode, ApiError> {
         let answer = self.post("/cgi-bin/qrcode/create", &req.body()).await?;
         let field = |k: &str| {
             answer
@@ -223,18 +249,15 @@ impl Wechat {
                     .unwrap_or(u64::from(expire_seconds)),
             ),
         };
-        let code = QrCode {
-            scene,
+        Ok(QrCode {
+            scene: req.scene.key(),
             ticket,
             url,
             permanent: req.kind == QrKind::Permanent,
             expires_at,
             note: req.note.clone(),
             created_at: now,
-        };
-        let limit = (req.kind == QrKind::Permanent).then_some(self.options.permanent_qr_limit);
-        let id = self.qrcodes.insert(&code, limit).await?;
-        Ok(QrRecord { id, code })
+        })
     }
 }
 

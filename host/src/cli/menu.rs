@@ -101,6 +101,12 @@ impl MenuCommand {
                         .map(|n| format!(": {n}"))
                         .unwrap_or_default()
                 )?;
+                if let Some(partial) = &v.partial {
+                    writeln!(
+                        out,
+                        "partly live (the last push stopped halfway): {partial}"
+                    )?;
+                }
                 let pretty = serde_json::from_str::<serde_json::Value>(&v.json)
                     .and_then(|j| serde_json::to_string_pretty(&j))
                     .unwrap_or(v.json);
@@ -112,10 +118,11 @@ impl MenuCommand {
                     writeln!(out, "no menu versions yet")?;
                 }
                 for v in history {
-                    let published = v
-                        .published_at
-                        .map(format_utc)
-                        .unwrap_or_else(|| "not published (push failed)".into());
+                    let published = match (&v.partial, v.published_at) {
+                        (Some(partial), _) => format!("PARTLY ({partial})"),
+                        (None, Some(at)) => format_utc(at),
+                        (None, None) => "not published (push failed)".into(),
+                    };
                     writeln!(
                         out,
                         "{} {:>4}  created {}  published {}{}",

@@ -5,13 +5,18 @@
 //!
 //! - `callback.rs`: GET verification and POST pushes; `refused.rs`: protocol
 //!   refusals as responses.
+//! - `conn.rs` ([`ConnLimits`]): the accept loop, the connection limit, the
+//!   header and keep-alive timeouts, graceful shutdown;
+//!   `body_deadline.rs`: the request body read deadline.
 //! - `dedup.rs`: WeChat's retries join or replay the first delivery.
 //! - `deadlines.rs` ([`Deadlines`]): the reply and work deadlines of a push.
 //! - `dispatch.rs`: plugins + stored QR code → a [`Decision`] with its
 //!   [`Outcome`] (`outcome.rs`).
 //! - `late.rs`: replies that miss the budget, as customer-service messages.
 
+pub mod body_deadline;
 pub mod callback;
+pub mod conn;
 pub mod deadlines;
 pub mod dedup;
 pub mod dispatch;
@@ -26,10 +31,12 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::middleware;
 use axum::routing::get;
 use tokio::net::TcpListener;
 use tokio_util::task::TaskTracker;
 
+pub use conn::ConnLimits;
 pub use deadlines::Deadlines;
 pub use dispatch::{Decision, Dispatcher};
 pub use outcome::Outcome;
@@ -70,6 +77,8 @@ pub struct Service {
     pub state: Arc<AppState>,
     pub runtime: Arc<Runtime>,
     pub router: Router,
+    /// The limits [`run`] serves connections within.
+    pub limits: ConnLimits,
 }
 
 impl Service {
@@ -116,12 +125,18 @@ impl Service {
             state,
             runtime,
             router,
+            limits: ConnLimits::from(&config.server),
         })
     }
 }
 
-/// The routes: the callback endpoint at `server.path`, and `/healthz`.
+/// The routes: the callback endpoint at `server.path`, and `/healthz`;
+/// every request body read whole within the body deadline.
 pub fn router(state: Arc<AppState>, config: &Config) -> Router {
+    let deadline = body_deadline::BodyDeadline {
+        timeout: Duration::from_millis(config.server.body_read_timeout_ms),
+        max_bytes: config.server.body_limit_bytes,
+    };
     Router::new()
         .route(
             &config.server.path,
@@ -129,20 +144,22 @@ pub fn router(state: Arc<AppState>, config: &Config) -> Router {
         )
         .route("/healthz", get(|| async { "ok" }))
         .layer(DefaultBodyLimit::max(config.server.body_limit_bytes))
+        .layer(middleware::from_fn_with_state(
+            deadline,
+            body_deadline::read_within,
+        ))
         .with_state(state)
 }
 
-/// Serves `service` on `listener` until `shutdown` resolves; then stops
-/// accepting, finishes in-flight pushes and waits (bounded) for detached
-/// plugin work such as late replies.
+/// Serves `service` on `listener` within its [`ConnLimits`] until
+/// `shutdown` resolves; then stops accepting, finishes in-flight pushes and
+/// waits (bounded) for detached plugin work such as late replies.
 pub async fn run(
     service: Service,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    axum::serve(listener, service.router)
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    conn::serve(service.router, listener, service.limits, shutdown).await;
     let tasks = &service.state.tasks;
     tasks.close();
     if tokio::time::timeout(SHUTDOWN_GRACE, tasks.wait())

@@ -107,6 +107,16 @@ pub trait MenuStore: Send + Sync + 'static {
         id: i64,
         conditional_menu_ids: &[String],
     ) -> Result<(), StoreError>;
+    /// Records a push of version `id` that stopped halfway, after WeChat
+    /// already took part of it: it becomes the only current version (its
+    /// default menu is live), with `conditional_menu_ids` the conditional
+    /// menus live on WeChat and `partial` saying what is live.
+    async fn mark_partial(
+        &self,
+        id: i64,
+        conditional_menu_ids: &[String],
+        partial: &str,
+    ) -> Result<(), StoreError>;
     /// No version is current (the menu was deleted on WeChat).
     async fn clear_current(&self) -> Result<(), StoreError>;
     async fn get(&self, id: i64) -> Result<Option<MenuVersion>, StoreError>;
@@ -116,13 +126,38 @@ pub trait MenuStore: Send + Sync + 'static {
 }
 
 /// QR codes wxhost created.
+///
+/// A permanent code takes a slot of the account's quota *before* WeChat is
+/// asked for it: [`QrStore::reserve_permanent`], then the call, then
+/// [`QrStore::complete_permanent`] (or [`QrStore::release_permanent`] if the
+/// call failed). Each is one atomic step, so parallel creators, in this
+/// process or another sharing the store, never both take the last slot.
 #[async_trait]
 pub trait QrStore: Send + Sync + 'static {
     /// Stores a created code. For a permanent code with `permanent_limit`
     /// set, the count check and the insert are atomic, so parallel creators
     /// cannot overshoot the quota.
     async fn insert(&self, code: &QrCode, permanent_limit: Option<u64>) -> Result<i64, StoreError>;
+    /// Permanent codes created (reservations not included).
     async fn permanent_count(&self) -> Result<u64, StoreError>;
+    /// Takes a quota slot for a permanent code of `scene`, unless created
+    /// codes and live reservations already fill `limit`
+    /// ([`StoreError::QuotaReached`]), the scene already has a permanent
+    /// code ([`Reservation::Exists`]), or another creator holds the scene
+    /// ([`Reservation::Busy`]). Reservations older than
+    /// [`RESERVATION_TTL_SECS`] (a creator that died mid-call) no longer
+    /// count.
+    async fn reserve_permanent(
+        &self,
+        scene: &str,
+        limit: u64,
+        now: i64,
+    ) -> Result<Reservation, StoreError>;
+    /// Stores the code WeChat created for `reservation`, which it replaces;
+    /// returns the code's id.
+    async fn complete_permanent(&self, reservation: i64, code: &QrCode) -> Result<i64, StoreError>;
+    /// Gives the slot back (the call failed).
+    async fn release_permanent(&self, reservation: i64) -> Result<(), StoreError>;
     /// The newest code for `scene` that has not expired at `now` (unix
     /// seconds). This is what plugins receive with a subscribe/SCAN event.
     async fn by_scene_at(&self, scene: &str, now: i64) -> Result<Option<QrRecord>, StoreError>;
@@ -132,6 +167,22 @@ pub trait QrStore: Send + Sync + 'static {
     async fn by_id(&self, id: i64) -> Result<Option<QrRecord>, StoreError>;
     /// Newest first, at most `limit`.
     async fn list(&self, limit: usize) -> Result<Vec<QrRecord>, StoreError>;
+}
+
+/// How long a permanent-code reservation holds its slot: far longer than one
+/// `qrcode/create` call with its retries, so only a creator that died
+/// between reserving and completing loses it.
+pub const RESERVATION_TTL_SECS: i64 = 600;
+
+/// The answer to [`QrStore::reserve_permanent`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reservation {
+    /// A slot is held under this id: call WeChat, then complete or release.
+    Reserved(i64),
+    /// The scene already has a permanent code; WeChat would return the same.
+    Exists(QrRecord),
+    /// Another creator holds a reservation for this scene right now.
+    Busy,
 }
 
 /// One backend, seen through each narrow trait. Cheap to clone.

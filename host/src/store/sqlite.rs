@@ -20,8 +20,8 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::{
-    KvQuota, KvStore, MenuStore, MenuVersion, QrCode, QrRecord, QrStore, StoreError, StoredToken,
-    TokenStore, now_secs,
+    KvQuota, KvStore, MenuStore, MenuVersion, QrCode, QrRecord, QrStore, RESERVATION_TTL_SECS,
+    Reservation, StoreError, StoredToken, TokenStore, now_secs,
 };
 
 /// How long a statement waits for another process's write lock. Writes are
@@ -81,6 +81,14 @@ const MIGRATIONS: &[&str] = &[
     );
     INSERT INTO plugin_kv_usage (namespace, keys, bytes)
         SELECT namespace, COUNT(*), SUM(length(CAST(key AS BLOB)) + length(value)) FROM plugin_kv GROUP BY namespace;",
+    // 4: permanent QR code quota slots taken before calling WeChat
+    "CREATE TABLE qrcode_reservation (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        scene TEXT NOT NULL UNIQUE,
+        created_at INTEGER NOT NULL
+    );",
+    // 5: what is live after a menu push that stopped halfway
+    "ALTER TABLE menu_version ADD COLUMN partial TEXT;",
 ];
 
 pub struct SqliteStore {
@@ -167,7 +175,7 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
 }
 
 const MENU_COLUMNS: &str =
-    "id, json, note, created_at, published_at, current, conditional_menu_ids";
+    "id, json, note, created_at, published_at, current, conditional_menu_ids, partial";
 
 fn menu_row(r: &Row<'_>) -> rusqlite::Result<MenuVersion> {
     let ids: String = r.get(6)?;
@@ -183,6 +191,7 @@ fn menu_row(r: &Row<'_>) -> rusqlite::Result<MenuVersion> {
             .filter(|s| !s.is_empty())
             .map(str::to_owned)
             .collect(),
+        partial: r.get(7)?,
     })
 }
 
@@ -449,8 +458,33 @@ impl MenuStore for SqliteStore {
                 let tx = c.transaction()?;
                 tx.execute("UPDATE menu_version SET current = 0 WHERE current = 1", [])?;
                 let n = tx.execute(
-                    "UPDATE menu_version SET current = 1, published_at = ?2, conditional_menu_ids = ?3 WHERE id = ?1",
+                    "UPDATE menu_version SET current = 1, published_at = ?2, conditional_menu_ids = ?3, partial = NULL WHERE id = ?1",
                     params![id, now_secs(), ids],
+                )?;
+                tx.commit()?;
+                Ok(n)
+            })
+            .await?;
+        if n == 0 {
+            return Err(StoreError::Backend(format!("no menu version {id}")));
+        }
+        Ok(())
+    }
+
+    async fn mark_partial(
+        &self,
+        id: i64,
+        conditional_menu_ids: &[String],
+        partial: &str,
+    ) -> Result<(), StoreError> {
+        let (ids, partial) = (conditional_menu_ids.join(","), partial.to_owned());
+        let n = self
+            .run(move |c| {
+                let tx = c.transaction()?;
+                tx.execute("UPDATE menu_version SET current = 0 WHERE current = 1", [])?;
+                let n = tx.execute(
+                    "UPDATE menu_version SET current = 1, conditional_menu_ids = ?2, partial = ?3 WHERE id = ?1",
+                    params![id, ids, partial],
                 )?;
                 tx.commit()?;
                 Ok(n)
@@ -543,6 +577,92 @@ impl QrStore for SqliteStore {
                 r.get::<_, i64>(0)
             })
             .map(|n| n.max(0) as u64)
+        })
+        .await
+    }
+
+    async fn reserve_permanent(
+        &self,
+        scene: &str,
+        limit: u64,
+        now: i64,
+    ) -> Result<Reservation, StoreError> {
+        let scene = scene.to_owned();
+        self
+            .run(move |c| {
+                // IMMEDIATE: the count and the reservation are one step for
+                // every process sharing the file.
+                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                tx.execute(
+                    "DELETE FROM qrcode_reservation WHERE created_at <= ?1",
+                    params![now - RESERVATION_TTL_SECS],
+                )?;
+                let existing = tx
+                    .query_row(
+                        &format!("SELECT {QR_COLUMNS} FROM qrcode WHERE scene = ?1 AND permanent = 1 ORDER BY id DESC LIMIT 1"),
+                        params![scene],
+                        qr_row,
+                    )
+                    .optional()?;
+                if let Some(record) = existing {
+                    return Ok(Ok(Reservation::Exists(record)));
+                }
+                let held: bool = tx.query_row(
+                    "SELECT EXISTS (SELECT 1 FROM qrcode_reservation WHERE scene = ?1)",
+                    params![scene],
+                    |r| r.get(0),
+                )?;
+                if held {
+                    return Ok(Ok(Reservation::Busy));
+                }
+                let taken: i64 = tx.query_row(
+                    "SELECT (SELECT COUNT(*) FROM qrcode WHERE permanent = 1) + (SELECT COUNT(*) FROM qrcode_reservation)",
+                    [],
+                    |r| r.get(0),
+                )?;
+                let taken = taken.max(0) as u64;
+                if taken >= limit {
+                    return Ok(Err(StoreError::QuotaReached { count: taken, limit }));
+                }
+                tx.execute(
+                    "INSERT INTO qrcode_reservation (scene, created_at) VALUES (?1, ?2)",
+                    params![scene, now],
+                )?;
+                let id = tx.last_insert_rowid();
+                tx.commit()?;
+                Ok(Ok(Reservation::Reserved(id)))
+            })
+            .await?
+    }
+
+    async fn complete_permanent(&self, reservation: i64, code: &QrCode) -> Result<i64, StoreError> {
+        let code = code.clone();
+        self.run(move |c| {
+            let tx = c.transaction()?;
+            // The code exists on WeChat whatever happened to the
+            // reservation (even one expired meanwhile): store it.
+            tx.execute(
+                "DELETE FROM qrcode_reservation WHERE id = ?1",
+                params![reservation],
+            )?;
+            tx.execute(
+                "INSERT INTO qrcode (scene, ticket, url, permanent, expires_at, note, created_at) VALUES (?1, ?2, ?3, 1, NULL, ?4, ?5)",
+                params![code.scene, code.ticket, code.url, code.note, to_i64(code.created_at)],
+            )?;
+            let id = tx.last_insert_rowid();
+            tx.commit()?;
+            Ok(id)
+        })
+        .await
+    }
+
+    async fn release_permanent(&self, reservation: i64) -> Result<(), StoreError> {
+        self.run(move |c| {
+            c.execute(
+                "DELETE FROM qrcode_reservation WHERE id = ?1",
+                params![reservation],
+            )
+            .map(|_| ())
         })
         .await
     }
@@ -770,9 +890,21 @@ mod tests {
         );
         assert_eq!(h[1].note.as_deref(), Some("first"));
         assert!(h[1].published_at.is_some());
+        // A push that stopped halfway is current, with what is live.
+        s.mark_partial(a, &["7".into()], "default menu live")
+            .await
+            .unwrap();
+        let cur = s.current().await.unwrap().unwrap();
+        assert_eq!(
+            (cur.id, cur.conditional_menu_ids, cur.partial.as_deref()),
+            (a, vec!["7".to_owned()], Some("default menu live"))
+        );
+        s.mark_published(a, &[]).await.unwrap();
+        assert_eq!(s.current().await.unwrap().unwrap().partial, None);
         s.clear_current().await.unwrap();
         assert_eq!(s.current().await.unwrap(), None);
         assert!(s.mark_published(999, &[]).await.is_err());
+        assert!(s.mark_partial(999, &[], "x").await.is_err());
     }
 
     fn qr(scene: &str, permanent: bool, expires_at: Option<u64>) -> QrCode {
@@ -818,5 +950,47 @@ mod tests {
         );
         assert_eq!(s.by_ticket("t-p1").await.unwrap().unwrap().code.scene, "p1");
         assert_eq!(s.list(2).await.unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn permanent_reservations_take_quota_slots_until_completed_or_released() {
+        let s: &dyn QrStore = &SqliteStore::open_in_memory().unwrap();
+        let now = 1_000_000;
+        s.insert(&qr("p1", true, None), Some(3)).await.unwrap();
+        let Reservation::Reserved(a) = s.reserve_permanent("a", 3, now).await.unwrap() else {
+            panic!("a slot is free")
+        };
+        // One creator per scene at a time; a created scene is returned.
+        assert_eq!(
+            s.reserve_permanent("a", 3, now).await.unwrap(),
+            Reservation::Busy
+        );
+        assert!(matches!(
+            s.reserve_permanent("p1", 3, now).await.unwrap(),
+            Reservation::Exists(r) if r.code.scene == "p1"
+        ));
+        let Reservation::Reserved(b) = s.reserve_permanent("b", 3, now).await.unwrap() else {
+            panic!("the last slot is free")
+        };
+        // Created codes and reservations fill the quota together.
+        assert_eq!(
+            s.reserve_permanent("c", 3, now).await.unwrap_err(),
+            StoreError::QuotaReached { count: 3, limit: 3 }
+        );
+        // A released slot is free again; a completed one is a code.
+        s.release_permanent(b).await.unwrap();
+        let id = s.complete_permanent(a, &qr("a", true, None)).await.unwrap();
+        assert_eq!(s.by_id(id).await.unwrap().unwrap().code.scene, "a");
+        assert_eq!(s.permanent_count().await.unwrap(), 2);
+        let Reservation::Reserved(_) = s.reserve_permanent("c", 3, now).await.unwrap() else {
+            panic!("the released slot is free")
+        };
+        assert!(s.reserve_permanent("d", 3, now).await.is_err());
+        // A reservation whose creator died expires.
+        let later = now + super::super::RESERVATION_TTL_SECS;
+        assert!(matches!(
+            s.reserve_permanent("d", 3, later).await.unwrap(),
+            Reservation::Reserved(_)
+        ));
     }
 }

@@ -36,8 +36,13 @@ pub struct MenuVersion {
     pub published_at: Option<i64>,
     /// The version live on WeChat, as far as wxhost knows.
     pub current: bool,
-    /// `menuid`s WeChat gave the conditional menus at the last push.
+    /// `menuid`s WeChat gave the conditional menus at the last push (after
+    /// a partial push: the conditional menus live on WeChat).
     pub conditional_menu_ids: Vec<String>,
+    /// Set when the last push of this version stopped halfway: what is live
+    /// on WeChat (e.g. "default menu live; conditional menus: 1 of 2
+    /// added"). Cleared by a complete push.
+    pub partial: Option<String>,
 }
 
 /// A parametric QR code created through wxhost, as stored.
