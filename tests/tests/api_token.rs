@@ -102,6 +102,38 @@ async fn another_process_refreshing_is_picked_up_without_a_fetch() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn processes_sharing_a_store_fetch_once_under_its_lock() {
+    // Three "processes" (each its own store connection and facade) asking at
+    // once while the fetch is slow: one fetches, the others wait for the
+    // value it stores instead of fetching (and, on the classic endpoint,
+    // invalidating) their own.
+    let fake = FakeWechat::start().await;
+    fake.set_latency(paths::TOKEN, Duration::from_millis(300));
+    let dir = tempfile::tempdir().unwrap();
+    let classic = "[wechat]\ntoken_endpoint = \"classic\"\n";
+    let facades: Vec<Arc<Wechat>> = (0..3)
+        .map(|_| {
+            Arc::new(fake.wechat_with(Stores::open(dir.path()).unwrap(), fast_options(), classic))
+        })
+        .collect();
+    let mut calls = Vec::new();
+    for w in &facades {
+        for _ in 0..30 {
+            let w = w.clone();
+            calls.push(tokio::spawn(async move { w.tokens().get().await.unwrap() }));
+        }
+    }
+    let mut tokens = Vec::new();
+    for c in calls {
+        tokens.push(c.await.unwrap());
+    }
+    tokens.dedup();
+    assert_eq!(tokens.len(), 1, "everyone got the same token");
+    assert_eq!(fake.calls(paths::TOKEN), 1);
+    assert_eq!(facades[0].tokens().status().await.unwrap().fetches_today, 1);
+}
+
 #[tokio::test]
 async fn busy_answers_are_retried_with_backoff() {
     let fake = FakeWechat::start().await;

@@ -5,11 +5,14 @@
 //! AppSecret and access_token stay on this side of it.
 //!
 //! - [`client`]: HTTP + JSON, errcode classification, busy backoff.
-//! - [`token`]: the access_token (single flight, stored, refreshed ahead).
+//! - [`credential`]: expiring credentials (single flight per process, one
+//!   fetch across processes under the store's lock, stored, refreshed ahead);
+//!   [`token`]: the access_token as one.
 //! - [`Wechat`] ([`wechat`]): the facade the host uses; implements [`PluginApi`].
 //! - [`menu`], [`qrcode`], [`custom`], [`user`]: the feature APIs.
 
 pub mod client;
+pub mod credential;
 pub mod custom;
 pub mod menu;
 pub mod qrcode;

@@ -15,7 +15,7 @@ use futures::future::BoxFuture;
 use serde_json::Value;
 
 use super::client::{ApiClient, RetryPolicy, TOKEN_ERRCODES, errcode, error_for};
-use super::token::{TokenManager, TokenSettings};
+use super::token::{AccessTokenSource, TokenManager};
 use super::{ApiError, CustomerMessage, PluginApi, QrCode, QrCodeRequest, UserInfo};
 use crate::config::WechatConfig;
 use crate::store::{MenuStore, QrStore, Stores};
@@ -73,15 +73,15 @@ impl Wechat {
     ) -> Result<Wechat, ApiError> {
         let client = ApiClient::new(&w.api_base_url, options.http_timeout)?;
         let tokens = TokenManager::new(
-            client.clone(),
-            stores.tokens.clone(),
-            TokenSettings {
+            AccessTokenSource {
+                client: client.clone(),
                 app_id: w.app_id.clone(),
                 app_secret: w.app_secret.clone(),
                 endpoint: w.token_endpoint,
-                refresh_margin: options.refresh_margin,
                 retry: options.retry,
             },
+            stores.tokens.clone(),
+            options.refresh_margin,
         );
         Ok(Wechat {
             client,

@@ -28,11 +28,11 @@ impl TokenCommand {
             TokenCommand::Status => wechat.tokens().status().await?,
             TokenCommand::Refresh { force } => wechat.tokens().refresh(force).await?,
         };
-        let endpoint = match status.endpoint {
+        let endpoint = match config.wechat.token_endpoint {
             TokenEndpoint::Stable => "stable (/cgi-bin/stable_token)",
             TokenEndpoint::Classic => "classic (/cgi-bin/token)",
         };
-        writeln!(out, "app_id:         {}", status.app_id)?;
+        writeln!(out, "app_id:         {}", config.wechat.app_id)?;
         writeln!(out, "endpoint:       {endpoint}")?;
         match (
             &status.fingerprint,

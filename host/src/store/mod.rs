@@ -6,6 +6,7 @@
 //! - [`TokenStore`]: the access_token and the count of fetches per day.
 //! - [`MenuStore`]: every menu version, one of them current.
 //! - [`QrStore`]: every QR code wxhost created, and the permanent quota.
+//! - [`SessionStore`]: short-lived records that expire (sessions, OAuth states).
 //! - [`Stores`]: one backend seen through all of them; [`sqlite::SqliteStore`]
 //!   is the default backend (one file in the data dir, no server).
 //!
@@ -18,6 +19,7 @@ mod time;
 mod types;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -79,20 +81,28 @@ pub trait KvStore: Send + Sync + 'static {
     ) -> Result<i64, StoreError>;
 }
 
-/// The access_token, shared by every process using the same store, so a
-/// restart or a CLI command reuses the server's token instead of fetching.
+/// Expiring credentials (the access_token, the jsapi_ticket), shared by every
+/// process and instance using the same store, so a restart, a CLI command
+/// or another instance reuses a fetched value instead of fetching its own.
+/// `key` names the credential (the AppID for the access_token).
 #[async_trait]
 pub trait TokenStore: Send + Sync + 'static {
-    async fn get(&self, app_id: &str) -> Result<Option<StoredToken>, StoreError>;
-    /// Stores a freshly fetched token and counts the fetch for `day`
+    async fn get(&self, key: &str) -> Result<Option<StoredToken>, StoreError>;
+    /// Stores a freshly fetched value and counts the fetch for `day`
     /// (`YYYY-MM-DD`, Beijing time, when WeChat's quotas reset).
-    async fn put(&self, app_id: &str, token: &StoredToken, day: &str) -> Result<(), StoreError>;
-    /// Drops the stored token only if it is still `token` (compare-and-swap:
-    /// a token another caller or process already replaced stays). Returns
+    async fn put(&self, key: &str, token: &StoredToken, day: &str) -> Result<(), StoreError>;
+    /// Drops the stored value only if it is still `token` (compare-and-swap:
+    /// a value another caller or process already replaced stays). Returns
     /// whether it was dropped.
-    async fn invalidate(&self, app_id: &str, token: &str) -> Result<bool, StoreError>;
-    /// Token fetches counted for `day`.
-    async fn fetches(&self, app_id: &str, day: &str) -> Result<u64, StoreError>;
+    async fn invalidate(&self, key: &str, token: &str) -> Result<bool, StoreError>;
+    /// Fetches counted for `day`.
+    async fn fetches(&self, key: &str, day: &str) -> Result<u64, StoreError>;
+    /// Takes the lock `name` for `holder` unless someone else holds it and
+    /// its `ttl` has not passed (so a holder that died never blocks the
+    /// others for longer). Returns whether `holder` now holds it.
+    async fn try_lock(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool, StoreError>;
+    /// Releases `name` if `holder` still holds it.
+    async fn unlock(&self, name: &str, holder: &str) -> Result<(), StoreError>;
 }
 
 /// Menu versions: every publish creates one; at most one is current.
@@ -185,6 +195,27 @@ pub enum Reservation {
     Busy,
 }
 
+/// Short-lived records that expire by themselves: web and admin sessions,
+/// OAuth login states. `realm` keeps their uses apart (`web-session`,
+/// `oauth-state`, ...); `id` is a random, unguessable name.
+#[async_trait]
+pub trait SessionStore: Send + Sync + 'static {
+    /// Stores `value` at (realm, id) until `ttl` passes, replacing any.
+    async fn put(
+        &self,
+        realm: &str,
+        id: &str,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<(), StoreError>;
+    /// The value, if present and not expired.
+    async fn get(&self, realm: &str, id: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// The value, deleted in the same step: of two concurrent takes, one
+    /// gets it (single-use records such as an OAuth state).
+    async fn take(&self, realm: &str, id: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    async fn delete(&self, realm: &str, id: &str) -> Result<(), StoreError>;
+}
+
 /// One backend, seen through each narrow trait. Cheap to clone.
 #[derive(Clone)]
 pub struct Stores {
@@ -192,19 +223,21 @@ pub struct Stores {
     pub tokens: Arc<dyn TokenStore>,
     pub menus: Arc<dyn MenuStore>,
     pub qrcodes: Arc<dyn QrStore>,
+    pub sessions: Arc<dyn SessionStore>,
 }
 
 impl Stores {
     /// Every view backed by `backend`.
     pub fn of<B>(backend: Arc<B>) -> Stores
     where
-        B: KvStore + TokenStore + MenuStore + QrStore,
+        B: KvStore + TokenStore + MenuStore + QrStore + SessionStore,
     {
         Stores {
             kv: backend.clone(),
             tokens: backend.clone(),
             menus: backend.clone(),
-            qrcodes: backend,
+            qrcodes: backend.clone(),
+            sessions: backend,
         }
     }
 

@@ -21,7 +21,7 @@ use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::{
     KvQuota, KvStore, MenuStore, MenuVersion, QrCode, QrRecord, QrStore, RESERVATION_TTL_SECS,
-    Reservation, StoreError, StoredToken, TokenStore, now_secs,
+    Reservation, SessionStore, StoreError, StoredToken, TokenStore, now_secs,
 };
 
 /// How long a statement waits for another process's write lock. Writes are
@@ -89,6 +89,21 @@ const MIGRATIONS: &[&str] = &[
     );",
     // 5: what is live after a menu push that stopped halfway
     "ALTER TABLE menu_version ADD COLUMN partial TEXT;",
+    // 6: fetch locks (one credential fetch across processes)
+    "CREATE TABLE fetch_lock (
+        name TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        expires_ms INTEGER NOT NULL
+    );",
+    // 7: short-lived records (sessions, OAuth states)
+    "CREATE TABLE session (
+        realm TEXT NOT NULL,
+        id TEXT NOT NULL,
+        value BLOB NOT NULL,
+        expires_ms INTEGER NOT NULL,
+        PRIMARY KEY (realm, id)
+    );
+    CREATE INDEX session_expiry ON session (expires_ms);",
 ];
 
 pub struct SqliteStore {
@@ -368,12 +383,12 @@ fn parse_counter(v: &[u8]) -> Option<i64> {
 
 #[async_trait]
 impl TokenStore for SqliteStore {
-    async fn get(&self, app_id: &str) -> Result<Option<StoredToken>, StoreError> {
-        let app_id = app_id.to_owned();
+    async fn get(&self, key: &str) -> Result<Option<StoredToken>, StoreError> {
+        let key = key.to_owned();
         self.run(move |c| {
             c.query_row(
                 "SELECT token, expires_at, fetched_at FROM access_token WHERE app_id = ?1",
-                params![app_id],
+                params![key],
                 |r| {
                     Ok(StoredToken {
                         token: r.get(0)?,
@@ -387,43 +402,43 @@ impl TokenStore for SqliteStore {
         .await
     }
 
-    async fn put(&self, app_id: &str, token: &StoredToken, day: &str) -> Result<(), StoreError> {
-        let (app_id, token, day) = (app_id.to_owned(), token.clone(), day.to_owned());
+    async fn put(&self, key: &str, token: &StoredToken, day: &str) -> Result<(), StoreError> {
+        let (key, token, day) = (key.to_owned(), token.clone(), day.to_owned());
         self.run(move |c| {
             let tx = c.transaction()?;
             tx.execute(
                 "INSERT INTO access_token (app_id, token, expires_at, fetched_at) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (app_id) DO UPDATE SET token = excluded.token, expires_at = excluded.expires_at, fetched_at = excluded.fetched_at",
-                params![app_id, token.token, token.expires_at, token.fetched_at],
+                params![key, token.token, token.expires_at, token.fetched_at],
             )?;
             tx.execute(
                 "INSERT INTO token_fetches (app_id, day, count) VALUES (?1, ?2, 1)
                  ON CONFLICT (app_id, day) DO UPDATE SET count = count + 1",
-                params![app_id, day],
+                params![key, day],
             )?;
             tx.commit()
         })
         .await
     }
 
-    async fn invalidate(&self, app_id: &str, token: &str) -> Result<bool, StoreError> {
-        let (app_id, token) = (app_id.to_owned(), token.to_owned());
+    async fn invalidate(&self, key: &str, token: &str) -> Result<bool, StoreError> {
+        let (key, token) = (key.to_owned(), token.to_owned());
         self.run(move |c| {
             c.execute(
                 "DELETE FROM access_token WHERE app_id = ?1 AND token = ?2",
-                params![app_id, token],
+                params![key, token],
             )
             .map(|n| n > 0)
         })
         .await
     }
 
-    async fn fetches(&self, app_id: &str, day: &str) -> Result<u64, StoreError> {
-        let (app_id, day) = (app_id.to_owned(), day.to_owned());
+    async fn fetches(&self, key: &str, day: &str) -> Result<u64, StoreError> {
+        let (key, day) = (key.to_owned(), day.to_owned());
         self.run(move |c| {
             c.query_row(
                 "SELECT count FROM token_fetches WHERE app_id = ?1 AND day = ?2",
-                params![app_id, day],
+                params![key, day],
                 |r| r.get::<_, i64>(0),
             )
             .optional()
@@ -431,6 +446,113 @@ impl TokenStore for SqliteStore {
         })
         .await
     }
+
+    async fn try_lock(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool, StoreError> {
+        let (name, holder) = (name.to_owned(), holder.to_owned());
+        let now = now_millis();
+        let until = now + ttl.as_millis() as i64;
+        self.run(move |c| {
+            // One statement: taken if free, expired, or already ours.
+            c.execute(
+                "INSERT INTO fetch_lock (name, holder, expires_ms) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_ms = excluded.expires_ms
+                 WHERE fetch_lock.expires_ms <= ?4 OR fetch_lock.holder = excluded.holder",
+                params![name, holder, until, now],
+            )
+            .map(|n| n > 0)
+        })
+        .await
+    }
+
+    async fn unlock(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        let (name, holder) = (name.to_owned(), holder.to_owned());
+        self.run(move |c| {
+            c.execute(
+                "DELETE FROM fetch_lock WHERE name = ?1 AND holder = ?2",
+                params![name, holder],
+            )
+            .map(|_| ())
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl SessionStore for SqliteStore {
+    async fn put(
+        &self,
+        realm: &str,
+        id: &str,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let (realm, id, value) = (realm.to_owned(), id.to_owned(), value.to_vec());
+        let now = now_millis();
+        let until = now + ttl.as_millis() as i64;
+        self.run(move |c| {
+            let tx = c.transaction()?;
+            // Expired records go as new ones come: the table stays the size
+            // of what is live.
+            tx.execute("DELETE FROM session WHERE expires_ms <= ?1", params![now])?;
+            tx.execute(
+                "INSERT INTO session (realm, id, value, expires_ms) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (realm, id) DO UPDATE SET value = excluded.value, expires_ms = excluded.expires_ms",
+                params![realm, id, value, until],
+            )?;
+            tx.commit()
+        })
+        .await
+    }
+
+    async fn get(&self, realm: &str, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let (realm, id) = (realm.to_owned(), id.to_owned());
+        let now = now_millis();
+        self.run(move |c| {
+            c.query_row(
+                "SELECT value FROM session WHERE realm = ?1 AND id = ?2 AND expires_ms > ?3",
+                params![realm, id, now],
+                |r| r.get(0),
+            )
+            .optional()
+        })
+        .await
+    }
+
+    async fn take(&self, realm: &str, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let (realm, id) = (realm.to_owned(), id.to_owned());
+        let now = now_millis();
+        self.run(move |c| {
+            let value: Option<(Vec<u8>, i64)> = c
+                .query_row(
+                    "DELETE FROM session WHERE realm = ?1 AND id = ?2 RETURNING value, expires_ms",
+                    params![realm, id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            Ok(value.filter(|(_, exp)| *exp > now).map(|(v, _)| v))
+        })
+        .await
+    }
+
+    async fn delete(&self, realm: &str, id: &str) -> Result<(), StoreError> {
+        let (realm, id) = (realm.to_owned(), id.to_owned());
+        self.run(move |c| {
+            c.execute(
+                "DELETE FROM session WHERE realm = ?1 AND id = ?2",
+                params![realm, id],
+            )
+            .map(|_| ())
+        })
+        .await
+    }
+}
+
+/// Unix milliseconds now (lock expiries are finer than a second).
+fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 #[async_trait]
@@ -866,6 +988,65 @@ mod tests {
         assert_eq!(s.fetches("app", "2024-01-01").await.unwrap(), 2);
         assert_eq!(s.fetches("app", "2024-01-02").await.unwrap(), 0);
         assert!(!format!("{t1:?}").contains("one"));
+    }
+
+    #[tokio::test]
+    async fn a_fetch_lock_has_one_holder_until_released_or_expired() {
+        let s: &dyn TokenStore = &SqliteStore::open_in_memory().unwrap();
+        let long = Duration::from_secs(30);
+        assert!(s.try_lock("fetch:app", "a", long).await.unwrap());
+        assert!(!s.try_lock("fetch:app", "b", long).await.unwrap());
+        assert!(s.try_lock("fetch:other", "b", long).await.unwrap());
+        // Not b's to release.
+        s.unlock("fetch:app", "b").await.unwrap();
+        assert!(!s.try_lock("fetch:app", "b", long).await.unwrap());
+        s.unlock("fetch:app", "a").await.unwrap();
+        assert!(
+            s.try_lock("fetch:app", "b", Duration::from_millis(30))
+                .await
+                .unwrap()
+        );
+        // A holder that died: its lock expires.
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        assert!(s.try_lock("fetch:app", "c", long).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn session_records_expire_and_are_taken_once() {
+        let store = Arc::new(SqliteStore::open_in_memory().unwrap());
+        let s: &dyn SessionStore = &*store;
+        let long = Duration::from_secs(60);
+        s.put("web", "a", b"alice", long).await.unwrap();
+        s.put("admin", "a", b"root", long).await.unwrap();
+        assert_eq!(
+            s.get("web", "a").await.unwrap().as_deref(),
+            Some(&b"alice"[..])
+        );
+        assert_eq!(
+            s.get("admin", "a").await.unwrap().as_deref(),
+            Some(&b"root"[..])
+        );
+        s.put("web", "short", b"x", Duration::from_millis(20))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        assert_eq!(s.get("web", "short").await.unwrap(), None);
+        assert_eq!(s.take("web", "short").await.unwrap(), None);
+        // Of concurrent takes exactly one gets the record.
+        s.put("state", "s1", b"next", long).await.unwrap();
+        let takes: Vec<_> = (0..8)
+            .map(|_| {
+                let st = store.clone();
+                tokio::spawn(async move { SessionStore::take(&*st, "state", "s1").await.unwrap() })
+            })
+            .collect();
+        let mut got = 0;
+        for t in takes {
+            got += usize::from(t.await.unwrap().is_some());
+        }
+        assert_eq!(got, 1);
+        s.delete("web", "a").await.unwrap();
+        assert_eq!(s.get("web", "a").await.unwrap(), None);
     }
 
     #[tokio::test]
