@@ -197,3 +197,33 @@ async fn run_serves_a_listener_until_shutdown() {
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_body_built_to_amplify_its_fields_is_refused_as_too_large() {
+    let f = service(&[]).await;
+    let name = "N".repeat(256);
+    let xml = format!(
+        "<xml><ToUserName>gh_test</ToUserName><FromUserName>o</FromUserName><CreateTime>1</CreateTime>\
+         <MsgType>text</MsgType>{}{}{}</xml>",
+        format!("<{name}>").repeat(14),
+        "<a/>".repeat(4000),
+        format!("</{name}>").repeat(14),
+    );
+    let now = wxhost::unix_now();
+    let (url, body) =
+        protocol::signed_request("/wechat", TOKEN, Some(&crypt()), Mode::Safe, &xml, now);
+    let (s, _, label) = send(&f, Request::post(url).body(Body::from(body)).unwrap()).await;
+    assert_eq!(
+        (s, label.as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, "fields_too_large")
+    );
+    let long = "L".repeat(10_000);
+    let xml = format!("<xml><{long}>x</{long}></xml>");
+    let (url, body) =
+        protocol::signed_request("/wechat", TOKEN, Some(&crypt()), Mode::Safe, &xml, now);
+    let (s, _, label) = send(&f, Request::post(url).body(Body::from(body)).unwrap()).await;
+    assert_eq!(
+        (s, label.as_str()),
+        (StatusCode::BAD_REQUEST, "name_too_long")
+    );
+}

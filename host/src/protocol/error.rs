@@ -67,6 +67,13 @@ pub enum ProtocolError {
     /// Elements nest deeper than the limit.
     #[error("XML nested too deeply")]
     TooDeep,
+    /// An element name is longer than the limit.
+    #[error("XML element name too long")]
+    NameTooLong,
+    /// The message's fields (every leaf's path and text) would exceed the
+    /// limit: nesting built to amplify the body.
+    #[error("XML expands to too many field bytes")]
+    FieldsTooLarge,
     /// A `<!DOCTYPE` (and hence any entity declaration) was refused.
     #[error("DTD / entity declarations are refused")]
     Doctype,
@@ -110,6 +117,8 @@ impl ProtocolError {
             Self::MalformedXml(_) => "malformed_xml",
             Self::TooLarge => "too_large",
             Self::TooDeep => "too_deep",
+            Self::NameTooLong => "name_too_long",
+            Self::FieldsTooLarge => "fields_too_large",
             Self::Doctype => "doctype",
             Self::MissingField(_) => "missing_field",
             Self::InvalidField(_) => "invalid_field",
@@ -131,7 +140,7 @@ impl ProtocolError {
             | Self::BadLength
             | Self::WrongAppId
             | Self::EncryptionRequired => 403,
-            Self::TooLarge => 413,
+            Self::TooLarge | Self::FieldsTooLarge => 413,
             Self::MissingParameter(_)
             | Self::BadTimestamp
             | Self::BadBase64
@@ -140,6 +149,7 @@ impl ProtocolError {
             | Self::MissingEncrypt
             | Self::MalformedXml(_)
             | Self::TooDeep
+            | Self::NameTooLong
             | Self::Doctype
             | Self::MissingField(_)
             | Self::InvalidField(_) => 400,

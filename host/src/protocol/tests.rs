@@ -868,6 +868,8 @@ fn kinds_are_unique_and_snake_case() {
         ProtocolError::MalformedXml("x".into()),
         ProtocolError::TooLarge,
         ProtocolError::TooDeep,
+        ProtocolError::NameTooLong,
+        ProtocolError::FieldsTooLarge,
         ProtocolError::Doctype,
         ProtocolError::MissingField("x"),
         ProtocolError::InvalidField("x"),
