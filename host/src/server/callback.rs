@@ -59,12 +59,9 @@ pub async fn push(
         .map_err(Refused)?;
     let deadlines = Deadlines::new(arrived, state.budget, state.late_window());
     let message = inbound.message.clone();
-    let (pending, retry) = state
-        .dedup
-        .join(dedup::key(&message), || {
-            start(&state, message.clone(), deadlines)
-        })
-        .await;
+    let (pending, retry) = state.dedup.join(state.dedup.key(&message), arrived, || {
+        start(&state, message.clone(), deadlines)
+    });
     let decision = dedup::wait(pending).await;
     let (body, plugin, outcome) = match &decision {
         Some(d) => match state.callback.seal(&inbound, &d.reply, crate::unix_now()) {

@@ -6,6 +6,7 @@
 //! - `callback.rs`: GET verification and POST pushes; `refused.rs`: protocol
 //!   refusals as responses.
 //! - `dedup.rs`: WeChat's retries join or replay the first delivery.
+//! - `expiring.rs`: the bounded, expiring map under it.
 //! - `deadlines.rs` ([`Deadlines`]): the reply and work deadlines of a push.
 //! - `dispatch.rs`: plugins + stored QR code → a [`Decision`] with its
 //!   [`Outcome`] (`outcome.rs`).
@@ -15,6 +16,7 @@ pub mod callback;
 pub mod deadlines;
 pub mod dedup;
 pub mod dispatch;
+pub mod expiring;
 pub mod late;
 pub mod outcome;
 pub mod refused;
