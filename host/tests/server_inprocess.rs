@@ -227,3 +227,35 @@ async fn a_body_built_to_amplify_its_fields_is_refused_as_too_large() {
         (StatusCode::BAD_REQUEST, "name_too_long")
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_subscribe_message_popups_in_one_second_both_reach_the_plugin() {
+    let f = service(&["fixture"]).await;
+    let now = wxhost::unix_now();
+    let popup = |template: &str| {
+        format!(
+            "<xml><ToUserName>gh_test</ToUserName><FromUserName>o_user</FromUserName>\
+             <CreateTime>{now}</CreateTime><MsgType>event</MsgType>\
+             <Event>subscribe_msg_popup_event</Event><SubscribeMsgPopupEvent><List>\
+             <TemplateId>{template}</TemplateId><SubscribeStatusString>accept</SubscribeStatusString>\
+             <PopupScene>2</PopupScene></List></SubscribeMsgPopupEvent></xml>"
+        )
+    };
+    for template in ["T1", "T2"] {
+        let (url, body) = protocol::signed_request(
+            "/wechat",
+            TOKEN,
+            Some(&crypt()),
+            Mode::Safe,
+            &popup(template),
+            now,
+        );
+        let (s, _, reply) = send(&f, Request::post(url).body(Body::from(body)).unwrap()).await;
+        assert_eq!(s, StatusCode::OK);
+        let plain = protocol::open_reply(TOKEN, &crypt(), &reply).unwrap();
+        assert!(
+            plain.contains(&format!("popup {template}=accept")),
+            "{template}: {plain}"
+        );
+    }
+}

@@ -73,24 +73,35 @@ impl<T: Send + Sync + 'static> Dedup<T> {
         self.entries.get(key, self.clock(arrived))
     }
 
-    /// The identity of a push across WeChat's retries: `MsgId` (with the
-    /// sender, since MsgIds have collided across users) for messages; sender,
-    /// time, event and key for events, which have no MsgId.
+    /// The identity of a push across WeChat's retries. Messages: `MsgId`
+    /// with the sender and time (MsgIds have collided across users). Events
+    /// have no MsgId, and what tells two of them apart depends on the event:
+    /// `EventKey` for menus and QR codes, `MsgID` for job-finish events,
+    /// `UserCardCode` for card events, the template list for subscribe
+    /// messages, `ScanCodeInfo` / `SendPicsInfo` for menu scans and photos,
+    /// and whatever events WeChat adds next. So an event is named by every
+    /// field it carries: a retry repeats them all, and two events that differ
+    /// in any field are two events. The fields are combined in any order
+    /// (a sum of per-field hashes), so a retry serialised differently is
+    /// still the same event.
     pub fn key(&self, msg: &Message) -> Key {
         match msg.msg_id {
             Some(id) => self
                 .keys
                 .key((&msg.to_user, &msg.from_user, msg.create_time, "m", id)),
             None => {
+                let fields = msg
+                    .fields
+                    .iter()
+                    .fold(0u128, |sum, f| sum.wrapping_add(self.keys.key(f)));
                 let event = msg.event_name().unwrap_or(&msg.msg_type);
-                let event_key = msg.field("EventKey").unwrap_or("");
                 self.keys.key((
                     &msg.to_user,
                     &msg.from_user,
                     msg.create_time,
                     "e",
                     event,
-                    event_key,
+                    fields,
                 ))
             }
         }
@@ -232,6 +243,53 @@ mod tests {
                 "<Ticket>t</Ticket><EventKey>7</EventKey><Event>SCAN</Event>"
             ))
         );
+    }
+
+    #[test]
+    fn events_without_an_event_key_are_told_apart_by_what_they_carry() {
+        let d: Dedup<String> = Dedup::new(Duration::from_secs(60), 100);
+        let pairs = [
+            // Two template messages to one user finishing in the same second.
+            (
+                "<Event>TEMPLATESENDJOBFINISH</Event><MsgID>100</MsgID><Status>success</Status>",
+                "<Event>TEMPLATESENDJOBFINISH</Event><MsgID>101</MsgID><Status>success</Status>",
+            ),
+            (
+                "<Event>MASSSENDJOBFINISH</Event><MsgID>1</MsgID><Status>send success</Status><TotalCount>1</TotalCount>",
+                "<Event>MASSSENDJOBFINISH</Event><MsgID>2</MsgID><Status>send success</Status><TotalCount>1</TotalCount>",
+            ),
+            // Two cards of one kind claimed at once.
+            (
+                "<Event>user_get_card</Event><CardId>c</CardId><UserCardCode>111</UserCardCode>",
+                "<Event>user_get_card</Event><CardId>c</CardId><UserCardCode>222</UserCardCode>",
+            ),
+            // Subscribe-message popups for different templates.
+            (
+                "<Event>subscribe_msg_popup_event</Event><SubscribeMsgPopupEvent><List><TemplateId>T1</TemplateId><SubscribeStatusString>accept</SubscribeStatusString></List></SubscribeMsgPopupEvent>",
+                "<Event>subscribe_msg_popup_event</Event><SubscribeMsgPopupEvent><List><TemplateId>T2</TemplateId><SubscribeStatusString>accept</SubscribeStatusString></List></SubscribeMsgPopupEvent>",
+            ),
+            (
+                "<Event>subscribe_msg_sent_event</Event><SubscribeMsgSentEvent><List><TemplateId>T</TemplateId><MsgID>1</MsgID><ErrorCode>0</ErrorCode></List></SubscribeMsgSentEvent>",
+                "<Event>subscribe_msg_sent_event</Event><SubscribeMsgSentEvent><List><TemplateId>T</TemplateId><MsgID>2</MsgID><ErrorCode>0</ErrorCode></List></SubscribeMsgSentEvent>",
+            ),
+            // The same scan button, two different codes.
+            (
+                "<Event>scancode_push</Event><EventKey>S</EventKey><ScanCodeInfo><ScanType>qrcode</ScanType><ScanResult>a</ScanResult></ScanCodeInfo>",
+                "<Event>scancode_push</Event><EventKey>S</EventKey><ScanCodeInfo><ScanType>qrcode</ScanType><ScanResult>b</ScanResult></ScanCodeInfo>",
+            ),
+            (
+                "<Event>PUBLISHJOBFINISH</Event><PublishEventInfo><publish_id>1</publish_id><publish_status>0</publish_status></PublishEventInfo>",
+                "<Event>PUBLISHJOBFINISH</Event><PublishEventInfo><publish_id>2</publish_id><publish_status>0</publish_status></PublishEventInfo>",
+            ),
+            (
+                "<Event>kf_switch_session</Event><FromKfAccount>a@k</FromKfAccount><ToKfAccount>b@k</ToKfAccount>",
+                "<Event>kf_switch_session</Event><FromKfAccount>a@k</FromKfAccount><ToKfAccount>c@k</ToKfAccount>",
+            ),
+        ];
+        for (a, b) in pairs {
+            assert_ne!(d.key(&event(a)), d.key(&event(b)), "{a}");
+            assert_eq!(d.key(&event(a)), d.key(&event(a)), "a retry of {a}");
+        }
     }
 
     #[tokio::test]
