@@ -257,6 +257,35 @@ async fn require_encryption_refuses_plaintext_pushes() {
 }
 
 #[tokio::test]
+async fn an_exact_replay_after_its_reply_is_forgotten_never_runs_plugins_again() {
+    // Replies are kept for 20 s; the captured push stays acceptable for the
+    // 300 s timestamp window.
+    let host = Wxhost::start(&["fixture"], "[server]\ndedup_ttl_secs = 20\n", &[]).await;
+    let now = wxhost::unix_now();
+    let xml = Push::Text("sleep:0".into()).to_xml("gh_test", "o_replay", now, 6061);
+    let (url, body) =
+        protocol::signed_request(&host.url, TOKEN, Some(&host.crypt), Mode::Safe, &xml, now);
+    let (status, first) = host.post_raw(&url, body.clone()).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        reply_of(&host.open(&first, Mode::Safe)),
+        Reply::Text("slept 0 ms, call 1".into())
+    );
+    tokio::time::sleep(Duration::from_secs(21)).await;
+    let (status, replayed) = host.post_raw(&url, body).await;
+    assert_eq!(
+        (status, replayed.as_str()),
+        (200, "success"),
+        "{}",
+        host.log()
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let log = host.log();
+    assert!(log.contains("outcome=\"replay\""), "{log}");
+    assert_eq!(log.matches("plugin=\"fixture\"").count(), 1, "{log}");
+}
+
+#[tokio::test]
 async fn logs_carry_one_line_per_push_and_no_secrets() {
     let host = Wxhost::start(
         &["echo"],

@@ -26,6 +26,11 @@ pub enum ProtocolError {
         now: u64,
         window_secs: u64,
     },
+    /// A plaintext push under a `(timestamp, nonce)` that already
+    /// authenticated a different request: its `signature` was lifted from a
+    /// seen query (they reach proxy and CDN logs) and put over another body.
+    #[error("timestamp and nonce already authenticated a different request (forged push)")]
+    NonceReused,
     /// `Encrypt` is not valid base64 (−40010).
     #[error("ciphertext is not valid base64")]
     BadBase64,
@@ -104,6 +109,7 @@ impl ProtocolError {
             Self::MissingParameter(_) => "missing_parameter",
             Self::BadTimestamp => "bad_timestamp",
             Self::StaleTimestamp { .. } => "stale_timestamp",
+            Self::NonceReused => "nonce_reused",
             Self::BadBase64 => "bad_base64",
             Self::BadCiphertextLength => "bad_ciphertext_length",
             Self::BadPadding => "bad_padding",
@@ -129,13 +135,14 @@ impl ProtocolError {
     }
 
     /// The HTTP status the callback endpoint answers with: 403 for
-    /// authentication failures (signature, replay, undecryptable), 413 for
+    /// authentication failures (signature, replay, forgery, undecryptable), 413 for
     /// oversize bodies, 400 for other malformed requests, 500 for errors that
     /// are ours (configuration, an invalid reply from a plugin).
     pub fn http_status(&self) -> u16 {
         match self {
             Self::BadSignature
             | Self::StaleTimestamp { .. }
+            | Self::NonceReused
             | Self::BadPadding
             | Self::BadLength
             | Self::WrongAppId

@@ -855,6 +855,7 @@ fn kinds_are_unique_and_snake_case() {
             now: 0,
             window_secs: 0,
         },
+        ProtocolError::NonceReused,
         ProtocolError::BadBase64,
         ProtocolError::BadCiphertextLength,
         ProtocolError::BadPadding,
