@@ -226,6 +226,20 @@ async fn run_serves_a_listener_until_shutdown() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn with_a_key_configured_plaintext_pushes_are_refused_unless_allowed() {
+    let f = service(&["echo"]).await;
+    let (s, _, body) = send(&f, push_request(&Push::Text("hi".into()), Mode::Plaintext)).await;
+    assert_eq!(
+        (s, body.as_str()),
+        (StatusCode::FORBIDDEN, "encryption_required")
+    );
+    let f = service_with(&["echo"], &[ALLOW_PLAINTEXT]).await;
+    let (s, _, body) = send(&f, push_request(&Push::Text("hi".into()), Mode::Plaintext)).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(body.contains("<Content><![CDATA[hi]]></Content>"), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_leaked_query_cannot_carry_a_forged_plaintext_push() {
     // Even where plaintext is allowed: the real push was in safe mode, its
     // query (signature, timestamp, nonce) leaked through a proxy log.

@@ -11,6 +11,10 @@ use wxhost_tests::service::{TOKEN, Wxhost};
 /// The fixture plugin may sleep past the default 1 s plugin limit.
 const SLOW_FIXTURE: &str = "[plugin.fixture]\ntimeout_ms = 4000\n";
 
+/// Plaintext pushes are refused by default when a key is set; tests of
+/// plaintext mode say so.
+const ALLOW_PLAINTEXT: (&str, &str) = ("WXHOST_REQUIRE_ENCRYPTION", "false");
+
 fn reply_of(xml: &str) -> Reply {
     protocol::parse_reply(xml)
         .unwrap_or_else(|e| panic!("not a reply ({e}): {xml}"))
@@ -41,7 +45,7 @@ async fn url_verification_echoes_only_when_signed() {
 
 #[tokio::test]
 async fn echo_answers_in_all_three_modes() {
-    let host = Wxhost::start(&["echo"], "", &[]).await;
+    let host = Wxhost::start(&["echo"], "", &[ALLOW_PLAINTEXT]).await;
     for (i, mode) in [Mode::Plaintext, Mode::Compatible, Mode::Safe]
         .into_iter()
         .enumerate()
@@ -159,7 +163,8 @@ async fn a_slow_plugin_gets_success_within_the_budget() {
 
 #[tokio::test]
 async fn hostile_requests_get_4xx_and_the_server_keeps_answering() {
-    let host = Wxhost::start(&["echo"], "", &[]).await;
+    // Plaintext allowed, so plaintext bodies reach the parser.
+    let host = Wxhost::start(&["echo"], "", &[ALLOW_PLAINTEXT]).await;
     let now = wxhost::unix_now();
     let good_xml = Push::Text("hi".into()).to_xml("gh_test", "o_u", now, 1);
     let crypt = &host.crypt;
@@ -247,13 +252,37 @@ async fn hostile_requests_get_4xx_and_the_server_keeps_answering() {
 }
 
 #[tokio::test]
-async fn require_encryption_refuses_plaintext_pushes() {
-    let host = Wxhost::start(&["echo"], "", &[("WXHOST_REQUIRE_ENCRYPTION", "true")]).await;
+async fn plaintext_pushes_are_refused_by_default_and_simulate_says_what_to_set() {
+    let host = Wxhost::start(&["echo"], "", &[]).await;
     let now = wxhost::unix_now();
     let xml = Push::Text("hi".into()).to_xml("gh_test", "o_u", now, 5);
-    assert_eq!(host.post_xml(&xml, Mode::Plaintext).await.0, 403);
+    assert_eq!(
+        host.post_xml(&xml, Mode::Plaintext).await,
+        (403, "encryption_required".to_owned())
+    );
     let body = host.push(&Push::Text("hi".into()), Mode::Safe, 6).await;
     assert_eq!(reply_of(&body), Reply::Text("hi".into()));
+
+    let out = tokio::process::Command::new(wxhost_tests::service::binary())
+        .args([
+            "simulate",
+            "--url",
+            &host.url,
+            "--mode",
+            "plaintext",
+            "--text",
+            "hi",
+        ])
+        .current_dir(host.dir.path())
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("refuses plaintext") && stderr.contains("WXHOST_REQUIRE_ENCRYPTION=false"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test]

@@ -283,11 +283,13 @@ impl Callback {
         let body = std::str::from_utf8(body)
             .map_err(|_| ProtocolError::MalformedXml("body is not UTF-8".into()))?;
         if !q.is_encrypted() {
+            let (timestamp, nonce) = self.check_request_signature(q)?;
+            let timestamp = self.check_timestamp(timestamp, now)?;
+            // Like a missing key below, only an authenticated push learns
+            // that plaintext is refused.
             if self.settings.require_encryption {
                 return Err(ProtocolError::EncryptionRequired);
             }
-            let (timestamp, nonce) = self.check_request_signature(q)?;
-            let timestamp = self.check_timestamp(timestamp, now)?;
             let root = parse_document(body, limits)?;
             let message = message_from_element(&root, body)?;
             return Ok(Inbound {

@@ -718,6 +718,15 @@ fn err_encryption_modes() {
         required.open(&q, body.as_bytes(), now),
         Err(ProtocolError::EncryptionRequired)
     );
+    // Only an authenticated push learns that plaintext is refused.
+    let unsigned = CallbackQuery {
+        signature: Some("00".into()),
+        ..q.clone()
+    };
+    assert_eq!(
+        required.open(&unsigned, body.as_bytes(), now),
+        Err(ProtocolError::BadSignature)
+    );
     // URL verification is not a push: still allowed.
     let url_q = CallbackQuery {
         echostr: Some("e".into()),
