@@ -436,6 +436,95 @@ async fn dispatch_runs_plugins_by_priority_and_survives_broken_ones() {
     assert!(log.contains("outcome=\"no_plugin\""), "{log}");
 }
 
+/// How a short-lived `wxhost serve` went.
+enum Served {
+    /// It exited: status and stderr.
+    Exited(std::process::ExitStatus, String),
+    /// It answered `/healthz` on loopback (and was then stopped).
+    Answered,
+}
+
+/// `wxhost serve` on `listen` (port `port`) with `env`, until it exits or
+/// answers `/healthz`.
+fn serve_briefly(listen: &str, port: u16, env: &[(&str, &str)]) -> Served {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(wxhost_tests::service::binary())
+        .arg("serve")
+        .current_dir(dir.path())
+        .env("WXHOST_LISTEN", listen)
+        .env("WXHOST_DATA_DIR", dir.path().join("data"))
+        .env("WXHOST_PLUGINS_DIR", dir.path().join("plugins"))
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let healthy = || -> bool {
+        let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+            return false;
+        };
+        let mut answer = String::new();
+        s.write_all(b"GET /healthz HTTP/1.0\r\n\r\n").is_ok()
+            && s.read_to_string(&mut answer).is_ok()
+            && answer.starts_with("HTTP/1.0 200")
+    };
+    while Instant::now() < deadline {
+        if child.try_wait().unwrap().is_some() {
+            let status = child.wait().unwrap();
+            let mut stderr = String::new();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut stderr)
+                .unwrap();
+            return Served::Exited(status, stderr);
+        }
+        if healthy() {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Served::Answered;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("wxhost neither exited nor answered on {listen}");
+}
+
+#[test]
+fn serving_beyond_loopback_with_the_sample_credentials_is_refused_in_one_line() {
+    let port = wxhost_tests::service::free_port();
+    let all = format!("0.0.0.0:{port}");
+    let Served::Exited(status, stderr) = serve_briefly(&all, port, &[]) else {
+        panic!("wxhost served on {all} with the sample Token and EncodingAESKey");
+    };
+    assert!(!status.success());
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    for key in ["WXHOST_TOKEN", "WXHOST_ENCODING_AES_KEY", "WXHOST_APP_ID"] {
+        assert!(stderr.contains(key), "{key}: {stderr}");
+    }
+    // With its own secrets it serves there, and on loopback it always does.
+    let secrets = [
+        ("WXHOST_TOKEN", "myowntoken"),
+        (
+            "WXHOST_ENCODING_AES_KEY",
+            "0123456789abcdefghijklmnopqrstuvwxyzABCDEFG",
+        ),
+    ];
+    assert!(matches!(
+        serve_briefly(&all, port, &secrets),
+        Served::Answered
+    ));
+    let loopback = format!("127.0.0.1:{port}");
+    assert!(matches!(
+        serve_briefly(&loopback, port, &[]),
+        Served::Answered
+    ));
+}
+
 #[test]
 fn a_bad_config_value_stops_start_up_with_one_line_naming_the_key() {
     let out = std::process::Command::new(wxhost_tests::service::binary())
