@@ -101,7 +101,9 @@ pub struct PluginsConfig {
     pub kv_max_keys: u64,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+/// `Debug` shows the keys of `config` but not the values: they are where
+/// plugins' secrets live.
+#[derive(Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PluginSettings {
     pub enabled: Option<bool>,
@@ -410,8 +412,41 @@ impl fmt::Debug for WechatConfig {
             .field("app_secret", &redact(&self.app_secret))
             .field("token", &redact(&self.token))
             .field("encoding_aes_key", &redact(&self.encoding_aes_key))
+            .field(
+                "previous_encoding_aes_key",
+                &redact(self.previous_encoding_aes_key.as_deref().unwrap_or("")),
+            )
             .field("api_base_url", &self.api_base_url)
             .field("token_endpoint", &self.token_endpoint)
+            .finish()
+    }
+}
+
+impl fmt::Debug for PluginSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Destructured, so a new field cannot be left out of (or slip past
+        // the redaction of) `wxhost config` unnoticed.
+        let PluginSettings {
+            enabled,
+            priority,
+            memory_mib,
+            timeout_ms,
+            kv_max_bytes,
+            kv_max_keys,
+            capabilities,
+            config,
+        } = self;
+        let config: BTreeMap<&str, &str> =
+            config.keys().map(|k| (k.as_str(), "<redacted>")).collect();
+        f.debug_struct("PluginSettings")
+            .field("enabled", enabled)
+            .field("priority", priority)
+            .field("memory_mib", memory_mib)
+            .field("timeout_ms", timeout_ms)
+            .field("kv_max_bytes", kv_max_bytes)
+            .field("kv_max_keys", kv_max_keys)
+            .field("capabilities", capabilities)
+            .field("config", &config)
             .finish()
     }
 }
@@ -502,6 +537,26 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("server.require_encryption"), "{e}");
+    }
+
+    #[test]
+    fn plugin_config_values_are_redacted_and_their_keys_shown() {
+        let c = Config::from_toml(
+            "t",
+            "[plugin.bot]\npriority = 3\n[plugin.bot.config]\napi_key = \"sk-live-0123456789\"\n",
+            &env(&[(
+                "WXHOST_PREVIOUS_ENCODING_AES_KEY",
+                "0123456789abcdefghijklmnopqrstuvwxyzABCDEFG",
+            )]),
+        )
+        .unwrap();
+        let d = format!("{c:#?}");
+        assert!(!d.contains("sk-live-0123456789"), "{d}");
+        assert!(
+            !d.contains("0123456789abcdefghijklmnopqrstuvwxyzABCDEFG"),
+            "{d}"
+        );
+        assert!(d.contains("api_key") && d.contains("priority"), "{d}");
     }
 
     #[test]
