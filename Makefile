@@ -21,10 +21,13 @@ js-types:
 	scripts/gen-js-types.sh
 
 # Serve with the built-in config (sample credentials) and the example plugins.
+# Plaintext pushes are allowed here so `simulate --mode plaintext` can be tried;
+# a real deployment keeps the default, which refuses them when a key is set.
+WXHOST_REQUIRE_ENCRYPTION ?= false
 run: plugins
 	mkdir -p plugins.d
 	for p in $(EXAMPLES); do cp build/wasm/$$p.wasm plugins.d/; done
-	WXHOST_LISTEN=$(WXHOST_LISTEN) cargo run -p wxhost -- serve
+	WXHOST_LISTEN=$(WXHOST_LISTEN) WXHOST_REQUIRE_ENCRYPTION=$(WXHOST_REQUIRE_ENCRYPTION) cargo run -p wxhost -- serve
 
 release:
 	cargo build --release -p wxhost

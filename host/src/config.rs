@@ -38,8 +38,10 @@ pub struct ServerConfig {
     pub body_limit_bytes: usize,
     /// Every push is answered within this many milliseconds.
     pub budget_ms: u64,
-    /// Refuse unencrypted (plaintext-mode) pushes.
-    pub require_encryption: bool,
+    /// Refuse unencrypted (plaintext-mode) pushes. Unset: refuse them
+    /// whenever an EncodingAESKey is configured ([`Config::requires_encryption`]).
+    #[serde(default)]
+    pub require_encryption: Option<bool>,
     /// Pushes whose timestamp is further than this from now are replays.
     pub timestamp_window_secs: u64,
     /// How long a reply is kept to answer WeChat's retries.
@@ -109,7 +111,9 @@ pub struct PluginsConfig {
     pub kv_max_keys: u64,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+/// `Debug` shows the keys of `config` but not the values: they are where
+/// plugins' secrets live.
+#[derive(Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PluginSettings {
     pub enabled: Option<bool>,
@@ -256,11 +260,11 @@ impl Config {
             "WXHOST_PLUGINS_DIR" => self.plugins.dir = PathBuf::from(value),
             "WXHOST_DATA_DIR" => self.storage.data_dir = PathBuf::from(value),
             "WXHOST_REQUIRE_ENCRYPTION" => {
-                self.server.require_encryption = match value {
+                self.server.require_encryption = Some(match value {
                     "1" | "true" => true,
                     "0" | "false" => false,
                     _ => return Err(invalid(key, format!("`{value}` is not true or false"))),
-                }
+                })
             }
             // Read elsewhere (e.g. WXHOST_LOG) or reserved: not an error.
             _ => {}
@@ -322,6 +326,12 @@ impl Config {
         if w.app_id.is_empty() {
             return Err(invalid("wechat.app_id (WXHOST_APP_ID)", "must be set"));
         }
+        if self.server.require_encryption == Some(true) && w.encoding_aes_key.is_empty() {
+            return Err(invalid(
+                "server.require_encryption (WXHOST_REQUIRE_ENCRYPTION)",
+                "needs wechat.encoding_aes_key (WXHOST_ENCODING_AES_KEY)",
+            ));
+        }
         for (key, value) in [
             (
                 "wechat.encoding_aes_key (WXHOST_ENCODING_AES_KEY)",
@@ -368,6 +378,17 @@ impl Config {
         Duration::from_millis(self.server.budget_ms)
     }
 
+    /// Whether plaintext pushes are refused: as configured, else whenever an
+    /// EncodingAESKey is set. A plaintext push is authenticated only by
+    /// `signature` over (Token, timestamp, nonce), which WeChat sends on every
+    /// push, encrypted or not, so with plaintext accepted anyone who sees
+    /// one query string can push any message.
+    pub fn requires_encryption(&self) -> bool {
+        self.server
+            .require_encryption
+            .unwrap_or(!self.wechat.encoding_aes_key.is_empty())
+    }
+
     /// What the callback endpoint needs of the configuration.
     pub fn callback_settings(&self) -> crate::protocol::CallbackSettings {
         crate::protocol::CallbackSettings {
@@ -376,7 +397,7 @@ impl Config {
             // An empty key means "none": `Callback::new` says so.
             encoding_aes_key: Some(self.wechat.encoding_aes_key.clone()),
             previous_encoding_aes_key: self.wechat.previous_encoding_aes_key.clone(),
-            require_encryption: self.server.require_encryption,
+            require_encryption: self.requires_encryption(),
             timestamp_window_secs: self.server.timestamp_window_secs,
             max_body_bytes: self.server.body_limit_bytes,
         }
@@ -416,8 +437,41 @@ impl fmt::Debug for WechatConfig {
             .field("app_secret", &redact(&self.app_secret))
             .field("token", &redact(&self.token))
             .field("encoding_aes_key", &redact(&self.encoding_aes_key))
+            .field(
+                "previous_encoding_aes_key",
+                &redact(self.previous_encoding_aes_key.as_deref().unwrap_or("")),
+            )
             .field("api_base_url", &self.api_base_url)
             .field("token_endpoint", &self.token_endpoint)
+            .finish()
+    }
+}
+
+impl fmt::Debug for PluginSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Destructured, so a new field cannot be left out of (or slip past
+        // the redaction of) `wxhost config` unnoticed.
+        let PluginSettings {
+            enabled,
+            priority,
+            memory_mib,
+            timeout_ms,
+            kv_max_bytes,
+            kv_max_keys,
+            capabilities,
+            config,
+        } = self;
+        let config: BTreeMap<&str, &str> =
+            config.keys().map(|k| (k.as_str(), "<redacted>")).collect();
+        f.debug_struct("PluginSettings")
+            .field("enabled", enabled)
+            .field("priority", priority)
+            .field("memory_mib", memory_mib)
+            .field("timeout_ms", timeout_ms)
+            .field("kv_max_bytes", kv_max_bytes)
+            .field("kv_max_keys", kv_max_keys)
+            .field("capabilities", capabilities)
+            .field("config", &config)
             .finish()
     }
 }
@@ -498,6 +552,52 @@ mod tests {
                 .to_string();
             assert!(e.contains(&format!("server.{key}")), "{e}");
         }
+    }
+
+    #[test]
+    fn plaintext_is_refused_by_default_whenever_a_key_is_set() {
+        // The embedded default has a key: a deployment that sets only the
+        // secrets, through the environment, refuses plaintext pushes.
+        let c = Config::from_toml("t", "", &env(&[("WXHOST_TOKEN", "mytoken")])).unwrap();
+        assert_eq!(c.server.require_encryption, None);
+        assert!(c.requires_encryption() && c.callback_settings().require_encryption);
+        // Allowing plaintext is explicit.
+        let c =
+            Config::from_toml("t", "", &env(&[("WXHOST_REQUIRE_ENCRYPTION", "false")])).unwrap();
+        assert!(!c.requires_encryption());
+        let c = Config::from_toml("t", "[server]\nrequire_encryption = false\n", &[]).unwrap();
+        assert!(!c.requires_encryption());
+        // Without a key there is only plaintext.
+        let no_key = env(&[("WXHOST_ENCODING_AES_KEY", "")]);
+        assert!(
+            !Config::from_toml("t", "", &no_key)
+                .unwrap()
+                .requires_encryption()
+        );
+        let e = Config::from_toml("t", "[server]\nrequire_encryption = true\n", &no_key)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("server.require_encryption"), "{e}");
+    }
+
+    #[test]
+    fn plugin_config_values_are_redacted_and_their_keys_shown() {
+        let c = Config::from_toml(
+            "t",
+            "[plugin.bot]\npriority = 3\n[plugin.bot.config]\napi_key = \"sk-live-0123456789\"\n",
+            &env(&[(
+                "WXHOST_PREVIOUS_ENCODING_AES_KEY",
+                "0123456789abcdefghijklmnopqrstuvwxyzABCDEFG",
+            )]),
+        )
+        .unwrap();
+        let d = format!("{c:#?}");
+        assert!(!d.contains("sk-live-0123456789"), "{d}");
+        assert!(
+            !d.contains("0123456789abcdefghijklmnopqrstuvwxyzABCDEFG"),
+            "{d}"
+        );
+        assert!(d.contains("api_key") && d.contains("priority"), "{d}");
     }
 
     #[test]

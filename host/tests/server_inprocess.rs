@@ -24,6 +24,11 @@ struct Fixture {
 
 /// The built-in config over a temp dir, with `plugins` installed.
 async fn service(plugins: &[&str]) -> Fixture {
+    service_with(plugins, &[]).await
+}
+
+/// [`service`] with environment overrides.
+async fn service_with(plugins: &[&str], overrides: &[(&str, &str)]) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let plugins_dir = dir.path().join("plugins");
     std::fs::create_dir_all(&plugins_dir).unwrap();
@@ -34,14 +39,21 @@ async fn service(plugins: &[&str]) -> Fixture {
         )
         .unwrap();
     }
-    let env = [
-        ("WXHOST_PLUGINS_DIR", plugins_dir.display().to_string()),
+    let mut env = vec![
         (
-            "WXHOST_DATA_DIR",
+            "WXHOST_PLUGINS_DIR".to_owned(),
+            plugins_dir.display().to_string(),
+        ),
+        (
+            "WXHOST_DATA_DIR".to_owned(),
             dir.path().join("data").display().to_string(),
         ),
-    ]
-    .map(|(k, v)| (k.to_owned(), v));
+    ];
+    env.extend(
+        overrides
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+    );
     let config = Config::from_toml("test", "[plugins]\nwatch = false\n", &env).unwrap();
     let stores = Stores::open(&config.storage.data_dir).unwrap();
     Fixture {
@@ -61,6 +73,21 @@ fn push_request(push: &Push, mode: Mode) -> Request<Body> {
     let (url, body) = protocol::signed_request("/wechat", TOKEN, Some(&crypt()), mode, &xml, now);
     Request::post(url).body(Body::from(body)).unwrap()
 }
+
+/// `push` from `from` in `mode`, signed at `now` with `nonce`: the query and body.
+fn signed(push: &Push, from: &str, mode: Mode, nonce: &str) -> (protocol::CallbackQuery, String) {
+    let now = wxhost::unix_now();
+    let xml = push.to_xml("gh_test", from, now, rand_id());
+    protocol::build_push(TOKEN, Some(&crypt()), mode, &xml, now, nonce)
+}
+
+fn post(q: &protocol::CallbackQuery, body: &str) -> Request<Body> {
+    Request::post(format!("/wechat?{}", q.to_query_string()))
+        .body(Body::from(body.to_owned()))
+        .unwrap()
+}
+
+const ALLOW_PLAINTEXT: (&str, &str) = ("WXHOST_REQUIRE_ENCRYPTION", "false");
 
 fn rand_id() -> u64 {
     std::time::SystemTime::now()
@@ -196,4 +223,134 @@ async fn run_serves_a_listener_until_shutdown() {
         .expect("run returns after shutdown")
         .unwrap()
         .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_a_key_configured_plaintext_pushes_are_refused_unless_allowed() {
+    let f = service(&["echo"]).await;
+    let (s, _, body) = send(&f, push_request(&Push::Text("hi".into()), Mode::Plaintext)).await;
+    assert_eq!(
+        (s, body.as_str()),
+        (StatusCode::FORBIDDEN, "encryption_required")
+    );
+    let f = service_with(&["echo"], &[ALLOW_PLAINTEXT]).await;
+    let (s, _, body) = send(&f, push_request(&Push::Text("hi".into()), Mode::Plaintext)).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(body.contains("<Content><![CDATA[hi]]></Content>"), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_leaked_query_cannot_carry_a_forged_plaintext_push() {
+    // Even where plaintext is allowed: the real push was in safe mode, its
+    // query (signature, timestamp, nonce) leaked through a proxy log.
+    let f = service_with(&["echo"], &[ALLOW_PLAINTEXT]).await;
+    let (q, body) = signed(&Push::Text("real".into()), "o_user", Mode::Safe, "4711");
+    assert_eq!(send(&f, post(&q, &body)).await.0, StatusCode::OK);
+    let leaked = protocol::CallbackQuery {
+        encrypt_type: None,
+        msg_signature: None,
+        ..q.clone()
+    };
+    let forged = Push::Text("forged".into()).to_xml("gh_test", "o_anyone", wxhost::unix_now(), 1);
+    for _ in 0..3 {
+        let (s, _, label) = send(&f, post(&leaked, &forged)).await;
+        assert_eq!((s, label.as_str()), (StatusCode::FORBIDDEN, "nonce_reused"));
+    }
+    // The identical request is a retry: the same reply.
+    let (s, _, again) = send(&f, post(&q, &body)).await;
+    assert_eq!(s, StatusCode::OK);
+    let plain = protocol::open_reply(TOKEN, &crypt(), &again).unwrap();
+    assert!(
+        plain.contains("<Content><![CDATA[real]]></Content>"),
+        "{plain}"
+    );
+
+    // A plaintext push's query authenticates its own body only.
+    let (q, body) = signed(
+        &Push::Text("mine".into()),
+        "o_user",
+        Mode::Plaintext,
+        "4712",
+    );
+    assert_eq!(send(&f, post(&q, &body)).await.0, StatusCode::OK);
+    let (s, _, label) = send(&f, post(&q, &forged)).await;
+    assert_eq!((s, label.as_str()), (StatusCode::FORBIDDEN, "nonce_reused"));
+    let (s, _, again) = send(&f, post(&q, &body)).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        again.contains("<Content><![CDATA[mine]]></Content>"),
+        "{again}"
+    );
+
+    // And so does a verification GET's.
+    let ts = wxhost::unix_now().to_string();
+    let sig = protocol::signature(&[TOKEN, &ts, "4713"]);
+    let get = format!("/wechat?signature={sig}&timestamp={ts}&nonce=4713&echostr=e");
+    let (s, _, _) = send(&f, Request::get(get).body(Body::empty()).unwrap()).await;
+    assert_eq!(s, StatusCode::OK);
+    let leaked = format!("/wechat?signature={sig}&timestamp={ts}&nonce=4713");
+    let (s, _, label) = send(&f, Request::post(leaked).body(Body::from(forged)).unwrap()).await;
+    assert_eq!((s, label.as_str()), (StatusCode::FORBIDDEN, "nonce_reused"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_subscribe_message_popups_in_one_second_both_reach_the_plugin() {
+    let f = service(&["fixture"]).await;
+    let now = wxhost::unix_now();
+    let popup = |template: &str| {
+        format!(
+            "<xml><ToUserName>gh_test</ToUserName><FromUserName>o_user</FromUserName>\
+             <CreateTime>{now}</CreateTime><MsgType>event</MsgType>\
+             <Event>subscribe_msg_popup_event</Event><SubscribeMsgPopupEvent><List>\
+             <TemplateId>{template}</TemplateId><SubscribeStatusString>accept</SubscribeStatusString>\
+             <PopupScene>2</PopupScene></List></SubscribeMsgPopupEvent></xml>"
+        )
+    };
+    for template in ["T1", "T2"] {
+        let (url, body) = protocol::signed_request(
+            "/wechat",
+            TOKEN,
+            Some(&crypt()),
+            Mode::Safe,
+            &popup(template),
+            now,
+        );
+        let (s, _, reply) = send(&f, Request::post(url).body(Body::from(body)).unwrap()).await;
+        assert_eq!(s, StatusCode::OK);
+        let plain = protocol::open_reply(TOKEN, &crypt(), &reply).unwrap();
+        assert!(
+            plain.contains(&format!("popup {template}=accept")),
+            "{template}: {plain}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_body_built_to_amplify_its_fields_is_refused_as_too_large() {
+    let f = service(&[]).await;
+    let name = "N".repeat(256);
+    let xml = format!(
+        "<xml><ToUserName>gh_test</ToUserName><FromUserName>o</FromUserName><CreateTime>1</CreateTime>\
+         <MsgType>text</MsgType>{}{}{}</xml>",
+        format!("<{name}>").repeat(14),
+        "<a/>".repeat(4000),
+        format!("</{name}>").repeat(14),
+    );
+    let now = wxhost::unix_now();
+    let (url, body) =
+        protocol::signed_request("/wechat", TOKEN, Some(&crypt()), Mode::Safe, &xml, now);
+    let (s, _, label) = send(&f, Request::post(url).body(Body::from(body)).unwrap()).await;
+    assert_eq!(
+        (s, label.as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, "fields_too_large")
+    );
+    let long = "L".repeat(10_000);
+    let xml = format!("<xml><{long}>x</{long}></xml>");
+    let (url, body) =
+        protocol::signed_request("/wechat", TOKEN, Some(&crypt()), Mode::Safe, &xml, now);
+    let (s, _, label) = send(&f, Request::post(url).body(Body::from(body)).unwrap()).await;
+    assert_eq!(
+        (s, label.as_str()),
+        (StatusCode::BAD_REQUEST, "name_too_long")
+    );
 }

@@ -11,6 +11,10 @@ use wxhost_tests::service::{TOKEN, Wxhost};
 /// The fixture plugin may sleep past the default 1 s plugin limit.
 const SLOW_FIXTURE: &str = "[plugin.fixture]\ntimeout_ms = 4000\n";
 
+/// Plaintext pushes are refused by default when a key is set; tests of
+/// plaintext mode say so.
+const ALLOW_PLAINTEXT: (&str, &str) = ("WXHOST_REQUIRE_ENCRYPTION", "false");
+
 fn reply_of(xml: &str) -> Reply {
     protocol::parse_reply(xml)
         .unwrap_or_else(|e| panic!("not a reply ({e}): {xml}"))
@@ -41,7 +45,7 @@ async fn url_verification_echoes_only_when_signed() {
 
 #[tokio::test]
 async fn echo_answers_in_all_three_modes() {
-    let host = Wxhost::start(&["echo"], "", &[]).await;
+    let host = Wxhost::start(&["echo"], "", &[ALLOW_PLAINTEXT]).await;
     for (i, mode) in [Mode::Plaintext, Mode::Compatible, Mode::Safe]
         .into_iter()
         .enumerate()
@@ -159,7 +163,8 @@ async fn a_slow_plugin_gets_success_within_the_budget() {
 
 #[tokio::test]
 async fn hostile_requests_get_4xx_and_the_server_keeps_answering() {
-    let host = Wxhost::start(&["echo"], "", &[]).await;
+    // Plaintext allowed, so plaintext bodies reach the parser.
+    let host = Wxhost::start(&["echo"], "", &[ALLOW_PLAINTEXT]).await;
     let now = wxhost::unix_now();
     let good_xml = Push::Text("hi".into()).to_xml("gh_test", "o_u", now, 1);
     let crypt = &host.crypt;
@@ -247,13 +252,66 @@ async fn hostile_requests_get_4xx_and_the_server_keeps_answering() {
 }
 
 #[tokio::test]
-async fn require_encryption_refuses_plaintext_pushes() {
-    let host = Wxhost::start(&["echo"], "", &[("WXHOST_REQUIRE_ENCRYPTION", "true")]).await;
+async fn plaintext_pushes_are_refused_by_default_and_simulate_says_what_to_set() {
+    let host = Wxhost::start(&["echo"], "", &[]).await;
     let now = wxhost::unix_now();
     let xml = Push::Text("hi".into()).to_xml("gh_test", "o_u", now, 5);
-    assert_eq!(host.post_xml(&xml, Mode::Plaintext).await.0, 403);
+    assert_eq!(
+        host.post_xml(&xml, Mode::Plaintext).await,
+        (403, "encryption_required".to_owned())
+    );
     let body = host.push(&Push::Text("hi".into()), Mode::Safe, 6).await;
     assert_eq!(reply_of(&body), Reply::Text("hi".into()));
+
+    let out = tokio::process::Command::new(wxhost_tests::service::binary())
+        .args([
+            "simulate",
+            "--url",
+            &host.url,
+            "--mode",
+            "plaintext",
+            "--text",
+            "hi",
+        ])
+        .current_dir(host.dir.path())
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("refuses plaintext") && stderr.contains("WXHOST_REQUIRE_ENCRYPTION=false"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn an_exact_replay_after_its_reply_is_forgotten_never_runs_plugins_again() {
+    // Replies are kept for 20 s; the captured push stays acceptable for the
+    // 300 s timestamp window.
+    let host = Wxhost::start(&["fixture"], "[server]\ndedup_ttl_secs = 20\n", &[]).await;
+    let now = wxhost::unix_now();
+    let xml = Push::Text("sleep:0".into()).to_xml("gh_test", "o_replay", now, 6061);
+    let (url, body) =
+        protocol::signed_request(&host.url, TOKEN, Some(&host.crypt), Mode::Safe, &xml, now);
+    let (status, first) = host.post_raw(&url, body.clone()).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        reply_of(&host.open(&first, Mode::Safe)),
+        Reply::Text("slept 0 ms, call 1".into())
+    );
+    tokio::time::sleep(Duration::from_secs(21)).await;
+    let (status, replayed) = host.post_raw(&url, body).await;
+    assert_eq!(
+        (status, replayed.as_str()),
+        (200, "success"),
+        "{}",
+        host.log()
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let log = host.log();
+    assert!(log.contains("outcome=\"replay\""), "{log}");
+    assert_eq!(log.matches("plugin=\"fixture\"").count(), 1, "{log}");
 }
 
 #[tokio::test]
@@ -376,6 +434,95 @@ async fn dispatch_runs_plugins_by_priority_and_survives_broken_ones() {
         );
     }
     assert!(log.contains("outcome=\"no_plugin\""), "{log}");
+}
+
+/// How a short-lived `wxhost serve` went.
+enum Served {
+    /// It exited: status and stderr.
+    Exited(std::process::ExitStatus, String),
+    /// It answered `/healthz` on loopback (and was then stopped).
+    Answered,
+}
+
+/// `wxhost serve` on `listen` (port `port`) with `env`, until it exits or
+/// answers `/healthz`.
+fn serve_briefly(listen: &str, port: u16, env: &[(&str, &str)]) -> Served {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(wxhost_tests::service::binary())
+        .arg("serve")
+        .current_dir(dir.path())
+        .env("WXHOST_LISTEN", listen)
+        .env("WXHOST_DATA_DIR", dir.path().join("data"))
+        .env("WXHOST_PLUGINS_DIR", dir.path().join("plugins"))
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let healthy = || -> bool {
+        let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+            return false;
+        };
+        let mut answer = String::new();
+        s.write_all(b"GET /healthz HTTP/1.0\r\n\r\n").is_ok()
+            && s.read_to_string(&mut answer).is_ok()
+            && answer.starts_with("HTTP/1.0 200")
+    };
+    while Instant::now() < deadline {
+        if child.try_wait().unwrap().is_some() {
+            let status = child.wait().unwrap();
+            let mut stderr = String::new();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut stderr)
+                .unwrap();
+            return Served::Exited(status, stderr);
+        }
+        if healthy() {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Served::Answered;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("wxhost neither exited nor answered on {listen}");
+}
+
+#[test]
+fn serving_beyond_loopback_with_the_sample_credentials_is_refused_in_one_line() {
+    let port = wxhost_tests::service::free_port();
+    let all = format!("0.0.0.0:{port}");
+    let Served::Exited(status, stderr) = serve_briefly(&all, port, &[]) else {
+        panic!("wxhost served on {all} with the sample Token and EncodingAESKey");
+    };
+    assert!(!status.success());
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    for key in ["WXHOST_TOKEN", "WXHOST_ENCODING_AES_KEY", "WXHOST_APP_ID"] {
+        assert!(stderr.contains(key), "{key}: {stderr}");
+    }
+    // With its own secrets it serves there, and on loopback it always does.
+    let secrets = [
+        ("WXHOST_TOKEN", "myowntoken"),
+        (
+            "WXHOST_ENCODING_AES_KEY",
+            "0123456789abcdefghijklmnopqrstuvwxyzABCDEFG",
+        ),
+    ];
+    assert!(matches!(
+        serve_briefly(&all, port, &secrets),
+        Served::Answered
+    ));
+    let loopback = format!("127.0.0.1:{port}");
+    assert!(matches!(
+        serve_briefly(&loopback, port, &[]),
+        Served::Answered
+    ));
 }
 
 #[test]

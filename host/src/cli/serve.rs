@@ -1,11 +1,12 @@
 //! `wxhost serve`: the service on the configured listener until SIGINT or
-//! SIGTERM.
+//! SIGTERM. It refuses to listen beyond loopback with the embedded default's
+//! sample credentials: they are published, so anyone could sign pushes.
 
 use std::io::Write;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 
-use crate::config::Config;
+use crate::config::{Config, EMBEDDED_DEFAULT};
 use crate::server::{self, Service};
 use crate::store::Stores;
 
@@ -14,6 +15,7 @@ pub struct ServeCommand {}
 
 impl ServeCommand {
     pub async fn run(self, config: &Config, _out: &mut dyn Write) -> anyhow::Result<()> {
+        refuse_sample_credentials(config)?;
         let stores = Stores::open(&config.storage.data_dir).context("opening the store")?;
         let service = Service::build(config, stores).await?;
         let listener = tokio::net::TcpListener::bind(config.server.listen)
@@ -34,6 +36,45 @@ impl ServeCommand {
         tracing::info!("wxhost stopped");
         Ok(())
     }
+}
+
+/// Fails when a secret is still WeChat's published sample value and the
+/// listener is reachable from other hosts, naming what to set.
+fn refuse_sample_credentials(config: &Config) -> anyhow::Result<()> {
+    if config.server.listen.ip().is_loopback() {
+        return Ok(());
+    }
+    let sample = Config::from_toml("<embedded default>", EMBEDDED_DEFAULT, &[])?;
+    let (w, s) = (&config.wechat, &sample.wechat);
+    let secrets = [
+        ("WXHOST_TOKEN", w.token == s.token),
+        (
+            "WXHOST_ENCODING_AES_KEY",
+            w.encoding_aes_key == s.encoding_aes_key,
+        ),
+        (
+            "WXHOST_PREVIOUS_ENCODING_AES_KEY",
+            w.previous_encoding_aes_key.as_deref() == Some(s.encoding_aes_key.as_str()),
+        ),
+    ];
+    let mut to_set: Vec<&str> = secrets
+        .iter()
+        .filter(|(_, is_sample)| *is_sample)
+        .map(|(env, _)| *env)
+        .collect();
+    if to_set.is_empty() {
+        return Ok(());
+    }
+    // Not a secret, but a real account has its own.
+    if w.app_id == s.app_id {
+        to_set.push("WXHOST_APP_ID");
+    }
+    bail!(
+        "refusing to serve on {} with WeChat's published sample credentials: set {} \
+         (or wechat.* in the config file), or listen on a loopback address",
+        config.server.listen,
+        to_set.join(", ")
+    )
 }
 
 async fn shutdown_signal() {

@@ -121,8 +121,17 @@ impl SimulateCommand {
             mode.as_str(),
             elapsed.as_secs_f64() * 1000.0
         )?;
+        if status == reqwest::StatusCode::FORBIDDEN
+            && reply == protocol::ProtocolError::EncryptionRequired.kind()
+        {
+            bail!(
+                "the server refuses plaintext pushes ({reply}): it has an EncodingAESKey, so \
+                 server.require_encryption defaults to true. Use --mode safe or --mode compatible, \
+                 or start the server with WXHOST_REQUIRE_ENCRYPTION=false to allow plaintext mode"
+            );
+        }
         if !status.is_success() {
-            bail!("server refused the push: {reply}");
+            bail!("server refused the push: HTTP {status} {reply}");
         }
         if reply.is_empty() || reply == "success" {
             writeln!(out, "no reply (the server answered {reply:?})")?;

@@ -12,7 +12,7 @@ use super::message::Message;
 use super::parse::message_from_element;
 use super::render::{SUCCESS, render_reply};
 use super::reply::Reply;
-use super::signature::{signature, verify_signature};
+use super::signature::{signature, verified_signature, verify_signature};
 use super::xml::{Limits, parse_document};
 
 /// The query string of a callback request (all parameters optional at this
@@ -161,6 +161,13 @@ pub struct Inbound {
     pub key: Option<KeySlot>,
     /// The request's `nonce`, echoed in an encrypted reply as documented.
     pub nonce: String,
+    /// The request's `timestamp` (unix seconds), within the window.
+    pub timestamp: u64,
+    /// The verified `msg_signature` of an encrypted push. It covers the
+    /// ciphertext, so it names this push's content. `None` in plaintext
+    /// mode, whose `signature` covers only (Token, timestamp, nonce): anyone
+    /// who saw one request's query can put another body under it.
+    pub body_signature: Option<[u8; 20]>,
 }
 
 impl Inbound {
@@ -171,6 +178,8 @@ impl Inbound {
             mode: Mode::Plaintext,
             key: None,
             nonce: String::new(),
+            timestamp: 0,
+            body_signature: None,
         }
     }
 }
@@ -245,7 +254,7 @@ impl Callback {
 
     /// Checked only after the signature, so an unauthenticated caller cannot
     /// probe our clock.
-    fn check_timestamp(&self, timestamp: &str, now: u64) -> Result<(), ProtocolError> {
+    fn check_timestamp(&self, timestamp: &str, now: u64) -> Result<u64, ProtocolError> {
         let ts: u64 = timestamp
             .trim()
             .parse()
@@ -258,7 +267,7 @@ impl Callback {
                 window_secs,
             });
         }
-        Ok(())
+        Ok(ts)
     }
 
     /// POST: detects the mode (`encrypt_type=aes` → encrypted; compatible when
@@ -274,11 +283,13 @@ impl Callback {
         let body = std::str::from_utf8(body)
             .map_err(|_| ProtocolError::MalformedXml("body is not UTF-8".into()))?;
         if !q.is_encrypted() {
+            let (timestamp, nonce) = self.check_request_signature(q)?;
+            let timestamp = self.check_timestamp(timestamp, now)?;
+            // Like a missing key below, only an authenticated push learns
+            // that plaintext is refused.
             if self.settings.require_encryption {
                 return Err(ProtocolError::EncryptionRequired);
             }
-            let (timestamp, nonce) = self.check_request_signature(q)?;
-            self.check_timestamp(timestamp, now)?;
             let root = parse_document(body, limits)?;
             let message = message_from_element(&root, body)?;
             return Ok(Inbound {
@@ -286,6 +297,8 @@ impl Callback {
                 mode: Mode::Plaintext,
                 key: None,
                 nonce: nonce.to_owned(),
+                timestamp,
+                body_signature: None,
             });
         }
 
@@ -298,8 +311,9 @@ impl Callback {
             .ok_or(ProtocolError::MissingEncrypt)?;
         // `msg_signature` covers the body; `signature` does not, so it is not
         // required here (the official doc: "不要使用signature验证").
-        verify_signature(msg_sig, &[&self.settings.token, timestamp, nonce, encrypt])?;
-        self.check_timestamp(timestamp, now)?;
+        let body_signature =
+            verified_signature(msg_sig, &[&self.settings.token, timestamp, nonce, encrypt])?;
+        let timestamp = self.check_timestamp(timestamp, now)?;
         // Only an authenticated push learns that we have no key.
         let current = self
             .current
@@ -331,6 +345,8 @@ impl Callback {
             mode,
             key: Some(slot),
             nonce: nonce.to_owned(),
+            timestamp,
+            body_signature: Some(body_signature),
         })
     }
 

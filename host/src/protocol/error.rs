@@ -26,6 +26,11 @@ pub enum ProtocolError {
         now: u64,
         window_secs: u64,
     },
+    /// A plaintext push under a `(timestamp, nonce)` that already
+    /// authenticated a different request: its `signature` was lifted from a
+    /// seen query (they reach proxy and CDN logs) and put over another body.
+    #[error("timestamp and nonce already authenticated a different request (forged push)")]
+    NonceReused,
     /// `Encrypt` is not valid base64 (−40010).
     #[error("ciphertext is not valid base64")]
     BadBase64,
@@ -67,6 +72,13 @@ pub enum ProtocolError {
     /// Elements nest deeper than the limit.
     #[error("XML nested too deeply")]
     TooDeep,
+    /// An element name is longer than the limit.
+    #[error("XML element name too long")]
+    NameTooLong,
+    /// The message's fields (every leaf's path and text) would exceed the
+    /// limit: nesting built to amplify the body.
+    #[error("XML expands to too many field bytes")]
+    FieldsTooLarge,
     /// A `<!DOCTYPE` (and hence any entity declaration) was refused.
     #[error("DTD / entity declarations are refused")]
     Doctype,
@@ -97,6 +109,7 @@ impl ProtocolError {
             Self::MissingParameter(_) => "missing_parameter",
             Self::BadTimestamp => "bad_timestamp",
             Self::StaleTimestamp { .. } => "stale_timestamp",
+            Self::NonceReused => "nonce_reused",
             Self::BadBase64 => "bad_base64",
             Self::BadCiphertextLength => "bad_ciphertext_length",
             Self::BadPadding => "bad_padding",
@@ -110,6 +123,8 @@ impl ProtocolError {
             Self::MalformedXml(_) => "malformed_xml",
             Self::TooLarge => "too_large",
             Self::TooDeep => "too_deep",
+            Self::NameTooLong => "name_too_long",
+            Self::FieldsTooLarge => "fields_too_large",
             Self::Doctype => "doctype",
             Self::MissingField(_) => "missing_field",
             Self::InvalidField(_) => "invalid_field",
@@ -120,18 +135,19 @@ impl ProtocolError {
     }
 
     /// The HTTP status the callback endpoint answers with: 403 for
-    /// authentication failures (signature, replay, undecryptable), 413 for
+    /// authentication failures (signature, replay, forgery, undecryptable), 413 for
     /// oversize bodies, 400 for other malformed requests, 500 for errors that
     /// are ours (configuration, an invalid reply from a plugin).
     pub fn http_status(&self) -> u16 {
         match self {
             Self::BadSignature
             | Self::StaleTimestamp { .. }
+            | Self::NonceReused
             | Self::BadPadding
             | Self::BadLength
             | Self::WrongAppId
             | Self::EncryptionRequired => 403,
-            Self::TooLarge => 413,
+            Self::TooLarge | Self::FieldsTooLarge => 413,
             Self::MissingParameter(_)
             | Self::BadTimestamp
             | Self::BadBase64
@@ -140,6 +156,7 @@ impl ProtocolError {
             | Self::MissingEncrypt
             | Self::MalformedXml(_)
             | Self::TooDeep
+            | Self::NameTooLong
             | Self::Doctype
             | Self::MissingField(_)
             | Self::InvalidField(_) => 400,

@@ -27,6 +27,11 @@ fn signature_bytes(parts: &[&str]) -> [u8; 20] {
 /// Checks `given` (hex, either case) against [`signature`]`(parts)` in
 /// constant time.
 pub fn verify_signature(given: &str, parts: &[&str]) -> Result<(), ProtocolError> {
+    verified_signature(given, parts).map(|_| ())
+}
+
+/// [`verify_signature`], returning the signature it verified.
+pub(crate) fn verified_signature(given: &str, parts: &[&str]) -> Result<[u8; 20], ProtocolError> {
     let given = given.trim();
     let mut given_bytes = [0u8; 20];
     // Decoding fails on wrong length / non-hex: that is a mismatch, not a
@@ -36,7 +41,7 @@ pub fn verify_signature(given: &str, parts: &[&str]) -> Result<(), ProtocolError
     }
     let expected = signature_bytes(parts);
     if bool::from(expected.ct_eq(&given_bytes)) {
-        Ok(())
+        Ok(expected)
     } else {
         Err(ProtocolError::BadSignature)
     }

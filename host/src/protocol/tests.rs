@@ -718,6 +718,15 @@ fn err_encryption_modes() {
         required.open(&q, body.as_bytes(), now),
         Err(ProtocolError::EncryptionRequired)
     );
+    // Only an authenticated push learns that plaintext is refused.
+    let unsigned = CallbackQuery {
+        signature: Some("00".into()),
+        ..q.clone()
+    };
+    assert_eq!(
+        required.open(&unsigned, body.as_bytes(), now),
+        Err(ProtocolError::BadSignature)
+    );
     // URL verification is not a push: still allowed.
     let url_q = CallbackQuery {
         echostr: Some("e".into()),
@@ -855,6 +864,7 @@ fn kinds_are_unique_and_snake_case() {
             now: 0,
             window_secs: 0,
         },
+        ProtocolError::NonceReused,
         ProtocolError::BadBase64,
         ProtocolError::BadCiphertextLength,
         ProtocolError::BadPadding,
@@ -868,6 +878,8 @@ fn kinds_are_unique_and_snake_case() {
         ProtocolError::MalformedXml("x".into()),
         ProtocolError::TooLarge,
         ProtocolError::TooDeep,
+        ProtocolError::NameTooLong,
+        ProtocolError::FieldsTooLarge,
         ProtocolError::Doctype,
         ProtocolError::MissingField("x"),
         ProtocolError::InvalidField("x"),

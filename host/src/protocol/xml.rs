@@ -4,10 +4,13 @@
 //! WeChat's XML is tiny and flat, so the reader is deliberately strict about
 //! resources and lenient about content: it refuses any `<!DOCTYPE` (no DTD, no
 //! entity declarations, so no XXE or billion laughs), resolves only the five
-//! predefined entities and character references, caps size, depth and element
-//! count, ignores attributes, comments and processing instructions, and keeps
-//! text exactly (CDATA sections and text runs are concatenated; line endings
-//! and control characters are not touched).
+//! predefined entities and character references, caps size, depth, element
+//! count, element-name length and the bytes [`Element::leaf_fields`] will
+//! produce (paths repeat their ancestors' names, so without that cap a 1 MiB
+//! body of long nested names could expand to gigabytes of fields), ignores
+//! attributes, comments and processing instructions, and keeps text exactly
+//! (CDATA sections and text runs are concatenated; line endings and control
+//! characters are not touched).
 
 use quick_xml::Reader;
 use quick_xml::events::Event as XmlEvent;
@@ -20,20 +23,28 @@ pub struct Limits {
     pub max_bytes: usize,
     pub max_depth: usize,
     pub max_elements: usize,
+    /// Longest element name (WeChat's are under 32 bytes).
+    pub max_name_bytes: usize,
+    /// Most bytes of [`Element::leaf_fields`] (paths and values together).
+    pub max_field_bytes: usize,
 }
 
 impl Limits {
-    /// 1 MiB, depth 16, 4096 elements: generous for any WeChat push.
-    pub const DEFAULT: Limits = Limits {
-        max_bytes: 1 << 20,
-        max_depth: 16,
-        max_elements: 4096,
-    };
+    /// 1 MiB, depth 16, 4096 elements, names of 256 bytes, 2 MiB of fields:
+    /// generous for any WeChat push.
+    pub const DEFAULT: Limits = Limits::with_max_bytes(1 << 20);
 
-    pub fn with_max_bytes(max_bytes: usize) -> Limits {
+    /// The default limits for documents of at most `max_bytes`. Fields may
+    /// take twice the document: a real push's fields are smaller than its XML
+    /// (each name once instead of in two tags), so only documents built to
+    /// amplify reach the cap.
+    pub const fn with_max_bytes(max_bytes: usize) -> Limits {
         Limits {
             max_bytes,
-            ..Self::DEFAULT
+            max_depth: 16,
+            max_elements: 4096,
+            max_name_bytes: 256,
+            max_field_bytes: max_bytes.saturating_mul(2),
         }
     }
 }
@@ -127,6 +138,10 @@ pub fn parse_document(xml: &str, limits: Limits) -> Result<Element, ProtocolErro
     }
     let mut stack: Vec<Element> = Vec::with_capacity(4);
     let mut elements = 0usize;
+    let mut fields = FieldBudget {
+        used: 0,
+        max: limits.max_field_bytes,
+    };
 
     // Opens a new element (on Start or Empty); fails past the limits.
     let open = |stack: &mut Vec<Element>,
@@ -139,6 +154,9 @@ pub fn parse_document(xml: &str, limits: Limits) -> Result<Element, ProtocolErro
         }
         if stack.len() >= limits.max_depth {
             return Err(ProtocolError::TooDeep);
+        }
+        if name.len() > limits.max_name_bytes {
+            return Err(ProtocolError::NameTooLong);
         }
         let name = std::str::from_utf8(name).map_err(malformed)?;
         stack.push(Element {
@@ -156,7 +174,7 @@ pub fn parse_document(xml: &str, limits: Limits) -> Result<Element, ProtocolErro
             }
             XmlEvent::Empty(e) => {
                 open(&mut stack, &mut elements, e.name().as_ref())?;
-                if let Some(done) = close(&mut stack) {
+                if let Some(done) = close(&mut stack, &mut fields)? {
                     return Ok(done);
                 }
             }
@@ -165,7 +183,7 @@ pub fn parse_document(xml: &str, limits: Limits) -> Result<Element, ProtocolErro
                 if stack.is_empty() {
                     return Err(malformed("unexpected end tag"));
                 }
-                if let Some(done) = close(&mut stack) {
+                if let Some(done) = close(&mut stack, &mut fields)? {
                     return Ok(done);
                 }
             }
@@ -217,16 +235,36 @@ pub fn parse_document(xml: &str, limits: Limits) -> Result<Element, ProtocolErro
     }
 }
 
-/// Pops the innermost element into its parent; returns the root when it closes.
-fn close(stack: &mut Vec<Element>) -> Option<Element> {
-    let done = stack.pop()?;
-    match stack.last_mut() {
-        Some(parent) => {
-            parent.children.push(done);
-            None
-        }
-        None => Some(done),
+/// The bytes [`Element::leaf_fields`] will produce, counted as leaves close.
+struct FieldBudget {
+    used: usize,
+    max: usize,
+}
+
+/// Pops the innermost element into its parent; returns the root when it
+/// closes. A closing leaf below the root is charged its field: its path
+/// (the names below the root, joined with `.`) and its text.
+fn close(
+    stack: &mut Vec<Element>,
+    fields: &mut FieldBudget,
+) -> Result<Option<Element>, ProtocolError> {
+    let Some(done) = stack.pop() else {
+        return Ok(None);
+    };
+    if stack.is_empty() {
+        return Ok(Some(done));
     }
+    if done.children.is_empty() {
+        let ancestors: usize = stack[1..].iter().map(|e| e.name.len() + 1).sum();
+        fields.used += ancestors + done.name.len() + done.text.len();
+        if fields.used > fields.max {
+            return Err(ProtocolError::FieldsTooLarge);
+        }
+    }
+    if let Some(parent) = stack.last_mut() {
+        parent.children.push(done);
+    }
+    Ok(None)
 }
 
 /// `true` for characters XML 1.0 can carry (in CDATA or escaped).
@@ -347,6 +385,81 @@ mod tests {
             parse_document("<xml/>", Limits::with_max_bytes(5)),
             Err(ProtocolError::TooLarge)
         );
+    }
+
+    /// Bytes of `leaf_fields`, as they would sit in a `Message`.
+    fn field_bytes(e: &Element) -> usize {
+        e.leaf_fields().iter().map(|(k, v)| k.len() + v.len()).sum()
+    }
+
+    #[test]
+    fn long_element_names_are_refused() {
+        let name = "N".repeat(Limits::DEFAULT.max_name_bytes + 1);
+        let doc = format!("<xml><{name}>x</{name}></xml>");
+        assert_eq!(parse(&doc), Err(ProtocolError::NameTooLong));
+        let name = "N".repeat(Limits::DEFAULT.max_name_bytes);
+        let doc = format!("<xml><{name}>x</{name}></xml>");
+        assert_eq!(parse(&doc).unwrap().leaf_fields()[0].0, name);
+    }
+
+    #[test]
+    fn nesting_built_to_amplify_fields_is_refused_and_fields_stay_bounded() {
+        // The hostile shape: the longest allowed names, nested as deep as
+        // allowed, with as many empty leaves as allowed below them. Every
+        // leaf's path repeats all of its ancestors' names.
+        let limits = Limits::DEFAULT;
+        let name = "N".repeat(limits.max_name_bytes);
+        let depth = limits.max_depth - 2;
+        let leaves = limits.max_elements - depth - 1;
+        let doc = format!(
+            "<xml>{}{}{}</xml>",
+            format!("<{name}>").repeat(depth),
+            "<a/>".repeat(leaves),
+            format!("</{name}>").repeat(depth),
+        );
+        assert!(doc.len() < limits.max_bytes);
+        // Unchecked, its fields would be ~15 MB from a ~30 KB body.
+        let unchecked = leaves * depth * (name.len() + 1);
+        assert!(unchecked > 5 * limits.max_field_bytes, "{unchecked}");
+        assert_eq!(parse(&doc), Err(ProtocolError::FieldsTooLarge));
+
+        // Whatever fits is within the cap: amplify as much as the limits allow.
+        for leaves in [1, 100, 500, 4000] {
+            let doc = format!(
+                "<xml>{}{}{}</xml>",
+                format!("<{name}>").repeat(depth),
+                "<a>value</a>".repeat(leaves),
+                format!("</{name}>").repeat(depth),
+            );
+            match parse(&doc) {
+                Ok(e) => assert!(field_bytes(&e) <= limits.max_field_bytes, "{leaves}"),
+                Err(e) => assert_eq!(e, ProtocolError::FieldsTooLarge, "{leaves}"),
+            }
+        }
+        // A small body limit caps fields in proportion.
+        let small = Limits::with_max_bytes(8 << 10);
+        let doc = format!(
+            "<xml>{}{}{}</xml>",
+            format!("<{name}>").repeat(4),
+            "<a/>".repeat(20),
+            format!("</{name}>").repeat(4),
+        );
+        assert!(doc.len() < small.max_bytes);
+        assert_eq!(
+            parse_document(&doc, small),
+            Err(ProtocolError::FieldsTooLarge)
+        );
+    }
+
+    #[test]
+    fn a_real_pushs_fields_are_smaller_than_its_xml() {
+        let push = "<xml><ToUserName><![CDATA[gh_1]]></ToUserName><FromUserName><![CDATA[o_1]]></FromUserName>\
+            <CreateTime>1</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[pic_weixin]]></Event>\
+            <EventKey><![CDATA[k]]></EventKey><SendPicsInfo><Count>2</Count><PicList>\
+            <item><PicMd5Sum><![CDATA[a]]></PicMd5Sum></item><item><PicMd5Sum><![CDATA[b]]></PicMd5Sum></item>\
+            </PicList></SendPicsInfo></xml>";
+        let e = parse_document(push, Limits::with_max_bytes(push.len())).unwrap();
+        assert!(field_bytes(&e) <= push.len());
     }
 
     #[test]

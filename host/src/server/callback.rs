@@ -1,9 +1,12 @@
 //! The callback endpoint: WeChat's GET verification and POST pushes.
 //!
-//! A push is authenticated and decrypted, de-duplicated against WeChat's
-//! retries, dispatched in a detached task, and answered with the plugins'
-//! reply if it is ready by the budget, else with `success`. Client mistakes
-//! get a 4xx with a one-word reason ([`Refused`]) and nothing internal.
+//! A push is authenticated and decrypted, checked against the replay guard
+//! ([`SeenRequests`](super::seen::SeenRequests): a forged reuse of a leaked
+//! query is refused, an exact repeat never runs plugins again),
+//! de-duplicated against WeChat's retries, dispatched in a detached task, and
+//! answered with the plugins' reply if it is ready by the budget, else with
+//! `success`. Client mistakes get a 4xx with a one-word reason ([`Refused`])
+//! and nothing internal.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -22,18 +25,26 @@ use super::dispatch::Decision;
 use super::late;
 use super::outcome::Outcome;
 use super::refused::Refused;
-use crate::protocol::{CallbackQuery, Message, SUCCESS};
+use super::seen::Verdict;
+use crate::protocol::{CallbackQuery, Message, ProtocolError, SUCCESS};
 
 /// GET: URL verification; echoes `echostr` verbatim.
 pub async fn verify(
     State(state): State<Arc<AppState>>,
     Query(query): Query<CallbackQuery>,
 ) -> Result<Response, Refused> {
+    let now = crate::unix_now();
     let echo = state
         .callback
-        .verify_url(&query, crate::unix_now())
+        .verify_url(&query, now)
         .inspect_err(|e| tracing::info!(error = e.kind(), "verification refused"))
         .map_err(Refused)?;
+    // Verified, so both are present and the timestamp is a number.
+    if let (Some(ts), Some(nonce)) = (&query.timestamp, &query.nonce)
+        && let Ok(ts) = ts.trim().parse()
+    {
+        state.seen.verification(ts, nonce, &echo, now);
+    }
     Ok(([(header::CONTENT_TYPE, "text/plain")], echo).into_response())
 }
 
@@ -45,27 +56,35 @@ pub async fn push(
 ) -> Result<Response, Refused> {
     let arrived = Instant::now();
     let request_id = state.next_request_id.fetch_add(1, Ordering::Relaxed);
-    let inbound = state
-        .callback
-        .open(&query, &body, crate::unix_now())
-        .inspect_err(|e| {
-            tracing::info!(
-                request_id,
-                error = e.kind(),
-                latency_ms = arrived.elapsed().as_millis() as u64,
-                "push refused"
-            )
-        })
-        .map_err(Refused)?;
-    let deadlines = Deadlines::new(arrived, state.budget, state.late_window());
+    let now = crate::unix_now();
+    let refuse = |e: ProtocolError| {
+        tracing::info!(
+            request_id,
+            error = e.kind(),
+            latency_ms = arrived.elapsed().as_millis() as u64,
+            "push refused"
+        );
+        Refused(e)
+    };
+    let inbound = state.callback.open(&query, &body, now).map_err(refuse)?;
+    let verdict = state.seen.push(&inbound, &body, now);
     let message = inbound.message.clone();
-    let (pending, retry) = state
-        .dedup
-        .join(dedup::key(&message), || {
-            start(&state, message.clone(), deadlines)
-        })
-        .await;
-    let decision = dedup::wait(pending).await;
+    let key = state.dedup.key(&message);
+    let (decision, retry) = match verdict {
+        Verdict::Forged => return Err(refuse(ProtocolError::NonceReused)),
+        Verdict::New => {
+            let deadlines = Deadlines::new(arrived, state.budget, state.late_window());
+            let (pending, retry) = state
+                .dedup
+                .join(key, arrived, || start(&state, message.clone(), deadlines));
+            (dedup::wait(pending).await, retry)
+        }
+        // Never started again: its reply if still kept, else `success`.
+        Verdict::Repeat => match state.dedup.replay(key, arrived) {
+            Some(pending) => (dedup::wait(pending).await, true),
+            None => (Some(Arc::new(Decision::success(Outcome::Replay))), true),
+        },
+    };
     let (body, plugin, outcome) = match &decision {
         Some(d) => match state.callback.seal(&inbound, &d.reply, crate::unix_now()) {
             Ok(body) => (body, d.plugin.as_deref(), d.outcome),

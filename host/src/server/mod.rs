@@ -9,6 +9,9 @@
 //!   header and keep-alive timeouts, graceful shutdown;
 //!   `body_deadline.rs`: the request body read deadline.
 //! - `dedup.rs`: WeChat's retries join or replay the first delivery.
+//! - `seen.rs`: the replay guard — every authenticated (timestamp, nonce)
+//!   for the whole timestamp window: forged reuse refused, repeats known.
+//! - `expiring.rs`: the bounded, expiring map under both.
 //! - `deadlines.rs` ([`Deadlines`]): the reply and work deadlines of a push.
 //! - `dispatch.rs`: plugins + stored QR code → a [`Decision`] with its
 //!   [`Outcome`] (`outcome.rs`).
@@ -20,9 +23,11 @@ pub mod conn;
 pub mod deadlines;
 pub mod dedup;
 pub mod dispatch;
+pub mod expiring;
 pub mod late;
 pub mod outcome;
 pub mod refused;
+pub mod seen;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -50,11 +55,17 @@ use crate::store::Stores;
 /// How long shutdown waits for detached plugin work (late replies).
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
+/// Authenticated requests the replay guard remembers: enough for 3,000
+/// pushes a second sustained over a 300 s window, 100–200 bytes each (a
+/// quiet account's guard holds a few thousand).
+const SEEN_CAPACITY: usize = 1 << 20;
+
 /// Everything a request handler needs.
 pub struct AppState {
     pub callback: Callback,
     pub dispatcher: Dispatcher,
     pub dedup: dedup::Dedup<Decision>,
+    pub seen: seen::SeenRequests,
     pub budget: Duration,
     /// Where late replies go; `None` when late replies are off or no API
     /// credentials are configured.
@@ -114,6 +125,7 @@ impl Service {
             callback,
             dispatcher: Dispatcher::new(runtime.clone(), stores.qrcodes.clone()),
             dedup: dedup::Dedup::new(Duration::from_secs(config.server.dedup_ttl_secs), 200_000),
+            seen: seen::SeenRequests::new(config.server.timestamp_window_secs, SEEN_CAPACITY),
             budget: config.budget(),
             late_replies: wechat.filter(|_| config.server.late_replies),
             late_reply_window: Duration::from_secs(config.server.late_reply_window_secs),

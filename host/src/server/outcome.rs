@@ -20,6 +20,10 @@ pub enum Outcome {
     SealFailed,
     /// The worker ended without publishing an answer (it panicked).
     Lost,
+    /// An exact repeat of a push whose reply is no longer kept (a replay
+    /// after the dedup TTL, within the timestamp window): `success`, and the
+    /// plugins do not run again.
+    Replay,
 }
 
 impl Outcome {
@@ -33,6 +37,7 @@ impl Outcome {
             Outcome::Late => "late",
             Outcome::SealFailed => "seal_failed",
             Outcome::Lost => "lost",
+            Outcome::Replay => "replay",
         }
     }
 }
