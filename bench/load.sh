@@ -15,21 +15,25 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 mkdir -p "$WORK/plugins"
 cp build/wasm/echo.wasm "$WORK/plugins/"
 
+# Free loopback ports, so runs on a shared machine never collide.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+WXPORT=$(free_port); FLPORT=$(free_port)
+
 wait_up() { for _ in $(seq 100); do curl -sf "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "server did not start" >&2; exit 1; }
 
-WXHOST_LISTEN=127.0.0.1:18080 WXHOST_PLUGINS_DIR="$WORK/plugins" WXHOST_DATA_DIR="$WORK/data" \
+WXHOST_LISTEN=127.0.0.1:$WXPORT WXHOST_PLUGINS_DIR="$WORK/plugins" WXHOST_DATA_DIR="$WORK/data" \
   "$BIN/wxhost" serve 2>"$WORK/wxhost.log" &
 WX=$!
-wait_up http://127.0.0.1:18080/healthz
-"$BIN/loadgen" run http://127.0.0.1:18080/wechat "$CONNS" 2 warmup >/dev/null
-"$BIN/loadgen" run http://127.0.0.1:18080/wechat "$CONNS" "$SECS" "wxhost+echo (safe mode)" | tee "$WORK/wx.txt"
+wait_up http://127.0.0.1:$WXPORT/healthz
+"$BIN/loadgen" run http://127.0.0.1:$WXPORT/wechat "$CONNS" 2 warmup >/dev/null
+"$BIN/loadgen" run http://127.0.0.1:$WXPORT/wechat "$CONNS" "$SECS" "wxhost+echo (safe mode)" | tee "$WORK/wx.txt"
 kill $WX; wait $WX 2>/dev/null || true
 
-"$BIN/loadgen" floor 127.0.0.1:18081 &
+"$BIN/loadgen" floor 127.0.0.1:$FLPORT &
 FL=$!
 sleep 0.3
-"$BIN/loadgen" run http://127.0.0.1:18081/wechat "$CONNS" 2 warmup >/dev/null
-"$BIN/loadgen" run http://127.0.0.1:18081/wechat "$CONNS" "$SECS" "floor (bare axum)" | tee "$WORK/floor.txt"
+"$BIN/loadgen" run http://127.0.0.1:$FLPORT/wechat "$CONNS" 2 warmup >/dev/null
+"$BIN/loadgen" run http://127.0.0.1:$FLPORT/wechat "$CONNS" "$SECS" "floor (bare axum)" | tee "$WORK/floor.txt"
 kill $FL; wait $FL 2>/dev/null || true
 
 python3 - "$WORK/wx.txt" "$WORK/floor.txt" <<'PY'
