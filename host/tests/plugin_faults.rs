@@ -204,3 +204,51 @@ async fn host_keeps_answering_with_the_other_plugins() {
     assert!(matches!(l, Err(PluginError::Timeout { .. })));
     assert_eq!(r, 20);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spinning_plugins_do_not_hold_the_workers_other_calls_need() {
+    // More spinning calls than workers, each with a 4 s limit: a guest that
+    // never yields would hold both workers until its limit.
+    let spin_limit = PluginSettings {
+        timeout_ms: Some(4000),
+        ..Default::default()
+    };
+    let e = env(settings(&[("fault_loop", spin_limit)]));
+    let looping = e.rt.load_file(&wasm("fault_loop")).await.unwrap();
+    let echo = e.rt.load_file(&wasm("echo")).await.unwrap();
+    let spinners: Vec<_> = (0..3)
+        .map(|i| {
+            let p = looping.clone();
+            tokio::spawn(async move {
+                let msg = text(&format!("spin {i}"));
+                p.call(&HandlerInput::new(&msg, None), deadline()).await
+            })
+        })
+        .collect();
+    // A blocking sleep: with the workers held, tokio's timers would not fire.
+    std::thread::sleep(Duration::from_millis(300));
+    let asked = Instant::now();
+    let answer = tokio::spawn(async move {
+        let msg = text("still here");
+        echo.call(&HandlerInput::new(&msg, None), deadline()).await
+    })
+    .await
+    .unwrap();
+    let waited = asked.elapsed();
+    assert_eq!(
+        answer,
+        Ok(PluginOutcome::Reply(Reply::Text("still here".into())))
+    );
+    // A correctness bound (the spinners' limit is 4 s), not a speed goal.
+    assert!(
+        waited < Duration::from_secs(2),
+        "echo answered after {waited:?}"
+    );
+    for s in spinners {
+        let err = s.await.unwrap().unwrap_err();
+        assert!(
+            matches!(err, PluginError::Timeout { limit_ms: 4000, .. }),
+            "{err:?}"
+        );
+    }
+}

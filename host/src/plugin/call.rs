@@ -6,13 +6,20 @@
 //! deadline. Both are measured *after* the pool permit is acquired, so time
 //! spent queueing for an instance is never time the plugin gets; a call whose
 //! deadline passed while it queued is not made at all (load shedding).
+//!
+//! Sharing the CPU: plugin calls run on the same tokio workers as the HTTP
+//! endpoint, and epoch interruption only checks in at ticks. So at every
+//! tick a running guest either traps (its wall-clock limit has passed:
+//! `Trap::Interrupt`, classified as a timeout) or yields to the executor
+//! (`tokio::task::yield_now`) — a spinning plugin costs its own time slices,
+//! never a worker other pushes are waiting for.
 
 use std::time::{Duration, Instant};
 
-use wasmtime::{Store, Trap};
+use wasmtime::{Store, Trap, UpdateDeadline};
 
 use super::bindings::wechat::plugin::types as wit;
-use super::engine::{EPOCH_TICK, ticks};
+use super::engine::EPOCH_TICK;
 use super::handler::{HandlerInput, call_export, call_handler};
 use super::loaded::{LoadedPlugin, PluginCode, PluginInfo};
 use super::log_buffer::{LogLine, printable};
@@ -79,8 +86,17 @@ impl PluginCode {
             CallState::new(&self.scope, self.memory_limit_bytes as usize, start + limit),
         );
         store.limiter(|s| &mut s.limiter);
-        store.set_epoch_deadline(ticks(limit));
-        store.epoch_deadline_trap();
+        let ends = start + limit;
+        // Called at every tick while guest code runs (deadline = next tick);
+        // a call shorter than a tick never gets here.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            Ok(if Instant::now() >= ends {
+                UpdateDeadline::Interrupt
+            } else {
+                UpdateDeadline::YieldCustom(1, Box::pin(tokio::task::yield_now()))
+            })
+        });
 
         let mut instantiated = None;
         // Backstop for time spent in host code (epochs only interrupt wasm).
