@@ -97,6 +97,10 @@ pub struct PluginsConfig {
     pub kv_max_bytes: u64,
     /// Default kv quota per plugin: number of keys.
     pub kv_max_keys: u64,
+    /// Plugin instances at once (the instance pool); unset: what fits in
+    /// half the available memory at the largest `memory_mib`, at most 128.
+    #[serde(default)]
+    pub max_instances: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -327,6 +331,12 @@ impl Config {
                 "plugins",
                 "memory_mib and timeout_ms must be positive",
             ));
+        }
+        // The same bound as `plugin::MAX_INSTANCES`.
+        if let Some(n) = self.plugins.max_instances
+            && !(1..=1024).contains(&n)
+        {
+            return Err(invalid("plugins.max_instances", "must be 1 to 1024"));
         }
         for (id, p) in &self.plugin {
             if p.memory_mib == Some(0) || p.timeout_ms == Some(0) {

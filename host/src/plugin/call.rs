@@ -24,7 +24,7 @@ use super::handler::{HandlerInput, call_export, call_handler};
 use super::loaded::{LoadedPlugin, PluginCode, PluginInfo};
 use super::log_buffer::{LogLine, printable};
 use super::state::CallState;
-use super::{PluginError, loader, reply};
+use super::{PluginError, bounds, loader, reply};
 use crate::protocol::Reply;
 
 /// A successful call.
@@ -86,6 +86,7 @@ impl PluginCode {
             CallState::new(&self.scope, self.memory_limit_bytes as usize, start + limit),
         );
         store.limiter(|s| &mut s.limiter);
+        bounds::apply(&mut store);
         let ends = start + limit;
         // Called at every tick while guest code runs (deadline = next tick);
         // a call shorter than a tick never gets here.
@@ -164,6 +165,9 @@ impl PluginCode {
                     .find_map(|f| f.func_name().map(str::to_owned))
             });
         let at = func.map(|f| format!(" in {f}")).unwrap_or_default();
+        if let Some(what) = bounds::exceeded(&err) {
+            return PluginError::HostLimit(format!("{what}{at}"));
+        }
         match err.downcast_ref::<Trap>() {
             Some(Trap::Interrupt) => timeout(),
             Some(Trap::UnreachableCodeReached) => {

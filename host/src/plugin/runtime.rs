@@ -75,13 +75,19 @@ impl Runtime {
     /// Builds the engine (pooling allocator when available, epoch ticker)
     /// and linker. Loads nothing yet: see [`Runtime::load_all`].
     pub fn new(cfg: RuntimeConfig, services: HostServices) -> anyhow::Result<Arc<Runtime>> {
-        let parts = engine::build()?;
+        let instances = cfg.max_instances.max(1);
+        let parts = engine::build(instances)?;
+        tracing::debug!(
+            max_instances = instances,
+            pooling = parts.pooling,
+            "plugin runtime"
+        );
         let inner = Arc::new(Inner {
             engine: parts.engine,
             linker: parts.linker,
             compat: parts.compat,
             pooling: parts.pooling,
-            permits: tokio::sync::Semaphore::new(engine::POOL_INSTANCES as usize),
+            permits: tokio::sync::Semaphore::new(instances as usize),
             cfg,
             services,
         });
@@ -101,6 +107,11 @@ impl Runtime {
     /// Whether the pooling allocator is in use (else on-demand allocation).
     pub fn pooling(&self) -> bool {
         self.inner.pooling
+    }
+
+    /// Plugin instances that may exist at once (calls beyond wait).
+    pub fn max_instances(&self) -> u32 {
+        self.inner.cfg.max_instances.max(1)
     }
 
     /// Registry changes from now on.

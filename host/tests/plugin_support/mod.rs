@@ -66,6 +66,7 @@ pub fn env_with(
         kv_quota: KvQuota::DEFAULT,
         settings,
         watch: false,
+        max_instances: 32,
     };
     let services = HostServices {
         kv: kv.clone(),
