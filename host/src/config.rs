@@ -93,6 +93,9 @@ pub struct PluginsConfig {
     pub timeout_ms: u64,
     /// Watch the directory and hot-reload plugins.
     pub watch: bool,
+    /// While watching, also rescan the directory this often (0: never); it
+    /// catches lost events and a plugins dir swapped by symlink.
+    pub rescan_secs: u64,
     /// Default kv quota per plugin: bytes of keys and values together.
     pub kv_max_bytes: u64,
     /// Default kv quota per plugin: number of keys.

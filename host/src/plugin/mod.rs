@@ -20,7 +20,9 @@
 //!   a plugin's behalf (hostcall fuel, resources, random bytes).
 //! - `convert.rs`: every host ↔ WIT mapping; `bindings.rs`: bindgen;
 //!   `engine.rs`: Engine, pooling, epochs, linker; `pool.rs`: how many
-//!   instances at once; `watcher.rs`: hot reload.
+//!   instances at once; `watcher.rs`: hot reload (events, the periodic
+//!   rescan, the directory's symlink); `rescan.rs`: reconciling the
+//!   directory with the registry.
 
 mod bindings;
 mod bounds;
@@ -39,6 +41,7 @@ mod log_buffer;
 mod pool;
 mod registry;
 mod reply;
+mod rescan;
 mod runtime;
 mod state;
 mod watcher;
@@ -81,8 +84,12 @@ pub struct RuntimeConfig {
     pub kv_quota: KvQuota,
     /// Per plugin id.
     pub settings: BTreeMap<String, PluginSettings>,
-    /// Hot-reload the directory (the server calls [`Runtime::watch`] when set).
+    /// Hot reload from filesystem events once [`Runtime::watch`] runs (the
+    /// server calls it when `plugins.watch` is set).
     pub watch: bool,
+    /// While watching, reconcile the directory this often (`None`: events
+    /// only). Catches what events miss: lost events, a swapped symlink.
+    pub rescan_interval: Option<std::time::Duration>,
     /// Plugin instances at once (the pool size): `plugins.max_instances`,
     /// else what fits in memory ([`default_max_instances`]).
     pub max_instances: u32,
@@ -107,6 +114,8 @@ impl RuntimeConfig {
             },
             settings: config.plugin.clone(),
             watch: config.plugins.watch,
+            rescan_interval: (config.plugins.rescan_secs > 0)
+                .then(|| Duration::from_secs(config.plugins.rescan_secs)),
             max_instances: config
                 .plugins
                 .max_instances

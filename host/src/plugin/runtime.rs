@@ -12,6 +12,7 @@ use tokio::sync::broadcast;
 
 use super::handler::HandlerInput;
 use super::registry::Registry;
+use super::rescan::{FileStamp, Seen};
 use super::{
     HostServices, Inner, LoadedPlugin, PluginError, PluginOutcome, RuntimeConfig, engine, loader,
 };
@@ -67,6 +68,8 @@ pub struct Runtime {
     registry: Registry,
     /// Serializes load → publish so two reloads of one file cannot interleave.
     load_lock: tokio::sync::Mutex<()>,
+    /// Every plugin file as last looked at (see `rescan.rs`).
+    pub(crate) seen: Seen,
     events: broadcast::Sender<ReloadEvent>,
     pub(crate) watcher: Mutex<Option<super::watcher::WatchHandle>>,
 }
@@ -95,6 +98,7 @@ impl Runtime {
             inner,
             registry: Registry::default(),
             load_lock: tokio::sync::Mutex::new(()),
+            seen: Seen::default(),
             events: broadcast::channel(256).0,
             watcher: Mutex::new(None),
         }))
@@ -135,27 +139,23 @@ impl Runtime {
         loader::load(&self.inner, path).await.map(Arc::new)
     }
 
-    /// Loads every `*.wasm` in the directory (creating it if missing). A file
+    /// Loads every `*.wasm` in the directory (creating it if missing), by
+    /// reconciling the registry with it (see [`Runtime::rescan`]). A file
     /// that fails is logged and skipped; the others load.
     pub async fn load_all(&self) -> anyhow::Result<()> {
-        let dir = self.inner.cfg.dir.clone();
-        std::fs::create_dir_all(&dir)
+        let dir = &self.inner.cfg.dir;
+        std::fs::create_dir_all(dir)
             .map_err(|e| anyhow::anyhow!("plugins dir {}: {e}", dir.display()))?;
-        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| is_plugin_file(p) && p.is_file())
-            .collect();
-        files.sort();
-        for f in files {
-            self.reload_path(&f).await;
-        }
-        Ok(())
+        self.reconcile(false).await
     }
 
     /// (Re)loads `path` if it exists, else removes its plugin. Failures keep
     /// the working version and are logged with the reason.
     pub(crate) async fn reload_path(&self, path: &Path) {
         let _guard = self.load_lock.lock().await;
+        // Taken before the file is read, so a write that races with the
+        // read changes the stamp and the next rescan looks again.
+        self.seen.record(path, FileStamp::of(path));
         let id = match loader::plugin_id(path) {
             Ok(id) => id,
             Err(e) => {
