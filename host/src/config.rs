@@ -49,6 +49,9 @@ pub struct ServerConfig {
     /// With late replies on, how long after a push its plugins may still
     /// run (each within its own time limit).
     pub late_reply_window_secs: u64,
+    /// On shutdown, how long to wait for plugin work still running (late
+    /// replies) before abandoning it (and logging what was dropped).
+    pub shutdown_grace_secs: u64,
 }
 
 #[derive(Clone, Deserialize)]

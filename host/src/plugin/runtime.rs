@@ -266,6 +266,18 @@ impl Runtime {
         qr_code: Option<&QrCode>,
         deadline: Instant,
     ) -> Dispatch {
+        self.dispatch_observed(msg, qr_code, deadline, |_| {}).await
+    }
+
+    /// [`Runtime::dispatch`], telling `calling` the id of each plugin as its
+    /// call starts (so whoever waits on the work can say what is running).
+    pub async fn dispatch_observed(
+        &self,
+        msg: &Message,
+        qr_code: Option<&QrCode>,
+        deadline: Instant,
+        mut calling: impl FnMut(&str) + Send,
+    ) -> Dispatch {
         let input = HandlerInput::new(msg, qr_code);
         let mut out = Dispatch::default();
         for p in self.plugins().iter().filter(|p| p.handles(input.kind)) {
@@ -274,6 +286,7 @@ impl Runtime {
                 break;
             }
             out.called += 1;
+            calling(p.id());
             match p.call(&input, deadline).await {
                 Ok(PluginOutcome::Pass) => continue,
                 Ok(o) => {
