@@ -197,3 +197,40 @@ impl wechat::Host for WechatCtx {
         Ok(e.0)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oversized_arguments_are_refused_before_they_reach_wechat() {
+        let text = |n: usize| wechat::CustomerMessage::Text("字".repeat(n));
+        assert!(check_customer_message(&text(MAX_TEXT_BYTES / 3)).is_ok());
+        let err = check_customer_message(&text(MAX_TEXT_BYTES)).unwrap_err().0;
+        assert_eq!(err.code, CODE_SYSTEM);
+        assert!(err.message.contains("limit 2048"), "{}", err.message);
+        let article = types::Article {
+            title: "t".into(),
+            description: String::new(),
+            pic_url: String::new(),
+            url: "u".repeat(MAX_LONG_BYTES + 1),
+        };
+        let news = wechat::CustomerMessage::News(vec![article.clone()]);
+        assert!(check_customer_message(&news).is_err());
+        let many = types::Article {
+            url: String::new(),
+            ..article
+        };
+        let news = wechat::CustomerMessage::News(vec![many; MAX_ARTICLES + 1]);
+        assert!(check_customer_message(&news).is_err());
+        assert!(
+            at_most(
+                "openid",
+                &"o".repeat(MAX_OPENID_BYTES + 1),
+                MAX_OPENID_BYTES
+            )
+            .is_err()
+        );
+        assert!(at_most_opt("note", &Some("n".repeat(MAX_NOTE_BYTES)), MAX_NOTE_BYTES).is_ok());
+    }
+}
