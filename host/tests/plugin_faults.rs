@@ -252,3 +252,52 @@ async fn spinning_plugins_do_not_hold_the_workers_other_calls_need() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_instance_pool_makes_calls_wait_and_sheds_those_out_of_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join(".cache");
+    let one = env_with(
+        dir,
+        cache,
+        settings(&[(
+            "fixture",
+            PluginSettings {
+                timeout_ms: Some(5000),
+                ..Default::default()
+            },
+        )]),
+    );
+    let mut cfg = one.rt.config().clone();
+    cfg.max_instances = 1;
+    let rt = wxhost::plugin::Runtime::new(
+        cfg,
+        wxhost::plugin::HostServices {
+            kv: one.kv.clone(),
+            wechat: None,
+        },
+    )
+    .unwrap();
+    assert_eq!(rt.max_instances(), 1);
+    let slow = rt.load_file(&wasm("fixture")).await.unwrap();
+    let echo = rt.load_file(&wasm("echo")).await.unwrap();
+    let busy = tokio::spawn(async move {
+        let msg = text("sleep:1000");
+        slow.call(&HandlerInput::new(&msg, None), deadline()).await
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The one instance is taken: a call that cannot wait long is shed...
+    let msg = text("x");
+    let short = Instant::now() + Duration::from_millis(200);
+    let err = echo
+        .call(&HandlerInput::new(&msg, None), short)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, PluginError::Shed { .. }), "{err:?}");
+    // ...and one that can, waits for it and answers.
+    assert_eq!(
+        echo.call(&HandlerInput::new(&msg, None), deadline()).await,
+        Ok(PluginOutcome::Reply(Reply::Text("x".into())))
+    );
+    assert!(busy.await.unwrap().is_ok());
+}

@@ -112,7 +112,6 @@ impl PluginCode {
             f(&plugin, &mut store).await.map_err(|e| (e, false))
         })
         .await;
-        drop(permit);
         let elapsed = start.elapsed();
         let timeout = || PluginError::Timeout {
             limit_ms: limit.as_millis() as u64,
@@ -125,7 +124,11 @@ impl PluginCode {
                 Err(self.classify(e, store.data(), during_instantiate, timeout))
             }
         };
+        // The instance's pool slot is freed with the store: only then may
+        // the next call have the permit (else its instantiation can find the
+        // pool full).
         let state = store.into_data();
+        drop(permit);
         let report = CallReport {
             result: (),
             logs: state.host.log.finish(&self.id),

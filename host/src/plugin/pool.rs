@@ -85,6 +85,22 @@ mod tests {
     }
 
     #[test]
+    fn the_config_sets_the_pool_size_or_leaves_it_to_the_memory() {
+        use crate::config::Config;
+        use crate::plugin::RuntimeConfig;
+        let cfg = |toml: &str| Config::from_toml("test", toml, &[]);
+        let set = cfg("[plugins]\nmax_instances = 7\n").unwrap();
+        assert_eq!(RuntimeConfig::from_config(&set).max_instances, 7);
+        // Unset: derived at the largest memory limit of any plugin.
+        let big = cfg("[plugin.big]\nmemory_mib = 100000\n").unwrap();
+        let derived = RuntimeConfig::from_config(&big).max_instances;
+        assert_eq!(derived, fit(available_memory(), 100000));
+        assert_eq!(derived, MIN_INSTANCES, "100 GB plugins on this machine");
+        let err = cfg("[plugins]\nmax_instances = 0\n").unwrap_err();
+        assert!(err.to_string().contains("plugins.max_instances"), "{err}");
+    }
+
+    #[test]
     fn meminfo_is_read_in_kib() {
         let m = "MemTotal:       24683520 kB\nMemFree:  1486848 kB\nMemAvailable:   20603904 kB\n";
         assert_eq!(meminfo_available(m), Some(20603904 << 10));
