@@ -30,6 +30,7 @@ impl ServeCommand {
             listen = %listener.local_addr()?,
             path = %config.server.path,
             plugins = service.runtime.plugins().len(),
+            max_instances = service.runtime.max_instances(),
             "wxhost serving"
         );
         server::run(service, listener, shutdown_signal()).await?;
