@@ -65,11 +65,20 @@ impl Command {
     }
 }
 
+/// The configured store (`[storage]`): every command opens it here, so all
+/// of them use the same backend as `serve`.
+pub(crate) fn open_stores(config: &Config) -> anyhow::Result<crate::store::Stores> {
+    use anyhow::Context as _;
+    let location = config.store_location(None)?;
+    crate::store::Stores::open(&location)
+        .with_context(|| format!("opening the store ({})", location.describe()))
+}
+
 /// The store and API client a CLI command uses: the same store as `serve`,
 /// so commands reuse the server's access_token instead of fetching.
 pub(crate) fn open_wechat(config: &Config) -> anyhow::Result<crate::api::Wechat> {
-    use anyhow::Context as _;
-    let stores = crate::store::Stores::open(&config.storage.data_dir)
-        .with_context(|| format!("opening the store in {}", config.storage.data_dir.display()))?;
-    Ok(crate::api::Wechat::new(&config.wechat, &stores)?)
+    Ok(crate::api::Wechat::new(
+        &config.wechat,
+        &open_stores(config)?,
+    )?)
 }

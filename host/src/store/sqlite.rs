@@ -20,9 +20,12 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::{
-    KvQuota, KvStore, MenuStore, MenuVersion, QrCode, QrRecord, QrStore, RESERVATION_TTL_SECS,
-    Reservation, SessionStore, StoreError, StoredToken, TokenStore, now_secs,
+    KvEntry, KvQuota, KvStore, MenuStore, MenuVersion, QrCode, QrRecord, QrReservation, QrStore,
+    RESERVATION_TTL_SECS, Reservation, SessionRecord, SessionStore, StoreError, StoredToken,
+    TokenRecord, TokenStore, now_secs,
 };
+
+mod export;
 
 /// How long a statement waits for another process's write lock. Writes are
 /// single small transactions, so this only has to outlast one of them; it is
@@ -374,6 +377,14 @@ impl KvStore for SqliteStore {
         })
         .await?
     }
+
+    async fn export(&self) -> Result<Vec<KvEntry>, StoreError> {
+        self.export_kv().await
+    }
+
+    async fn import(&self, entries: &[KvEntry]) -> Result<(), StoreError> {
+        self.import_kv(entries).await
+    }
 }
 
 /// A counter as `kv-incr` stores it: decimal text.
@@ -475,6 +486,14 @@ impl TokenStore for SqliteStore {
         })
         .await
     }
+
+    async fn export(&self) -> Result<Vec<TokenRecord>, StoreError> {
+        self.export_tokens().await
+    }
+
+    async fn import(&self, records: &[TokenRecord]) -> Result<(), StoreError> {
+        self.import_tokens(records).await
+    }
 }
 
 #[async_trait]
@@ -544,6 +563,14 @@ impl SessionStore for SqliteStore {
             .map(|_| ())
         })
         .await
+    }
+
+    async fn export(&self) -> Result<Vec<SessionRecord>, StoreError> {
+        self.export_sessions().await
+    }
+
+    async fn import(&self, records: &[SessionRecord]) -> Result<(), StoreError> {
+        self.import_sessions(records).await
     }
 }
 
@@ -658,6 +685,10 @@ impl MenuStore for SqliteStore {
             stmt.query_map([], menu_row)?.collect()
         })
         .await
+    }
+
+    async fn import(&self, versions: &[MenuVersion]) -> Result<(), StoreError> {
+        self.import_menus(versions).await
     }
 }
 
@@ -851,6 +882,18 @@ impl QrStore for SqliteStore {
                 .collect()
         })
         .await
+    }
+
+    async fn reservations(&self) -> Result<Vec<QrReservation>, StoreError> {
+        self.export_reservations().await
+    }
+
+    async fn import(
+        &self,
+        codes: &[QrRecord],
+        reservations: &[QrReservation],
+    ) -> Result<(), StoreError> {
+        self.import_qrcodes(codes, reservations).await
     }
 }
 
