@@ -39,6 +39,11 @@ pub use types::{
 pub enum StoreError {
     #[error("storage: {0}")]
     Backend(String),
+    /// The backend did not answer (a networked one that is down or out of
+    /// reach). The store logs this once when it starts and once when it
+    /// ends, so callers need not log it per call.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
     /// A permanent QR code would exceed the account's quota.
     #[error("permanent QR code quota reached: {count} of {limit} already created")]
     QuotaReached { count: u64, limit: u64 },
@@ -408,7 +413,13 @@ impl Stores {
         })
     }
 
-    /// A private in-memory store (tests, `plugin run`).
+    /// The SQLite store in `data_dir` (tests, migration; commands use
+    /// [`Stores::open`], which follows the configuration).
+    pub fn sqlite(data_dir: &std::path::Path) -> Result<Stores, StoreError> {
+        Ok(Stores::of(Arc::new(sqlite::SqliteStore::open(data_dir)?)))
+    }
+
+    /// A private in-memory store (tests).
     pub fn in_memory() -> Result<Stores, StoreError> {
         Ok(Stores::of(Arc::new(sqlite::SqliteStore::open_in_memory()?)))
     }

@@ -126,7 +126,7 @@ impl RedisStore {
         F: Future<Output = Result<T, RedisError>>,
     {
         if !self.health.admit() {
-            return Err(StoreError::Backend("redis unreachable".into()));
+            return Err(StoreError::Unavailable("redis unreachable".into()));
         }
         match tokio::time::timeout(self.timeout, f(self.conn.clone())).await {
             Ok(Ok(v)) => {
@@ -136,7 +136,7 @@ impl RedisStore {
             Ok(Err(e)) if unreachable(&e) => {
                 let message = format!("redis unreachable: {}", describe(&e));
                 self.health.failed(&message);
-                Err(StoreError::Backend(message))
+                Err(StoreError::Unavailable(message))
             }
             Ok(Err(e)) => {
                 self.health.answered();
@@ -145,7 +145,7 @@ impl RedisStore {
             Err(_) => {
                 let message = format!("redis unreachable: no answer within {:?}", self.timeout);
                 self.health.failed(&message);
-                Err(StoreError::Backend(message))
+                Err(StoreError::Unavailable(message))
             }
         }
     }
