@@ -4,7 +4,8 @@
 //! (`api`, `plugin`, `server`) never print or depend on clap.
 //!
 //! - [`serve`], [`simulate`], [`plugin_run`] (`plugin run`), [`token`],
-//!   [`menu`], [`qrcode`], [`show_config`] (`config`).
+//!   [`menu`], [`qrcode`], [`show_config`] (`config`), [`store_migrate`]
+//!   (`store migrate`).
 //! - [`push_args`]: the flags that describe a push, shared by `simulate` and
 //!   `plugin run`.
 
@@ -15,6 +16,7 @@ pub mod qrcode;
 pub mod serve;
 pub mod show_config;
 pub mod simulate;
+pub mod store_migrate;
 pub mod token;
 
 use std::io::Write;
@@ -43,6 +45,9 @@ pub enum Command {
     /// Parametric QR codes: create, list, show.
     #[command(subcommand)]
     Qrcode(qrcode::QrcodeCommand),
+    /// The store: migrate between backends.
+    #[command(subcommand)]
+    Store(store_migrate::StoreCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -61,6 +66,7 @@ impl Command {
             Command::Token(c) => c.run(config, out).await,
             Command::Menu(c) => c.run(config, out).await,
             Command::Qrcode(c) => c.run(config, out).await,
+            Command::Store(c) => c.run(config, out).await,
         }
     }
 }
