@@ -9,10 +9,9 @@ cd "$(dirname "$0")/.."
 . scripts/lib-guest.sh
 
 command -v redis-server >/dev/null || apt_install redis-server
-# The backend's scripts need Redis 6.2 or newer (GETDEL, SET ... GET).
-version=$(redis-server --version | sed -n 's/.* v=\([0-9]*\)\.\([0-9]*\).*/\1 \2/p')
-read -r major minor <<<"$version"
-if [ "${major:-0}" -lt 6 ] || { [ "$major" -eq 6 ] && [ "${minor:-0}" -lt 2 ]; }; then
-    log "redis-server $major.$minor is too old: wxhost needs Redis 6.2 or newer"
+# The backend's scripts need Redis 7.0 or newer (SET NX GET, GETDEL).
+major=$(redis-server --version | sed -n 's/.* v=\([0-9]*\)\..*/\1/p')
+if [ "${major:-0}" -lt 7 ]; then
+    log "redis-server $major.x is too old: wxhost needs Redis 7.0 or newer"
     exit 1
 fi

@@ -510,9 +510,12 @@ async fn the_first_instance_claims_a_push_and_the_others_see_it_running_then_dec
         b.begin(&push_keys("b", 9, false)).await.unwrap(),
         PushState::Forged
     );
-    a.decide(&ka.message, b"the decision", Duration::from_secs(60))
-        .await
-        .unwrap();
+    a.decide(
+        &[(ka.message, b"the decision".to_vec())],
+        Duration::from_secs(60),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         b.recheck(&kb).await.unwrap(),
         PushState::Decided(b"the decision".to_vec())
@@ -557,7 +560,7 @@ async fn an_exact_repeat_after_its_decision_is_forgotten_runs_nothing() {
         PushState::Claimed { .. }
     ));
     ledger
-        .decide(&k.message, b"d", Duration::from_millis(200))
+        .decide(&[(k.message, b"d".to_vec())], Duration::from_millis(200))
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;

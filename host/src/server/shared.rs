@@ -6,7 +6,8 @@
 //!   (forged, repeat) and the claim of the message, atomically. The first
 //!   instance to see a message claims it and runs the plugins; when the
 //!   decision is made it is published (reply, plugin, outcome) for
-//!   `dedup_ttl_secs`, off the response path.
+//!   `dedup_ttl_secs`, off the response path and batched with the other
+//!   decisions of the moment (one pipeline per round trip).
 //! - A delivery finding the message claimed elsewhere waits for that
 //!   decision, polling (10 ms, doubling to 100 ms) within its own budget,
 //!   and answers with the same reply content; at its budget it answers
@@ -46,6 +47,7 @@ pub struct SharedMemory {
     claim_ttl: Duration,
     /// How long decisions are kept (`dedup_ttl_secs`).
     kept: Duration,
+    publisher: Publisher,
     tasks: TaskTracker,
 }
 
@@ -58,6 +60,7 @@ impl SharedMemory {
         tasks: TaskTracker,
     ) -> SharedMemory {
         SharedMemory {
+            publisher: publisher(ledger.clone(), kept),
             ledger,
             local,
             claimant: format!("{}-{:016x}", std::process::id(), rand::random::<u64>()),
@@ -82,22 +85,13 @@ impl SharedMemory {
         }
     }
 
-    /// Publishes the decision `pending` will hold, for the other instances
-    /// (in a task of the service's, so shutdown waits for it).
-    fn publish(&self, pending: Pending<Decision>, message: [u8; 16]) {
-        let (ledger, kept) = (self.ledger.clone(), self.kept);
-        self.tasks.spawn(async move {
-            // No decision (the worker panicked): the claim expires and the
-            // next delivery processes the message.
-            let Some(decision) = wait(pending).await else {
-                return;
-            };
-            match serde_json::to_vec(&*decision) {
-                // A failure is the store's to log (once, while Redis is down).
-                Ok(bytes) => drop(ledger.decide(&message, &bytes, kept).await),
-                Err(e) => tracing::warn!(error = %e, "decision not serializable"),
-            }
-        });
+    /// Publishes `decision` for the other instances, through the
+    /// [`Publisher`].
+    fn publish(&self, message: [u8; 16], decision: &Decision) {
+        match serde_json::to_vec(decision) {
+            Ok(bytes) => drop(self.publisher.send((message, bytes))),
+            Err(e) => tracing::warn!(error = %e, "decision not serializable"),
+        }
     }
 
     async fn settle(
@@ -130,9 +124,21 @@ impl SharedMemory {
                     // Joins a run this process already has (one it made
                     // while Redis was unreachable), else starts it.
                     let (pending, joined) = self.local.dedup.join(local_key, push.arrived, start);
-                    self.publish(pending.clone(), keys.message);
+                    // The claimant publishes what it answers. Should this
+                    // request be dropped first (the client went away), the
+                    // guard still publishes it when it is made.
+                    let mut guard = Unpublished {
+                        memory: self,
+                        message: keys.message,
+                        pending: Some(pending.clone()),
+                    };
+                    let decision = wait(pending).await;
+                    guard.pending = None;
+                    if let Some(d) = &decision {
+                        self.publish(keys.message, d);
+                    }
                     return Admitted::Answer {
-                        decision: wait(pending).await,
+                        decision,
                         retry: retry || repeat || joined,
                     };
                 }
@@ -168,6 +174,54 @@ impl SharedMemory {
             }
         }
     }
+}
+
+/// A claimed message whose decision is not published yet: if the request
+/// waiting for it is dropped, a task publishes it when it is made (no
+/// decision at all, e.g. a panicked worker: the claim expires and the next
+/// delivery processes the message).
+struct Unpublished<'a> {
+    memory: &'a SharedMemory,
+    message: [u8; 16],
+    pending: Option<Pending<Decision>>,
+}
+
+impl Drop for Unpublished<'_> {
+    fn drop(&mut self) {
+        let Some(pending) = self.pending.take() else {
+            return;
+        };
+        let (publisher, message) = (self.memory.publisher.clone(), self.message);
+        self.memory.tasks.spawn(async move {
+            if let Some(d) = wait(pending).await
+                && let Ok(bytes) = serde_json::to_vec(&*d)
+            {
+                let _ = publisher.send((message, bytes));
+            }
+        });
+    }
+}
+
+/// Decisions on their way to the ledger: one task sends whatever has
+/// queued up as one pipeline, so under load many decisions share a round
+/// trip (they are read only by retries, which come later).
+type Publisher = tokio::sync::mpsc::UnboundedSender<([u8; 16], Vec<u8>)>;
+
+/// Most decisions sent in one round trip.
+const PUBLISH_BATCH: usize = 256;
+
+fn publisher(ledger: Arc<dyn PushLedger>, kept: Duration) -> Publisher {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<([u8; 16], Vec<u8>)>();
+    tokio::spawn(async move {
+        let mut batch = Vec::with_capacity(PUBLISH_BATCH);
+        while rx.recv_many(&mut batch, PUBLISH_BATCH).await > 0 {
+            // A failure is the store's to log (once, while Redis is down);
+            // those claims expire and their next delivery runs again.
+            let _ = ledger.decide(&batch, kept).await;
+            batch.clear();
+        }
+    });
+    tx
 }
 
 fn answer(decision: Decision, retry: bool) -> Admitted {

@@ -269,11 +269,11 @@ pub trait PushLedger: Send + Sync + 'static {
     /// For a delivery waiting on another claimant: the message's state now,
     /// claiming it if that claim expired (its instance died).
     async fn recheck(&self, keys: &PushKeys<'_>) -> Result<PushState, StoreError>;
-    /// Publishes the claimant's decision for `message`, kept for `ttl`.
+    /// Publishes claimants' decisions (message, decision), each kept for
+    /// `ttl`; one round trip for the lot.
     async fn decide(
         &self,
-        message: &[u8; 16],
-        decision: &[u8],
+        decisions: &[([u8; 16], Vec<u8>)],
         ttl: Duration,
     ) -> Result<(), StoreError>;
     /// Records a fingerprint under a pair without claiming anything (a URL

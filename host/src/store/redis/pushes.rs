@@ -1,9 +1,11 @@
 //! [`PushLedger`] on Redis, one script per step so a push costs one round
-//! trip on its way in:
+//! trip on its way in (two commands for a new push):
 //!
-//! - `<p>seen:<pair>`: a hash fingerprint → first-seen time (unix ms) per
-//!   `(timestamp, nonce)` pair, expiring with the timestamp window — the
-//!   replay guard of every instance at once.
+//! - `<p>seen:<pair>`: `<fingerprint>:<first seen, unix ms>` of the first
+//!   request under a `(timestamp, nonce)` pair, expiring with the timestamp
+//!   window — the replay guard of every instance at once. WeChat's own
+//!   second encrypted push under a pair (their nonces collide at volume)
+//!   gets `<p>seen:<pair>:<fingerprint>`.
 //! - `<p>push:<message>`: `c:<claimant>` while the claimant runs the plugins
 //!   (`SET NX PX`, a little past the budget: a claim of a dead instance
 //!   frees itself), then `d:<decision>` for `dedup_ttl_secs`.
@@ -12,11 +14,14 @@
 //! (first seen longer ago than the decision is kept) or claimed by an
 //! instance that died before deciding (sooner): the first is `success`, the
 //! second is claimed and processed again.
+//!
+//! Scripts answer with a number (the state) or the decision itself, which
+//! the client reads without building lists.
 
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use ::redis::Script;
+use ::redis::{Script, Value};
 use async_trait::async_trait;
 
 use super::RedisStore;
@@ -24,40 +29,50 @@ use crate::store::{PushKeys, PushLedger, PushState, StoreError};
 
 /// KEYS: seen, push. ARGV: fingerprint, body_signed, pair expiry (unix s),
 /// claim, claim ttl ms, now ms, remembered ms.
+/// Returns 1/2 claimed (new/repeat), 3/4 running, 5 forged, 6 forgotten,
+/// or the decision (`d:…`).
 static BEGIN: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-local seen, push = KEYS[1], KEYS[2]
-local first = redis.call('HGET', seen, ARGV[1])
-if not first then
-  if ARGV[2] == '0' and redis.call('EXISTS', seen) == 1 then return {'forged'} end
-  redis.call('HSET', seen, ARGV[1], ARGV[6])
-  redis.call('EXPIREAT', seen, ARGV[3])
-end
-local rep = first and '1' or '0'
-local v = redis.call('GET', push)
+local seen, push, fp, now = KEYS[1], KEYS[2], ARGV[1], ARGV[6]
+local first = false
+local v = redis.call('SET', seen, fp .. ':' .. now, 'NX', 'GET', 'EXAT', ARGV[3])
 if v then
-  if string.sub(v, 1, 2) == 'd:' then return {'decided', v} end
-  return {'running', rep}
+  local at = string.find(v, ':', 1, true)
+  if string.sub(v, 1, at - 1) == fp then
+    first = string.sub(v, at + 1)
+  elseif ARGV[2] == '0' then
+    return 5
+  else
+    first = redis.call('SET', seen .. ':' .. fp, now, 'NX', 'GET', 'EXAT', ARGV[3])
+  end
 end
-if first and tonumber(ARGV[6]) - tonumber(first) >= tonumber(ARGV[7]) then return {'forgotten'} end
+if not first then
+  local d = redis.call('SET', push, ARGV[4], 'NX', 'GET', 'PX', ARGV[5])
+  if not d then return 1 end
+  if string.sub(d, 1, 2) == 'd:' then return d end
+  return 3
+end
+local d = redis.call('GET', push)
+if d then
+  if string.sub(d, 1, 2) == 'd:' then return d end
+  return 4
+end
+if tonumber(now) - tonumber(first) >= tonumber(ARGV[7]) then return 6 end
 redis.call('SET', push, ARGV[4], 'PX', ARGV[5])
-return {'claimed', rep}
+return 2
 ",
     )
 });
 
-/// KEYS: push. ARGV: claim, claim ttl ms.
+/// KEYS: push. ARGV: claim, claim ttl ms. Answers as [`BEGIN`] (2 or 4).
 static RECHECK: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-local v = redis.call('GET', KEYS[1])
-if v then
-  if string.sub(v, 1, 2) == 'd:' then return {'decided', v} end
-  return {'running', '1'}
-end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return {'claimed', '1'}
+local d = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'GET', 'PX', ARGV[2])
+if not d then return 2 end
+if string.sub(d, 1, 2) == 'd:' then return d end
+return 4
 ",
     )
 });
@@ -66,7 +81,7 @@ return {'claimed', '1'}
 static RECORD: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[3]) == 1 then redis.call('EXPIREAT', KEYS[1], ARGV[2]) end
+redis.call('SET', KEYS[1], ARGV[1] .. ':' .. ARGV[3], 'NX', 'EXAT', ARGV[2])
 return 1
 ",
     )
@@ -74,30 +89,42 @@ return 1
 
 impl RedisStore {
     fn seen_key(&self, pair: &[u8; 16]) -> String {
-        self.key(format_args!("seen:{}", hex::encode(pair)))
+        let mut k = self.key(format_args!("seen:"));
+        push_hex(&mut k, pair);
+        k
     }
 
     fn push_key(&self, message: &[u8; 16]) -> String {
-        self.key(format_args!("push:{}", hex::encode(message)))
+        let mut k = self.key(format_args!("push:"));
+        push_hex(&mut k, message);
+        k
     }
 }
 
-fn state(answer: Vec<Vec<u8>>) -> Result<PushState, StoreError> {
-    let repeat = |flag: &[u8]| flag == b"1";
-    match answer.as_slice() {
-        [kind] if kind == b"forged" => Ok(PushState::Forged),
-        [kind] if kind == b"forgotten" => Ok(PushState::Forgotten),
-        [kind, flag] if kind == b"claimed" => Ok(PushState::Claimed {
-            repeat: repeat(flag),
-        }),
-        [kind, flag] if kind == b"running" => Ok(PushState::Running {
-            repeat: repeat(flag),
-        }),
-        [kind, value] if kind == b"decided" => Ok(PushState::Decided(
-            value.get(2..).unwrap_or_default().to_vec(),
-        )),
-        _ => Err(StoreError::Backend("redis: unexpected push state".into())),
+/// Appends `bytes` as lowercase hex (on the push path: no per-char iterator).
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 15)] as char);
     }
+}
+
+fn state(answer: Value) -> Result<PushState, StoreError> {
+    Ok(match answer {
+        Value::Int(1) => PushState::Claimed { repeat: false },
+        Value::Int(2) => PushState::Claimed { repeat: true },
+        Value::Int(3) => PushState::Running { repeat: false },
+        Value::Int(4) => PushState::Running { repeat: true },
+        Value::Int(5) => PushState::Forged,
+        Value::Int(6) => PushState::Forgotten,
+        Value::BulkString(mut d) if d.starts_with(b"d:") => {
+            d.drain(..2);
+            PushState::Decided(d)
+        }
+        _ => return Err(StoreError::Backend("redis: unexpected push state".into())),
+    })
 }
 
 fn ms(d: Duration) -> u64 {
@@ -113,7 +140,7 @@ impl PushLedger for RedisStore {
                 BEGIN
                     .key(seen)
                     .key(push)
-                    .arg(&keys.fingerprint[..])
+                    .arg(hex::encode(keys.fingerprint))
                     .arg(if keys.body_signed { "1" } else { "0" })
                     .arg(keys.pair_expires_at)
                     .arg(format!("c:{}", keys.claimant))
@@ -144,24 +171,24 @@ impl PushLedger for RedisStore {
 
     async fn decide(
         &self,
-        message: &[u8; 16],
-        decision: &[u8],
+        decisions: &[([u8; 16], Vec<u8>)],
         ttl: Duration,
     ) -> Result<(), StoreError> {
-        let push = self.push_key(message);
-        let mut value = Vec::with_capacity(decision.len() + 2);
-        value.extend_from_slice(b"d:");
-        value.extend_from_slice(decision);
-        self.call(|mut c| async move {
-            ::redis::cmd("SET")
-                .arg(push)
+        let mut pipe = ::redis::pipe();
+        for (message, decision) in decisions {
+            let mut value = Vec::with_capacity(decision.len() + 2);
+            value.extend_from_slice(b"d:");
+            value.extend_from_slice(decision);
+            pipe.cmd("SET")
+                .arg(self.push_key(message))
                 .arg(value)
                 .arg("PX")
                 .arg(ms(ttl))
-                .exec_async(&mut c)
-                .await
-        })
-        .await
+                .ignore();
+        }
+        let pipe = &pipe;
+        self.call(|mut c| async move { pipe.exec_async(&mut c).await })
+            .await
     }
 
     async fn record(
@@ -174,7 +201,7 @@ impl PushLedger for RedisStore {
         self.call(|mut c| async move {
             RECORD
                 .key(seen)
-                .arg(&fingerprint[..])
+                .arg(hex::encode(fingerprint))
                 .arg(pair_expires_at)
                 .arg(crate::unix_now() * 1000)
                 .invoke_async::<()>(&mut c)
