@@ -35,6 +35,7 @@ release:
 # Every test: unit, property, plugin runtime, API (fake WeChat), end to end,
 # and a short soak (faults, hot replacement and kv writes under load).
 test: plugins
+	scripts/setup-redis.sh
 	cargo build -p wxhost --bin wxhost
 	cargo test
 	SOAK_PROFILE=debug bench/soak.sh 15 8

@@ -90,10 +90,52 @@ pub enum TokenEndpoint {
     Classic,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StorageConfig {
+    /// The SQLite database (SQLite backend) and the compiled-plugin cache
+    /// (both backends).
     pub data_dir: PathBuf,
+    /// Where everything wxhost keeps lives ([`StorageBackend`]).
+    pub backend: StorageBackend,
+    /// `redis://[user:password@]host[:port][/db]` or `rediss://…` (TLS):
+    /// the Redis backend's server. May hold a password: never printed whole.
+    #[serde(default)]
+    pub redis_url: Option<String>,
+    /// Prepended to every Redis key, so several deployments can share one
+    /// Redis.
+    pub key_prefix: String,
+    /// Every Redis call gives up after this (it sits on the push path).
+    pub redis_timeout_ms: u64,
+}
+
+/// `sqlite` (one file in the data dir, one instance) or `redis` (any number
+/// of instances sharing one Redis).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageBackend {
+    Sqlite,
+    Redis,
+}
+
+impl StorageBackend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StorageBackend::Sqlite => "sqlite",
+            StorageBackend::Redis => "redis",
+        }
+    }
+}
+
+impl std::str::FromStr for StorageBackend {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "sqlite" => Ok(StorageBackend::Sqlite),
+            "redis" => Ok(StorageBackend::Redis),
+            _ => Err(format!("`{s}` is not sqlite or redis")),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -269,6 +311,11 @@ impl Config {
             "WXHOST_API_BASE_URL" => self.wechat.api_base_url = value.to_owned(),
             "WXHOST_PLUGINS_DIR" => self.plugins.dir = PathBuf::from(value),
             "WXHOST_DATA_DIR" => self.storage.data_dir = PathBuf::from(value),
+            "WXHOST_STORAGE_BACKEND" => {
+                self.storage.backend = value.parse().map_err(|m: String| invalid(key, m))?
+            }
+            "WXHOST_REDIS_URL" => self.storage.redis_url = Some(value.to_owned()),
+            "WXHOST_REDIS_KEY_PREFIX" => self.storage.key_prefix = value.to_owned(),
             "WXHOST_REQUIRE_ENCRYPTION" => {
                 self.server.require_encryption = Some(match value {
                     "1" | "true" => true,
@@ -367,6 +414,7 @@ impl Config {
                 "must be an http(s) URL",
             ));
         }
+        self.validate_storage()?;
         if self.plugins.memory_mib == 0 || self.plugins.timeout_ms == 0 {
             return Err(invalid(
                 "plugins",
@@ -388,6 +436,72 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    fn validate_storage(&self) -> Result<(), ConfigError> {
+        let s = &self.storage;
+        if s.redis_timeout_ms == 0 || s.redis_timeout_ms >= self.server.budget_ms {
+            return Err(invalid(
+                "storage.redis_timeout_ms",
+                "must be positive and below server.budget_ms: it sits on the push path",
+            ));
+        }
+        if s.key_prefix.len() > 64
+            || s.key_prefix
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(invalid(
+                "storage.key_prefix (WXHOST_REDIS_KEY_PREFIX)",
+                "must be at most 64 characters, without spaces",
+            ));
+        }
+        const URL_KEY: &str = "storage.redis_url (WXHOST_REDIS_URL)";
+        match (&s.redis_url, s.backend) {
+            (None, StorageBackend::Redis) => Err(invalid(
+                URL_KEY,
+                "must be set with storage.backend = \"redis\"",
+            )),
+            (None, StorageBackend::Sqlite) => Ok(()),
+            (Some(u), _) => {
+                // The parser's message never contains the URL (it may hold a password).
+                let url = url::Url::parse(u).map_err(|e| invalid(URL_KEY, e.to_string()))?;
+                if !matches!(url.scheme(), "redis" | "rediss") || url.host_str().is_none() {
+                    return Err(invalid(
+                        URL_KEY,
+                        "must be a redis:// or rediss:// URL with a host",
+                    ));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Where the store is, for [`crate::store::Stores::open`]: the
+    /// configured backend, or `backend` (`wxhost store migrate`).
+    pub fn store_location(
+        &self,
+        backend: Option<StorageBackend>,
+    ) -> Result<crate::store::StoreLocation, ConfigError> {
+        let s = &self.storage;
+        Ok(match backend.unwrap_or(s.backend) {
+            StorageBackend::Sqlite => crate::store::StoreLocation::Sqlite {
+                data_dir: s.data_dir.clone(),
+            },
+            StorageBackend::Redis => {
+                let url = s.redis_url.clone().ok_or_else(|| {
+                    invalid(
+                        "storage.redis_url (WXHOST_REDIS_URL)",
+                        "must be set to use Redis",
+                    )
+                })?;
+                crate::store::StoreLocation::Redis(crate::store::RedisSettings {
+                    url,
+                    key_prefix: s.key_prefix.clone(),
+                    timeout: Duration::from_millis(s.redis_timeout_ms),
+                })
+            }
+        })
     }
 
     pub fn budget(&self) -> Duration {
@@ -459,6 +573,21 @@ impl fmt::Debug for WechatConfig {
             )
             .field("api_base_url", &self.api_base_url)
             .field("token_endpoint", &self.token_endpoint)
+            .finish()
+    }
+}
+
+impl fmt::Debug for StorageConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StorageConfig")
+            .field("data_dir", &self.data_dir)
+            .field("backend", &self.backend)
+            .field(
+                "redis_url",
+                &self.redis_url.as_deref().map(crate::store::redacted_url),
+            )
+            .field("key_prefix", &self.key_prefix)
+            .field("redis_timeout_ms", &self.redis_timeout_ms)
             .finish()
     }
 }

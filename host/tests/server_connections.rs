@@ -61,7 +61,7 @@ async fn serve(toml: &str) -> Running {
         &env,
     )
     .unwrap();
-    let stores = Stores::open(&config.storage.data_dir).unwrap();
+    let stores = Stores::sqlite(&config.storage.data_dir).unwrap();
     let service = Service::build(&config, stores).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

@@ -55,7 +55,7 @@ async fn service_with(plugins: &[&str], overrides: &[(&str, &str)]) -> Fixture {
             .map(|(k, v)| (k.to_string(), v.to_string())),
     );
     let config = Config::from_toml("test", "[plugins]\nwatch = false\n", &env).unwrap();
-    let stores = Stores::open(&config.storage.data_dir).unwrap();
+    let stores = Stores::sqlite(&config.storage.data_dir).unwrap();
     Fixture {
         service: Service::build(&config, stores).await.unwrap(),
         _dir: dir,

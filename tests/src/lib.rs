@@ -5,8 +5,11 @@
 //!   else that calls WeChat.
 
 //! - [`service`]: the real `wxhost` binary as a fixture, played against as WeChat.
+//! - [`redis_server`]: a real `redis-server` on a free loopback port, for
+//!   the Redis backend (killable and restartable, for fault tests).
 
 pub mod fake_wechat;
+pub mod redis_server;
 pub mod service;
 
 pub use fake_wechat::FakeWechat;

@@ -148,6 +148,19 @@ impl Wxhost {
         })
     }
 
+    /// Starts posting `body` to `url` in the background.
+    pub fn spawn_post_raw(
+        &self,
+        url: &str,
+        body: String,
+    ) -> tokio::task::JoinHandle<(u16, String)> {
+        let (http, url) = (self.http.clone(), url.to_owned());
+        tokio::spawn(async move {
+            let r = http.post(url).body(body).send().await.expect("POST");
+            (r.status().as_u16(), r.text().await.unwrap_or_default())
+        })
+    }
+
     pub async fn post_raw(&self, url: &str, body: impl Into<reqwest::Body>) -> (u16, String) {
         let r = self.http.post(url).body(body).send().await.expect("POST");
         (r.status().as_u16(), r.text().await.unwrap_or_default())
@@ -177,6 +190,12 @@ impl Wxhost {
 }
 
 impl Wxhost {
+    /// Kills the process at once (SIGKILL: as a crash).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Sends SIGTERM, as a service manager does.
     pub fn terminate(&self) {
         let _ = Command::new("kill")

@@ -242,7 +242,7 @@ async fn a_publish_failing_at_any_step_records_what_is_live() {
         let fake = FakeWechat::start().await;
         let dir = tempfile::tempdir().unwrap();
         let config = fake.config(dir.path());
-        let w = fake.wechat(Stores::open(&config.storage.data_dir).unwrap());
+        let w = fake.wechat(Stores::sqlite(&config.storage.data_dir).unwrap());
         let v1 = w
             .publish_menu(&with_conditionals("One", &["100"]), Some("v1"))
             .await

@@ -39,11 +39,11 @@ async fn a_restart_reuses_the_stored_token() {
     let fake = FakeWechat::start().await;
     let dir = tempfile::tempdir().unwrap();
     {
-        let w = fake.wechat(Stores::open(dir.path()).unwrap());
+        let w = fake.wechat(Stores::sqlite(dir.path()).unwrap());
         w.user_info("o1").await.unwrap();
     }
     // A new process (or a CLI command) on the same data dir.
-    let w = fake.wechat(Stores::open(dir.path()).unwrap());
+    let w = fake.wechat(Stores::sqlite(dir.path()).unwrap());
     w.user_info("o1").await.unwrap();
     assert_eq!(fake.token_fetches(), 1);
     assert_eq!(fake.calls(paths::USER_INFO), 2);
@@ -86,8 +86,8 @@ async fn another_process_refreshing_is_picked_up_without_a_fetch() {
     let fake = FakeWechat::start().await;
     let dir = tempfile::tempdir().unwrap();
     let classic = "[wechat]\ntoken_endpoint = \"classic\"\n";
-    let a = fake.wechat_with(Stores::open(dir.path()).unwrap(), fast_options(), classic);
-    let b = fake.wechat_with(Stores::open(dir.path()).unwrap(), fast_options(), classic);
+    let a = fake.wechat_with(Stores::sqlite(dir.path()).unwrap(), fast_options(), classic);
+    let b = fake.wechat_with(Stores::sqlite(dir.path()).unwrap(), fast_options(), classic);
     a.user_info("o").await.unwrap();
     b.user_info("o").await.unwrap();
     assert_eq!(fake.calls(paths::TOKEN), 1);
@@ -114,7 +114,7 @@ async fn processes_sharing_a_store_fetch_once_under_its_lock() {
     let classic = "[wechat]\ntoken_endpoint = \"classic\"\n";
     let facades: Vec<Arc<Wechat>> = (0..3)
         .map(|_| {
-            Arc::new(fake.wechat_with(Stores::open(dir.path()).unwrap(), fast_options(), classic))
+            Arc::new(fake.wechat_with(Stores::sqlite(dir.path()).unwrap(), fast_options(), classic))
         })
         .collect();
     let mut calls = Vec::new();

@@ -86,6 +86,7 @@ impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
         match e {
             crate::store::StoreError::Backend(m) => ApiError::Storage(m),
+            e @ crate::store::StoreError::Unavailable(_) => ApiError::Storage(e.to_string()),
             q @ (crate::store::StoreError::QuotaReached { .. }
             | crate::store::StoreError::KvQuota(_)
             | crate::store::StoreError::Invalid(_)) => ApiError::Invalid(q.to_string()),

@@ -4,7 +4,8 @@
 //! (`api`, `plugin`, `server`) never print or depend on clap.
 //!
 //! - [`serve`], [`simulate`], [`plugin_run`] (`plugin run`), [`token`],
-//!   [`menu`], [`qrcode`], [`show_config`] (`config`).
+//!   [`menu`], [`qrcode`], [`show_config`] (`config`), [`store_migrate`]
+//!   (`store migrate`).
 //! - [`push_args`]: the flags that describe a push, shared by `simulate` and
 //!   `plugin run`.
 
@@ -15,6 +16,7 @@ pub mod qrcode;
 pub mod serve;
 pub mod show_config;
 pub mod simulate;
+pub mod store_migrate;
 pub mod token;
 
 use std::io::Write;
@@ -43,6 +45,9 @@ pub enum Command {
     /// Parametric QR codes: create, list, show.
     #[command(subcommand)]
     Qrcode(qrcode::QrcodeCommand),
+    /// The store: migrate between backends.
+    #[command(subcommand)]
+    Store(store_migrate::StoreCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -61,15 +66,25 @@ impl Command {
             Command::Token(c) => c.run(config, out).await,
             Command::Menu(c) => c.run(config, out).await,
             Command::Qrcode(c) => c.run(config, out).await,
+            Command::Store(c) => c.run(config, out).await,
         }
     }
+}
+
+/// The configured store (`[storage]`): every command opens it here, so all
+/// of them use the same backend as `serve`.
+pub(crate) fn open_stores(config: &Config) -> anyhow::Result<crate::store::Stores> {
+    use anyhow::Context as _;
+    let location = config.store_location(None)?;
+    crate::store::Stores::open(&location)
+        .with_context(|| format!("opening the store ({})", location.describe()))
 }
 
 /// The store and API client a CLI command uses: the same store as `serve`,
 /// so commands reuse the server's access_token instead of fetching.
 pub(crate) fn open_wechat(config: &Config) -> anyhow::Result<crate::api::Wechat> {
-    use anyhow::Context as _;
-    let stores = crate::store::Stores::open(&config.storage.data_dir)
-        .with_context(|| format!("opening the store in {}", config.storage.data_dir.display()))?;
-    Ok(crate::api::Wechat::new(&config.wechat, &stores)?)
+    Ok(crate::api::Wechat::new(
+        &config.wechat,
+        &open_stores(config)?,
+    )?)
 }

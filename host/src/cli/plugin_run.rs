@@ -12,7 +12,6 @@ use super::push_args::PushArgs;
 use crate::config::Config;
 use crate::plugin::{HandlerInput, HostServices, PluginOutcome, Runtime, RuntimeConfig};
 use crate::protocol::{Body, Message, Reply, parse_message};
-use crate::store::Stores;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct PluginRunCommand {
@@ -99,7 +98,9 @@ impl PluginRunCommand {
         if args.memory_mib.is_some() {
             settings.memory_mib = args.memory_mib;
         }
-        let stores = Stores::in_memory()?;
+        // The configured store, as `serve` uses it: the plugin sees (and
+        // changes) the kv entries the server's plugins have.
+        let stores = super::open_stores(config)?;
         let rt = Runtime::new(
             cfg,
             HostServices {

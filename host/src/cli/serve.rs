@@ -8,7 +8,6 @@ use anyhow::{Context, bail};
 
 use crate::config::{Config, EMBEDDED_DEFAULT};
 use crate::server::{self, Service};
-use crate::store::Stores;
 
 #[derive(Debug, clap::Args)]
 pub struct ServeCommand {}
@@ -16,7 +15,7 @@ pub struct ServeCommand {}
 impl ServeCommand {
     pub async fn run(self, config: &Config, _out: &mut dyn Write) -> anyhow::Result<()> {
         refuse_sample_credentials(config)?;
-        let stores = Stores::open(&config.storage.data_dir).context("opening the store")?;
+        let stores = super::open_stores(config)?;
         let service = Service::build(config, stores).await?;
         let listener = tokio::net::TcpListener::bind(config.server.listen)
             .await
@@ -31,6 +30,7 @@ impl ServeCommand {
             path = %config.server.path,
             plugins = service.runtime.plugins().len(),
             max_instances = service.runtime.max_instances(),
+            storage = %config.store_location(None)?.describe(),
             "wxhost serving"
         );
         server::run(service, listener, shutdown_signal()).await?;

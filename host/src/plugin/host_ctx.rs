@@ -46,14 +46,20 @@ impl HostCtx {
         fut: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, String> {
         let remaining = self.deadline.saturating_duration_since(Instant::now());
-        let result = match tokio::time::timeout(remaining, fut).await {
-            Ok(r) => r.map_err(|e| e.to_string()),
-            Err(_) => Err("kv: the call's time limit was reached".to_owned()),
-        };
-        if let Err(e) = &result {
-            tracing::warn!(target: "wxhost::plugin", plugin = %self.plugin, "{op} failed: {e}");
+        match tokio::time::timeout(remaining, fut).await {
+            Ok(Ok(v)) => Ok(v),
+            // The store logs an outage once, not per call.
+            Ok(Err(e @ StoreError::Unavailable(_))) => Err(e.to_string()),
+            Ok(Err(e)) => {
+                tracing::warn!(target: "wxhost::plugin", plugin = %self.plugin, "{op} failed: {e}");
+                Err(e.to_string())
+            }
+            Err(_) => {
+                let e = "kv: the call's time limit was reached";
+                tracing::warn!(target: "wxhost::plugin", plugin = %self.plugin, "{op} failed: {e}");
+                Err(e.to_owned())
+            }
         }
-        result
     }
 }
 

@@ -2,7 +2,9 @@
 
 /// A passive reply. `None` at the call site (or [`Reply::Success`]) means
 /// "answer `success`": WeChat shows nothing and does not retry.
-#[derive(Debug, Clone, PartialEq)]
+// Serializable: instances sharing a Redis pass decisions to each other
+// (`server::shared`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Reply {
     Text(String),
     Image {
@@ -31,7 +33,7 @@ pub enum Reply {
     Success,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Article {
     pub title: String,
     pub description: String,

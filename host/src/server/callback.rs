@@ -1,9 +1,10 @@
 //! The callback endpoint: WeChat's GET verification and POST pushes.
 //!
-//! A push is authenticated and decrypted, checked against the replay guard
-//! ([`SeenRequests`](super::seen::SeenRequests): a forged reuse of a leaked
-//! query is refused, an exact repeat never runs plugins again),
-//! de-duplicated against WeChat's retries, dispatched in a detached task, and
+//! A push is authenticated and decrypted, admitted by the push memory
+//! ([`PushMemory`](super::memory::PushMemory): the replay guard refuses a
+//! forged reuse of a leaked query and never runs plugins again for an exact
+//! repeat; WeChat's retries join the first delivery, in this process or on
+//! another instance), dispatched in a detached task, and
 //! answered with the plugins' reply if it is ready by the budget, else with
 //! `success`. Client mistakes get a 4xx with a one-word reason ([`Refused`])
 //! and nothing internal.
@@ -20,13 +21,13 @@ use tokio::sync::watch;
 
 use super::AppState;
 use super::deadlines::Deadlines;
-use super::dedup::{self, Pending};
+use super::dedup::Pending;
 use super::dispatch::Decision;
 use super::inflight::Phase;
 use super::late;
+use super::memory::{Admitted, Arrival};
 use super::outcome::Outcome;
 use super::refused::Refused;
-use super::seen::Verdict;
 use crate::protocol::{CallbackQuery, Message, ProtocolError, SUCCESS};
 
 /// GET: URL verification; echoes `echostr` verbatim.
@@ -44,7 +45,7 @@ pub async fn verify(
     if let (Some(ts), Some(nonce)) = (&query.timestamp, &query.nonce)
         && let Ok(ts) = ts.trim().parse()
     {
-        state.seen.verification(ts, nonce, &echo, now);
+        state.pushes.verification(ts, nonce, &echo, now).await;
     }
     Ok(([(header::CONTENT_TYPE, "text/plain")], echo).into_response())
 }
@@ -68,23 +69,22 @@ pub async fn push(
         Refused(e)
     };
     let inbound = state.callback.open(&query, &body, now).map_err(refuse)?;
-    let verdict = state.seen.push(&inbound, &body, now);
     let message = inbound.message.clone();
-    let key = state.dedup.key(&message);
-    let (decision, retry) = match verdict {
-        Verdict::Forged => return Err(refuse(ProtocolError::NonceReused)),
-        Verdict::New => {
-            let deadlines = Deadlines::new(arrived, state.budget, state.late_window());
-            let (pending, retry) = state
-                .dedup
-                .join(key, arrived, || start(&state, message.clone(), deadlines));
-            (dedup::wait(pending).await, retry)
-        }
-        // Never started again: its reply if still kept, else `success`.
-        Verdict::Repeat => match state.dedup.replay(key, arrived) {
-            Some(pending) => (dedup::wait(pending).await, true),
-            None => (Some(Arc::new(Decision::success(Outcome::Replay))), true),
-        },
+    let deadlines = Deadlines::new(arrived, state.budget, state.late_window());
+    let push = Arrival {
+        inbound: &inbound,
+        body: &body,
+        arrived,
+        now,
+        deadlines,
+    };
+    let (decision, retry) = match state
+        .pushes
+        .admit(&push, &|| start(&state, message.clone(), deadlines))
+        .await
+    {
+        Admitted::Forged => return Err(refuse(ProtocolError::NonceReused)),
+        Admitted::Answer { decision, retry } => (decision, retry),
     };
     let (body, plugin, outcome) = match &decision {
         Some(d) => match state.callback.seal(&inbound, &d.reply, crate::unix_now()) {

@@ -12,6 +12,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use sha2::Digest;
 use tokio::sync::watch;
 
 use super::expiring::{Entry, ExpiringMap, Key, KeyHasher};
@@ -73,38 +74,74 @@ impl<T: Send + Sync + 'static> Dedup<T> {
         self.entries.get(key, self.clock(arrived))
     }
 
-    /// The identity of a push across WeChat's retries. Messages: `MsgId`
-    /// with the sender and time (MsgIds have collided across users). Events
-    /// have no MsgId, and what tells two of them apart depends on the event:
-    /// `EventKey` for menus and QR codes, `MsgID` for job-finish events,
-    /// `UserCardCode` for card events, the template list for subscribe
-    /// messages, `ScanCodeInfo` / `SendPicsInfo` for menu scans and photos,
-    /// and whatever events WeChat adds next. So an event is named by every
-    /// field it carries: a retry repeats them all, and two events that differ
-    /// in any field are two events. The fields are combined in any order
-    /// (a sum of per-field hashes), so a retry serialised differently is
-    /// still the same event.
+    /// The in-process key of `msg`: its [`identity`] under this process's
+    /// random hash keys (the map's buckets are its low bits: nobody outside
+    /// can aim messages at one bucket).
     pub fn key(&self, msg: &Message) -> Key {
-        match msg.msg_id {
-            Some(id) => self
-                .keys
-                .key((&msg.to_user, &msg.from_user, msg.create_time, "m", id)),
-            None => {
-                let fields = msg
-                    .fields
-                    .iter()
-                    .fold(0u128, |sum, f| sum.wrapping_add(self.keys.key(f)));
-                let event = msg.event_name().unwrap_or(&msg.msg_type);
-                self.keys.key((
-                    &msg.to_user,
-                    &msg.from_user,
-                    msg.create_time,
-                    "e",
-                    event,
-                    fields,
-                ))
+        self.keys.key(identity(msg))
+    }
+}
+
+/// The identity of a push across WeChat's retries, the same on every
+/// instance (a SHA-256 of what names it, truncated: `server::shared` keeps
+/// it in Redis). Messages: `MsgId` with the sender and time (MsgIds have
+/// collided across users). Events have no MsgId, and what tells two of them
+/// apart depends on the event: `EventKey` for menus and QR codes, `MsgID`
+/// for job-finish events, `UserCardCode` for card events, the template list
+/// for subscribe messages, `ScanCodeInfo` / `SendPicsInfo` for menu scans and
+/// photos, and whatever events WeChat adds next. So an event is named by
+/// every field it carries: a retry repeats them all, and two events that
+/// differ in any field are two events. The fields are taken in sorted order,
+/// so a retry serialised differently is still the same event.
+pub fn identity(msg: &Message) -> [u8; 16] {
+    let mut h = StableHash::new();
+    h.part(&msg.to_user).part(&msg.from_user);
+    h.part(&msg.create_time.to_be_bytes());
+    match msg.msg_id {
+        Some(id) => {
+            h.part("m").part(&id.to_be_bytes());
+        }
+        None => {
+            h.part("e").part(msg.event_name().unwrap_or(&msg.msg_type));
+            let mut fields: Vec<&(String, String)> = msg.fields.iter().collect();
+            fields.sort_unstable();
+            for (name, value) in fields {
+                h.part(name).part(value);
             }
         }
+    }
+    h.finish()
+}
+
+/// SHA-256 over length-prefixed parts: a stable name for a tuple of byte
+/// strings (no two tuples share an encoding), the same in every process
+/// and version, as keys shared between instances must be.
+pub struct StableHash(sha2::Sha256);
+
+impl StableHash {
+    pub fn new() -> StableHash {
+        StableHash(sha2::Sha256::new())
+    }
+
+    pub fn part(&mut self, bytes: impl AsRef<[u8]>) -> &mut StableHash {
+        let bytes = bytes.as_ref();
+        self.0.update((bytes.len() as u64).to_be_bytes());
+        self.0.update(bytes);
+        self
+    }
+
+    /// The first `N` bytes of the digest.
+    pub fn finish<const N: usize>(&mut self) -> [u8; N] {
+        let digest = std::mem::take(&mut self.0).finalize();
+        let mut out = [0; N];
+        out.copy_from_slice(&digest[..N]);
+        out
+    }
+}
+
+impl Default for StableHash {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -290,6 +327,30 @@ mod tests {
             assert_ne!(d.key(&event(a)), d.key(&event(b)), "{a}");
             assert_eq!(d.key(&event(a)), d.key(&event(a)), "a retry of {a}");
         }
+    }
+
+    #[test]
+    fn identities_are_stable_across_processes() {
+        // The same in every process (unlike the in-process keys): instances
+        // sharing a Redis must name a push alike. A change here is a
+        // protocol change between versions of wxhost.
+        let m = msg("<Content>x</Content>", Some(1), "a");
+        assert_eq!(hex::encode(identity(&m)), hex::encode(identity(&m.clone())));
+        assert_ne!(
+            identity(&m),
+            identity(&msg("<Content>x</Content>", Some(2), "a"))
+        );
+        assert_ne!(
+            Dedup::<String>::new(Duration::from_secs(60), 10).key(&m),
+            Dedup::<String>::new(Duration::from_secs(60), 10).key(&m),
+            "in-process keys are keyed per process"
+        );
+        let mut a = StableHash::new();
+        let mut b = StableHash::new();
+        assert_ne!(
+            a.part("ab").part("c").finish::<16>(),
+            b.part("a").part("bc").finish::<16>()
+        );
     }
 
     #[tokio::test]

@@ -13,7 +13,7 @@ use crate::protocol::{Body, Event, Message, Reply};
 use crate::store::{QrStore, now_secs};
 
 /// What dispatch decided for one message.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Decision {
     pub reply: Reply,
     /// The plugin whose answer won, if any.

@@ -8,6 +8,9 @@
 //! - `conn.rs` ([`ConnLimits`]): the accept loop, the connection limit, the
 //!   header and keep-alive timeouts, graceful shutdown;
 //!   `body_deadline.rs`: the request body read deadline.
+//! - `memory.rs` ([`PushMemory`]): the replay guard and de-duplication
+//!   behind one trait; `LocalMemory` in process, `shared.rs`
+//!   (`SharedMemory`) across instances on a shared store (Redis).
 //! - `dedup.rs`: WeChat's retries join or replay the first delivery.
 //! - `seen.rs`: the replay guard — every authenticated (timestamp, nonce)
 //!   for the whole timestamp window: forged reuse refused, repeats known.
@@ -27,9 +30,11 @@ pub mod dispatch;
 pub mod expiring;
 pub mod inflight;
 pub mod late;
+pub mod memory;
 pub mod outcome;
 pub mod refused;
 pub mod seen;
+pub mod shared;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -46,6 +51,7 @@ use tokio_util::task::TaskTracker;
 pub use conn::ConnLimits;
 pub use deadlines::Deadlines;
 pub use dispatch::{Decision, Dispatcher};
+pub use memory::PushMemory;
 pub use outcome::Outcome;
 
 use crate::api::PluginApi;
@@ -63,8 +69,8 @@ const SEEN_CAPACITY: usize = 1 << 20;
 pub struct AppState {
     pub callback: Callback,
     pub dispatcher: Dispatcher,
-    pub dedup: dedup::Dedup<Decision>,
-    pub seen: seen::SeenRequests,
+    /// The replay guard and de-duplication (in process, or shared).
+    pub pushes: Arc<dyn PushMemory>,
     pub budget: Duration,
     /// Where late replies go; `None` when late replies are off or no API
     /// credentials are configured.
@@ -124,15 +130,30 @@ impl Service {
         }
         let callback =
             Callback::new(config.callback_settings()).context("wechat.encoding_aes_key")?;
+        let tasks = TaskTracker::new();
+        let dedup_ttl = Duration::from_secs(config.server.dedup_ttl_secs);
+        let local = memory::LocalMemory {
+            dedup: dedup::Dedup::new(dedup_ttl, 200_000),
+            seen: seen::SeenRequests::new(config.server.timestamp_window_secs, SEEN_CAPACITY),
+        };
+        let pushes: Arc<dyn PushMemory> = match stores.pushes.clone() {
+            Some(ledger) => Arc::new(shared::SharedMemory::new(
+                ledger,
+                local,
+                config.budget(),
+                dedup_ttl,
+                tasks.clone(),
+            )),
+            None => Arc::new(local),
+        };
         let state = Arc::new(AppState {
             callback,
             dispatcher: Dispatcher::new(runtime.clone(), stores.qrcodes.clone()),
-            dedup: dedup::Dedup::new(Duration::from_secs(config.server.dedup_ttl_secs), 200_000),
-            seen: seen::SeenRequests::new(config.server.timestamp_window_secs, SEEN_CAPACITY),
+            pushes,
             budget: config.budget(),
             late_replies: wechat.filter(|_| config.server.late_replies),
             late_reply_window: Duration::from_secs(config.server.late_reply_window_secs),
-            tasks: TaskTracker::new(),
+            tasks,
             inflight: inflight::InFlight::default(),
             shutdown_grace: Duration::from_secs(config.server.shutdown_grace_secs),
             next_request_id: AtomicU64::new(1),

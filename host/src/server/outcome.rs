@@ -1,7 +1,9 @@
 //! [`Outcome`]: how a push was answered, the one label set of the push log
 //! line (and of metrics).
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+// Serialized as `as_str` (instances sharing a Redis pass decisions on).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// A plugin's passive reply.
     Reply,

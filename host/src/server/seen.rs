@@ -23,6 +23,7 @@
 //! Only authenticated requests are recorded, so its size follows WeChat's
 //! traffic, not an attacker's; it is bounded besides (oldest first).
 
+use super::dedup::StableHash;
 use super::expiring::{Entry, ExpiringMap, KeyHasher};
 use crate::protocol::Inbound;
 
@@ -70,19 +71,13 @@ impl SeenRequests {
         }
     }
 
-    /// Records an opened push (at unix time `now`) and says what it is. An
-    /// encrypted push is fingerprinted by its verified `msg_signature` (what
-    /// its authentication covers: the outer XML around `<Encrypt>` is
-    /// ignored anyway), a plaintext one by its whole body.
+    /// Records an opened push (at unix time `now`) and says what it is (its
+    /// [`fingerprint`] under its [`pair`]).
     pub fn push(&self, inbound: &Inbound, body: &[u8], now: u64) -> Verdict {
-        let fingerprint = match &inbound.body_signature {
-            Some(sig) => self.keys.key(("msg_signature", sig)),
-            None => self.keys.key(("plaintext", body)),
-        };
         self.check(
             inbound.timestamp,
             &inbound.nonce,
-            fingerprint as u64,
+            u64::from_be_bytes(fingerprint(inbound, body)),
             inbound.body_signature.is_some(),
             now,
         )
@@ -91,8 +86,15 @@ impl SeenRequests {
     /// Records a verified GET (URL verification): its pair must not then
     /// authenticate a plaintext push.
     pub fn verification(&self, timestamp: u64, nonce: &str, echostr: &str, now: u64) {
-        let fingerprint = self.keys.key(("verification", echostr)) as u64;
+        let fingerprint = u64::from_be_bytes(verification_fingerprint(echostr));
         self.check(timestamp, nonce, fingerprint, false, now);
+    }
+
+    /// Until when (unix seconds) a pair of `timestamp` is remembered: it is
+    /// accepted while now <= timestamp + window (see
+    /// `Callback::check_timestamp`).
+    pub fn expires_at(&self, timestamp: u64) -> u64 {
+        timestamp.saturating_add(self.window_secs).saturating_add(1)
     }
 
     fn check(
@@ -103,12 +105,10 @@ impl SeenRequests {
         body_signed: bool,
         now: u64,
     ) -> Verdict {
-        let pair = self.keys.key((timestamp, nonce));
+        let pair = self.keys.key(pair(timestamp, nonce));
         self.entries.entry(pair, now, |e| match e {
             Entry::Vacant(slot) => {
-                // Accepted while now <= timestamp + window (see
-                // `Callback::check_timestamp`).
-                let expires_at = timestamp.saturating_add(self.window_secs).saturating_add(1);
+                let expires_at = self.expires_at(timestamp);
                 slot.insert(
                     Seen {
                         first: fingerprint,
@@ -128,6 +128,36 @@ impl SeenRequests {
             Entry::Occupied(_) => Verdict::Forged,
         })
     }
+}
+
+/// The stable name of a `(timestamp, nonce)` pair (the same on every
+/// instance, see [`StableHash`]).
+pub fn pair(timestamp: u64, nonce: &str) -> [u8; 16] {
+    StableHash::new()
+        .part("pair")
+        .part(timestamp.to_be_bytes())
+        .part(nonce)
+        .finish()
+}
+
+/// What an opened push carried: its verified `msg_signature` if encrypted
+/// (what its authentication covers: the outer XML around `<Encrypt>` is
+/// ignored anyway), else its whole body.
+pub fn fingerprint(inbound: &Inbound, body: &[u8]) -> [u8; 8] {
+    let mut h = StableHash::new();
+    match &inbound.body_signature {
+        Some(sig) => h.part("msg_signature").part(sig),
+        None => h.part("plaintext").part(body),
+    };
+    h.finish()
+}
+
+/// What a verified GET carried.
+pub fn verification_fingerprint(echostr: &str) -> [u8; 8] {
+    StableHash::new()
+        .part("verification")
+        .part(echostr)
+        .finish()
 }
 
 #[cfg(test)]

@@ -7,13 +7,19 @@
 //! - [`MenuStore`]: every menu version, one of them current.
 //! - [`QrStore`]: every QR code wxhost created, and the permanent quota.
 //! - [`SessionStore`]: short-lived records that expire (sessions, OAuth states).
-//! - [`Stores`]: one backend seen through all of them; [`sqlite::SqliteStore`]
-//!   is the default backend (one file in the data dir, no server).
+//! - [`PushLedger`]: what instances sharing a store know of each push (the
+//!   replay guard and retry de-duplication across instances).
+//! - [`Stores`]: one backend seen through all of them, opened from a
+//!   [`StoreLocation`]: [`sqlite::SqliteStore`] is the default backend (one
+//!   file in the data dir, no server, one instance); [`redis::RedisStore`]
+//!   is shared by any number of instances.
 //!
 //! The traits are async so that a networked backend fits behind them and so
-//! that no backend blocks a tokio worker. Dependencies point one way: `store`
-//! knows nothing of `api`, `plugin` or `server`.
+//! that no backend blocks a tokio worker. Each has `export`/`import` (or
+//! enumerates with what it has) for `wxhost store migrate`. Dependencies
+//! point one way: `store` knows nothing of `api`, `plugin` or `server`.
 
+pub mod redis;
 pub mod sqlite;
 mod time;
 mod types;
@@ -23,13 +29,21 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+pub use self::redis::{RedisSettings, redacted_url};
 pub use time::{format_utc, now_secs, quota_day};
-pub use types::{MenuVersion, QrCode, QrRecord, StoredToken};
+pub use types::{
+    KvEntry, MenuVersion, QrCode, QrRecord, QrReservation, SessionRecord, StoredToken, TokenRecord,
+};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum StoreError {
     #[error("storage: {0}")]
     Backend(String),
+    /// The backend did not answer (a networked one that is down or out of
+    /// reach). The store logs this once when it starts and once when it
+    /// ends, so callers need not log it per call.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
     /// A permanent QR code would exceed the account's quota.
     #[error("permanent QR code quota reached: {count} of {limit} already created")]
     QuotaReached { count: u64, limit: u64 },
@@ -79,6 +93,11 @@ pub trait KvStore: Send + Sync + 'static {
         delta: i64,
         quota: KvQuota,
     ) -> Result<i64, StoreError>;
+    /// Every entry of every namespace.
+    async fn export(&self) -> Result<Vec<KvEntry>, StoreError>;
+    /// Writes `entries` as they are, whatever the quota (migration into an
+    /// empty store); usage is counted as for any write.
+    async fn import(&self, entries: &[KvEntry]) -> Result<(), StoreError>;
 }
 
 /// Expiring credentials (the access_token, the jsapi_ticket), shared by every
@@ -103,6 +122,10 @@ pub trait TokenStore: Send + Sync + 'static {
     async fn try_lock(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool, StoreError>;
     /// Releases `name` if `holder` still holds it.
     async fn unlock(&self, name: &str, holder: &str) -> Result<(), StoreError>;
+    /// Every credential key with its stored value (if any) and fetch counts.
+    async fn export(&self) -> Result<Vec<TokenRecord>, StoreError>;
+    /// Writes `records` as they are (migration into an empty store).
+    async fn import(&self, records: &[TokenRecord]) -> Result<(), StoreError>;
 }
 
 /// Menu versions: every publish creates one; at most one is current.
@@ -133,6 +156,9 @@ pub trait MenuStore: Send + Sync + 'static {
     async fn current(&self) -> Result<Option<MenuVersion>, StoreError>;
     /// All versions, newest first.
     async fn history(&self) -> Result<Vec<MenuVersion>, StoreError>;
+    /// Writes `versions` as they are, ids and the current one included
+    /// (migration into an empty store); later inserts get higher ids.
+    async fn import(&self, versions: &[MenuVersion]) -> Result<(), StoreError>;
 }
 
 /// QR codes wxhost created.
@@ -177,6 +203,15 @@ pub trait QrStore: Send + Sync + 'static {
     async fn by_id(&self, id: i64) -> Result<Option<QrRecord>, StoreError>;
     /// Newest first, at most `limit`.
     async fn list(&self, limit: usize) -> Result<Vec<QrRecord>, StoreError>;
+    /// Live permanent-code reservations.
+    async fn reservations(&self) -> Result<Vec<QrReservation>, StoreError>;
+    /// Writes `codes` and `reservations` as they are, ids included
+    /// (migration into an empty store); later ones get higher ids.
+    async fn import(
+        &self,
+        codes: &[QrRecord],
+        reservations: &[QrReservation],
+    ) -> Result<(), StoreError>;
 }
 
 /// How long a permanent-code reservation holds its slot: far longer than one
@@ -214,6 +249,114 @@ pub trait SessionStore: Send + Sync + 'static {
     /// gets it (single-use records such as an OAuth state).
     async fn take(&self, realm: &str, id: &str) -> Result<Option<Vec<u8>>, StoreError>;
     async fn delete(&self, realm: &str, id: &str) -> Result<(), StoreError>;
+    /// Every live record.
+    async fn export(&self) -> Result<Vec<SessionRecord>, StoreError>;
+    /// Writes `records` as they are, expiries included (migration).
+    async fn import(&self, records: &[SessionRecord]) -> Result<(), StoreError>;
+}
+
+/// What instances sharing a store know of each push: the replay guard's
+/// `(timestamp, nonce)` fingerprints and each message's claim or decision,
+/// so that a retry or replay reaching another instance is recognised there.
+/// Only a backend several instances share implements it (Redis); one
+/// instance keeps this in memory (`server::memory`).
+#[async_trait]
+pub trait PushLedger: Send + Sync + 'static {
+    /// Records the push's fingerprint under its pair and, unless the pair
+    /// proves it forged, claims its message for `keys.claimant` if nobody
+    /// has (see [`PushState`]). One atomic step.
+    async fn begin(&self, keys: &PushKeys<'_>) -> Result<PushState, StoreError>;
+    /// For a delivery waiting on another claimant: the message's state now,
+    /// claiming it if that claim expired (its instance died).
+    async fn recheck(&self, keys: &PushKeys<'_>) -> Result<PushState, StoreError>;
+    /// Publishes claimants' decisions (message, decision), each kept for
+    /// `ttl`; one round trip for the lot.
+    async fn decide(
+        &self,
+        decisions: &[([u8; 16], Vec<u8>)],
+        ttl: Duration,
+    ) -> Result<(), StoreError>;
+    /// Records a fingerprint under a pair without claiming anything (a URL
+    /// verification: its pair must not authenticate a plaintext push).
+    async fn record(
+        &self,
+        pair: &[u8; 16],
+        fingerprint: &[u8; 8],
+        pair_expires_at: u64,
+    ) -> Result<(), StoreError>;
+}
+
+/// One push, as the [`PushLedger`] names it: stable hashes, the same on
+/// every instance.
+#[derive(Debug, Clone)]
+pub struct PushKeys<'a> {
+    /// The request's `(timestamp, nonce)`.
+    pub pair: [u8; 16],
+    /// What the request carried (its verified body signature, or its body).
+    pub fingerprint: [u8; 8],
+    /// Whether the fingerprint is a verified body signature: then another
+    /// fingerprint under the same pair is WeChat's own, not a forgery.
+    pub body_signed: bool,
+    /// Unix seconds after which the pair is refused anyway (the timestamp
+    /// window): it is remembered until then.
+    pub pair_expires_at: u64,
+    /// The message across WeChat's retries.
+    pub message: [u8; 16],
+    /// Who claims it (an instance id); unique per process.
+    pub claimant: &'a str,
+    /// A claim frees itself after this (a little past the budget).
+    pub claim_ttl: Duration,
+    /// A repeat first seen longer ago than this whose decision is gone was
+    /// answered and forgotten ([`PushState::Forgotten`]); sooner, its
+    /// claimant died and it is claimed again.
+    pub remembered: Duration,
+    /// Unix milliseconds now.
+    pub now_ms: u64,
+}
+
+/// What [`PushLedger::begin`] and [`PushLedger::recheck`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushState {
+    /// A different plaintext request under a pair that already
+    /// authenticated one.
+    Forged,
+    /// The caller now holds the claim: run the plugins, then
+    /// [`PushLedger::decide`]. `repeat`: this exact request was seen before
+    /// (its first claimant died).
+    Claimed { repeat: bool },
+    /// Another delivery holds the claim and has not decided yet.
+    Running { repeat: bool },
+    /// The decision, as its claimant published it.
+    Decided(Vec<u8>),
+    /// An exact repeat whose decision is no longer kept: `success`, and the
+    /// plugins do not run again.
+    Forgotten,
+}
+
+/// Where the store is (from `[storage]`, see `Config::store_location`).
+#[derive(Debug, Clone)]
+pub enum StoreLocation {
+    /// `wxhost.db` in this directory.
+    Sqlite {
+        data_dir: std::path::PathBuf,
+    },
+    Redis(RedisSettings),
+}
+
+impl StoreLocation {
+    /// For logs: the backend and where it is (a Redis password redacted).
+    pub fn describe(&self) -> String {
+        match self {
+            StoreLocation::Sqlite { data_dir } => {
+                format!("sqlite {}", data_dir.join("wxhost.db").display())
+            }
+            StoreLocation::Redis(r) => format!(
+                "redis {} (key prefix {:?})",
+                redacted_url(&r.url),
+                r.key_prefix
+            ),
+        }
+    }
 }
 
 /// One backend, seen through each narrow trait. Cheap to clone.
@@ -224,10 +367,13 @@ pub struct Stores {
     pub menus: Arc<dyn MenuStore>,
     pub qrcodes: Arc<dyn QrStore>,
     pub sessions: Arc<dyn SessionStore>,
+    /// Push bookkeeping shared with other instances; `None` for a backend
+    /// one instance uses alone (SQLite), which keeps it in memory.
+    pub pushes: Option<Arc<dyn PushLedger>>,
 }
 
 impl Stores {
-    /// Every view backed by `backend`.
+    /// Every view backed by `backend`, which one instance uses alone.
     pub fn of<B>(backend: Arc<B>) -> Stores
     where
         B: KvStore + TokenStore + MenuStore + QrStore + SessionStore,
@@ -238,15 +384,42 @@ impl Stores {
             menus: backend.clone(),
             qrcodes: backend.clone(),
             sessions: backend,
+            pushes: None,
         }
     }
 
-    /// The store configured for this data dir (SQLite, `wxhost.db`).
-    pub fn open(data_dir: &std::path::Path) -> Result<Stores, StoreError> {
+    /// Every view backed by `backend`, shared by instances.
+    pub fn shared<B>(backend: Arc<B>) -> Stores
+    where
+        B: KvStore + TokenStore + MenuStore + QrStore + SessionStore + PushLedger,
+    {
+        Stores {
+            pushes: Some(backend.clone()),
+            ..Stores::of(backend)
+        }
+    }
+
+    /// The configured store: every command opens it here, whatever the
+    /// backend. Opening Redis does not wait for it (the connection is made
+    /// on first use and remade whenever it drops).
+    pub fn open(location: &StoreLocation) -> Result<Stores, StoreError> {
+        Ok(match location {
+            StoreLocation::Sqlite { data_dir } => {
+                Stores::of(Arc::new(sqlite::SqliteStore::open(data_dir)?))
+            }
+            StoreLocation::Redis(settings) => {
+                Stores::shared(Arc::new(self::redis::RedisStore::open(settings)?))
+            }
+        })
+    }
+
+    /// The SQLite store in `data_dir` (tests, migration; commands use
+    /// [`Stores::open`], which follows the configuration).
+    pub fn sqlite(data_dir: &std::path::Path) -> Result<Stores, StoreError> {
         Ok(Stores::of(Arc::new(sqlite::SqliteStore::open(data_dir)?)))
     }
 
-    /// A private in-memory store (tests, `plugin run`).
+    /// A private in-memory store (tests).
     pub fn in_memory() -> Result<Stores, StoreError> {
         Ok(Stores::of(Arc::new(sqlite::SqliteStore::open_in_memory()?)))
     }

@@ -20,9 +20,12 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::{
-    KvQuota, KvStore, MenuStore, MenuVersion, QrCode, QrRecord, QrStore, RESERVATION_TTL_SECS,
-    Reservation, SessionStore, StoreError, StoredToken, TokenStore, now_secs,
+    KvEntry, KvQuota, KvStore, MenuStore, MenuVersion, QrCode, QrRecord, QrReservation, QrStore,
+    RESERVATION_TTL_SECS, Reservation, SessionRecord, SessionStore, StoreError, StoredToken,
+    TokenRecord, TokenStore, now_secs,
 };
+
+mod export;
 
 /// How long a statement waits for another process's write lock. Writes are
 /// single small transactions, so this only has to outlast one of them; it is
@@ -374,6 +377,14 @@ impl KvStore for SqliteStore {
         })
         .await?
     }
+
+    async fn export(&self) -> Result<Vec<KvEntry>, StoreError> {
+        self.export_kv().await
+    }
+
+    async fn import(&self, entries: &[KvEntry]) -> Result<(), StoreError> {
+        self.import_kv(entries).await
+    }
 }
 
 /// A counter as `kv-incr` stores it: decimal text.
@@ -475,6 +486,14 @@ impl TokenStore for SqliteStore {
         })
         .await
     }
+
+    async fn export(&self) -> Result<Vec<TokenRecord>, StoreError> {
+        self.export_tokens().await
+    }
+
+    async fn import(&self, records: &[TokenRecord]) -> Result<(), StoreError> {
+        self.import_tokens(records).await
+    }
 }
 
 #[async_trait]
@@ -544,6 +563,14 @@ impl SessionStore for SqliteStore {
             .map(|_| ())
         })
         .await
+    }
+
+    async fn export(&self) -> Result<Vec<SessionRecord>, StoreError> {
+        self.export_sessions().await
+    }
+
+    async fn import(&self, records: &[SessionRecord]) -> Result<(), StoreError> {
+        self.import_sessions(records).await
     }
 }
 
@@ -658,6 +685,10 @@ impl MenuStore for SqliteStore {
             stmt.query_map([], menu_row)?.collect()
         })
         .await
+    }
+
+    async fn import(&self, versions: &[MenuVersion]) -> Result<(), StoreError> {
+        self.import_menus(versions).await
     }
 }
 
@@ -852,59 +883,28 @@ impl QrStore for SqliteStore {
         })
         .await
     }
+
+    async fn reservations(&self) -> Result<Vec<QrReservation>, StoreError> {
+        self.export_reservations().await
+    }
+
+    async fn import(
+        &self,
+        codes: &[QrRecord],
+        reservations: &[QrReservation],
+    ) -> Result<(), StoreError> {
+        self.import_qrcodes(codes, reservations).await
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    //! What only the SQLite backend has (persistence in a file, its privacy,
+    //! migrations); the behaviour every backend keeps is tested on both in
+    //! `tests/tests/store_backends.rs`.
     use super::*;
 
     const Q: KvQuota = KvQuota::DEFAULT;
-
-    #[tokio::test]
-    async fn kv_quota_counts_keys_and_bytes_and_refuses_without_writing() {
-        let s: &dyn KvStore = &SqliteStore::open_in_memory().unwrap();
-        let q = KvQuota {
-            max_bytes: 20,
-            max_keys: 2,
-        };
-        s.set("p", "a", b"12345", q).await.unwrap(); // 6 bytes
-        s.set("p", "b", b"12345", q).await.unwrap(); // 12 bytes, 2 keys
-        let e = s.set("p", "c", b"1", q).await.unwrap_err();
-        assert!(matches!(e, StoreError::KvQuota(_)), "{e}");
-        assert_eq!(s.get("p", "c").await.unwrap(), None);
-        // Overwriting counts the difference, not a new key.
-        s.set("p", "a", b"1234567890123", q).await.unwrap(); // 14 + 6 = 20
-        assert!(s.set("p", "a", b"12345678901234", q).await.is_err());
-        // Another namespace has its own quota; deleting frees room.
-        s.set("other", "c", b"1", q).await.unwrap();
-        s.delete("p", "b").await.unwrap();
-        s.set("p", "c", b"1", q).await.unwrap();
-    }
-
-    #[tokio::test]
-    async fn concurrent_increments_all_count() {
-        let store = Arc::new(SqliteStore::open_in_memory().unwrap());
-        let tasks: Vec<_> = (0..50)
-            .map(|_| {
-                let s = store.clone();
-                tokio::spawn(async move { KvStore::incr(&*s, "p", "n", 1, Q).await.unwrap() })
-            })
-            .collect();
-        let mut seen = Vec::new();
-        for t in tasks {
-            seen.push(t.await.unwrap());
-        }
-        seen.sort();
-        assert_eq!(seen, (1..=50).collect::<Vec<_>>());
-        let s: &dyn KvStore = &*store;
-        assert_eq!(s.get("p", "n").await.unwrap().as_deref(), Some(&b"50"[..]));
-        assert_eq!(s.incr("p", "n", -60, Q).await.unwrap(), -10);
-        s.set("p", "text", b"abc", Q).await.unwrap();
-        assert!(matches!(
-            s.incr("p", "text", 1, Q).await,
-            Err(StoreError::Invalid(_))
-        ));
-    }
 
     #[tokio::test]
     async fn kv_is_namespaced_and_persistent() {
@@ -962,216 +962,5 @@ mod tests {
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
         assert_eq!(v, MIGRATIONS.len());
-    }
-
-    #[tokio::test]
-    async fn token_is_compare_and_swap_and_counted() {
-        let s: &dyn TokenStore = &SqliteStore::open_in_memory().unwrap();
-        let t1 = StoredToken {
-            token: "one".into(),
-            expires_at: 100,
-            fetched_at: 1,
-        };
-        let t2 = StoredToken {
-            token: "two".into(),
-            expires_at: 200,
-            fetched_at: 2,
-        };
-        s.put("app", &t1, "2024-01-01").await.unwrap();
-        s.put("app", &t2, "2024-01-01").await.unwrap();
-        assert_eq!(s.get("app").await.unwrap(), Some(t2.clone()));
-        // A caller that failed with the old token must not drop the new one.
-        assert!(!s.invalidate("app", "one").await.unwrap());
-        assert_eq!(s.get("app").await.unwrap(), Some(t2));
-        assert!(s.invalidate("app", "two").await.unwrap());
-        assert_eq!(s.get("app").await.unwrap(), None);
-        assert_eq!(s.fetches("app", "2024-01-01").await.unwrap(), 2);
-        assert_eq!(s.fetches("app", "2024-01-02").await.unwrap(), 0);
-        assert!(!format!("{t1:?}").contains("one"));
-    }
-
-    #[tokio::test]
-    async fn a_fetch_lock_has_one_holder_until_released_or_expired() {
-        let s: &dyn TokenStore = &SqliteStore::open_in_memory().unwrap();
-        let long = Duration::from_secs(30);
-        assert!(s.try_lock("fetch:app", "a", long).await.unwrap());
-        assert!(!s.try_lock("fetch:app", "b", long).await.unwrap());
-        assert!(s.try_lock("fetch:other", "b", long).await.unwrap());
-        // Not b's to release.
-        s.unlock("fetch:app", "b").await.unwrap();
-        assert!(!s.try_lock("fetch:app", "b", long).await.unwrap());
-        s.unlock("fetch:app", "a").await.unwrap();
-        assert!(
-            s.try_lock("fetch:app", "b", Duration::from_millis(30))
-                .await
-                .unwrap()
-        );
-        // A holder that died: its lock expires.
-        tokio::time::sleep(Duration::from_millis(60)).await;
-        assert!(s.try_lock("fetch:app", "c", long).await.unwrap());
-    }
-
-    #[tokio::test]
-    async fn session_records_expire_and_are_taken_once() {
-        let store = Arc::new(SqliteStore::open_in_memory().unwrap());
-        let s: &dyn SessionStore = &*store;
-        let long = Duration::from_secs(60);
-        s.put("web", "a", b"alice", long).await.unwrap();
-        s.put("admin", "a", b"root", long).await.unwrap();
-        assert_eq!(
-            s.get("web", "a").await.unwrap().as_deref(),
-            Some(&b"alice"[..])
-        );
-        assert_eq!(
-            s.get("admin", "a").await.unwrap().as_deref(),
-            Some(&b"root"[..])
-        );
-        s.put("web", "short", b"x", Duration::from_millis(20))
-            .await
-            .unwrap();
-        tokio::time::sleep(Duration::from_millis(40)).await;
-        assert_eq!(s.get("web", "short").await.unwrap(), None);
-        assert_eq!(s.take("web", "short").await.unwrap(), None);
-        // Of concurrent takes exactly one gets the record.
-        s.put("state", "s1", b"next", long).await.unwrap();
-        let takes: Vec<_> = (0..8)
-            .map(|_| {
-                let st = store.clone();
-                tokio::spawn(async move { SessionStore::take(&*st, "state", "s1").await.unwrap() })
-            })
-            .collect();
-        let mut got = 0;
-        for t in takes {
-            got += usize::from(t.await.unwrap().is_some());
-        }
-        assert_eq!(got, 1);
-        s.delete("web", "a").await.unwrap();
-        assert_eq!(s.get("web", "a").await.unwrap(), None);
-    }
-
-    #[tokio::test]
-    async fn menu_versions_have_one_current() {
-        let s: &dyn MenuStore = &SqliteStore::open_in_memory().unwrap();
-        let a = s.insert("{\"button\":[]}", Some("first")).await.unwrap();
-        let b = s.insert("{}", None).await.unwrap();
-        assert_eq!(s.current().await.unwrap(), None);
-        s.mark_published(a, &[]).await.unwrap();
-        s.mark_published(b, &["1".into(), "2".into()])
-            .await
-            .unwrap();
-        let cur = s.current().await.unwrap().unwrap();
-        assert_eq!(
-            (cur.id, cur.conditional_menu_ids.clone()),
-            (b, vec!["1".to_owned(), "2".to_owned()])
-        );
-        let h = s.history().await.unwrap();
-        assert_eq!(
-            h.iter().map(|v| (v.id, v.current)).collect::<Vec<_>>(),
-            vec![(b, true), (a, false)]
-        );
-        assert_eq!(h[1].note.as_deref(), Some("first"));
-        assert!(h[1].published_at.is_some());
-        // A push that stopped halfway is current, with what is live.
-        s.mark_partial(a, &["7".into()], "default menu live")
-            .await
-            .unwrap();
-        let cur = s.current().await.unwrap().unwrap();
-        assert_eq!(
-            (cur.id, cur.conditional_menu_ids, cur.partial.as_deref()),
-            (a, vec!["7".to_owned()], Some("default menu live"))
-        );
-        s.mark_published(a, &[]).await.unwrap();
-        assert_eq!(s.current().await.unwrap().unwrap().partial, None);
-        s.clear_current().await.unwrap();
-        assert_eq!(s.current().await.unwrap(), None);
-        assert!(s.mark_published(999, &[]).await.is_err());
-        assert!(s.mark_partial(999, &[], "x").await.is_err());
-    }
-
-    fn qr(scene: &str, permanent: bool, expires_at: Option<u64>) -> QrCode {
-        QrCode {
-            scene: scene.into(),
-            ticket: format!("t-{scene}"),
-            url: "u".into(),
-            permanent,
-            expires_at,
-            note: None,
-            created_at: 1,
-        }
-    }
-
-    #[tokio::test]
-    async fn qrcode_scene_lookup_and_quota() {
-        let s: &dyn QrStore = &SqliteStore::open_in_memory().unwrap();
-        s.insert(&qr("a", false, Some(50)), None).await.unwrap();
-        let newer = s.insert(&qr("a", false, Some(200)), None).await.unwrap();
-        s.insert(&qr("a", false, Some(60)), None).await.unwrap();
-        assert_eq!(
-            s.by_scene_at("a", 100).await.unwrap().map(|r| r.id),
-            Some(newer)
-        );
-        assert_eq!(s.by_scene_at("a", 300).await.unwrap(), None);
-        s.insert(&qr("p1", true, None), Some(2)).await.unwrap();
-        s.insert(&qr("p2", true, None), Some(2)).await.unwrap();
-        let e = s.insert(&qr("p3", true, None), Some(2)).await.unwrap_err();
-        assert!(
-            matches!(e, StoreError::QuotaReached { count: 2, limit: 2 }),
-            "{e}"
-        );
-        assert_eq!(s.permanent_count().await.unwrap(), 2);
-        assert!(s.by_scene_at("p1", i64::MAX).await.unwrap().is_some());
-        assert_eq!(
-            s.permanent_by_scene("p2")
-                .await
-                .unwrap()
-                .unwrap()
-                .code
-                .ticket,
-            "t-p2"
-        );
-        assert_eq!(s.by_ticket("t-p1").await.unwrap().unwrap().code.scene, "p1");
-        assert_eq!(s.list(2).await.unwrap().len(), 2);
-    }
-
-    #[tokio::test]
-    async fn permanent_reservations_take_quota_slots_until_completed_or_released() {
-        let s: &dyn QrStore = &SqliteStore::open_in_memory().unwrap();
-        let now = 1_000_000;
-        s.insert(&qr("p1", true, None), Some(3)).await.unwrap();
-        let Reservation::Reserved(a) = s.reserve_permanent("a", 3, now).await.unwrap() else {
-            panic!("a slot is free")
-        };
-        // One creator per scene at a time; a created scene is returned.
-        assert_eq!(
-            s.reserve_permanent("a", 3, now).await.unwrap(),
-            Reservation::Busy
-        );
-        assert!(matches!(
-            s.reserve_permanent("p1", 3, now).await.unwrap(),
-            Reservation::Exists(r) if r.code.scene == "p1"
-        ));
-        let Reservation::Reserved(b) = s.reserve_permanent("b", 3, now).await.unwrap() else {
-            panic!("the last slot is free")
-        };
-        // Created codes and reservations fill the quota together.
-        assert_eq!(
-            s.reserve_permanent("c", 3, now).await.unwrap_err(),
-            StoreError::QuotaReached { count: 3, limit: 3 }
-        );
-        // A released slot is free again; a completed one is a code.
-        s.release_permanent(b).await.unwrap();
-        let id = s.complete_permanent(a, &qr("a", true, None)).await.unwrap();
-        assert_eq!(s.by_id(id).await.unwrap().unwrap().code.scene, "a");
-        assert_eq!(s.permanent_count().await.unwrap(), 2);
-        let Reservation::Reserved(_) = s.reserve_permanent("c", 3, now).await.unwrap() else {
-            panic!("the released slot is free")
-        };
-        assert!(s.reserve_permanent("d", 3, now).await.is_err());
-        // A reservation whose creator died expires.
-        let later = now + super::super::RESERVATION_TTL_SECS;
-        assert!(matches!(
-            s.reserve_permanent("d", 3, later).await.unwrap(),
-            Reservation::Reserved(_)
-        ));
     }
 }

@@ -66,3 +66,50 @@ pub struct QrRecord {
     pub id: i64,
     pub code: QrCode,
 }
+
+/// One plugin kv entry (`wxhost store migrate`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KvEntry {
+    pub namespace: String,
+    pub key: String,
+    pub value: Vec<u8>,
+}
+
+/// A credential's stored value and fetch counts (`wxhost store migrate`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    pub key: String,
+    pub token: Option<StoredToken>,
+    /// (day, fetches that day), oldest day first.
+    pub fetches: Vec<(String, u64)>,
+}
+
+/// A permanent-code quota slot taken before calling WeChat.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QrReservation {
+    pub id: i64,
+    pub scene: String,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+/// A short-lived record with its expiry (`wxhost store migrate`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub realm: String,
+    pub id: String,
+    pub value: Vec<u8>,
+    /// Unix milliseconds.
+    pub expires_ms: i64,
+}
+
+impl std::fmt::Debug for SessionRecord {
+    // Sessions are credentials: never print the value (or the id).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionRecord")
+            .field("realm", &self.realm)
+            .field("value_bytes", &self.value.len())
+            .field("expires_ms", &self.expires_ms)
+            .finish()
+    }
+}

@@ -1,0 +1,175 @@
+//! `wxhost store migrate --from sqlite --to redis` (or the reverse): copies
+//! everything stored — plugin kv, credentials with their fetch counts, menu
+//! versions with history and the current (or partly live) one, QR codes
+//! and live permanent-code reservations, live sessions — from one backend
+//! of the configuration to the other, ids kept, then reads the destination
+//! back and checks it holds the same. Only into an empty store: merging two
+//! stores' ids is not a migration. Fetch locks and push bookkeeping are
+//! short-lived and not copied. Stop `serve` first, so nothing changes
+//! under the copy.
+
+use std::io::Write;
+
+use anyhow::{Context as _, bail, ensure};
+
+use crate::config::{Config, StorageBackend};
+use crate::store::{
+    KvEntry, MenuVersion, QrRecord, QrReservation, SessionRecord, Stores, TokenRecord,
+};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum StoreCommand {
+    /// Copy everything stored from one backend to the other (the destination must be empty).
+    Migrate(MigrateCommand),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct MigrateCommand {
+    /// The backend to copy from: sqlite (storage.data_dir) or redis (storage.redis_url).
+    #[arg(long)]
+    pub from: StorageBackend,
+    /// The backend to copy to.
+    #[arg(long)]
+    pub to: StorageBackend,
+}
+
+impl StoreCommand {
+    pub async fn run(self, config: &Config, out: &mut dyn Write) -> anyhow::Result<()> {
+        match self {
+            StoreCommand::Migrate(m) => m.run(config, out).await,
+        }
+    }
+}
+
+/// Everything a store holds, as its traits enumerate it.
+#[derive(Debug, PartialEq)]
+struct Snapshot {
+    kv: Vec<KvEntry>,
+    tokens: Vec<TokenRecord>,
+    /// Oldest first (the order they are written in).
+    menus: Vec<MenuVersion>,
+    qrcodes: Vec<QrRecord>,
+    reservations: Vec<QrReservation>,
+    sessions: Vec<SessionRecord>,
+}
+
+impl Snapshot {
+    async fn of(s: &Stores) -> anyhow::Result<Snapshot> {
+        let mut menus = s.menus.history().await?;
+        menus.reverse();
+        let mut qrcodes = s.qrcodes.list(usize::MAX).await?;
+        qrcodes.reverse();
+        Ok(Snapshot {
+            kv: s.kv.export().await?,
+            tokens: s.tokens.export().await?,
+            menus,
+            qrcodes,
+            reservations: s.qrcodes.reservations().await?,
+            sessions: s.sessions.export().await?,
+        })
+    }
+
+    fn counts(&self) -> [(&'static str, usize); 6] {
+        [
+            ("kv entries", self.kv.len()),
+            ("credentials", self.tokens.len()),
+            ("menu versions", self.menus.len()),
+            ("QR codes", self.qrcodes.len()),
+            ("QR reservations", self.reservations.len()),
+            ("sessions", self.sessions.len()),
+        ]
+    }
+
+    fn is_empty(&self) -> bool {
+        self.counts().iter().all(|(_, n)| *n == 0)
+    }
+
+    async fn write_to(&self, s: &Stores) -> anyhow::Result<()> {
+        s.kv.import(&self.kv).await.context("writing kv entries")?;
+        s.tokens
+            .import(&self.tokens)
+            .await
+            .context("writing credentials")?;
+        s.menus
+            .import(&self.menus)
+            .await
+            .context("writing menu versions")?;
+        s.qrcodes
+            .import(&self.qrcodes, &self.reservations)
+            .await
+            .context("writing QR codes")?;
+        s.sessions
+            .import(&self.sessions)
+            .await
+            .context("writing sessions")?;
+        Ok(())
+    }
+}
+
+impl MigrateCommand {
+    pub async fn run(self, config: &Config, out: &mut dyn Write) -> anyhow::Result<()> {
+        ensure!(
+            self.from != self.to,
+            "--from and --to are both {}",
+            self.from.as_str()
+        );
+        let (from, to) = (
+            config.store_location(Some(self.from))?,
+            config.store_location(Some(self.to))?,
+        );
+        let source = Stores::open(&from).with_context(|| format!("opening {}", from.describe()))?;
+        let dest = Stores::open(&to).with_context(|| format!("opening {}", to.describe()))?;
+        let there = Snapshot::of(&dest)
+            .await
+            .with_context(|| format!("reading {}", to.describe()))?;
+        if !there.is_empty() {
+            let held: Vec<String> = there
+                .counts()
+                .iter()
+                .filter(|(_, n)| *n > 0)
+                .map(|(what, n)| format!("{n} {what}"))
+                .collect();
+            bail!(
+                "{} already holds data ({}): migrate only into an empty store",
+                to.describe(),
+                held.join(", ")
+            );
+        }
+        let snapshot = Snapshot::of(&source)
+            .await
+            .with_context(|| format!("reading {}", from.describe()))?;
+        writeln!(out, "from {}", from.describe())?;
+        writeln!(out, "to   {}", to.describe())?;
+        snapshot.write_to(&dest).await?;
+        let copied = Snapshot::of(&dest)
+            .await
+            .with_context(|| format!("reading back {}", to.describe()))?;
+        for ((what, n), (_, m)) in snapshot.counts().iter().zip(copied.counts()) {
+            writeln!(out, "{what:<16} {n} copied, {m} in the destination")?;
+        }
+        // Sessions' expiries are recomputed from what is left of them, so
+        // they are compared without it.
+        let without_expiry = |s: &Snapshot| {
+            s.sessions
+                .iter()
+                .map(|r| (r.realm.clone(), r.id.clone(), r.value.clone()))
+                .collect::<Vec<_>>()
+        };
+        let same = snapshot.counts() == copied.counts()
+            && snapshot.kv == copied.kv
+            && snapshot.tokens == copied.tokens
+            && snapshot.menus == copied.menus
+            && snapshot.qrcodes == copied.qrcodes
+            && snapshot.reservations == copied.reservations
+            && without_expiry(&snapshot) == without_expiry(&copied);
+        ensure!(
+            same,
+            "the destination does not read back what was copied: it is incomplete, do not use it"
+        );
+        writeln!(
+            out,
+            "verified: the destination holds everything the source does"
+        )?;
+        Ok(())
+    }
+}

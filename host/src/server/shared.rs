@@ -1,0 +1,270 @@
+//! [`SharedMemory`]: the [`PushMemory`] of instances sharing a Redis (a
+//! [`PushLedger`]), so that a retry or replay of WeChat's reaching any
+//! instance is known there:
+//!
+//! - One round trip on the way in ([`PushLedger::begin`]): the replay guard
+//!   (forged, repeat) and the claim of the message, atomically. The first
+//!   instance to see a message claims it and runs the plugins; when the
+//!   decision is made it is published (reply, plugin, outcome) for
+//!   `dedup_ttl_secs`, off the response path and batched with the other
+//!   decisions of the moment (one pipeline per round trip).
+//! - A delivery finding the message claimed elsewhere waits for that
+//!   decision, polling (10 ms, doubling to 100 ms) within its own budget,
+//!   and answers with the same reply content; at its budget it answers
+//!   `success`, as the claimant does. A claim whose instance died frees
+//!   itself a little past the budget, and the next delivery processes the
+//!   message.
+//! - A retry reaching the claimant itself joins the run in process.
+//! - With Redis unreachable (the store says so once), pushes are admitted
+//!   by this process's memory alone ([`LocalMemory`]), which is kept in step
+//!   with every push, so the fallback knows what this instance saw.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use tokio_util::task::TaskTracker;
+
+use super::Decision;
+use super::dedup::{self, Pending, wait};
+use super::memory::{Admitted, Arrival, LocalMemory, PushMemory, Start};
+use super::outcome::Outcome;
+use super::seen;
+use crate::store::{PushKeys, PushLedger, PushState};
+
+/// How far past the budget a claim lives: long enough for the claimant to
+/// publish its budget answer, short enough that a dead claimant's message
+/// is processed by WeChat's next retry.
+const CLAIM_MARGIN: Duration = Duration::from_millis(500);
+const FIRST_POLL: Duration = Duration::from_millis(10);
+const MAX_POLL: Duration = Duration::from_millis(100);
+
+pub struct SharedMemory {
+    ledger: Arc<dyn PushLedger>,
+    local: LocalMemory,
+    /// This process, as a claimant.
+    claimant: String,
+    claim_ttl: Duration,
+    /// How long decisions are kept (`dedup_ttl_secs`).
+    kept: Duration,
+    publisher: Publisher,
+    tasks: TaskTracker,
+}
+
+impl SharedMemory {
+    pub fn new(
+        ledger: Arc<dyn PushLedger>,
+        local: LocalMemory,
+        budget: Duration,
+        kept: Duration,
+        tasks: TaskTracker,
+    ) -> SharedMemory {
+        SharedMemory {
+            publisher: publisher(ledger.clone(), kept),
+            ledger,
+            local,
+            claimant: format!("{}-{:016x}", std::process::id(), rand::random::<u64>()),
+            claim_ttl: budget + CLAIM_MARGIN,
+            kept,
+            tasks,
+        }
+    }
+
+    fn keys(&self, push: &Arrival<'_>) -> PushKeys<'_> {
+        let inbound = push.inbound;
+        PushKeys {
+            pair: seen::pair(inbound.timestamp, &inbound.nonce),
+            fingerprint: seen::fingerprint(inbound, push.body),
+            body_signed: inbound.body_signature.is_some(),
+            pair_expires_at: self.local.seen.expires_at(inbound.timestamp),
+            message: dedup::identity(&inbound.message),
+            claimant: &self.claimant,
+            claim_ttl: self.claim_ttl,
+            remembered: self.kept,
+            now_ms: push.now * 1000 + u64::from(now_subsec_ms()),
+        }
+    }
+
+    /// Publishes `decision` for the other instances, through the
+    /// [`Publisher`].
+    fn publish(&self, message: [u8; 16], decision: &Decision) {
+        match serde_json::to_vec(decision) {
+            Ok(bytes) => drop(self.publisher.send((message, bytes))),
+            Err(e) => tracing::warn!(error = %e, "decision not serializable"),
+        }
+    }
+
+    async fn settle(
+        &self,
+        mut state: PushState,
+        keys: &PushKeys<'_>,
+        push: &Arrival<'_>,
+        start: Start<'_>,
+    ) -> Admitted {
+        let local_key = self.local.dedup.key(&push.inbound.message);
+        let mut poll = FIRST_POLL;
+        let mut retry = false;
+        loop {
+            match state {
+                PushState::Forged => return Admitted::Forged,
+                PushState::Forgotten => return answer(Decision::success(Outcome::Replay), true),
+                PushState::Decided(bytes) => {
+                    return match serde_json::from_slice::<Decision>(&bytes) {
+                        Ok(d) => answer(d, true),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "a stored decision does not parse");
+                            Admitted::Answer {
+                                decision: None,
+                                retry: true,
+                            }
+                        }
+                    };
+                }
+                PushState::Claimed { repeat } => {
+                    // Joins a run this process already has (one it made
+                    // while Redis was unreachable), else starts it.
+                    let (pending, joined) = self.local.dedup.join(local_key, push.arrived, start);
+                    // The claimant publishes what it answers. Should this
+                    // request be dropped first (the client went away), the
+                    // guard still publishes it when it is made.
+                    let mut guard = Unpublished {
+                        memory: self,
+                        message: keys.message,
+                        pending: Some(pending.clone()),
+                    };
+                    let decision = wait(pending).await;
+                    guard.pending = None;
+                    if let Some(d) = &decision {
+                        self.publish(keys.message, d);
+                    }
+                    return Admitted::Answer {
+                        decision,
+                        retry: retry || repeat || joined,
+                    };
+                }
+                PushState::Running { .. } => {
+                    retry = true;
+                    // This instance's own run: join it in process.
+                    if let Some(pending) = self.local.dedup.replay(local_key, push.arrived) {
+                        return Admitted::Answer {
+                            decision: wait(pending).await,
+                            retry,
+                        };
+                    }
+                    // Another instance's: wait for its decision within this
+                    // delivery's budget; at the budget, `success`, as the
+                    // claimant answers then too.
+                    let left = push
+                        .deadlines
+                        .reply
+                        .saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return answer(Decision::success(Outcome::Late), retry);
+                    }
+                    tokio::time::sleep(poll.min(left)).await;
+                    poll = (poll * 2).min(MAX_POLL);
+                    state = match self.ledger.recheck(keys).await {
+                        Ok(s) => s,
+                        // Redis went away meanwhile: the claimant still
+                        // answers its own delivery; this one must not run
+                        // the plugins a second time.
+                        Err(_) => return answer(Decision::success(Outcome::Late), retry),
+                    };
+                }
+            }
+        }
+    }
+}
+
+/// A claimed message whose decision is not published yet: if the request
+/// waiting for it is dropped, a task publishes it when it is made (no
+/// decision at all, e.g. a panicked worker: the claim expires and the next
+/// delivery processes the message).
+struct Unpublished<'a> {
+    memory: &'a SharedMemory,
+    message: [u8; 16],
+    pending: Option<Pending<Decision>>,
+}
+
+impl Drop for Unpublished<'_> {
+    fn drop(&mut self) {
+        let Some(pending) = self.pending.take() else {
+            return;
+        };
+        let (publisher, message) = (self.memory.publisher.clone(), self.message);
+        self.memory.tasks.spawn(async move {
+            if let Some(d) = wait(pending).await
+                && let Ok(bytes) = serde_json::to_vec(&*d)
+            {
+                let _ = publisher.send((message, bytes));
+            }
+        });
+    }
+}
+
+/// Decisions on their way to the ledger: one task sends whatever has
+/// queued up as one pipeline, so under load many decisions share a round
+/// trip (they are read only by retries, which come later).
+type Publisher = tokio::sync::mpsc::UnboundedSender<([u8; 16], Vec<u8>)>;
+
+/// Most decisions sent in one round trip.
+const PUBLISH_BATCH: usize = 256;
+
+fn publisher(ledger: Arc<dyn PushLedger>, kept: Duration) -> Publisher {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<([u8; 16], Vec<u8>)>();
+    tokio::spawn(async move {
+        let mut batch = Vec::with_capacity(PUBLISH_BATCH);
+        while rx.recv_many(&mut batch, PUBLISH_BATCH).await > 0 {
+            // A failure is the store's to log (once, while Redis is down);
+            // those claims expire and their next delivery runs again.
+            let _ = ledger.decide(&batch, kept).await;
+            batch.clear();
+        }
+    });
+    tx
+}
+
+fn answer(decision: Decision, retry: bool) -> Admitted {
+    Admitted::Answer {
+        decision: Some(Arc::new(decision)),
+        retry,
+    }
+}
+
+fn now_subsec_ms() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_millis())
+        .unwrap_or(0)
+}
+
+#[async_trait]
+impl PushMemory for SharedMemory {
+    async fn admit(&self, push: &Arrival<'_>, start: Start<'_>) -> Admitted {
+        let keys = self.keys(push);
+        let state = match self.ledger.begin(&keys).await {
+            Ok(state) => state,
+            // Redis unreachable: this process's memory alone.
+            Err(_) => return self.local.admit_here(push, start).await,
+        };
+        if state != PushState::Forged {
+            // Kept in step: while Redis is unreachable later, this process
+            // still knows what it saw.
+            self.local.seen.push(push.inbound, push.body, push.now);
+        }
+        self.settle(state, &keys, push, start).await
+    }
+
+    async fn verification(&self, timestamp: u64, nonce: &str, echostr: &str, now: u64) {
+        self.local.seen.verification(timestamp, nonce, echostr, now);
+        // Best effort: a failure is the store's to log.
+        let _ = self
+            .ledger
+            .record(
+                &seen::pair(timestamp, nonce),
+                &seen::verification_fingerprint(echostr),
+                self.local.seen.expires_at(timestamp),
+            )
+            .await;
+    }
+}

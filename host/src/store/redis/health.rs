@@ -1,0 +1,104 @@
+//! [`Health`]: whether Redis answers. The first failure after answers is
+//! logged (once), and so is the first answer after failures; while it is
+//! down, calls fail at once except one probe every [`PROBE_EVERY`], so a
+//! dead or unreachable Redis costs a push nothing but the fallback, and the
+//! probe notices its return.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// How often a call is let through to a Redis known to be down.
+pub const PROBE_EVERY: Duration = Duration::from_millis(200);
+
+pub struct Health {
+    down: AtomicBool,
+    /// While down: when the next probe may go (ms since `epoch`).
+    next_probe_ms: AtomicU64,
+    epoch: Instant,
+    /// The redacted URL, for the log lines.
+    url: String,
+}
+
+impl Health {
+    pub fn new(url: String) -> Health {
+        Health {
+            down: AtomicBool::new(false),
+            next_probe_ms: AtomicU64::new(0),
+            epoch: Instant::now(),
+            url,
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    /// Whether a call may go to Redis now: always while it answers; while
+    /// down, one caller per [`PROBE_EVERY`].
+    pub fn admit(&self) -> bool {
+        if !self.down.load(Ordering::Relaxed) {
+            return true;
+        }
+        let now = self.now_ms();
+        let due = self.next_probe_ms.load(Ordering::Relaxed);
+        now >= due
+            && self
+                .next_probe_ms
+                .compare_exchange(
+                    due,
+                    now + PROBE_EVERY.as_millis() as u64,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+    }
+
+    pub fn answered(&self) {
+        if self.down.swap(false, Ordering::Relaxed) {
+            tracing::info!(
+                redis = %self.url,
+                "redis answers again: shared state and cross-instance de-duplication are back"
+            );
+        }
+    }
+
+    pub fn failed(&self, error: &str) {
+        self.next_probe_ms.store(
+            self.now_ms() + PROBE_EVERY.as_millis() as u64,
+            Ordering::Relaxed,
+        );
+        if !self.down.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                redis = %self.url,
+                error,
+                "redis unreachable: pushes are still answered (de-duplicated in this process only), \
+                 plugin kv calls and API commands fail until it is back"
+            );
+        }
+    }
+
+    #[cfg(test)]
+    pub fn is_down(&self) -> bool {
+        self.down.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn while_down_one_probe_goes_per_interval_and_an_answer_restores_all() {
+        let h = Health::new("redis://h/0".into());
+        assert!(h.admit() && h.admit());
+        h.failed("boom");
+        assert!(h.is_down());
+        assert!(!h.admit(), "no call right after a failure");
+        std::thread::sleep(PROBE_EVERY + Duration::from_millis(20));
+        assert!(h.admit(), "the probe");
+        assert!(!h.admit(), "only one probe");
+        h.answered();
+        assert!(!h.is_down());
+        assert!(h.admit() && h.admit());
+    }
+}
