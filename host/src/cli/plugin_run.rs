@@ -105,6 +105,7 @@ impl PluginRunCommand {
             HostServices {
                 kv: stores.kv,
                 wechat: None,
+                jssdk: None,
             },
         )?;
 

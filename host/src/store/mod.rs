@@ -7,6 +7,7 @@
 //! - [`MenuStore`]: every menu version, one of them current.
 //! - [`QrStore`]: every QR code wxhost created, and the permanent quota.
 //! - [`SessionStore`]: short-lived records that expire (sessions, OAuth states).
+//! - [`WebUserStore`]: the users who logged in on the web side (OAuth).
 //! - [`Stores`]: one backend seen through all of them; [`sqlite::SqliteStore`]
 //!   is the default backend (one file in the data dir, no server).
 //!
@@ -24,7 +25,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 pub use time::{format_utc, now_secs, quota_day};
-pub use types::{MenuVersion, QrCode, QrRecord, StoredToken};
+pub use types::{MenuVersion, QrCode, QrRecord, StoredToken, WebUser, WebUserLogin};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum StoreError {
@@ -216,6 +217,18 @@ pub trait SessionStore: Send + Sync + 'static {
     async fn delete(&self, realm: &str, id: &str) -> Result<(), StoreError>;
 }
 
+/// The users who logged in through WeChat OAuth on the web side. Each call
+/// is one atomic step on one user.
+#[async_trait]
+pub trait WebUserStore: Send + Sync + 'static {
+    /// Records a login at `now` (unix seconds): creates the user, or updates
+    /// it keeping `first_seen` and any field this login did not bring (a
+    /// later `snsapi_base` login keeps the nickname). Returns the user as
+    /// stored.
+    async fn record_login(&self, login: &WebUserLogin, now: i64) -> Result<WebUser, StoreError>;
+    async fn get(&self, openid: &str) -> Result<Option<WebUser>, StoreError>;
+}
+
 /// One backend, seen through each narrow trait. Cheap to clone.
 #[derive(Clone)]
 pub struct Stores {
@@ -224,20 +237,22 @@ pub struct Stores {
     pub menus: Arc<dyn MenuStore>,
     pub qrcodes: Arc<dyn QrStore>,
     pub sessions: Arc<dyn SessionStore>,
+    pub web_users: Arc<dyn WebUserStore>,
 }
 
 impl Stores {
     /// Every view backed by `backend`.
     pub fn of<B>(backend: Arc<B>) -> Stores
     where
-        B: KvStore + TokenStore + MenuStore + QrStore + SessionStore,
+        B: KvStore + TokenStore + MenuStore + QrStore + SessionStore + WebUserStore,
     {
         Stores {
             kv: backend.clone(),
             tokens: backend.clone(),
             menus: backend.clone(),
             qrcodes: backend.clone(),
-            sessions: backend,
+            sessions: backend.clone(),
+            web_users: backend,
         }
     }
 

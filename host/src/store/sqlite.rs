@@ -21,7 +21,8 @@ use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::{
     KvQuota, KvStore, MenuStore, MenuVersion, QrCode, QrRecord, QrStore, RESERVATION_TTL_SECS,
-    Reservation, SessionStore, StoreError, StoredToken, TokenStore, now_secs,
+    Reservation, SessionStore, StoreError, StoredToken, TokenStore, WebUser, WebUserLogin,
+    WebUserStore, now_secs,
 };
 
 /// How long a statement waits for another process's write lock. Writes are
@@ -104,6 +105,17 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (realm, id)
     );
     CREATE INDEX session_expiry ON session (expires_ms);",
+    // 8: web users (OAuth logins)
+    "CREATE TABLE web_user (
+        openid TEXT PRIMARY KEY,
+        unionid TEXT,
+        nickname TEXT,
+        avatar_url TEXT,
+        scope TEXT NOT NULL,
+        snapshot INTEGER NOT NULL,
+        first_seen INTEGER NOT NULL,
+        last_seen INTEGER NOT NULL
+    );",
 ];
 
 pub struct SqliteStore {
@@ -542,6 +554,61 @@ impl SessionStore for SqliteStore {
                 params![realm, id],
             )
             .map(|_| ())
+        })
+        .await
+    }
+}
+
+const WEB_USER_COLUMNS: &str =
+    "openid, unionid, nickname, avatar_url, scope, snapshot, first_seen, last_seen";
+
+fn web_user_row(r: &Row<'_>) -> rusqlite::Result<WebUser> {
+    Ok(WebUser {
+        openid: r.get(0)?,
+        unionid: r.get(1)?,
+        nickname: r.get(2)?,
+        avatar_url: r.get(3)?,
+        scope: r.get(4)?,
+        snapshot: r.get(5)?,
+        first_seen: r.get(6)?,
+        last_seen: r.get(7)?,
+    })
+}
+
+#[async_trait]
+impl WebUserStore for SqliteStore {
+    async fn record_login(&self, login: &WebUserLogin, now: i64) -> Result<WebUser, StoreError> {
+        let l = login.clone();
+        self.run(move |c| {
+            // One statement: the upsert and the read-back are atomic.
+            c.query_row(
+                &format!(
+                    "INSERT INTO web_user ({WEB_USER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
+                     ON CONFLICT (openid) DO UPDATE SET
+                        unionid = COALESCE(excluded.unionid, unionid),
+                        nickname = COALESCE(excluded.nickname, nickname),
+                        avatar_url = COALESCE(excluded.avatar_url, avatar_url),
+                        scope = excluded.scope,
+                        snapshot = excluded.snapshot,
+                        last_seen = excluded.last_seen
+                     RETURNING {WEB_USER_COLUMNS}"
+                ),
+                params![l.openid, l.unionid, l.nickname, l.avatar_url, l.scope, l.snapshot, now],
+                web_user_row,
+            )
+        })
+        .await
+    }
+
+    async fn get(&self, openid: &str) -> Result<Option<WebUser>, StoreError> {
+        let openid = openid.to_owned();
+        self.run(move |c| {
+            c.query_row(
+                &format!("SELECT {WEB_USER_COLUMNS} FROM web_user WHERE openid = ?1"),
+                params![openid],
+                web_user_row,
+            )
+            .optional()
         })
         .await
     }
@@ -1009,6 +1076,34 @@ mod tests {
         // A holder that died: its lock expires.
         tokio::time::sleep(Duration::from_millis(60)).await;
         assert!(s.try_lock("fetch:app", "c", long).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_web_user_keeps_its_first_login_and_fields_a_later_base_login_lacks() {
+        let s = SqliteStore::open_in_memory().unwrap();
+        let s: &dyn WebUserStore = &s;
+        let full = WebUserLogin {
+            openid: "o1".into(),
+            unionid: Some("u1".into()),
+            nickname: Some("小明".into()),
+            avatar_url: Some("http://img/0".into()),
+            scope: "snsapi_userinfo".into(),
+            snapshot: false,
+        };
+        let first = s.record_login(&full, 100).await.unwrap();
+        assert_eq!((first.first_seen, first.last_seen), (100, 100));
+        let base = WebUserLogin {
+            openid: "o1".into(),
+            scope: "snsapi_base".into(),
+            ..Default::default()
+        };
+        let later = s.record_login(&base, 200).await.unwrap();
+        assert_eq!((later.first_seen, later.last_seen), (100, 200));
+        assert_eq!(later.nickname.as_deref(), Some("小明"));
+        assert_eq!(later.unionid.as_deref(), Some("u1"));
+        assert_eq!(later.scope, "snsapi_base");
+        assert_eq!(s.get("o1").await.unwrap(), Some(later));
+        assert_eq!(s.get("o2").await.unwrap(), None);
     }
 
     #[tokio::test]
