@@ -41,6 +41,11 @@ pub mod bindings {
 mod helpers;
 pub use helpers::{config, kv, log, wechat};
 
+pub mod web;
+/// The WASI bindings `export_web!` uses.
+#[doc(hidden)]
+pub use wasip2 as __wasip2;
+
 /// Every message, event and reply type of the WIT `types` interface.
 pub use bindings::wechat::plugin::types::*;
 

@@ -14,6 +14,7 @@
 use std::time::Instant;
 
 use bytes::Bytes;
+use futures::future::Either;
 use http_body_util::{BodyExt, Full, Limited};
 use wasmtime::component::InstancePre;
 use wasmtime_wasi_http::WasiHttpView;
@@ -92,7 +93,7 @@ impl LoadedPlugin {
                     (req, http.new_response_outparam(tx)?)
                 };
                 // The body is drained while the guest writes it (it may
-                // block on a full pipe); both end with the call.
+                // block on a full pipe).
                 let collect = async {
                     let response = match rx.await {
                         Ok(Ok(r)) => r,
@@ -108,10 +109,20 @@ impl LoadedPlugin {
                         Err(e) => Err(format!("its response body is incomplete: {e}")),
                     }
                 };
-                let (called, collected) =
-                    futures::join!(guest.call_handle(&mut *store, req, out), collect);
-                called?;
-                Ok(collected)
+                let call = std::pin::pin!(guest.call_handle(&mut *store, req, out));
+                let collect = std::pin::pin!(collect);
+                // A trap ends the call at once: the response it never set
+                // would otherwise be waited for until the time limit.
+                match futures::future::select(call, collect).await {
+                    Either::Left((called, collect)) => {
+                        called?;
+                        Ok(collect.await)
+                    }
+                    Either::Right((collected, call)) => {
+                        call.await?;
+                        Ok(collected)
+                    }
+                }
             })
             .await;
         let result = r.and_then(|c| c.map_err(PluginError::InvalidReply));
