@@ -47,6 +47,8 @@ pub struct WebConfig {
     pub session_secret: String,
     /// How long a login lasts.
     pub session_ttl_secs: u64,
+    /// How long a started login (its OAuth `state`) may take to come back.
+    pub oauth_state_ttl_secs: u64,
     /// WeChat's OAuth authorize page (a stand-in in tests and the dev loop).
     pub oauth_authorize_url: String,
     /// Largest response a plugin page may give (larger: 500).
@@ -488,6 +490,9 @@ impl Config {
         if web.session_ttl_secs == 0 {
             return Err(invalid("web.session_ttl_secs", "must be positive"));
         }
+        if web.oauth_state_ttl_secs == 0 {
+            return Err(invalid("web.oauth_state_ttl_secs", "must be positive"));
+        }
         let key = "web.oauth_authorize_url (WXHOST_OAUTH_AUTHORIZE_URL)";
         let url = url::Url::parse(&web.oauth_authorize_url).map_err(|e| invalid(key, e.to_string()))?;
         if !matches!(url.scheme(), "http" | "https") || url.query().is_some() {
@@ -601,6 +606,7 @@ impl fmt::Debug for WebConfig {
             public_url,
             session_secret,
             session_ttl_secs,
+            oauth_state_ttl_secs,
             oauth_authorize_url,
             max_response_bytes,
         } = self;
@@ -615,6 +621,7 @@ impl fmt::Debug for WebConfig {
                 },
             )
             .field("session_ttl_secs", session_ttl_secs)
+            .field("oauth_state_ttl_secs", oauth_state_ttl_secs)
             .field("oauth_authorize_url", oauth_authorize_url)
             .field("max_response_bytes", max_response_bytes)
             .finish()

@@ -5,7 +5,9 @@
 //!   else that calls WeChat.
 
 //! - [`service`]: the real `wxhost` binary as a fixture, played against as WeChat.
+//! - [`browser`]: a visitor of the web side, with its own cookie jar.
 
+pub mod browser;
 pub mod fake_wechat;
 pub mod service;
 

@@ -43,6 +43,8 @@ pub struct Web {
     /// Login states (and, through `sessions`, sessions).
     pub store: Arc<dyn SessionStore>,
     pub users: Arc<dyn WebUserStore>,
+    /// How long a login state lives.
+    pub state_ttl: Duration,
     /// `None` without an AppSecret: no login, no JS-SDK.
     pub wechat: Option<Arc<Wechat>>,
     pub jssdk: Option<Arc<JsSdk>>,
@@ -74,6 +76,7 @@ impl Web {
             authorize_url: config.web.oauth_authorize_url.clone(),
             store: stores.sessions.clone(),
             users: stores.web_users.clone(),
+            state_ttl: Duration::from_secs(config.web.oauth_state_ttl_secs),
             wechat,
             jssdk,
             runtime,

@@ -11,12 +11,12 @@
 //!
 //! CSRF: each state is bound to the browser that started the login, by a
 //! signed cookie of its own (`wxhost_browser`), compared in constant time;
-//! a callback replayed, carried to another browser, or after 10 minutes is
+//! a callback replayed, carried to another browser, or after
+//! `web.oauth_state_ttl_secs` (10 minutes) is
 //! refused and starts no session. `next` is always a relative path
 //! (`next.rs`). WeChat's refusals are pages a person understands (`pages.rs`).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -35,8 +35,6 @@ use crate::store::WebUserLogin;
 
 /// The store realm of login states.
 pub const STATE_REALM: &str = "oauth-state";
-/// How long a login may take, authorize page included.
-pub const STATE_TTL: Duration = Duration::from_secs(600);
 
 /// A login in progress.
 #[derive(Debug, Serialize, Deserialize)]
@@ -124,7 +122,7 @@ pub async fn login(
             let b = random_id();
             let c = web
                 .sessions
-                .signed_cookie(BROWSER_COOKIE, b.clone(), "/oauth", STATE_TTL);
+                .signed_cookie(BROWSER_COOKIE, b.clone(), "/oauth", web.state_ttl);
             (b, Some(c))
         }
     };
@@ -135,7 +133,7 @@ pub async fn login(
         scope,
     };
     let bytes = serde_json::to_vec(&record).expect("a login state serializes");
-    if let Err(e) = web.store.put(STATE_REALM, &state, &bytes, STATE_TTL).await {
+    if let Err(e) = web.store.put(STATE_REALM, &state, &bytes, web.state_ttl).await {
         tracing::warn!(error = %e, "could not store an OAuth state");
         return Page::new(
             StatusCode::SERVICE_UNAVAILABLE,
