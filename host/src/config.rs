@@ -494,7 +494,8 @@ impl Config {
             return Err(invalid("web.oauth_state_ttl_secs", "must be positive"));
         }
         let key = "web.oauth_authorize_url (WXHOST_OAUTH_AUTHORIZE_URL)";
-        let url = url::Url::parse(&web.oauth_authorize_url).map_err(|e| invalid(key, e.to_string()))?;
+        let url =
+            url::Url::parse(&web.oauth_authorize_url).map_err(|e| invalid(key, e.to_string()))?;
         if !matches!(url.scheme(), "http" | "https") || url.query().is_some() {
             return Err(invalid(key, "must be an http(s) URL without a query"));
         }
@@ -804,7 +805,11 @@ mod tests {
             ("WXHOST_PUBLIC_URL", "ftp://x", "web.public_url"),
             ("WXHOST_PUBLIC_URL", "https://x.cn/wx", "web.public_url"),
             ("WXHOST_SESSION_SECRET", "short", "web.session_secret"),
-            ("WXHOST_OAUTH_AUTHORIZE_URL", "nope", "web.oauth_authorize_url"),
+            (
+                "WXHOST_OAUTH_AUTHORIZE_URL",
+                "nope",
+                "web.oauth_authorize_url",
+            ),
         ] {
             let e = Config::from_toml("t", "", &env(&[(env_key, value)]))
                 .unwrap_err()

@@ -28,8 +28,7 @@
 //! `http-outgoing`.
 
 use wasip2::http::types::{
-    Fields, IncomingBody, IncomingRequest, Method, OutgoingBody, OutgoingResponse,
-    ResponseOutparam,
+    Fields, IncomingBody, IncomingRequest, Method, OutgoingBody, OutgoingResponse, ResponseOutparam,
 };
 use wasip2::io::streams::StreamError;
 
@@ -222,7 +221,8 @@ impl Router {
         path: &str,
         handler: impl Fn(&Request) -> Response + 'static,
     ) -> Router {
-        self.routes.push((method, path.to_owned(), Box::new(handler)));
+        self.routes
+            .push((method, path.to_owned(), Box::new(handler)));
         self
     }
     /// GET (and HEAD).

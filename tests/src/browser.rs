@@ -84,7 +84,9 @@ impl Browser {
         let mut jar = self.jar.lock().unwrap();
         for c in page.set_cookies() {
             let pair = c.split(';').next().unwrap_or("");
-            let Some((name, value)) = pair.split_once('=') else { continue };
+            let Some((name, value)) = pair.split_once('=') else {
+                continue;
+            };
             let expired = c.to_ascii_lowercase().contains("max-age=0");
             if expired || value.is_empty() {
                 jar.remove(name.trim());

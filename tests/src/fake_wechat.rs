@@ -684,8 +684,15 @@ fn authorize(st: &mut State_, query: &HashMap<String, String>) -> Response {
         return (StatusCode::FOUND, [("location", to)]).into_response();
     }
     let user = match query.get("openid") {
-        Some(o) => st.oauth_users.get(o).cloned().unwrap_or_else(|| OAuthUser::new(o)),
-        None => st.oauth_user.clone().unwrap_or_else(|| OAuthUser::new(OAUTH_OPENID)),
+        Some(o) => st
+            .oauth_users
+            .get(o)
+            .cloned()
+            .unwrap_or_else(|| OAuthUser::new(o)),
+        None => st
+            .oauth_user
+            .clone()
+            .unwrap_or_else(|| OAuthUser::new(OAUTH_OPENID)),
     };
     st.seq += 1;
     let code = format!("fakecode{:08}{}", st.seq, rand::random::<u32>());
@@ -739,7 +746,8 @@ fn sns_exchange(st: &mut State_, query: &HashMap<String, String>) -> Value {
     let (user, scope) = (c.user.clone(), c.scope.clone());
     st.seq += 1;
     let token = format!("fake-web-token-{}", st.seq);
-    st.web_tokens.insert(token.clone(), (user.clone(), scope.clone()));
+    st.web_tokens
+        .insert(token.clone(), (user.clone(), scope.clone()));
     let mut v = json!({
         "access_token": token, "expires_in": 7200, "refresh_token": format!("fake-refresh-{}", st.seq),
         "openid": user.openid, "scope": scope,
@@ -757,7 +765,10 @@ fn sns_exchange(st: &mut State_, query: &HashMap<String, String>) -> Value {
 
 fn sns_userinfo(st: &State_, query: &HashMap<String, String>) -> Value {
     let Some((user, scope)) = query.get("access_token").and_then(|t| st.web_tokens.get(t)) else {
-        return err(40001, "invalid credential, access_token is invalid or not latest");
+        return err(
+            40001,
+            "invalid credential, access_token is invalid or not latest",
+        );
     };
     if query.get("openid") != Some(&user.openid) {
         return err(40003, "invalid openid");

@@ -81,7 +81,12 @@ async fn jssdk_signs_only_pages_of_its_origin_without_the_fragment() {
     let ticket = fake.jsapi_ticket().unwrap();
     assert_eq!(
         c.signature,
-        signature(&ticket, &c.nonce_str, c.timestamp, "https://wx.example.com/app/member/?x=1")
+        signature(
+            &ticket,
+            &c.nonce_str,
+            c.timestamp,
+            "https://wx.example.com/app/member/?x=1"
+        )
     );
     assert_eq!(c.nonce_str.len(), 16);
     for other in [

@@ -27,13 +27,17 @@ async fn start(fake: &FakeWechat, plugins: &[&str], config: &str, env: &[(&str, 
 fn query_of(url: &str) -> Vec<(String, String)> {
     let q = url.split_once('?').map(|(_, q)| q).unwrap_or("");
     let q = q.split('#').next().unwrap_or("");
-    url::form_urlencoded::parse(q.as_bytes()).into_owned().collect()
+    url::form_urlencoded::parse(q.as_bytes())
+        .into_owned()
+        .collect()
 }
 
 /// Logs `browser` in by opening `page` (which requires a login) and
 /// following every redirect; returns the final page.
 async fn log_in(host: &Wxhost, browser: &Browser, page: &str) -> Page {
-    let pages = browser.follow(&host.origin(), &format!("{}{page}", host.origin())).await;
+    let pages = browser
+        .follow(&host.origin(), &format!("{}{page}", host.origin()))
+        .await;
     let last = pages.last().unwrap().clone();
     assert_eq!(last.status, 200, "{pages:#?}\n{}", host.log());
     assert!(browser.cookie("wxhost_session").is_some(), "{pages:#?}");
@@ -44,7 +48,11 @@ async fn log_in(host: &Wxhost, browser: &Browser, page: &str) -> Page {
 /// send the browser to (not opened yet).
 async fn callback_url(host: &Wxhost, browser: &Browser, next: &str) -> String {
     let login = browser
-        .get(&format!("{}/oauth/login?next={}", host.origin(), urlencode(next)))
+        .get(&format!(
+            "{}/oauth/login?next={}",
+            host.origin(),
+            urlencode(next)
+        ))
         .await;
     assert_eq!(login.status, 302, "{login:?}");
     let at_wechat = browser.get(login.location().unwrap()).await;
@@ -73,10 +81,15 @@ async fn a_visitor_logs_in_through_wechat_oauth_and_the_page_shows_their_openid(
     // The page requires a base login: to /oauth/login, back to the page.
     let page = browser.get(&format!("{origin}/app/member/")).await;
     assert_eq!(page.status, 302);
-    assert_eq!(page.location(), Some("/oauth/login?next=%2Fapp%2Fmember%2F&scope=base"));
+    assert_eq!(
+        page.location(),
+        Some("/oauth/login?next=%2Fapp%2Fmember%2F&scope=base")
+    );
 
     // The authorize URL: WeChat's parameters, in WeChat's order.
-    let login = browser.get(&format!("{origin}{}", page.location().unwrap())).await;
+    let login = browser
+        .get(&format!("{origin}{}", page.location().unwrap()))
+        .await;
     assert_eq!(login.status, 302);
     let authorize = login.location().unwrap().to_owned();
     let prefix = format!("{}{}?", fake.base_url(), paths::OAUTH_AUTHORIZE);
@@ -84,18 +97,29 @@ async fn a_visitor_logs_in_through_wechat_oauth_and_the_page_shows_their_openid(
     assert!(authorize.ends_with("#wechat_redirect"), "{authorize}");
     let params = query_of(&authorize);
     let names: Vec<&str> = params.iter().map(|(k, _)| k.as_str()).collect();
-    assert_eq!(names, ["appid", "redirect_uri", "response_type", "scope", "state"]);
+    assert_eq!(
+        names,
+        ["appid", "redirect_uri", "response_type", "scope", "state"]
+    );
     assert_eq!(params[0].1, APP_ID);
     assert_eq!(params[1].1, format!("{origin}/oauth/callback"));
     assert!(
-        authorize.contains(&format!("redirect_uri={}&", urlencode(&format!("{origin}/oauth/callback")))),
+        authorize.contains(&format!(
+            "redirect_uri={}&",
+            urlencode(&format!("{origin}/oauth/callback"))
+        )),
         "redirect_uri is URL-encoded: {authorize}"
     );
     assert_eq!(params[2].1, "code");
     assert_eq!(params[3].1, "snsapi_base");
     let state = &params[4].1;
-    assert!(state.len() >= 16 && state.chars().all(|c| c.is_ascii_alphanumeric()), "{state}");
-    let binding = login.set_cookie("wxhost_browser").expect("the login binds this browser");
+    assert!(
+        state.len() >= 16 && state.chars().all(|c| c.is_ascii_alphanumeric()),
+        "{state}"
+    );
+    let binding = login
+        .set_cookie("wxhost_browser")
+        .expect("the login binds this browser");
     for attr in ["HttpOnly", "SameSite=Lax", "Path=/oauth"] {
         assert!(binding.contains(attr), "{attr}: {binding}");
     }
@@ -103,7 +127,10 @@ async fn a_visitor_logs_in_through_wechat_oauth_and_the_page_shows_their_openid(
     // WeChat's authorize page sends the browser back with a code.
     let at_wechat = browser.get(&authorize).await;
     let callback = at_wechat.location().unwrap().to_owned();
-    assert!(callback.starts_with(&format!("{origin}/oauth/callback?code=")), "{callback}");
+    assert!(
+        callback.starts_with(&format!("{origin}/oauth/callback?code=")),
+        "{callback}"
+    );
     let done = browser.get(&callback).await;
     assert_eq!(done.status, 302, "{}\n{}", done.body, host.log());
     assert_eq!(done.location(), Some("/app/member/"));
@@ -111,16 +138,35 @@ async fn a_visitor_logs_in_through_wechat_oauth_and_the_page_shows_their_openid(
     for attr in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=604800"] {
         assert!(session.contains(attr), "{attr}: {session}");
     }
-    assert!(!session.contains("Secure"), "an http origin gets no Secure: {session}");
+    assert!(
+        !session.contains("Secure"),
+        "an http origin gets no Secure: {session}"
+    );
     assert_eq!(fake.calls(paths::SNS_ACCESS_TOKEN), 1);
-    assert_eq!(fake.calls(paths::SNS_USERINFO), 0, "no profile for snsapi_base");
+    assert_eq!(
+        fake.calls(paths::SNS_USERINFO),
+        0,
+        "no profile for snsapi_base"
+    );
 
     // Logged in: the page shows the openid and the kv balance.
     let page = browser.get(&format!("{origin}/app/member/")).await;
     assert_eq!(page.status, 200, "{}", host.log());
-    assert!(page.body.contains(&format!("<code id=\"openid\">{OAUTH_OPENID}</code>")), "{}", page.body);
-    assert!(page.body.contains("<strong id=\"balance\">0</strong>"), "{}", page.body);
-    assert!(page.body.contains("/jssdk/config"), "the page uses the JS-SDK endpoint");
+    assert!(
+        page.body
+            .contains(&format!("<code id=\"openid\">{OAUTH_OPENID}</code>")),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("<strong id=\"balance\">0</strong>"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("/jssdk/config"),
+        "the page uses the JS-SDK endpoint"
+    );
 
     // The chat half writes the kv the page reads.
     let push = |text: &str| Push::Text(text.to_owned());
@@ -132,13 +178,25 @@ async fn a_visitor_logs_in_through_wechat_oauth_and_the_page_shows_their_openid(
     let xml = push("points").to_xml("gh_test", OAUTH_OPENID, now, 78);
     let (_, body) = host.post_xml(&xml, Mode::Safe).await;
     let reply = text_of(&host.open(&body, Mode::Safe));
-    assert!(reply.contains("10 points") && reply.contains("/app/member/"), "{reply}");
+    assert!(
+        reply.contains("10 points") && reply.contains("/app/member/"),
+        "{reply}"
+    );
     let page = browser.get(&format!("{origin}/app/member/")).await;
-    assert!(page.body.contains("<strong id=\"balance\">10</strong>"), "{}", page.body);
+    assert!(
+        page.body.contains("<strong id=\"balance\">10</strong>"),
+        "{}",
+        page.body
+    );
 
     // The web user is stored.
     let stores = Stores::open(&host.dir.path().join("data")).unwrap();
-    let user = stores.web_users.get(OAUTH_OPENID).await.unwrap().expect("stored");
+    let user = stores
+        .web_users
+        .get(OAUTH_OPENID)
+        .await
+        .unwrap()
+        .expect("stored");
     assert_eq!(user.scope, "snsapi_base");
     assert!(!user.snapshot && user.first_seen > 0);
 }
@@ -172,7 +230,10 @@ async fn a_replayed_expired_or_foreign_state_is_refused_and_starts_no_session() 
     assert!(victim.cookie("wxhost_session").is_none());
     let fresh = Browser::new();
     let carried = fresh.get(&callback).await;
-    assert!(carried.status == 400 || carried.status == 403, "{carried:?}");
+    assert!(
+        carried.status == 400 || carried.status == 403,
+        "{carried:?}"
+    );
     assert!(fresh.cookie("wxhost_session").is_none());
     assert_eq!(mallory.get(&callback).await.status, 400, "single use");
 
@@ -211,7 +272,10 @@ async fn next_is_always_a_path_on_this_server() {
     // Logout too.
     let browser = Browser::new();
     let out = browser
-        .post(&format!("{}/oauth/logout?next=//evil.example", host.origin()))
+        .post(&format!(
+            "{}/oauth/logout?next=//evil.example",
+            host.origin()
+        ))
         .await;
     assert_eq!(out.status, 303);
     assert_eq!(out.location(), Some("/"));
@@ -225,23 +289,45 @@ async fn wechats_refusals_are_readable_pages_with_a_4xx() {
 
     // A code used twice: 40163.
     let callback = callback_url(&host, &browser, "/").await;
-    let code = query_of(&callback).into_iter().find(|(k, _)| k == "code").unwrap().1;
+    let code = query_of(&callback)
+        .into_iter()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1;
     assert_eq!(browser.get(&callback).await.status, 302);
     let again = callback_url(&host, &browser, "/").await;
-    let state = query_of(&again).into_iter().find(|(k, _)| k == "state").unwrap().1;
+    let state = query_of(&again)
+        .into_iter()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1;
     let reused = browser
-        .get(&format!("{}/oauth/callback?code={code}&state={state}", host.origin()))
+        .get(&format!(
+            "{}/oauth/callback?code={code}&state={state}",
+            host.origin()
+        ))
         .await;
     assert_eq!(reused.status, 400, "{reused:?}");
-    assert!(reused.body.contains("40163") && reused.body.contains("<html"), "{}", reused.body);
+    assert!(
+        reused.body.contains("40163") && reused.body.contains("<html"),
+        "{}",
+        reused.body
+    );
     assert!(reused.set_cookie("wxhost_session").is_none());
 
     // An invalid code: 40029.
     let fresh = Browser::new();
     let callback = callback_url(&host, &fresh, "/").await;
-    let state = query_of(&callback).into_iter().find(|(k, _)| k == "state").unwrap().1;
+    let state = query_of(&callback)
+        .into_iter()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1;
     let invalid = fresh
-        .get(&format!("{}/oauth/callback?code=bogus&state={state}", host.origin()))
+        .get(&format!(
+            "{}/oauth/callback?code=bogus&state={state}",
+            host.origin()
+        ))
         .await;
     assert_eq!(invalid.status, 400, "{invalid:?}");
     assert!(invalid.body.contains("40029"), "{}", invalid.body);
@@ -262,7 +348,11 @@ async fn wechats_refusals_are_readable_pages_with_a_4xx() {
     assert!(!callback.contains("code="), "{callback}");
     let refused = shy.get(&callback).await;
     assert_eq!(refused.status, 403, "{refused:?}");
-    assert!(refused.body.contains("/oauth/login?next="), "offers to try again: {}", refused.body);
+    assert!(
+        refused.body.contains("/oauth/login?next="),
+        "offers to try again: {}",
+        refused.body
+    );
     assert!(shy.cookie("wxhost_session").is_none());
     assert!(!host.log().contains("panicked"));
 }
@@ -285,16 +375,29 @@ async fn a_tampered_or_logged_out_cookie_is_a_logged_out_visitor() {
     assert!(page.location().unwrap().starts_with("/oauth/login"));
 
     browser.set_cookie("wxhost_session", "not-even-signed");
-    assert_eq!(browser.get(&format!("{origin}/app/member/")).await.status, 302);
+    assert_eq!(
+        browser.get(&format!("{origin}/app/member/")).await.status,
+        302
+    );
 
     browser.set_cookie("wxhost_session", &good);
-    assert_eq!(browser.get(&format!("{origin}/app/member/")).await.status, 200);
+    assert_eq!(
+        browser.get(&format!("{origin}/app/member/")).await.status,
+        200
+    );
     let out = browser.post(&format!("{origin}/oauth/logout")).await;
     assert_eq!(out.status, 303);
-    assert!(out.set_cookie("wxhost_session").unwrap().contains("Max-Age=0"));
+    assert!(
+        out.set_cookie("wxhost_session")
+            .unwrap()
+            .contains("Max-Age=0")
+    );
     // The old cookie, replayed after logout: logged out.
     browser.set_cookie("wxhost_session", &good);
-    assert_eq!(browser.get(&format!("{origin}/app/member/")).await.status, 302);
+    assert_eq!(
+        browser.get(&format!("{origin}/app/member/")).await.status,
+        302
+    );
 }
 
 #[tokio::test]
@@ -321,7 +424,10 @@ async fn a_session_survives_a_restart_with_the_generated_secret() {
     let page = browser.get(&format!("{}/app/member/", host.origin())).await;
     assert_eq!(page.status, 200, "{page:?}");
     let key = std::fs::read_to_string(&secret).unwrap();
-    assert!(!host.log().contains(key.trim()), "the secret is never logged");
+    assert!(
+        !host.log().contains(key.trim()),
+        "the secret is never logged"
+    );
 }
 
 #[tokio::test]
@@ -337,7 +443,9 @@ async fn a_spoofed_identity_header_never_reaches_the_plugin() {
     ];
     // Logged out: no identity at all.
     let anon = Browser::new();
-    let seen = anon.get_with(&format!("{origin}/app/fault-web/headers"), &spoof).await;
+    let seen = anon
+        .get_with(&format!("{origin}/app/fault-web/headers"), &spoof)
+        .await;
     assert_eq!(seen.status, 200);
     assert!(!seen.body.contains("x-wxhost-"), "{}", seen.body);
 
@@ -345,16 +453,37 @@ async fn a_spoofed_identity_header_never_reaches_the_plugin() {
     let browser = Browser::new();
     log_in(&host, &browser, "/app/member/").await;
     browser.set_cookie("theme", "dark");
-    let seen = browser.get_with(&format!("{origin}/app/fault-web/headers"), &spoof).await;
-    assert!(seen.body.contains(&format!("x-wxhost-openid: {OAUTH_OPENID}\n")), "{}", seen.body);
-    assert!(seen.body.contains("x-wxhost-scope: base\n"), "{}", seen.body);
-    assert!(seen.body.contains("x-wxhost-snapshot: 0\n"), "{}", seen.body);
-    assert!(!seen.body.contains("o_admin") && !seen.body.contains("anything"), "{}", seen.body);
+    let seen = browser
+        .get_with(&format!("{origin}/app/fault-web/headers"), &spoof)
+        .await;
+    assert!(
+        seen.body
+            .contains(&format!("x-wxhost-openid: {OAUTH_OPENID}\n")),
+        "{}",
+        seen.body
+    );
+    assert!(
+        seen.body.contains("x-wxhost-scope: base\n"),
+        "{}",
+        seen.body
+    );
+    assert!(
+        seen.body.contains("x-wxhost-snapshot: 0\n"),
+        "{}",
+        seen.body
+    );
+    assert!(
+        !seen.body.contains("o_admin") && !seen.body.contains("anything"),
+        "{}",
+        seen.body
+    );
     // Its own cookies pass; wxhost's session id (a secret) does not.
     assert!(seen.body.contains("theme=dark"), "{}", seen.body);
     assert!(!seen.body.contains("wxhost_session"), "{}", seen.body);
     // Nor may it set wxhost's cookies.
-    let set = browser.get(&format!("{origin}/app/fault-web/set-cookie")).await;
+    let set = browser
+        .get(&format!("{origin}/app/fault-web/set-cookie"))
+        .await;
     assert!(set.set_cookie("wxhost_session").is_none(), "{set:?}");
     assert!(set.set_cookie("theme").is_some());
 }
@@ -370,14 +499,31 @@ async fn a_userinfo_login_keeps_the_profile_and_a_snapshot_user_is_marked() {
     fake.set_oauth_user(user);
     let browser = Browser::new();
     let page = log_in(&host, &browser, "/app/fault-web/headers").await;
-    assert!(page.body.contains("x-wxhost-openid: o_profile_user\n"), "{}", page.body);
-    assert!(page.body.contains("x-wxhost-unionid: u_union_1\n"), "{}", page.body);
-    assert!(page.body.contains("x-wxhost-scope: userinfo\n"), "{}", page.body);
+    assert!(
+        page.body.contains("x-wxhost-openid: o_profile_user\n"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("x-wxhost-unionid: u_union_1\n"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("x-wxhost-scope: userinfo\n"),
+        "{}",
+        page.body
+    );
     assert_eq!(fake.calls(paths::SNS_USERINFO), 1);
     let authorize = &fake.requests(paths::OAUTH_AUTHORIZE)[0];
     assert_eq!(authorize["scope"], "snsapi_userinfo");
     let stores = Stores::open(&host.dir.path().join("data")).unwrap();
-    let stored = stores.web_users.get("o_profile_user").await.unwrap().unwrap();
+    let stored = stores
+        .web_users
+        .get("o_profile_user")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(stored.nickname.as_deref(), Some("小明"));
     assert_eq!(stored.unionid.as_deref(), Some("u_union_1"));
     assert!(stored.avatar_url.is_some());
@@ -388,9 +534,18 @@ async fn a_userinfo_login_keeps_the_profile_and_a_snapshot_user_is_marked() {
     fake.set_oauth_user(ghost);
     let visitor = Browser::new();
     let page = log_in(&host, &visitor, "/app/fault-web/headers").await;
-    assert!(page.body.contains("x-wxhost-snapshot: 1\n"), "{}", page.body);
+    assert!(
+        page.body.contains("x-wxhost-snapshot: 1\n"),
+        "{}",
+        page.body
+    );
     assert_eq!(fake.calls(paths::SNS_USERINFO), 1);
-    let stored = stores.web_users.get("o_snapshot_virtual").await.unwrap().unwrap();
+    let stored = stores
+        .web_users
+        .get("o_snapshot_virtual")
+        .await
+        .unwrap()
+        .unwrap();
     assert!(stored.snapshot);
 }
 
@@ -406,34 +561,62 @@ async fn a_page_that_traps_or_loops_gets_500_or_504_while_pushes_and_other_pages
     };
     tokio::time::sleep(Duration::from_millis(100)).await;
     // While one page spins: a push, another page, a trapping page.
-    let reply = host.push(&Push::Text("still here".into()), Mode::Safe, 901).await;
+    let reply = host
+        .push(&Push::Text("still here".into()), Mode::Safe, 901)
+        .await;
     assert_eq!(text_of(&reply), "still here");
     let ok = browser.get(&format!("{origin}/app/fault-web/ok")).await;
     assert_eq!((ok.status, ok.body.as_str()), (200, "ok"));
     let trap = browser.get(&format!("{origin}/app/fault-web/trap")).await;
     assert_eq!(trap.status, 500);
-    assert!(trap.body.contains("<html"), "a page, not a bare 500: {}", trap.body);
+    assert!(
+        trap.body.contains("<html"),
+        "a page, not a bare 500: {}",
+        trap.body
+    );
     let hog = browser.get(&format!("{origin}/app/fault-web/alloc")).await;
     assert_eq!(hog.status, 500);
     let big = browser.get(&format!("{origin}/app/fault-web/big")).await;
     assert_eq!(big.status, 500, "a response past web.max_response_bytes");
-    let silent = browser.get(&format!("{origin}/app/fault-web/no-response")).await;
+    let silent = browser
+        .get(&format!("{origin}/app/fault-web/no-response"))
+        .await;
     assert_eq!(silent.status, 500);
     let looped = looping.await.unwrap();
     assert_eq!(looped.status, 504, "{looped:?}");
     // And after all that, everything still works.
-    assert_eq!(browser.get(&format!("{origin}/app/fault-web/ok")).await.status, 200);
-    let reply = host.push(&Push::Text("after".into()), Mode::Safe, 902).await;
+    assert_eq!(
+        browser
+            .get(&format!("{origin}/app/fault-web/ok"))
+            .await
+            .status,
+        200
+    );
+    let reply = host
+        .push(&Push::Text("after".into()), Mode::Safe, 902)
+        .await;
     assert_eq!(text_of(&reply), "after");
     let log = host.log();
     for kind in ["panic", "timeout", "memory_limit", "invalid_reply"] {
-        assert!(log.contains(&format!("error.kind=\"{kind}\"")), "{kind}:\n{log}");
+        assert!(
+            log.contains(&format!("error.kind=\"{kind}\"")),
+            "{kind}:\n{log}"
+        );
     }
     // Unknown plugins and plugins without pages: 404 pages.
-    assert_eq!(browser.get(&format!("{origin}/app/nope/")).await.status, 404);
-    assert_eq!(browser.get(&format!("{origin}/app/echo/")).await.status, 404);
+    assert_eq!(
+        browser.get(&format!("{origin}/app/nope/")).await.status,
+        404
+    );
+    assert_eq!(
+        browser.get(&format!("{origin}/app/echo/")).await.status,
+        404
+    );
     let bare = browser.get(&format!("{origin}/app/fault-web")).await;
-    assert_eq!((bare.status, bare.location()), (308, Some("/app/fault-web/")));
+    assert_eq!(
+        (bare.status, bare.location()),
+        (308, Some("/app/fault-web/"))
+    );
 }
 
 #[tokio::test]
@@ -442,7 +625,8 @@ async fn outgoing_http_from_a_page_is_denied_unless_granted_and_then_only_to_its
     let target = format!("http://{}/cgi-bin/unknown", fake.addr());
     let other = FakeWechat::start().await;
     let elsewhere = format!("http://{}/cgi-bin/unknown", other.addr());
-    let fetch = |host: &Wxhost, url: &str| format!("{}/app/fault-web/fetch?url={url}", host.origin());
+    let fetch =
+        |host: &Wxhost, url: &str| format!("{}/app/fault-web/fetch?url={url}", host.origin());
 
     let host = start(&fake, &["fault-web"], FAULT_WEB, &[]).await;
     let denied = Browser::new().get(&fetch(&host, &target)).await;
@@ -457,10 +641,19 @@ async fn outgoing_http_from_a_page_is_denied_unless_granted_and_then_only_to_its
     let host = start(&fake, &["fault-web"], &config, &[]).await;
     let fetched = Browser::new().get(&fetch(&host, &target)).await;
     // (The fake answers JSON 41001 there, with HTTP 200.)
-    assert!(fetched.body.contains("fetched: HTTP 200"), "{}\n{}", fetched.body, host.log());
+    assert!(
+        fetched.body.contains("fetched: HTTP 200"),
+        "{}\n{}",
+        fetched.body,
+        host.log()
+    );
     assert_eq!(fake.calls("/cgi-bin/unknown"), 1);
     let elsewhere = Browser::new().get(&fetch(&host, &elsewhere)).await;
-    assert!(elsewhere.body.contains("HttpRequestDenied"), "{}", elsewhere.body);
+    assert!(
+        elsewhere.body.contains("HttpRequestDenied"),
+        "{}",
+        elsewhere.body
+    );
     assert_eq!(other.calls("/cgi-bin/unknown"), 0);
 }
 
@@ -500,7 +693,9 @@ async fn jssdk_config_signs_this_servers_pages_and_a_plugin_gets_the_same() {
     }
     // The plugin's host function signs its own page the same way.
     log_in(&host, &browser, "/app/member/").await;
-    let j = browser.get(&format!("{origin}/app/member/jssdk.json")).await;
+    let j = browser
+        .get(&format!("{origin}/app/member/jssdk.json"))
+        .await;
     assert_eq!(j.status, 200, "{j:?}");
     let c: serde_json::Value = serde_json::from_str(&j.body).unwrap();
     assert_eq!(
@@ -527,7 +722,13 @@ async fn a_hundred_concurrent_jssdk_configs_fetch_one_ticket() {
         .map(|_| {
             let (http, url, page) = (http.clone(), url.clone(), page.clone());
             tokio::spawn(async move {
-                http.get(url).query(&[("url", page)]).send().await.unwrap().status().as_u16()
+                http.get(url)
+                    .query(&[("url", page)])
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16()
             })
         })
         .collect();
@@ -536,4 +737,46 @@ async fn a_hundred_concurrent_jssdk_configs_fetch_one_ticket() {
     }
     assert_eq!(fake.calls(paths::GET_TICKET), 1);
     assert_eq!(fake.token_fetches(), 1);
+}
+
+#[tokio::test]
+async fn simulate_oauth_logs_a_test_openid_in_and_opens_the_page() {
+    let fake = FakeWechat::start().await;
+    let host = start(&fake, &["member"], "", &[]).await;
+    let out = tokio::process::Command::new(wxhost_tests::service::binary())
+        .args([
+            "simulate",
+            "--oauth",
+            "/app/member/",
+            "--openid",
+            "o_dev_tester",
+            "--url",
+        ])
+        .arg(host.origin())
+        .current_dir(host.dir.path())
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("Cookie: wxhost_session="), "{stdout}");
+    assert!(stdout.contains("HTTP 200"), "{stdout}");
+    assert!(
+        stdout.contains("<code id=\"openid\">o_dev_tester</code>"),
+        "{stdout}"
+    );
+    // The printed cookie works in any client.
+    let cookie = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("logged in: Cookie: "))
+        .unwrap();
+    let browser = Browser::new();
+    let (name, value) = cookie.split_once('=').unwrap();
+    browser.set_cookie(name, value);
+    let page = browser.get(&format!("{}/app/member/", host.origin())).await;
+    assert!(page.body.contains("o_dev_tester"), "{}", page.body);
 }

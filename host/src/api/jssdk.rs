@@ -20,7 +20,8 @@ pub const MAX_URL_BYTES: usize = 2048;
 /// `jsapi_ticket=…&noncestr=…&timestamp=…&url=…` with raw values; `url`
 /// without its `#fragment`.
 pub fn signature(ticket: &str, nonce_str: &str, timestamp: u64, url: &str) -> String {
-    let plain = format!("jsapi_ticket={ticket}&noncestr={nonce_str}&timestamp={timestamp}&url={url}");
+    let plain =
+        format!("jsapi_ticket={ticket}&noncestr={nonce_str}&timestamp={timestamp}&url={url}");
     hex::encode(Sha1::digest(plain.as_bytes()))
 }
 
@@ -120,7 +121,12 @@ mod tests {
     fn the_official_jssdk_vector_signs_byte_exact() {
         let ticket = "sM4AOVdWfPE4DxkXGEs8VMCPGGVi4C3VM0P37wVUCFvkVAy_90u5h9nbSlYy3-Sl-HhTdfl2fzFy1AOcHKP7qg";
         assert_eq!(
-            signature(ticket, "Wm3WZYTPz0wzccnW", 1414587457, "http://mp.weixin.qq.com"),
+            signature(
+                ticket,
+                "Wm3WZYTPz0wzccnW",
+                1414587457,
+                "http://mp.weixin.qq.com"
+            ),
             "f4d90daf4b3bca3078ab155816175ba34c443a7b"
         );
         assert_eq!(

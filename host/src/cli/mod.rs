@@ -3,7 +3,8 @@
 //! `out` (stdout in `main`, a buffer in tests), so the library modules
 //! (`api`, `plugin`, `server`) never print or depend on clap.
 //!
-//! - [`serve`], [`simulate`], [`plugin_run`] (`plugin run`), [`token`],
+//! - [`serve`], [`simulate`] (and [`simulate_oauth`], its `--oauth`),
+//!   [`plugin_run`] (`plugin run`), [`token`],
 //!   [`menu`], [`qrcode`], [`show_config`] (`config`).
 //! - [`push_args`]: the flags that describe a push, shared by `simulate` and
 //!   `plugin run`.
@@ -15,6 +16,7 @@ pub mod qrcode;
 pub mod serve;
 pub mod show_config;
 pub mod simulate;
+pub mod simulate_oauth;
 pub mod token;
 
 use std::io::Write;
@@ -27,7 +29,8 @@ use crate::config::Config;
 pub enum Command {
     /// Serve WeChat's pushes with the plugins in the plugins directory.
     Serve(serve::ServeCommand),
-    /// Play WeChat against a running server: send a signed (and encrypted) push, print the reply.
+    /// Play WeChat against a running server: send a signed (and encrypted) push, print the reply;
+    /// or (--oauth PATH) log in on the web side and open a page.
     Simulate(simulate::SimulateCommand),
     /// Print the effective configuration (secrets redacted).
     Config(show_config::ConfigCommand),

@@ -12,9 +12,9 @@ use wasmtime::component::InstancePre;
 
 use super::Inner;
 use super::handler::Exports;
-use super::web::WebExport;
 use super::kind::Kind;
 use super::state::{CallState, PluginScope};
+use super::web::WebExport;
 
 /// What a plugin's `describe` returned.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -20,9 +20,9 @@ use wasmtime::component::types::ComponentItem;
 use super::Inner;
 use super::bindings::{PluginPre, WIT_PACKAGE, WIT_VERSION};
 use super::handler::Exports;
-use super::web::{INCOMING_HANDLER, WebExport};
 use super::loaded::{LoadedPlugin, PluginCode, PluginInfo};
 use super::state::PluginScope;
+use super::web::{INCOMING_HANDLER, WebExport};
 use crate::store::KvQuota;
 
 /// Largest component accepted.

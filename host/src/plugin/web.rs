@@ -21,9 +21,9 @@ use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::exports::wasi::http::incoming_handler::GuestIndices;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 
+use super::PluginError;
 use super::loaded::LoadedPlugin;
 use super::state::CallState;
-use super::PluginError;
 
 /// The prefix of the export's name (any `0.2.x`).
 pub(crate) const INCOMING_HANDLER: &str = "wasi:http/incoming-handler@0.2.";

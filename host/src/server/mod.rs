@@ -115,8 +115,12 @@ impl Service {
         };
         let jssdk = match &wechat {
             Some(w) => Some(Arc::new(
-                JsSdk::new(&config.wechat.app_id, &config.public_origin(), w.jsapi_ticket())
-                    .context("web.public_url")?,
+                JsSdk::new(
+                    &config.wechat.app_id,
+                    &config.public_origin(),
+                    w.jsapi_ticket(),
+                )
+                .context("web.public_url")?,
             )),
             None => None,
         };

@@ -72,10 +72,7 @@ pub async fn serve(State(web): State<Arc<Web>>, request: Request) -> Response {
     let required = web.login_for(id);
     let has = session.as_ref().map_or(WebLogin::None, |s| s.scope);
     if has < required {
-        let here = parts
-            .uri
-            .path_and_query()
-            .map_or(path, |pq| pq.as_str());
+        let here = parts.uri.path_and_query().map_or(path, |pq| pq.as_str());
         if parts.method == Method::GET || parts.method == Method::HEAD {
             let login = format!(
                 "/oauth/login?next={}&scope={}",
@@ -111,7 +108,14 @@ pub async fn serve(State(web): State<Arc<Web>>, request: Request) -> Response {
             .into_response();
         }
     };
-    let request = match plugin_request(&web, parts.method, &parts.uri, &parts.headers, session.as_ref(), body) {
+    let request = match plugin_request(
+        &web,
+        parts.method,
+        &parts.uri,
+        &parts.headers,
+        session.as_ref(),
+        body,
+    ) {
         Some(r) => r,
         None => {
             return Page::new(
@@ -195,7 +199,12 @@ fn foreign_cookies(headers: &HeaderMap) -> Option<HeaderValue> {
 /// The plugin's response, less any `Set-Cookie` for wxhost's cookies.
 fn plugin_response(response: http::Response<Bytes>) -> Response {
     let (mut parts, body) = response.into_parts();
-    let cookies: Vec<HeaderValue> = parts.headers.get_all(header::SET_COOKIE).iter().cloned().collect();
+    let cookies: Vec<HeaderValue> = parts
+        .headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .cloned()
+        .collect();
     if !cookies.is_empty() {
         parts.headers.remove(header::SET_COOKIE);
         for c in cookies {

@@ -34,15 +34,14 @@ pub async fn config(State(web): State<Arc<Web>>, Query(q): Query<ConfigQuery>) -
         );
     };
     match jssdk.config(&url).await {
-        Ok(c) => (
-            [(header::CACHE_CONTROL, "no-store")],
-            Json(c),
-        )
-            .into_response(),
+        Ok(c) => ([(header::CACHE_CONTROL, "no-store")], Json(c)).into_response(),
         Err(JsSdkError::Refused(m)) => error(StatusCode::BAD_REQUEST, &m),
         Err(e @ JsSdkError::Unavailable(_)) => {
             tracing::warn!(error = %e, "JS-SDK config failed");
-            error(StatusCode::SERVICE_UNAVAILABLE, "no jsapi_ticket could be had; try again")
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no jsapi_ticket could be had; try again",
+            )
         }
     }
 }

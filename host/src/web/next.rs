@@ -40,7 +40,12 @@ mod tests {
 
     #[test]
     fn only_paths_on_this_server_are_kept() {
-        for ok in ["/", "/app/member/", "/app/member/?tab=points&x=%2F", "/a#frag"] {
+        for ok in [
+            "/",
+            "/app/member/",
+            "/app/member/?tab=points&x=%2F",
+            "/a#frag",
+        ] {
             assert_eq!(safe_next(Some(ok)), ok);
         }
         assert_eq!(safe_next(Some("/会员")), "/%E4%BC%9A%E5%91%98");

@@ -133,7 +133,11 @@ pub async fn login(
         scope,
     };
     let bytes = serde_json::to_vec(&record).expect("a login state serializes");
-    if let Err(e) = web.store.put(STATE_REALM, &state, &bytes, web.state_ttl).await {
+    if let Err(e) = web
+        .store
+        .put(STATE_REALM, &state, &bytes, web.state_ttl)
+        .await
+    {
         tracing::warn!(error = %e, "could not store an OAuth state");
         return Page::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -143,7 +147,13 @@ pub async fn login(
         .into_response();
     }
     let redirect_uri = format!("{}/oauth/callback", web.origin);
-    let url = authorize_url(&web.authorize_url, &web.app_id, &redirect_uri, scope, &state);
+    let url = authorize_url(
+        &web.authorize_url,
+        &web.app_id,
+        &redirect_uri,
+        scope,
+        &state,
+    );
     found(&url, cookie)
 }
 
@@ -205,7 +215,10 @@ async fn finish(web: &Web, headers: &HeaderMap, q: CallbackQuery) -> Result<Resp
             .into_response());
         }
     };
-    let browser = web.sessions.signed_value(headers, BROWSER_COOKIE).unwrap_or_default();
+    let browser = web
+        .sessions
+        .signed_value(headers, BROWSER_COOKIE)
+        .unwrap_or_default();
     if !bool::from(browser.as_bytes().ct_eq(record.browser.as_bytes())) {
         tracing::info!("OAuth callback refused: its state was started in another browser");
         return Err(Page::new(
@@ -216,7 +229,11 @@ async fn finish(web: &Web, headers: &HeaderMap, q: CallbackQuery) -> Result<Resp
         .retry_login(&record.next)
         .into_response());
     }
-    let Some(code) = q.code.as_deref().filter(|c| !c.is_empty() && c.len() <= 512) else {
+    let Some(code) = q
+        .code
+        .as_deref()
+        .filter(|c| !c.is_empty() && c.len() <= 512)
+    else {
         // WeChat sends the user back without a code when they refuse.
         return Err(Page::new(
             StatusCode::FORBIDDEN,
@@ -228,17 +245,23 @@ async fn finish(web: &Web, headers: &HeaderMap, q: CallbackQuery) -> Result<Resp
     };
     let grant = wechat.oauth_exchange(code).await.map_err(|e| {
         let (status, title, message) = match &e {
-            ApiError::Wechat { code: INVALID_CODE, .. } => (
+            ApiError::Wechat {
+                code: INVALID_CODE, ..
+            } => (
                 StatusCode::BAD_REQUEST,
                 "登录失败 / Login failed",
                 "WeChat did not recognise this login (invalid code, 40029). Please start again.",
             ),
-            ApiError::Wechat { code: CODE_USED, .. } => (
+            ApiError::Wechat {
+                code: CODE_USED, ..
+            } => (
                 StatusCode::BAD_REQUEST,
                 "登录链接已使用 / This login was already used",
                 "Each WeChat login can be used once (40163). Please start again.",
             ),
-            ApiError::Wechat { code: CODE_EXPIRED, .. } => (
+            ApiError::Wechat {
+                code: CODE_EXPIRED, ..
+            } => (
                 StatusCode::BAD_REQUEST,
                 "登录已过期 / This login has expired",
                 "WeChat logins must be completed within 5 minutes (42003). Please start again.",
@@ -274,10 +297,16 @@ async fn finish(web: &Web, headers: &HeaderMap, q: CallbackQuery) -> Result<Resp
                 login.avatar_url = info.avatar_url;
                 login.unionid = info.unionid.or(login.unionid);
             }
-            Err(e) => tracing::warn!(error = %e, "sns/userinfo failed; logging in without the profile"),
+            Err(e) => {
+                tracing::warn!(error = %e, "sns/userinfo failed; logging in without the profile")
+            }
         }
     }
-    if let Err(e) = web.users.record_login(&login, crate::store::now_secs()).await {
+    if let Err(e) = web
+        .users
+        .record_login(&login, crate::store::now_secs())
+        .await
+    {
         tracing::warn!(error = %e, "could not record the web user");
     }
     let session = Session {
@@ -302,8 +331,10 @@ async fn finish(web: &Web, headers: &HeaderMap, q: CallbackQuery) -> Result<Resp
         "web login"
     );
     let mut res = found(&record.next, Some(cookie));
-    res.headers_mut()
-        .append(header::SET_COOKIE, web.sessions.removal(BROWSER_COOKIE, "/oauth"));
+    res.headers_mut().append(
+        header::SET_COOKIE,
+        web.sessions.removal(BROWSER_COOKIE, "/oauth"),
+    );
     Ok(res)
 }
 

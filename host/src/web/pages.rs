@@ -63,11 +63,7 @@ impl IntoResponse for Page {
         let action = self
             .action
             .map(|(label, href)| {
-                format!(
-                    "<p><a href=\"{}\">{}</a></p>",
-                    escape(&href),
-                    escape(label)
-                )
+                format!("<p><a href=\"{}\">{}</a></p>", escape(&href), escape(label))
             })
             .unwrap_or_default();
         let body = format!(
@@ -96,13 +92,25 @@ mod tests {
 
     #[tokio::test]
     async fn a_page_escapes_what_it_shows() {
-        let page = Page::new(StatusCode::BAD_REQUEST, "登录失败 / Login failed", "<script>x</script>")
-            .retry_login("/a?b=\"c\"");
+        let page = Page::new(
+            StatusCode::BAD_REQUEST,
+            "登录失败 / Login failed",
+            "<script>x</script>",
+        )
+        .retry_login("/a?b=\"c\"");
         let res = page.into_response();
         assert_eq!(res.status(), StatusCode::BAD_REQUEST);
-        let body = axum::body::to_bytes(res.into_body(), 1 << 20).await.unwrap();
+        let body = axum::body::to_bytes(res.into_body(), 1 << 20)
+            .await
+            .unwrap();
         let body = String::from_utf8(body.to_vec()).unwrap();
-        assert!(body.contains("&lt;script&gt;") && !body.contains("<script>"), "{body}");
-        assert!(body.contains("/oauth/login?next=%2Fa%3Fb%3D%22c%22"), "{body}");
+        assert!(
+            body.contains("&lt;script&gt;") && !body.contains("<script>"),
+            "{body}"
+        );
+        assert!(
+            body.contains("/oauth/login?next=%2Fa%3Fb%3D%22c%22"),
+            "{body}"
+        );
     }
 }

@@ -182,14 +182,15 @@ fn generated_secret(data_dir: &Path) -> anyhow::Result<String> {
     crate::fsutil::create_private_dir(data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
     if !path.exists() {
-        let fresh = hex::encode(rand::random::<[u8; 32]>()) + &hex::encode(rand::random::<[u8; 32]>());
+        let fresh =
+            hex::encode(rand::random::<[u8; 32]>()) + &hex::encode(rand::random::<[u8; 32]>());
         // Never replaces a file: of two processes starting together, the
         // first one's secret is the one both use.
         crate::fsutil::write_private_new(&path, fresh.as_bytes())
             .with_context(|| format!("writing {}", path.display()))?;
     }
-    let secret = std::fs::read_to_string(&path)
-        .with_context(|| format!("reading {}", path.display()))?;
+    let secret =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     let secret = secret.trim().to_owned();
     anyhow::ensure!(
         secret.len() >= 32,
@@ -205,11 +206,22 @@ mod tests {
 
     fn sessions(secret: &str) -> Sessions {
         let store = crate::store::Stores::in_memory().unwrap().sessions;
-        Sessions::new(Key::derive_from(secret.as_bytes()), store, Duration::from_secs(60), true)
+        Sessions::new(
+            Key::derive_from(secret.as_bytes()),
+            store,
+            Duration::from_secs(60),
+            true,
+        )
     }
 
     fn cookie_header(set_cookie: &HeaderValue) -> HeaderMap {
-        let pair = set_cookie.to_str().unwrap().split(';').next().unwrap().to_owned();
+        let pair = set_cookie
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
         let mut h = HeaderMap::new();
         h.insert(header::COOKIE, HeaderValue::from_str(&pair).unwrap());
         h
