@@ -24,6 +24,10 @@
 //!
 //! Every call runs in a fresh instance: globals do not survive between
 //! messages. Keep state with [`kv`].
+//!
+//! Web pages: [`web`] (a request/response pair, a small router,
+//! [`export_web!`]) exports `wasi:http/incoming-handler`, mounted by the
+//! host at `/app/<plugin-id>/` and sharing the plugin's kv.
 
 use std::marker::PhantomData;
 
