@@ -4,9 +4,9 @@
 CARGO_TARGET_DIR ?= target
 export CARGO_TARGET_DIR
 WXHOST_LISTEN ?= 127.0.0.1:8080
-EXAMPLES := echo keyword welcome menu
+EXAMPLES := echo keyword welcome menu member
 
-.PHONY: setup plugins js-types run release test lint bench load soak clean-run
+.PHONY: setup plugins js-types run release test lint bench load web-load soak clean-run
 
 setup:
 	rustup target add wasm32-wasip2
@@ -49,6 +49,10 @@ bench: plugins
 
 load:
 	bench/load.sh
+
+# bench/web.sh: a logged-in GET of the member plugin's page vs a bare axum page.
+web-load:
+	bench/web.sh
 
 soak:
 	bench/soak.sh

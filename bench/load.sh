@@ -47,7 +47,7 @@ for _ in $(seq 100); do [ "$(redis-cli -p "$REDIS_PORT" ping 2>/dev/null)" = PON
 for round in $(seq "$ROUNDS"); do
     run_wxhost "wxhost+echo, sqlite (round $round)" "$WORK/sqlite.txt"
     run_wxhost "wxhost+echo, redis (round $round)" "$WORK/redis.txt" \
-      WXHOST_STORAGE_BACKEND=redis WXHOST_REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0 WXHOST_REDIS_KEY_PREFIX="bench$round:"
+      WXHOST_STORAGE_BACKEND=redis WXHOST_REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0 WXHOST_REDIS_KEY_PREFIX="bench$round:" WXHOST_SESSION_SECRET=load-bench-session-secret-32-chars-long
 done
 
 FLPORT=$(free_port)

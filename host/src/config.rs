@@ -24,9 +24,69 @@ pub struct Config {
     pub wechat: WechatConfig,
     pub storage: StorageConfig,
     pub plugins: PluginsConfig,
+    /// The web side: OAuth login, sessions, JS-SDK, plugin pages.
+    pub web: WebConfig,
     /// Per-plugin settings, keyed by plugin id (the `.wasm` file stem).
     #[serde(default)]
     pub plugin: BTreeMap<String, PluginSettings>,
+}
+
+/// `[web]`: the pages served beside the callback (see `crate::web`).
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebConfig {
+    /// The origin users reach this server at (`https://wx.example.com`):
+    /// OAuth's `redirect_uri` is built from it, only URLs on it get a
+    /// JS-SDK signature, and an https origin makes cookies `Secure`. Empty:
+    /// `http://` + `server.listen` (local trials only).
+    #[serde(default)]
+    pub public_url: String,
+    /// Signs the session cookies. Empty: a random secret generated once
+    /// and kept in `<data_dir>/web-session.key` (0600).
+    #[serde(default)]
+    pub session_secret: String,
+    /// How long a login lasts.
+    pub session_ttl_secs: u64,
+    /// How long a started login (its OAuth `state`) may take to come back.
+    pub oauth_state_ttl_secs: u64,
+    /// WeChat's OAuth authorize page (a stand-in in tests and the dev loop).
+    pub oauth_authorize_url: String,
+    /// Largest response a plugin page may give (larger: 500).
+    pub max_response_bytes: usize,
+}
+
+/// `[plugin.<id>.web]`.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginWebSettings {
+    /// What a visitor needs before the plugin's pages see the request.
+    #[serde(default)]
+    pub login: WebLogin,
+}
+
+/// The login a plugin's pages require, weakest first (so `>=` compares).
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize, serde::Serialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum WebLogin {
+    /// Anyone; a logged-in visitor is still named in the headers.
+    #[default]
+    None,
+    /// `snsapi_base`: the visitor's openid, silently.
+    Base,
+    /// `snsapi_userinfo`: openid, nickname and avatar, with consent.
+    Userinfo,
+}
+
+impl WebLogin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WebLogin::None => "none",
+            WebLogin::Base => "base",
+            WebLogin::Userinfo => "userinfo",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -183,6 +243,13 @@ pub struct PluginSettings {
     /// Values the plugin reads with `config-get`.
     #[serde(default)]
     pub config: BTreeMap<String, String>,
+    /// Its web pages (`/app/<id>/…`), when it serves any.
+    #[serde(default)]
+    pub web: PluginWebSettings,
+    /// With `http-outgoing` granted: the only hosts (`host` or
+    /// `host:port`) its requests may go to; empty: any.
+    #[serde(default)]
+    pub http_hosts: Vec<String>,
 }
 
 /// What a plugin may be granted beyond its own kv, config and logs. An
@@ -197,6 +264,8 @@ pub enum Capability {
     UserInfo,
     /// `wechat.create-qr-code`.
     Qrcode,
+    /// Outgoing HTTP (`wasi:http/outgoing-handler`), to `http_hosts` if set.
+    HttpOutgoing,
 }
 
 impl Capability {
@@ -205,6 +274,7 @@ impl Capability {
             Capability::CustomerMessage => "customer-message",
             Capability::UserInfo => "user-info",
             Capability::Qrcode => "qrcode",
+            Capability::HttpOutgoing => "http-outgoing",
         }
     }
 }
@@ -316,6 +386,9 @@ impl Config {
             }
             "WXHOST_REDIS_URL" => self.storage.redis_url = Some(value.to_owned()),
             "WXHOST_REDIS_KEY_PREFIX" => self.storage.key_prefix = value.to_owned(),
+            "WXHOST_PUBLIC_URL" => self.web.public_url = value.to_owned(),
+            "WXHOST_SESSION_SECRET" => self.web.session_secret = value.to_owned(),
+            "WXHOST_OAUTH_AUTHORIZE_URL" => self.web.oauth_authorize_url = value.to_owned(),
             "WXHOST_REQUIRE_ENCRYPTION" => {
                 self.server.require_encryption = Some(match value {
                     "1" | "true" => true,
@@ -427,6 +500,7 @@ impl Config {
         {
             return Err(invalid("plugins.max_instances", "must be 1 to 1024"));
         }
+        self.validate_web()?;
         for (id, p) in &self.plugin {
             if p.memory_mib == Some(0) || p.timeout_ms == Some(0) {
                 return Err(invalid(
@@ -502,6 +576,78 @@ impl Config {
                 })
             }
         })
+    }
+
+    fn validate_web(&self) -> Result<(), ConfigError> {
+        let web = &self.web;
+        if !web.public_url.is_empty() {
+            let key = "web.public_url (WXHOST_PUBLIC_URL)";
+            let url = url::Url::parse(&web.public_url).map_err(|e| invalid(key, e.to_string()))?;
+            if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+                return Err(invalid(key, "must be an http(s) URL"));
+            }
+            // Our routes are at the root: a path would build a redirect_uri
+            // that does not reach /oauth/callback.
+            if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+                return Err(invalid(
+                    key,
+                    "must be an origin only, like https://wx.example.com (no path)",
+                ));
+            }
+        }
+        if web.session_secret.is_empty() && self.storage.backend == StorageBackend::Redis {
+            // A generated secret lives in one instance's data dir: the others
+            // would refuse its cookies.
+            return Err(invalid(
+                "web.session_secret (WXHOST_SESSION_SECRET)",
+                "must be set with storage.backend = \"redis\": every instance signs and checks the same session cookies",
+            ));
+        }
+        if !web.session_secret.is_empty() && web.session_secret.len() < 32 {
+            return Err(invalid(
+                "web.session_secret (WXHOST_SESSION_SECRET)",
+                "must be at least 32 characters (or empty: generated)",
+            ));
+        }
+        if web.session_ttl_secs == 0 {
+            return Err(invalid("web.session_ttl_secs", "must be positive"));
+        }
+        if web.oauth_state_ttl_secs == 0 {
+            return Err(invalid("web.oauth_state_ttl_secs", "must be positive"));
+        }
+        let key = "web.oauth_authorize_url (WXHOST_OAUTH_AUTHORIZE_URL)";
+        let url =
+            url::Url::parse(&web.oauth_authorize_url).map_err(|e| invalid(key, e.to_string()))?;
+        if !matches!(url.scheme(), "http" | "https") || url.query().is_some() {
+            return Err(invalid(key, "must be an http(s) URL without a query"));
+        }
+        if web.max_response_bytes < 1024 {
+            return Err(invalid("web.max_response_bytes", "must be at least 1024"));
+        }
+        for (id, p) in &self.plugin {
+            for h in &p.http_hosts {
+                if h.is_empty() || h.contains(['/', '@', ' ']) {
+                    return Err(invalid(
+                        &format!("plugin.{id}.http_hosts"),
+                        format!("`{h}` is not a host or host:port"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The origin the web side is reached at: `web.public_url`, else
+    /// `http://` + the listen address (a wildcard address as 127.0.0.1).
+    pub fn public_origin(&self) -> String {
+        if !self.web.public_url.is_empty() {
+            return self.web.public_url.trim_end_matches('/').to_owned();
+        }
+        let mut addr = self.server.listen;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        format!("http://{addr}")
     }
 
     pub fn budget(&self) -> Duration {
@@ -592,6 +738,34 @@ impl fmt::Debug for StorageConfig {
     }
 }
 
+impl fmt::Debug for WebConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let WebConfig {
+            public_url,
+            session_secret,
+            session_ttl_secs,
+            oauth_state_ttl_secs,
+            oauth_authorize_url,
+            max_response_bytes,
+        } = self;
+        f.debug_struct("WebConfig")
+            .field("public_url", public_url)
+            .field(
+                "session_secret",
+                &if session_secret.is_empty() {
+                    "<generated in the data dir>"
+                } else {
+                    "<redacted>"
+                },
+            )
+            .field("session_ttl_secs", session_ttl_secs)
+            .field("oauth_state_ttl_secs", oauth_state_ttl_secs)
+            .field("oauth_authorize_url", oauth_authorize_url)
+            .field("max_response_bytes", max_response_bytes)
+            .finish()
+    }
+}
+
 impl fmt::Debug for PluginSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Destructured, so a new field cannot be left out of (or slip past
@@ -605,6 +779,8 @@ impl fmt::Debug for PluginSettings {
             kv_max_keys,
             capabilities,
             config,
+            web,
+            http_hosts,
         } = self;
         let config: BTreeMap<&str, &str> =
             config.keys().map(|k| (k.as_str(), "<redacted>")).collect();
@@ -617,6 +793,8 @@ impl fmt::Debug for PluginSettings {
             .field("kv_max_keys", kv_max_keys)
             .field("capabilities", capabilities)
             .field("config", &config)
+            .field("web", web)
+            .field("http_hosts", http_hosts)
             .finish()
     }
 }
@@ -743,6 +921,59 @@ mod tests {
             "{d}"
         );
         assert!(d.contains("api_key") && d.contains("priority"), "{d}");
+    }
+
+    #[test]
+    fn web_settings_are_checked_and_the_session_secret_never_printed() {
+        let secret = "a-session-secret-of-at-least-32-characters";
+        let c = Config::from_toml(
+            "t",
+            "[plugin.member.web]\nlogin = \"base\"\n",
+            &env(&[
+                ("WXHOST_PUBLIC_URL", "https://wx.example.com"),
+                ("WXHOST_SESSION_SECRET", secret),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.public_origin(), "https://wx.example.com");
+        assert_eq!(c.plugin["member"].web.login, WebLogin::Base);
+        assert!(!format!("{c:?}").contains(secret));
+        for (env_key, value, named) in [
+            ("WXHOST_PUBLIC_URL", "ftp://x", "web.public_url"),
+            ("WXHOST_PUBLIC_URL", "https://x.cn/wx", "web.public_url"),
+            ("WXHOST_SESSION_SECRET", "short", "web.session_secret"),
+            (
+                "WXHOST_OAUTH_AUTHORIZE_URL",
+                "nope",
+                "web.oauth_authorize_url",
+            ),
+        ] {
+            let e = Config::from_toml("t", "", &env(&[(env_key, value)]))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(named), "{e}");
+        }
+        let e = Config::from_toml("t", "[plugin.x.web]\nlogin = \"admin\"\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("plugin.x.web.login"), "{e}");
+        // Without public_url: the listen address, a wildcard as loopback.
+        let c = Config::from_toml("t", "", &env(&[("WXHOST_LISTEN", "0.0.0.0:8080")])).unwrap();
+        assert_eq!(c.public_origin(), "http://127.0.0.1:8080");
+        assert!(WebLogin::Userinfo > WebLogin::Base && WebLogin::Base > WebLogin::None);
+    }
+
+    #[test]
+    fn several_instances_on_redis_need_one_session_secret() {
+        let redis = [
+            ("WXHOST_STORAGE_BACKEND", "redis"),
+            ("WXHOST_REDIS_URL", "redis://127.0.0.1:6379/0"),
+        ];
+        let e = Config::from_toml("t", "", &env(&redis)).unwrap_err();
+        assert!(e.to_string().contains("WXHOST_SESSION_SECRET"), "{e}");
+        let mut with_secret = redis.to_vec();
+        with_secret.push(("WXHOST_SESSION_SECRET", "0123456789abcdef0123456789abcdef"));
+        Config::from_toml("t", "", &env(&with_secret)).unwrap();
     }
 
     #[test]

@@ -4,14 +4,15 @@
 //! - [`protocol`]: signatures, WXBizMsgCrypt, messages and replies (no I/O).
 //! - [`plugin`]: the wasmtime runtime, hot reload, the WIT bindings.
 //! - [`server`]: the callback endpoint, dispatch, retries and the 5 s budget;
-//!   connection limits and timeouts.
+//!   connection limits and timeouts; the one router.
+//! - [`web`]: the web side: OAuth login, sessions, JS-SDK, plugin pages.
 //! - [`api`]: WeChat server APIs (access_token, menus, QR codes, customer service).
 //! - [`store`]: persistent state, one narrow trait per concern (SQLite by default).
 //! - [`config`]: the configuration file and environment.
 //! - [`cli`]: the `wxhost` commands, one file each.
 //! - [`fsutil`]: private files and directories.
 //!
-//! Dependencies point one way: `cli` → `server` → `plugin`, `api` → `store`,
+//! Dependencies point one way: `cli` → `server` → `web` → `plugin`, `api` → `store`,
 //! `protocol`; `store` and `protocol` depend on nothing else of wxhost.
 
 pub mod api;
@@ -22,6 +23,7 @@ pub mod plugin;
 pub mod protocol;
 pub mod server;
 pub mod store;
+pub mod web;
 
 /// Unix seconds now: the one clock for timestamps on the wire and in storage.
 pub fn unix_now() -> u64 {

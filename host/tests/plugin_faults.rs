@@ -275,6 +275,7 @@ async fn a_full_instance_pool_makes_calls_wait_and_sheds_those_out_of_time() {
         wxhost::plugin::HostServices {
             kv: one.kv.clone(),
             wechat: None,
+            jssdk: None,
         },
     )
     .unwrap();

@@ -204,6 +204,7 @@ async fn restart_uses_the_compiled_artifact_cache() {
         wxhost::plugin::HostServices {
             kv: e.kv.clone(),
             wechat: None,
+            jssdk: None,
         },
     )
     .unwrap();
@@ -234,6 +235,7 @@ fn runtime_over(
         wxhost::plugin::HostServices {
             kv: e.kv.clone(),
             wechat: None,
+            jssdk: None,
         },
     )
     .unwrap()

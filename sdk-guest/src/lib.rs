@@ -24,6 +24,10 @@
 //!
 //! Every call runs in a fresh instance: globals do not survive between
 //! messages. Keep state with [`kv`].
+//!
+//! Web pages: [`web`] (a request/response pair, a small router,
+//! [`export_web!`]) exports `wasi:http/incoming-handler`, mounted by the
+//! host at `/app/<plugin-id>/` and sharing the plugin's kv.
 
 use std::marker::PhantomData;
 
@@ -40,6 +44,11 @@ pub mod bindings {
 
 mod helpers;
 pub use helpers::{config, kv, log, wechat};
+
+pub mod web;
+/// The WASI bindings `export_web!` uses.
+#[doc(hidden)]
+pub use wasip2 as __wasip2;
 
 /// Every message, event and reply type of the WIT `types` interface.
 pub use bindings::wechat::plugin::types::*;

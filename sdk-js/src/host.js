@@ -2,7 +2,7 @@
 // key-value store and its configuration. Errors the WIT returns as
 // `result<_, string>` arrive from componentize-js as thrown values; they are
 // rethrown here as `KvError` with the host's message.
-import { host } from "./wit.js";
+import { host, webApi } from "./wit.js";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
@@ -77,4 +77,19 @@ export const kv = {
 export const config = {
   get: (key) => host.configGet(key),
   keys: () => host.configKeys(),
+};
+
+/**
+ * For plugins that serve pages: the `wx.config` values `{ appId, timestamp,
+ * nonceStr, signature }` for the page at `url` (only pages on the server's
+ * public origin are signed). Throws the host's message as an `Error`.
+ */
+export const web = {
+  jssdkConfig(url) {
+    try {
+      return webApi.getJssdkConfig(String(url));
+    } catch (e) {
+      throw new Error(`jssdk-config: ${typeof e?.payload === "string" ? e.payload : String(e?.message ?? e)}`);
+    }
+  },
 };

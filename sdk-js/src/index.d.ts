@@ -98,6 +98,11 @@ export const config: {
   get(key: string): string | undefined;
   keys(): string[];
 };
+/** For plugins that serve pages. */
+export const web: {
+  /** `wx.config` values for the page at `url` (pages on the public origin only); throws the host's refusal. */
+  jssdkConfig(url: string): { appId: string; timestamp: bigint; nonceStr: string; signature: string };
+};
 
 export class WechatError extends Error {
   /** -2: capability not granted; -3: transport failure; otherwise WeChat's errcode. */

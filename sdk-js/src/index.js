@@ -2,6 +2,6 @@
 // exports `handler = definePlugin({...})`; see sdk-js/README.md.
 export { definePlugin } from "./plugin.js";
 export { Reply, article } from "./reply.js";
-export { log, kv, config, KvError } from "./host.js";
+export { log, kv, config, web, KvError } from "./host.js";
 export { wechat, WechatError, CustomerMessage } from "./wechat.js";
 export { KINDS } from "./kinds.js";

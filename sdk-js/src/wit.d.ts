@@ -7,3 +7,4 @@ export type * as H from "wechat:plugin/host@0.2.0";
 export type HandlerExports = typeof import("wechat:plugin/handler@0.2.0");
 export declare const host: typeof import("wechat:plugin/host@0.2.0");
 export declare const api: typeof import("wechat:plugin/wechat@0.2.0");
+export declare const webApi: typeof import("wechat:plugin/web@0.2.0");

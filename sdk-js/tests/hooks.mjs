@@ -8,12 +8,13 @@ const source = (iface) => `
   ${{
     host: ["log", "kvGet", "kvSet", "kvDelete", "kvIncr", "configGet", "configKeys"],
     wechat: ["sendCustomerMessage", "getUserInfo", "createQrCode"],
+    web: ["getJssdkConfig"],
   }[iface]
     .map((n) => `export const ${n} = f("${n}");`)
     .join("\n")}`;
 
 const hooks = `
-  const sources = ${JSON.stringify({ host: source("host"), wechat: source("wechat") })};
+  const sources = ${JSON.stringify({ host: source("host"), wechat: source("wechat"), web: source("web") })};
   export async function resolve(specifier, context, next) {
     const m = /^wechat:plugin\\/([a-z-]+)@/.exec(specifier);
     if (m) return { url: "data:text/javascript," + encodeURIComponent(sources[m[1]]), shortCircuit: true };

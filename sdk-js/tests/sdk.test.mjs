@@ -5,6 +5,12 @@ import assert from "node:assert/strict";
 
 const store = new Map();
 globalThis.wxhostFake = {
+  web: {
+    getJssdkConfig: (url) => {
+      if (!url.startsWith("https://wx.example.com/")) throw { payload: "only pages on https://wx.example.com are signed" };
+      return { appId: "wx1", timestamp: 1n, nonceStr: "n", signature: "s" };
+    },
+  },
   host: {
     log: () => {},
     kvGet: (k) => store.get(k),
@@ -83,4 +89,10 @@ test("kv and wechat wrappers", () => {
   assert.equal(kv.getString("n"), "3");
   assert.throws(() => kv.set("big", "12345"), (e) => e instanceof KvError && /value too large/.test(e.message));
   assert.throws(() => wechat.getUserInfo("o"), (e) => e instanceof WechatError && e.code === -2 && e.notGranted);
+});
+
+test("web.jssdkConfig returns the host's config and rethrows its refusal", async () => {
+  const { web } = await import("../src/index.js");
+  assert.equal(web.jssdkConfig("https://wx.example.com/app/x/").signature, "s");
+  assert.throws(() => web.jssdkConfig("https://evil.example/"), /jssdk-config: only pages/);
 });

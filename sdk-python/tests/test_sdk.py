@@ -95,5 +95,20 @@ class Helpers(unittest.TestCase):
         self.assertEqual(store["n"], 6)
 
 
+    def test_web_jssdk_config_raises_the_hosts_refusal(self):
+        from componentize_py_types import Err
+        from wit_world.imports import web as web_imports
+
+        def get_jssdk_config(url):
+            if not url.startswith("https://wx.example.com/"):
+                raise Err("only pages on https://wx.example.com are signed")
+            return web_imports.JssdkConfig("wx1", 1, "n", "s")
+
+        web_imports.get_jssdk_config = get_jssdk_config
+        self.assertEqual(wxhost_sdk.web.jssdk_config("https://wx.example.com/a").signature, "s")
+        with self.assertRaisesRegex(ValueError, "only pages"):
+            wxhost_sdk.web.jssdk_config("https://evil.example/")
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -10,14 +10,14 @@ from wit_world.imports.types import (
 )
 
 from . import wechat
-from .host import KvError, Level, config, kv, log
+from .host import KvError, Level, config, kv, log, web
 from .kinds import KINDS
 from .plugin import Plugin
 from .reply import Reply, article
 from .wechat import CustomerMessage, WechatError
 
 __all__ = [
-    "Plugin", "Reply", "article", "log", "kv", "config", "wechat", "KvError", "Level",
+    "Plugin", "Reply", "article", "log", "kv", "config", "web", "wechat", "KvError", "Level",
     "WechatError", "CustomerMessage", "KINDS", "types",
     "Article", "ClickEvent", "Context", "EventMessage", "ImageMessage", "Kind", "LinkMessage",
     "LocationEvent", "LocationMessage", "LocationSelectEvent", "MusicReply", "PicEvent",

@@ -6,6 +6,7 @@ from typing import List, Optional, Union
 
 from componentize_py_types import Err
 from wit_world.imports import host
+from wit_world.imports import web as _web
 
 Level = host.Level
 
@@ -97,3 +98,20 @@ class _Config:
 
 
 config = _Config()
+
+
+class _Web:
+    """For plugins that serve pages."""
+
+    @staticmethod
+    def jssdk_config(url: str) -> "_web.JssdkConfig":
+        """The ``wx.config`` values for the page at ``url`` (only pages on the
+        server's public origin are signed); raises ``ValueError`` with the
+        host's message."""
+        try:
+            return _web.get_jssdk_config(url)
+        except Err as e:
+            raise ValueError(f"jssdk-config: {e.value}") from None
+
+
+web = _Web()

@@ -25,6 +25,17 @@
 //!   does for some endpoints.
 //! - Menus (create/get/delete/addconditional/delconditional), QR codes,
 //!   customer-service send and user info keep state in memory.
+//! - `/cgi-bin/ticket/getticket?type=jsapi` (with an access_token) returns
+//!   the same jsapi_ticket until [`FakeWechat::expire_tickets`].
+//! - OAuth web login: `/connect/oauth2/authorize` stands in for WeChat's
+//!   authorize page (point `WXHOST_OAUTH_AUTHORIZE_URL` at it): it issues a
+//!   code for the current user ([`FakeWechat::set_oauth_user`], or an
+//!   `openid` query parameter) and redirects to `redirect_uri` with `code`
+//!   and `state` (without a code when [`FakeWechat::refuse_authorize`]).
+//!   `/sns/oauth2/access_token` exchanges a code once, within 5 minutes
+//!   (40029 unknown, 40163 used, 42003 expired or [`FakeWechat::expire_codes`]),
+//!   and `/sns/userinfo` answers for `snsapi_userinfo` grants (48001
+//!   otherwise; a snapshot user's fails).
 //!
 //! Every request is counted and recorded per path (faulted ones too):
 //! POST bodies as parsed JSON, GET queries as a JSON object.
@@ -77,10 +88,50 @@ pub mod paths {
     pub const QRCODE_CREATE: &str = "/cgi-bin/qrcode/create";
     pub const CUSTOM_SEND: &str = "/cgi-bin/message/custom/send";
     pub const USER_INFO: &str = "/cgi-bin/user/info";
+    pub const GET_TICKET: &str = "/cgi-bin/ticket/getticket";
+    pub const OAUTH_AUTHORIZE: &str = "/connect/oauth2/authorize";
+    pub const SNS_ACCESS_TOKEN: &str = "/sns/oauth2/access_token";
+    pub const SNS_USERINFO: &str = "/sns/userinfo";
+}
+
+/// The OpenID the authorize stand-in logs in by default.
+pub const OAUTH_OPENID: &str = "o_web_user_0001";
+
+/// Who the authorize stand-in says is logging in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthUser {
+    pub openid: String,
+    /// Given only to `snsapi_userinfo` grants.
+    pub unionid: Option<String>,
+    pub nickname: String,
+    /// A snapshot-page virtual user (`is_snapshotuser` = 1).
+    pub snapshot: bool,
+}
+
+impl OAuthUser {
+    pub fn new(openid: &str) -> OAuthUser {
+        OAuthUser {
+            openid: openid.to_owned(),
+            unionid: None,
+            nickname: format!("nick-{openid}"),
+            snapshot: false,
+        }
+    }
+}
+
+struct OAuthCode {
+    user: OAuthUser,
+    scope: String,
+    issued: std::time::Instant,
+    used: bool,
+    expired: bool,
 }
 
 fn norm(path: &str) -> String {
-    if path.starts_with('/') {
+    if path.starts_with('/') || path.starts_with("sns/") || path.starts_with("connect/") {
+        if !path.starts_with('/') {
+            return format!("/{path}");
+        }
         path.to_owned()
     } else {
         format!("/cgi-bin/{path}")
@@ -101,6 +152,12 @@ struct State_ {
     menu: Option<(String, Value)>,
     conditional: Vec<(String, Value, Value)>,
     users: HashMap<String, Value>,
+    ticket: Option<String>,
+    oauth_user: Option<OAuthUser>,
+    oauth_users: HashMap<String, OAuthUser>,
+    refuse_authorize: bool,
+    codes: HashMap<String, OAuthCode>,
+    web_tokens: HashMap<String, (OAuthUser, String)>,
 }
 
 struct Inner {
@@ -181,6 +238,10 @@ impl FakeWechat {
             ("WXHOST_APP_ID".into(), APP_ID.into()),
             ("WXHOST_APP_SECRET".into(), APP_SECRET.into()),
             ("WXHOST_DATA_DIR".into(), data_dir.display().to_string()),
+            (
+                "WXHOST_OAUTH_AUTHORIZE_URL".into(),
+                format!("{}{}", self.base_url(), paths::OAUTH_AUTHORIZE),
+            ),
         ]
     }
 
@@ -316,6 +377,37 @@ impl FakeWechat {
         self.inner.lock().users.insert(openid.to_owned(), info);
     }
 
+    /// The jsapi_ticket currently issued, if any.
+    pub fn jsapi_ticket(&self) -> Option<String> {
+        self.inner.lock().ticket.clone()
+    }
+
+    /// The next getticket issues a new jsapi_ticket.
+    pub fn expire_tickets(&self) {
+        self.inner.lock().ticket = None;
+    }
+
+    /// Who the authorize stand-in logs in from now on (default: a plain
+    /// user [`OAUTH_OPENID`]); also known by its openid for `?openid=`.
+    pub fn set_oauth_user(&self, user: OAuthUser) {
+        let mut st = self.inner.lock();
+        st.oauth_users.insert(user.openid.clone(), user.clone());
+        st.oauth_user = Some(user);
+    }
+
+    /// The user refuses (or not) on the authorize page: WeChat then
+    /// redirects with `state` only.
+    pub fn refuse_authorize(&self, refuse: bool) {
+        self.inner.lock().refuse_authorize = refuse;
+    }
+
+    /// Every code issued so far is past its 5 minutes (42003).
+    pub fn expire_codes(&self) {
+        for c in self.inner.lock().codes.values_mut() {
+            c.expired = true;
+        }
+    }
+
     /// The default menu's buttons as last created, if any.
     pub fn menu(&self) -> Option<Value> {
         self.inner.lock().menu.as_ref().map(|(_, b)| b.clone())
@@ -394,6 +486,9 @@ async fn handle(
         .into_response();
     }
     let answer = match path.as_str() {
+        paths::OAUTH_AUTHORIZE => return authorize(&mut st, &query),
+        paths::SNS_ACCESS_TOKEN => Some(sns_exchange(&mut st, &query)),
+        paths::SNS_USERINFO => Some(sns_userinfo(&st, &query)),
         paths::TOKEN | paths::STABLE_TOKEN => issue_token(&mut st, &path, &query, &parsed),
         _ => match check_token(&st, &query) {
             Err(e) => e,
@@ -543,6 +638,16 @@ fn api(st: &mut State_, path: &str, query: &HashMap<String, String>, body: Value
                 ok()
             }
         }
+        paths::GET_TICKET => {
+            if query.get("type").map(String::as_str) != Some("jsapi") {
+                err(40097, "invalid args")
+            } else {
+                st.seq += 1;
+                let fresh = format!("fake-jsapi-ticket-{}-{}", st.seq, "t".repeat(40));
+                let ticket = st.ticket.get_or_insert(fresh).clone();
+                json!({"errcode": 0, "errmsg": "ok", "ticket": ticket, "expires_in": 7200})
+            }
+        }
         paths::USER_INFO => match query.get("openid").filter(|o| !o.is_empty()) {
             None => err(40003, "invalid openid"),
             Some(openid) => st.users.get(openid).cloned().unwrap_or_else(|| {
@@ -552,4 +657,135 @@ fn api(st: &mut State_, path: &str, query: &HashMap<String, String>, body: Value
         },
         _ => return None,
     })
+}
+
+/// The authorize stand-in: a code for the current user, then the redirect
+/// WeChat makes.
+fn authorize(st: &mut State_, query: &HashMap<String, String>) -> Response {
+    let bad = |m: &str| (StatusCode::BAD_REQUEST, m.to_owned()).into_response();
+    if query.get("appid").map(String::as_str) != Some(APP_ID) {
+        return bad("10003 appid / redirect_uri mismatch");
+    }
+    if query.get("response_type").map(String::as_str) != Some("code") {
+        return bad("response_type must be code");
+    }
+    let scope = query.get("scope").cloned().unwrap_or_default();
+    if !matches!(scope.as_str(), "snsapi_base" | "snsapi_userinfo") {
+        return bad("10005 scope");
+    }
+    let Some(redirect) = query.get("redirect_uri") else {
+        return bad("redirect_uri missing");
+    };
+    let state = query.get("state").cloned().unwrap_or_default();
+    let sep = if redirect.contains('?') { '&' } else { '?' };
+    let enc = |s: &str| -> String { url_encode(s) };
+    if st.refuse_authorize {
+        let to = format!("{redirect}{sep}state={}", enc(&state));
+        return (StatusCode::FOUND, [("location", to)]).into_response();
+    }
+    let user = match query.get("openid") {
+        Some(o) => st
+            .oauth_users
+            .get(o)
+            .cloned()
+            .unwrap_or_else(|| OAuthUser::new(o)),
+        None => st
+            .oauth_user
+            .clone()
+            .unwrap_or_else(|| OAuthUser::new(OAUTH_OPENID)),
+    };
+    st.seq += 1;
+    let code = format!("fakecode{:08}{}", st.seq, rand::random::<u32>());
+    st.codes.insert(
+        code.clone(),
+        OAuthCode {
+            user,
+            scope,
+            issued: std::time::Instant::now(),
+            used: false,
+            expired: false,
+        },
+    );
+    let to = format!("{redirect}{sep}code={}&state={}", enc(&code), enc(&state));
+    (StatusCode::FOUND, [("location", to)]).into_response()
+}
+
+fn url_encode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn sns_exchange(st: &mut State_, query: &HashMap<String, String>) -> Value {
+    if query.get("appid").map(String::as_str) != Some(APP_ID) {
+        return err(40013, "invalid appid");
+    }
+    if query.get("secret").map(String::as_str) != Some(APP_SECRET) {
+        return err(40125, "invalid appsecret");
+    }
+    if query.get("grant_type").map(String::as_str) != Some("authorization_code") {
+        return err(40002, "invalid grant_type");
+    }
+    let code = query.get("code").cloned().unwrap_or_default();
+    let Some(c) = st.codes.get_mut(&code) else {
+        return err(40029, "invalid code");
+    };
+    if c.used {
+        return err(40163, "code been used");
+    }
+    if c.expired || c.issued.elapsed() > Duration::from_secs(300) {
+        return err(42003, "code expired");
+    }
+    c.used = true;
+    let (user, scope) = (c.user.clone(), c.scope.clone());
+    st.seq += 1;
+    let token = format!("fake-web-token-{}", st.seq);
+    st.web_tokens
+        .insert(token.clone(), (user.clone(), scope.clone()));
+    let mut v = json!({
+        "access_token": token, "expires_in": 7200, "refresh_token": format!("fake-refresh-{}", st.seq),
+        "openid": user.openid, "scope": scope,
+    });
+    if user.snapshot {
+        v["is_snapshotuser"] = json!(1);
+    }
+    if scope == "snsapi_userinfo"
+        && let Some(u) = &user.unionid
+    {
+        v["unionid"] = json!(u);
+    }
+    v
+}
+
+fn sns_userinfo(st: &State_, query: &HashMap<String, String>) -> Value {
+    let Some((user, scope)) = query.get("access_token").and_then(|t| st.web_tokens.get(t)) else {
+        return err(
+            40001,
+            "invalid credential, access_token is invalid or not latest",
+        );
+    };
+    if query.get("openid") != Some(&user.openid) {
+        return err(40003, "invalid openid");
+    }
+    if scope != "snsapi_userinfo" {
+        return err(48001, "api unauthorized");
+    }
+    if user.snapshot {
+        return err(48001, "api unauthorized (snapshot user)");
+    }
+    let mut v = json!({
+        "openid": user.openid, "nickname": user.nickname, "sex": 0, "province": "", "city": "",
+        "country": "", "headimgurl": format!("https://thirdwx.qlogo.cn/mmopen/fake-{}/132", user.openid),
+        "privilege": [],
+    });
+    if let Some(u) = &user.unionid {
+        v["unionid"] = json!(u);
+    }
+    v
 }

@@ -7,7 +7,9 @@
 //! - [`service`]: the real `wxhost` binary as a fixture, played against as WeChat.
 //! - [`redis_server`]: a real `redis-server` on a free loopback port, for
 //!   the Redis backend (killable and restartable, for fault tests).
+//! - [`browser`]: a visitor of the web side, with its own cookie jar.
 
+pub mod browser;
 pub mod fake_wechat;
 pub mod redis_server;
 pub mod service;

@@ -38,6 +38,10 @@ impl RedisServer {
             ("WXHOST_STORAGE_BACKEND".into(), "redis".into()),
             ("WXHOST_REDIS_URL".into(), self.url()),
             ("WXHOST_REDIS_KEY_PREFIX".into(), prefix.into()),
+            (
+                "WXHOST_SESSION_SECRET".into(),
+                "redis-test-session-secret-of-32-chars-or-more".into(),
+            ),
         ]
     }
 

@@ -166,6 +166,12 @@ impl Wxhost {
         (r.status().as_u16(), r.text().await.unwrap_or_default())
     }
 
+    /// `http://127.0.0.1:PORT`: the web side's origin (the default
+    /// `web.public_url`).
+    pub fn origin(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
     pub async fn get(&self, url: &str) -> (u16, String) {
         let r = self.http.get(url).send().await.expect("GET");
         (r.status().as_u16(), r.text().await.unwrap_or_default())

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use wxhost::store::{
     KvQuota, PushKeys, PushState, QrCode, RESERVATION_TTL_SECS, Reservation, StoreError,
-    StoredToken, Stores,
+    StoredToken, Stores, WebUserLogin,
 };
 use wxhost_tests::redis_server::RedisServer;
 
@@ -42,6 +42,7 @@ on_both_backends!(
     qrcode_scene_lookup_and_quota,
     permanent_reservations_take_quota_slots_until_completed_or_released,
     parallel_creators_never_take_more_permanent_slots_than_the_quota,
+    a_web_user_keeps_its_first_login_and_fields_a_later_base_login_lacks,
     everything_exported_imports_into_an_empty_store_as_it_was,
 );
 
@@ -349,6 +350,50 @@ async fn parallel_creators_never_take_more_permanent_slots_than_the_quota(stores
     assert_eq!(reserved, limit);
 }
 
+async fn a_web_user_keeps_its_first_login_and_fields_a_later_base_login_lacks(stores: Stores) {
+    let s = &*stores.web_users;
+    let full = WebUserLogin {
+        openid: "o1".into(),
+        unionid: Some("u1".into()),
+        nickname: Some("小明".into()),
+        avatar_url: Some("http://img/0".into()),
+        scope: "snsapi_userinfo".into(),
+        snapshot: false,
+    };
+    let first = s.record_login(&full, 100).await.unwrap();
+    assert_eq!((first.first_seen, first.last_seen), (100, 100));
+    let base = WebUserLogin {
+        openid: "o1".into(),
+        scope: "snsapi_base".into(),
+        ..Default::default()
+    };
+    let later = s.record_login(&base, 200).await.unwrap();
+    assert_eq!((later.first_seen, later.last_seen), (100, 200));
+    assert_eq!(later.nickname.as_deref(), Some("小明"));
+    assert_eq!(later.unionid.as_deref(), Some("u1"));
+    assert_eq!(later.scope, "snsapi_base");
+    assert_eq!(s.get("o1").await.unwrap(), Some(later));
+    assert_eq!(s.get("o2").await.unwrap(), None);
+    // Two instances recording one user at once keep one first login.
+    let logins: Vec<_> = (0..20)
+        .map(|i| {
+            let s = stores.web_users.clone();
+            let login = WebUserLogin {
+                openid: "o3".into(),
+                scope: "snsapi_base".into(),
+                ..Default::default()
+            };
+            tokio::spawn(async move { s.record_login(&login, 1000 + i).await.unwrap() })
+        })
+        .collect();
+    let mut firsts = Vec::new();
+    for t in logins {
+        firsts.push(t.await.unwrap().first_seen);
+    }
+    let stored = s.get("o3").await.unwrap().unwrap();
+    assert!(firsts.iter().all(|f| *f == stored.first_seen), "{firsts:?}");
+}
+
 async fn everything_exported_imports_into_an_empty_store_as_it_was(stores: Stores) {
     // Fill `stores`, copy it into a fresh SQLite store and back into a
     // fresh store of the same kind: every record survives both ways.
@@ -403,6 +448,20 @@ async fn fill(s: &Stores) {
         .put("web-session", "abc", b"alice", Duration::from_secs(600))
         .await
         .unwrap();
+    let login = WebUserLogin {
+        openid: "o-web".into(),
+        nickname: Some("小红".into()),
+        scope: "snsapi_userinfo".into(),
+        ..Default::default()
+    };
+    s.web_users.record_login(&login, 100).await.unwrap();
+    let login = WebUserLogin {
+        openid: "o-snap".into(),
+        scope: "snsapi_base".into(),
+        snapshot: true,
+        ..Default::default()
+    };
+    s.web_users.record_login(&login, 200).await.unwrap();
 }
 
 async fn copy(from: &Stores, to: &Stores) {
@@ -422,6 +481,10 @@ async fn copy(from: &Stores, to: &Stores) {
     to.qrcodes.import(&codes, &reservations).await.unwrap();
     to.sessions
         .import(&from.sessions.export().await.unwrap())
+        .await
+        .unwrap();
+    to.web_users
+        .import(&from.web_users.export().await.unwrap())
         .await
         .unwrap();
 }
@@ -466,6 +529,10 @@ async fn assert_same(a: &Stores, b: &Stores) {
         (&sa[0].realm, &sa[0].id, &sa[0].value)
     );
     assert!((sb[0].expires_ms - sa[0].expires_ms).abs() < 2000);
+    let users = b.web_users.export().await.unwrap();
+    assert_eq!(a.web_users.export().await.unwrap(), users);
+    assert_eq!(users.len(), 2);
+    assert!(users.iter().any(|u| u.snapshot && u.first_seen == 200));
 }
 
 // What only a store several instances share has: the push ledger.

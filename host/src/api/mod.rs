@@ -7,15 +7,20 @@
 //! - [`client`]: HTTP + JSON, errcode classification, busy backoff.
 //! - [`credential`]: expiring credentials (single flight per process, one
 //!   fetch across processes under the store's lock, stored, refreshed ahead);
-//!   [`token`]: the access_token as one.
+//!   [`token`]: the access_token as one; [`ticket`]: the jsapi_ticket as
+//!   the second, and [`jssdk`]: the JS-SDK signature made with it.
+//! - [`oauth`]: the web login's code exchange and user info.
 //! - [`Wechat`] ([`wechat`]): the facade the host uses; implements [`PluginApi`].
 //! - [`menu`], [`qrcode`], [`custom`], [`user`]: the feature APIs.
 
 pub mod client;
 pub mod credential;
 pub mod custom;
+pub mod jssdk;
 pub mod menu;
+pub mod oauth;
 pub mod qrcode;
+pub mod ticket;
 pub mod token;
 pub mod user;
 pub mod wechat;

@@ -18,7 +18,7 @@ use super::client::{ApiClient, RetryPolicy, TOKEN_ERRCODES, errcode, error_for};
 use super::token::{AccessTokenSource, TokenManager};
 use super::{ApiError, CustomerMessage, PluginApi, QrCode, QrCodeRequest, UserInfo};
 use crate::config::WechatConfig;
-use crate::store::{MenuStore, QrStore, Stores};
+use crate::store::{MenuStore, QrStore, Stores, TokenStore};
 
 /// Tunables with production defaults; tests shorten the delays.
 #[derive(Debug, Clone)]
@@ -50,6 +50,9 @@ pub struct Wechat {
     pub(crate) tokens: TokenManager,
     pub(crate) menus: Arc<dyn MenuStore>,
     pub(crate) qrcodes: Arc<dyn QrStore>,
+    /// Where the access_token lives; other credentials of the account
+    /// (the jsapi_ticket) share it.
+    pub(crate) token_store: Arc<dyn TokenStore>,
     pub(crate) options: ApiOptions,
 }
 
@@ -88,6 +91,7 @@ impl Wechat {
             tokens,
             menus: stores.menus.clone(),
             qrcodes: stores.qrcodes.clone(),
+            token_store: stores.tokens.clone(),
             options,
         })
     }

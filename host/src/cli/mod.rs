@@ -3,9 +3,9 @@
 //! `out` (stdout in `main`, a buffer in tests), so the library modules
 //! (`api`, `plugin`, `server`) never print or depend on clap.
 //!
-//! - [`serve`], [`simulate`], [`plugin_run`] (`plugin run`), [`token`],
-//!   [`menu`], [`qrcode`], [`show_config`] (`config`), [`store_migrate`]
-//!   (`store migrate`).
+//! - [`serve`], [`simulate`] (and [`simulate_oauth`], its `--oauth`),
+//!   [`plugin_run`] (`plugin run`), [`token`], [`menu`], [`qrcode`],
+//!   [`show_config`] (`config`), [`store_migrate`] (`store migrate`).
 //! - [`push_args`]: the flags that describe a push, shared by `simulate` and
 //!   `plugin run`.
 
@@ -16,6 +16,7 @@ pub mod qrcode;
 pub mod serve;
 pub mod show_config;
 pub mod simulate;
+pub mod simulate_oauth;
 pub mod store_migrate;
 pub mod token;
 
@@ -29,7 +30,8 @@ use crate::config::Config;
 pub enum Command {
     /// Serve WeChat's pushes with the plugins in the plugins directory.
     Serve(serve::ServeCommand),
-    /// Play WeChat against a running server: send a signed (and encrypted) push, print the reply.
+    /// Play WeChat against a running server: send a signed (and encrypted) push, print the reply;
+    /// or (--oauth PATH) log in on the web side and open a page.
     Simulate(simulate::SimulateCommand),
     /// Print the effective configuration (secrets redacted).
     Config(show_config::ConfigCommand),

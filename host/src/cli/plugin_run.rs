@@ -106,6 +106,7 @@ impl PluginRunCommand {
             HostServices {
                 kv: stores.kv,
                 wechat: None,
+                jssdk: None,
             },
         )?;
 

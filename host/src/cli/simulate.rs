@@ -3,7 +3,8 @@
 //! Builds a push the way WeChat does (XML, signed, and in safe or compatible
 //! mode encrypted with the configured key), posts it, then verifies and
 //! decrypts the reply and prints it — so a plugin can be tried end to end
-//! without a WeChat account.
+//! without a WeChat account. With `--oauth PATH` it logs in on the web side
+//! instead (`simulate_oauth.rs`).
 
 use std::io::Write;
 use std::time::Instant;
@@ -55,10 +56,25 @@ pub struct SimulateCommand {
     /// Do the GET URL verification instead of a push.
     #[arg(long, conflicts_with_all = ["text", "event"])]
     verify: bool,
+    /// Log in on the web side (playing WeChat's authorize step against the
+    /// fake WeChat) and open PATH, e.g. /app/member/; `--url` is then the
+    /// server's origin.
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["text", "event", "verify"])]
+    oauth: Option<String>,
+    /// With --oauth: the OpenID to log in as (default: the fake's user).
+    #[arg(long, requires = "oauth")]
+    openid: Option<String>,
 }
 
 impl SimulateCommand {
     pub async fn run(self, config: &Config, out: &mut dyn Write) -> anyhow::Result<()> {
+        if let Some(path) = &self.oauth {
+            let origin = match &self.url {
+                Some(u) => u.trim_end_matches('/').to_owned(),
+                None => format!("http://127.0.0.1:{}", config.server.listen.port()),
+            };
+            return super::simulate_oauth::run(&origin, path, self.openid.as_deref(), out).await;
+        }
         let url = self.url.clone().unwrap_or_else(|| {
             let port = config.server.listen.port();
             format!("http://127.0.0.1:{port}{}", config.server.path)

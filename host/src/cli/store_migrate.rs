@@ -1,7 +1,7 @@
 //! `wxhost store migrate --from sqlite --to redis` (or the reverse): copies
 //! everything stored — plugin kv, credentials with their fetch counts, menu
 //! versions with history and the current (or partly live) one, QR codes
-//! and live permanent-code reservations, live sessions — from one backend
+//! and live permanent-code reservations, live sessions, web users — from one backend
 //! of the configuration to the other, ids kept, then reads the destination
 //! back and checks it holds the same. Only into an empty store: merging two
 //! stores' ids is not a migration. Fetch locks and push bookkeeping are
@@ -14,7 +14,7 @@ use anyhow::{Context as _, bail, ensure};
 
 use crate::config::{Config, StorageBackend};
 use crate::store::{
-    KvEntry, MenuVersion, QrRecord, QrReservation, SessionRecord, Stores, TokenRecord,
+    KvEntry, MenuVersion, QrRecord, QrReservation, SessionRecord, Stores, TokenRecord, WebUser,
 };
 
 #[derive(Debug, clap::Subcommand)]
@@ -51,6 +51,7 @@ struct Snapshot {
     qrcodes: Vec<QrRecord>,
     reservations: Vec<QrReservation>,
     sessions: Vec<SessionRecord>,
+    web_users: Vec<WebUser>,
 }
 
 impl Snapshot {
@@ -66,10 +67,11 @@ impl Snapshot {
             qrcodes,
             reservations: s.qrcodes.reservations().await?,
             sessions: s.sessions.export().await?,
+            web_users: s.web_users.export().await?,
         })
     }
 
-    fn counts(&self) -> [(&'static str, usize); 6] {
+    fn counts(&self) -> [(&'static str, usize); 7] {
         [
             ("kv entries", self.kv.len()),
             ("credentials", self.tokens.len()),
@@ -77,6 +79,7 @@ impl Snapshot {
             ("QR codes", self.qrcodes.len()),
             ("QR reservations", self.reservations.len()),
             ("sessions", self.sessions.len()),
+            ("web users", self.web_users.len()),
         ]
     }
 
@@ -102,6 +105,10 @@ impl Snapshot {
             .import(&self.sessions)
             .await
             .context("writing sessions")?;
+        s.web_users
+            .import(&self.web_users)
+            .await
+            .context("writing web users")?;
         Ok(())
     }
 }
@@ -161,6 +168,7 @@ impl MigrateCommand {
             && snapshot.menus == copied.menus
             && snapshot.qrcodes == copied.qrcodes
             && snapshot.reservations == copied.reservations
+            && snapshot.web_users == copied.web_users
             && without_expiry(&snapshot) == without_expiry(&copied);
         ensure!(
             same,

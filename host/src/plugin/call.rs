@@ -56,7 +56,7 @@ pub struct CallReport<R = Result<PluginOutcome, PluginError>> {
 impl PluginCode {
     /// Runs `f` against a fresh instance under this plugin's limits and
     /// `deadline`; returns its result with everything the call produced.
-    async fn with_instance<T>(
+    pub(crate) async fn with_instance<T>(
         &self,
         deadline: Instant,
         f: impl AsyncFnOnce(
@@ -195,9 +195,12 @@ impl PluginCode {
     pub(crate) async fn describe(&self) -> Result<PluginInfo, PluginError> {
         let deadline = Instant::now()
             + loader::DESCRIBE_TIMEOUT.min(self.timeout.max(Duration::from_millis(500)));
+        let Some(exports) = &self.exports else {
+            return Err(PluginError::Host("no message handler to describe".into()));
+        };
         let (r, _) = self
             .with_instance(deadline, async |i, s| {
-                call_export::<(), (wit::PluginInfo,)>(s, i, &self.exports.describe, ()).await
+                call_export::<(), (wit::PluginInfo,)>(s, i, &exports.describe, ()).await
             })
             .await;
         PluginInfo::try_from(r?.0).map_err(PluginError::InvalidReply)
@@ -210,11 +213,30 @@ impl LoadedPlugin {
     /// timeout cut to `deadline`. Failures are logged (one line) here.
     pub async fn call_traced(&self, input: &HandlerInput<'_>, deadline: Instant) -> CallReport {
         let code = &self.code;
-        let (r, report) = code
-            .with_instance(deadline, async |i, s| {
-                call_handler(i, &code.exports, s, input).await
-            })
-            .await;
+        let (r, report) = match &code.exports {
+            Some(exports) => {
+                code.with_instance(deadline, async |i, s| {
+                    call_handler(i, exports, s, input).await
+                })
+                .await
+            }
+            // Never dispatched (it declares no kind); `plugin run` may try.
+            None => (
+                Err(PluginError::Host(format!(
+                    "plugin {} has no message handler (it serves web pages only)",
+                    code.id
+                ))),
+                CallReport {
+                    result: (),
+                    logs: vec![],
+                    stdout: String::new(),
+                    stderr: String::new(),
+                    instantiate: Duration::ZERO,
+                    elapsed: Duration::ZERO,
+                    memory_peak_bytes: 0,
+                },
+            ),
+        };
         let result = r
             .and_then(|reply| reply::validate(reply, input.msg).map_err(PluginError::InvalidReply));
         match &result {

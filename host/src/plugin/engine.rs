@@ -13,9 +13,10 @@ use wasmtime::{
     Config, Enabled, Engine, EngineWeak, InstanceAllocationStrategy, PoolingAllocationConfig,
 };
 
-use super::bindings::wechat::plugin::{host, wechat};
+use super::bindings::wechat::plugin::{host, web, wechat};
 use super::host_ctx::HostCtx;
 use super::state::CallState;
+use super::web_ctx::WebCtx;
 use super::wechat_ctx::WechatCtx;
 
 /// One epoch tick: how often a running guest checks its wall-clock limit
@@ -73,8 +74,12 @@ pub(crate) fn build(instances: u32) -> anyhow::Result<EngineParts> {
     spawn_ticker(engine.weak());
     let mut linker: Linker<CallState> = Linker::new(&engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    // Page plugins' `wasi:http/types` (their requests and responses) and
+    // `outgoing-handler` (denied unless granted: `outgoing_http.rs`).
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
     host::add_to_linker::<CallState, HasSelf<HostCtx>>(&mut linker, |s| &mut s.host)?;
     wechat::add_to_linker::<CallState, HasSelf<WechatCtx>>(&mut linker, |s| &mut s.wechat)?;
+    web::add_to_linker::<CallState, HasSelf<WebCtx>>(&mut linker, |s| &mut s.web)?;
     let compat = compat_hash(&engine);
     Ok(EngineParts {
         engine,

@@ -1,7 +1,8 @@
 //! One plugin version in two stages: [`PluginCode`] is a file compiled,
 //! version-checked and linked, with its limits and grants; calling its
 //! `describe` turns it into a [`LoadedPlugin`], the only kind the registry
-//! ever publishes.
+//! ever publishes. A component that serves only web pages has no
+//! `describe`: it is named by its id and handles no message.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use super::Inner;
 use super::handler::Exports;
 use super::kind::Kind;
 use super::state::{CallState, PluginScope};
+use super::web::WebExport;
 
 /// What a plugin's `describe` returned.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +25,19 @@ pub struct PluginInfo {
     pub priority: i32,
     /// Sorted, deduplicated.
     pub handles: Vec<Kind>,
+}
+
+impl PluginInfo {
+    /// The info of a plugin without a message handler: named by its id,
+    /// handling nothing.
+    pub(crate) fn web_only(id: &str) -> PluginInfo {
+        PluginInfo {
+            name: id.to_owned(),
+            version: String::new(),
+            priority: 0,
+            handles: Vec::new(),
+        }
+    }
 }
 
 /// A plugin file ready to instantiate: compiled (or loaded from the cache),
@@ -39,7 +54,10 @@ pub(crate) struct PluginCode {
     /// The config's priority override, if any.
     pub priority_override: Option<i32>,
     pub pre: InstancePre<CallState>,
-    pub exports: Exports,
+    /// The message handler, if it exports one.
+    pub exports: Option<Exports>,
+    /// The page handler, if it exports `wasi:http/incoming-handler`.
+    pub web: Option<WebExport>,
     pub scope: Arc<PluginScope>,
     pub inner: Arc<Inner>,
 }

@@ -20,8 +20,9 @@ use wasmtime::component::types::ComponentItem;
 use super::Inner;
 use super::bindings::{PluginPre, WIT_PACKAGE, WIT_VERSION};
 use super::handler::Exports;
-use super::loaded::{LoadedPlugin, PluginCode};
+use super::loaded::{LoadedPlugin, PluginCode, PluginInfo};
 use super::state::PluginScope;
+use super::web::{INCOMING_HANDLER, WebExport};
 use crate::store::KvQuota;
 
 /// Largest component accepted.
@@ -113,10 +114,13 @@ pub(crate) async fn load_bytes(
     started: Instant,
 ) -> anyhow::Result<LoadedPlugin> {
     let code = compile(inner, id, path, bytes, sha256).await?;
-    let info = code
-        .describe()
-        .await
-        .map_err(|e| anyhow!("describe failed: {e}"))?;
+    let info = match code.exports {
+        Some(_) => code
+            .describe()
+            .await
+            .map_err(|e| anyhow!("describe failed: {e}"))?,
+        None => PluginInfo::web_only(&code.id),
+    };
     Ok(LoadedPlugin::new(code, info, started.elapsed()))
 }
 
@@ -142,16 +146,30 @@ async fn compile(
             .join(format!("{sha256}-{}.cwasm", inner.compat));
         tokio::task::spawn_blocking(move || compile_cached(&engine, &bytes, &cache)).await??
     };
-    let handler = check_version(&inner.engine, &component)?;
+    let found = check_version(&inner.engine, &component)?;
     let pre = inner
         .linker
         .instantiate_pre(&component)
         .map_err(|e| anyhow!("link error: {e:#}"))?;
-    // Type-checks every export against our WIT once, here.
-    let pre =
-        PluginPre::new(pre).map_err(|e| anyhow!("missing or mistyped handler exports: {e:#}"))?;
-    let exports = Exports::resolve(&component, &handler)
-        .ok_or_else(|| anyhow!("{handler}: missing handler functions"))?;
+    // Type-checks every export against our WIT (and WASI-HTTP's) once, here.
+    let exports = match &found.handler {
+        Some(handler) => {
+            PluginPre::new(pre.clone())
+                .map_err(|e| anyhow!("missing or mistyped handler exports: {e:#}"))?;
+            Some(
+                Exports::resolve(&component, handler)
+                    .ok_or_else(|| anyhow!("{handler}: missing handler functions"))?,
+            )
+        }
+        None => None,
+    };
+    let web = match found.web {
+        true => Some(
+            WebExport::resolve(&pre)
+                .map_err(|e| anyhow!("mistyped wasi:http/incoming-handler export: {e:#}"))?,
+        ),
+        false => None,
+    };
 
     let settings = inner.cfg.settings.get(&id).cloned().unwrap_or_default();
     let scope = Arc::new(PluginScope {
@@ -166,6 +184,8 @@ async fn compile(
             max_keys: settings.kv_max_keys.unwrap_or(inner.cfg.kv_quota.max_keys),
         },
         wechat: inner.services.wechat.clone(),
+        jssdk: inner.services.jssdk.clone(),
+        http_hosts: settings.http_hosts.clone().into(),
     });
     Ok(PluginCode {
         id,
@@ -178,8 +198,9 @@ async fn compile(
             .map(Duration::from_millis)
             .unwrap_or(inner.cfg.default_timeout),
         priority_override: settings.priority,
-        pre: pre.instance_pre().clone(),
+        pre,
         exports,
+        web,
         scope,
         inner: inner.clone(),
     })
@@ -251,12 +272,23 @@ pub(crate) fn supported() -> String {
     }
 }
 
+/// What a component exports of ours.
+struct Found {
+    /// The name of its `wechat:plugin/handler@…` export.
+    handler: Option<String>,
+    /// It exports `wasi:http/incoming-handler@0.2.x`.
+    web: bool,
+}
+
 /// Refuses components built against another major WIT version, naming both,
-/// before linking would fail with a less helpful message. Returns the name of
-/// the handler export.
-fn check_version(engine: &Engine, component: &Component) -> anyhow::Result<String> {
+/// before linking would fail with a less helpful message, and components
+/// that export neither a message handler nor a page handler.
+fn check_version(engine: &Engine, component: &Component) -> anyhow::Result<Found> {
     let ty = component.component_type();
     let mut handler = None;
+    let web = ty.exports(engine).any(|(name, item)| {
+        name.starts_with(INCOMING_HANDLER) && matches!(item.ty, ComponentItem::ComponentInstance(_))
+    });
     for (name, item) in ty.exports(engine).chain(ty.imports(engine)) {
         if let Some((iface, v)) = wit_version(name) {
             if !compatible(v) {
@@ -273,14 +305,15 @@ fn check_version(engine: &Engine, component: &Component) -> anyhow::Result<Strin
             }
         }
     }
-    handler.ok_or_else(|| {
+    if handler.is_none() && !web {
         let exports: Vec<&str> = ty.exports(engine).map(|(n, _)| n).collect();
-        anyhow!(
-            "not a wxhost plugin: it does not export {WIT_PACKAGE}/handler ({} expected; exports: [{}])",
+        bail!(
+            "not a wxhost plugin: it exports neither {WIT_PACKAGE}/handler ({} expected) nor wasi:http/incoming-handler (exports: [{}])",
             supported(),
             exports.join(", ")
-        )
-    })
+        );
+    }
+    Ok(Found { handler, web })
 }
 
 #[cfg(test)]

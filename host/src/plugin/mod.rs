@@ -12,8 +12,12 @@
 //!   export for a message's kind; `reply.rs`: validation of what it answered.
 //! - [`Kind`] (`kind.rs`): the WIT `kind` enum itself, with its table
 //!   generated from the WIT by `build.rs`.
+//! - `web.rs`: plugins that serve pages (`wasi:http/incoming-handler`),
+//!   called through the same per-call path as messages.
 //! - Host interfaces, each on its own narrow context: `host_ctx.rs` (log,
-//!   kv, config), `wechat_ctx.rs` (capability-checked WeChat calls); the
+//!   kv, config), `wechat_ctx.rs` (capability-checked WeChat calls),
+//!   `web_ctx.rs` (JS-SDK configs for pages); `outgoing_http.rs`: the
+//!   WASI-HTTP hooks that deny outgoing requests unless granted; the
 //!   per-call `CallState` (`state.rs`) holds them with WASI, the memory
 //!   `limiter.rs` and the captured output (`capture.rs`); `log_buffer.rs`
 //!   owns a call's log budget; `bounds.rs` caps what the host allocates on
@@ -38,6 +42,7 @@ mod limiter;
 mod loaded;
 mod loader;
 mod log_buffer;
+mod outgoing_http;
 mod pool;
 mod registry;
 mod reply;
@@ -45,6 +50,8 @@ mod rescan;
 mod runtime;
 mod state;
 mod watcher;
+mod web;
+mod web_ctx;
 mod wechat_ctx;
 
 use std::collections::BTreeMap;
@@ -65,6 +72,7 @@ pub use log_buffer::{LogLevel, LogLine, MAX_LOG_LINES};
 pub use pool::{DEFAULT_MAX_INSTANCES, MAX_INSTANCES, default_max_instances};
 pub use reply::{MAX_LONG_BYTES, MAX_MEDIA_ID_BYTES, MAX_TEXT_BYTES, MAX_TITLE_BYTES};
 pub use runtime::{Dispatch, ReloadEvent, Runtime};
+pub use web::WebCallReport;
 pub use wechat_ctx::{CODE_NOT_GRANTED, CODE_SYSTEM, CODE_TRANSPORT};
 
 use crate::api::PluginApi;
@@ -131,6 +139,8 @@ pub struct HostServices {
     pub kv: Arc<dyn KvStore>,
     /// WeChat APIs for plugins granted the capability; `None` → code -3.
     pub wechat: Option<Arc<dyn PluginApi>>,
+    /// JS-SDK configs for plugin pages; `None` without API credentials.
+    pub jssdk: Option<Arc<crate::api::jssdk::JsSdk>>,
 }
 
 /// Shared by the runtime and every loaded plugin (a plugin may outlive a

@@ -201,7 +201,7 @@ impl Runtime {
         {
             Ok(p) => {
                 let p = Arc::new(p);
-                if p.info.handles.is_empty() {
+                if p.info.handles.is_empty() && !p.serves_web() {
                     tracing::warn!(plugin = %id, "plugin {id} declares no kinds in describe(); it will never be called");
                 }
                 self.registry.insert(p.clone());
@@ -221,7 +221,7 @@ impl Runtime {
                         });
                     }
                     None => {
-                        tracing::info!(plugin = %id, "plugin {id} loaded: {} {} priority {} handles [{}] (sha256 {}, {how} in {:?})", p.info.name, p.info.version, p.priority, handles.join(", "), short(p.sha256()), p.load_time);
+                        tracing::info!(plugin = %id, "plugin {id} loaded: {} {} priority {} handles [{}]{} (sha256 {}, {how} in {:?})", p.info.name, p.info.version, p.priority, handles.join(", "), if p.serves_web() { format!(", pages at /app/{id}/") } else { String::new() }, short(p.sha256()), p.load_time);
                         self.emit(ReloadEvent::Loaded {
                             id,
                             sha256: p.sha256().to_owned(),

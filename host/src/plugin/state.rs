@@ -1,7 +1,9 @@
 //! Per-call store data ([`CallState`]): the WASI context (deny-by-default,
 //! stdout/stderr captured), the memory limiter, and one narrow context per
-//! host interface ([`HostCtx`], [`WechatCtx`]), which the linker reaches
-//! through projections (see `engine.rs`). [`PluginScope`] is what every call
+//! host interface ([`HostCtx`], [`WechatCtx`], [`WebCtx`]), which the
+//! linker reaches through projections (see `engine.rs`), and the WASI-HTTP
+//! context of a page call, whose outgoing requests go through
+//! [`OutgoingHttp`] (denied unless granted). [`PluginScope`] is what every call
 //! of one loaded version shares: its identity, config and grants.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -10,13 +12,17 @@ use std::time::Instant;
 
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::bounds::{MAX_RANDOM_BYTES, MAX_RESOURCES};
 use super::capture::{CAPTURE_BYTES, CapturePipe};
 use super::host_ctx::HostCtx;
 use super::limiter::Limiter;
+use super::outgoing_http::OutgoingHttp;
+use super::web_ctx::WebCtx;
 use super::wechat_ctx::WechatCtx;
 use crate::api::PluginApi;
+use crate::api::jssdk::JsSdk;
 use crate::config::Capability;
 use crate::store::{KvQuota, KvStore};
 
@@ -29,6 +35,10 @@ pub(crate) struct PluginScope {
     pub kv: Arc<dyn KvStore>,
     pub kv_quota: KvQuota,
     pub wechat: Option<Arc<dyn PluginApi>>,
+    /// Signs JS-SDK configs for its pages; `None` without API credentials.
+    pub jssdk: Option<Arc<JsSdk>>,
+    /// With `http-outgoing`: `plugin.<id>.http_hosts` (empty: any host).
+    pub http_hosts: Arc<[String]>,
 }
 
 pub(crate) struct CallState {
@@ -37,6 +47,9 @@ pub(crate) struct CallState {
     pub limiter: Limiter,
     pub host: HostCtx,
     pub wechat: WechatCtx,
+    pub web: WebCtx,
+    http: WasiHttpCtx,
+    outgoing: OutgoingHttp,
     pub stdout: CapturePipe,
     pub stderr: CapturePipe,
 }
@@ -65,6 +78,9 @@ impl CallState {
             limiter: Limiter::new(memory_limit),
             host: HostCtx::new(scope, deadline),
             wechat: WechatCtx::new(scope, deadline),
+            web: WebCtx::new(scope, deadline),
+            http: WasiHttpCtx::new(),
+            outgoing: OutgoingHttp::new(scope),
             stdout,
             stderr,
         }
@@ -76,6 +92,16 @@ impl WasiView for CallState {
         WasiCtxView {
             ctx: &mut self.wasi,
             table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for CallState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.outgoing,
         }
     }
 }

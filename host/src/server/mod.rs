@@ -55,10 +55,12 @@ pub use memory::PushMemory;
 pub use outcome::Outcome;
 
 use crate::api::PluginApi;
+use crate::api::jssdk::JsSdk;
 use crate::config::Config;
 use crate::plugin::{HostServices, Runtime, RuntimeConfig};
 use crate::protocol::Callback;
 use crate::store::Stores;
+use crate::web::Web;
 
 /// Authenticated requests the replay guard remembers: enough for 3,000
 /// pushes a second sustained over a 300 s window, 100–200 bytes each (a
@@ -106,9 +108,9 @@ impl Service {
     /// every plugin of the directory loaded (and watched, if configured), and
     /// the router.
     pub async fn build(config: &Config, stores: Stores) -> anyhow::Result<Service> {
-        let wechat: Option<Arc<dyn PluginApi>> = if config.wechat.app_secret.is_empty() {
+        let wechat: Option<Arc<crate::api::Wechat>> = if config.wechat.app_secret.is_empty() {
             tracing::info!(
-                "no AppSecret configured: WeChat API calls (late replies, plugin API calls) are off"
+                "no AppSecret configured: WeChat API calls (late replies, plugin API calls, web login, JS-SDK) are off"
             );
             None
         } else {
@@ -117,11 +119,24 @@ impl Service {
                     .context("setting up the WeChat API client")?,
             ))
         };
+        let jssdk = match &wechat {
+            Some(w) => Some(Arc::new(
+                JsSdk::new(
+                    &config.wechat.app_id,
+                    &config.public_origin(),
+                    w.jsapi_ticket(),
+                )
+                .context("web.public_url")?,
+            )),
+            None => None,
+        };
+        let plugin_api = wechat.clone().map(|w| w as Arc<dyn PluginApi>);
         let runtime = Runtime::new(
             RuntimeConfig::from_config(config),
             HostServices {
                 kv: stores.kv.clone(),
-                wechat: wechat.clone(),
+                wechat: plugin_api.clone(),
+                jssdk: jssdk.clone(),
             },
         )?;
         runtime.load_all().await?;
@@ -151,14 +166,18 @@ impl Service {
             dispatcher: Dispatcher::new(runtime.clone(), stores.qrcodes.clone()),
             pushes,
             budget: config.budget(),
-            late_replies: wechat.filter(|_| config.server.late_replies),
+            late_replies: plugin_api.filter(|_| config.server.late_replies),
             late_reply_window: Duration::from_secs(config.server.late_reply_window_secs),
             tasks,
             inflight: inflight::InFlight::default(),
             shutdown_grace: Duration::from_secs(config.server.shutdown_grace_secs),
             next_request_id: AtomicU64::new(1),
         });
-        let router = router(state.clone(), config);
+        let web = Arc::new(
+            Web::new(config, &stores, wechat, jssdk, runtime.clone())
+                .context("setting up the web side (web.session_secret)")?,
+        );
+        let router = router(state.clone(), config, web);
         Ok(Service {
             state,
             runtime,
@@ -168,9 +187,10 @@ impl Service {
     }
 }
 
-/// The routes: the callback endpoint at `server.path`, and `/healthz`;
-/// every request body read whole within the body deadline.
-pub fn router(state: Arc<AppState>, config: &Config) -> Router {
+/// The routes: the callback endpoint at `server.path`, `/healthz`, and the
+/// web side ([`crate::web::routes`]: OAuth, JS-SDK, plugin pages); every
+/// request body read whole within the body deadline.
+pub fn router(state: Arc<AppState>, config: &Config, web: Arc<Web>) -> Router {
     let deadline = body_deadline::BodyDeadline {
         timeout: Duration::from_millis(config.server.body_read_timeout_ms),
         max_bytes: config.server.body_limit_bytes,
@@ -181,12 +201,13 @@ pub fn router(state: Arc<AppState>, config: &Config) -> Router {
             get(callback::verify).post(callback::push),
         )
         .route("/healthz", get(|| async { "ok" }))
+        .with_state(state)
+        .merge(crate::web::routes(web))
         .layer(DefaultBodyLimit::max(config.server.body_limit_bytes))
         .layer(middleware::from_fn_with_state(
             deadline,
             body_deadline::read_within,
         ))
-        .with_state(state)
 }
 
 /// Serves `service` on `listener` within its [`ConnLimits`] until

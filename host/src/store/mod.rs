@@ -7,6 +7,7 @@
 //! - [`MenuStore`]: every menu version, one of them current.
 //! - [`QrStore`]: every QR code wxhost created, and the permanent quota.
 //! - [`SessionStore`]: short-lived records that expire (sessions, OAuth states).
+//! - [`WebUserStore`]: the users who logged in on the web side (OAuth).
 //! - [`PushLedger`]: what instances sharing a store know of each push (the
 //!   replay guard and retry de-duplication across instances).
 //! - [`Stores`]: one backend seen through all of them, opened from a
@@ -33,6 +34,7 @@ pub use self::redis::{RedisSettings, redacted_url};
 pub use time::{format_utc, now_secs, quota_day};
 pub use types::{
     KvEntry, MenuVersion, QrCode, QrRecord, QrReservation, SessionRecord, StoredToken, TokenRecord,
+    WebUser, WebUserLogin,
 };
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -359,6 +361,22 @@ impl StoreLocation {
     }
 }
 
+/// The users who logged in through WeChat OAuth on the web side. Each call
+/// is one atomic step on one user.
+#[async_trait]
+pub trait WebUserStore: Send + Sync + 'static {
+    /// Records a login at `now` (unix seconds): creates the user, or updates
+    /// it keeping `first_seen` and any field this login did not bring (a
+    /// later `snsapi_base` login keeps the nickname). Returns the user as
+    /// stored.
+    async fn record_login(&self, login: &WebUserLogin, now: i64) -> Result<WebUser, StoreError>;
+    async fn get(&self, openid: &str) -> Result<Option<WebUser>, StoreError>;
+    /// Every user, by openid (migration).
+    async fn export(&self) -> Result<Vec<WebUser>, StoreError>;
+    /// Writes `users` as they are (migration, into an empty store).
+    async fn import(&self, users: &[WebUser]) -> Result<(), StoreError>;
+}
+
 /// One backend, seen through each narrow trait. Cheap to clone.
 #[derive(Clone)]
 pub struct Stores {
@@ -367,32 +385,39 @@ pub struct Stores {
     pub menus: Arc<dyn MenuStore>,
     pub qrcodes: Arc<dyn QrStore>,
     pub sessions: Arc<dyn SessionStore>,
+    pub web_users: Arc<dyn WebUserStore>,
     /// Push bookkeeping shared with other instances; `None` for a backend
     /// one instance uses alone (SQLite), which keeps it in memory.
     pub pushes: Option<Arc<dyn PushLedger>>,
 }
 
+/// Every trait a backend implements: the one list a new store trait joins.
+pub trait Backend:
+    KvStore + TokenStore + MenuStore + QrStore + SessionStore + WebUserStore
+{
+}
+
+impl<B> Backend for B where
+    B: KvStore + TokenStore + MenuStore + QrStore + SessionStore + WebUserStore
+{
+}
+
 impl Stores {
     /// Every view backed by `backend`, which one instance uses alone.
-    pub fn of<B>(backend: Arc<B>) -> Stores
-    where
-        B: KvStore + TokenStore + MenuStore + QrStore + SessionStore,
-    {
+    pub fn of<B: Backend>(backend: Arc<B>) -> Stores {
         Stores {
             kv: backend.clone(),
             tokens: backend.clone(),
             menus: backend.clone(),
             qrcodes: backend.clone(),
-            sessions: backend,
+            sessions: backend.clone(),
+            web_users: backend,
             pushes: None,
         }
     }
 
     /// Every view backed by `backend`, shared by instances.
-    pub fn shared<B>(backend: Arc<B>) -> Stores
-    where
-        B: KvStore + TokenStore + MenuStore + QrStore + SessionStore + PushLedger,
-    {
+    pub fn shared<B: Backend + PushLedger>(backend: Arc<B>) -> Stores {
         Stores {
             pushes: Some(backend.clone()),
             ..Stores::of(backend)

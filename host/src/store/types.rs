@@ -113,3 +113,35 @@ impl std::fmt::Debug for SessionRecord {
             .finish()
     }
 }
+
+/// What one OAuth login tells about a web user.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct WebUserLogin {
+    pub openid: String,
+    /// Only with `snsapi_userinfo`, for an account bound to an Open Platform.
+    pub unionid: Option<String>,
+    /// Only with `snsapi_userinfo`.
+    pub nickname: Option<String>,
+    /// `headimgurl`, only with `snsapi_userinfo`.
+    pub avatar_url: Option<String>,
+    /// `snsapi_base` or `snsapi_userinfo`, as WeChat granted it.
+    pub scope: String,
+    /// A snapshot-page virtual user (`is_snapshotuser` = 1): never bind an
+    /// account to its openid.
+    pub snapshot: bool,
+}
+
+/// A web user as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebUser {
+    pub openid: String,
+    pub unionid: Option<String>,
+    pub nickname: Option<String>,
+    pub avatar_url: Option<String>,
+    /// The scope of the last login.
+    pub scope: String,
+    pub snapshot: bool,
+    /// Unix seconds of the first and the last login.
+    pub first_seen: i64,
+    pub last_seen: i64,
+}

@@ -72,6 +72,7 @@ pub fn env_with(
     let services = HostServices {
         kv: kv.clone(),
         wechat: None,
+        jssdk: None,
     };
     Env {
         rt: Runtime::new(cfg, services).unwrap(),

@@ -2,6 +2,10 @@
 //! rate over N keep-alive connections, reporting req/s and latency
 //! percentiles; and `floor`, a bare axum server on the same stack, to measure
 //! what the HTTP layer alone can do on this machine.
+//!
+//! For `bench/web.sh`: `get` sends GETs (with a `Cookie`, e.g. a logged-in
+//! session) at full rate, and `web-floor` serves a page of the same size
+//! from bare axum.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -17,7 +21,7 @@ use wxhost::protocol::signed_request;
 
 fn usage() -> ! {
     eprintln!(
-        "usage: loadgen floor ADDR | loadgen run URL CONNECTIONS SECONDS LABEL [TOKEN AES_KEY APP_ID]"
+        "usage: loadgen floor ADDR | loadgen run URL CONNECTIONS SECONDS LABEL [TOKEN AES_KEY APP_ID]\n       loadgen web-floor ADDR | loadgen get URL CONNECTIONS SECONDS LABEL [COOKIE]"
     );
     std::process::exit(2)
 }
@@ -27,6 +31,18 @@ async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("floor") => floor(args.get(1).unwrap_or_else(|| usage())).await,
+        Some("web-floor") => web_floor(args.get(1).unwrap_or_else(|| usage())).await,
+        Some("get") if args.len() >= 5 => {
+            let cookie = args.get(5).cloned().unwrap_or_default();
+            get(
+                &args[1],
+                args[2].parse()?,
+                args[3].parse()?,
+                &args[4],
+                cookie,
+            )
+            .await
+        }
         Some("run") if args.len() >= 5 => {
             let token = args.get(5).map(String::as_str).unwrap_or("pamtest");
             let key = args
@@ -64,6 +80,102 @@ async fn floor(addr: &str) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     axum::serve(listener, app).await?;
     Ok(())
+}
+
+/// A page like the `member` plugin's (about 1 KiB of HTML), from bare axum.
+async fn web_floor(addr: &str) -> anyhow::Result<()> {
+    use axum::routing::get;
+    let page: &'static str = Box::leak(
+        format!(
+            "<!doctype html><html><body><h1>My points</h1><p>{}</p></body></html>",
+            "x".repeat(900)
+        )
+        .into_boxed_str(),
+    );
+    let app = axum::Router::new().route(
+        "/app/member/",
+        get(move |headers: axum::http::HeaderMap| async move {
+            std::hint::black_box(headers);
+            axum::response::Html(page)
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    axum::serve(listener, app).await?;
+    Ok(())
+}
+
+/// GETs of `url` with `cookie` at full rate over `connections` keep-alive
+/// connections; only 200s count.
+async fn get(
+    url: &str,
+    connections: usize,
+    seconds: u64,
+    label: &str,
+    cookie: String,
+) -> anyhow::Result<()> {
+    let (url, cookie) = (Arc::new(url.to_owned()), Arc::new(cookie));
+    let stop = Arc::new(AtomicBool::new(false));
+    let errors = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..connections {
+        let (url, cookie, stop, errors) =
+            (url.clone(), cookie.clone(), stop.clone(), errors.clone());
+        workers.push(tokio::spawn(async move {
+            let client = reqwest::Client::builder()
+                .pool_max_idle_per_host(1)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client");
+            let mut latencies = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let t = Instant::now();
+                let mut req = client.get(url.as_str());
+                if !cookie.is_empty() {
+                    req = req.header("cookie", cookie.as_str());
+                }
+                match req.send().await {
+                    Ok(r) if r.status() == 200 => {
+                        let _ = r.bytes().await;
+                        latencies.push(t.elapsed());
+                    }
+                    _ => {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            latencies
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut all = Vec::new();
+    for w in workers {
+        all.extend(w.await?);
+    }
+    report(
+        label,
+        all,
+        started.elapsed().as_secs_f64(),
+        errors.load(Ordering::Relaxed),
+    );
+    Ok(())
+}
+
+fn report(label: &str, mut all: Vec<Duration>, elapsed: f64, errors: usize) {
+    all.sort();
+    let pct = |p: f64| {
+        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+            .map(|d| d.as_secs_f64() * 1000.0)
+            .unwrap_or(f64::NAN)
+    };
+    println!(
+        "{label}: {} requests in {elapsed:.1} s = {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, errors {errors}",
+        all.len(),
+        all.len() as f64 / elapsed,
+        pct(0.50),
+        pct(0.99),
+    );
 }
 
 async fn run(

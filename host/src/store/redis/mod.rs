@@ -22,7 +22,7 @@
 //!   so Redis Cluster is not supported.
 //!
 //! Files: [`health`] (reachability), `kv.rs`, `tokens.rs`, `menus.rs`,
-//! `qrcodes.rs`, `sessions.rs`, `pushes.rs` (one trait each).
+//! `qrcodes.rs`, `sessions.rs`, `web_users.rs`, `pushes.rs` (one trait each).
 
 mod health;
 mod kv;
@@ -31,6 +31,7 @@ mod pushes;
 mod qrcodes;
 mod sessions;
 mod tokens;
+mod web_users;
 
 use std::time::Duration;
 

@@ -1,0 +1,146 @@
+//! Plugins that serve web pages: a component exporting
+//! `wasi:http/incoming-handler` (the standard interface, implemented by
+//! `wasmtime-wasi-http`). [`WebExport`] is that export, resolved at load;
+//! [`LoadedPlugin::serve_web`] is one page call — through the same
+//! per-call path as a message (`PluginCode::with_instance`: pool permit,
+//! fresh store, memory limit, epoch deadline), so a page has the message
+//! handler's sandbox, limits and kv namespace.
+//!
+//! The request goes in whole (the server read its body within its limits);
+//! the response is collected whole while the guest writes it, up to a
+//! bound, so a page can neither hold the store past its call nor make the
+//! host buffer without limit.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use futures::future::Either;
+use http_body_util::{BodyExt, Full, Limited};
+use wasmtime::component::InstancePre;
+use wasmtime_wasi_http::WasiHttpView;
+use wasmtime_wasi_http::p2::bindings::exports::wasi::http::incoming_handler::GuestIndices;
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+
+use super::PluginError;
+use super::loaded::LoadedPlugin;
+use super::state::CallState;
+
+/// The prefix of the export's name (any `0.2.x`).
+pub(crate) const INCOMING_HANDLER: &str = "wasi:http/incoming-handler@0.2.";
+
+/// A component's `wasi:http/incoming-handler` export.
+pub(crate) struct WebExport {
+    indices: GuestIndices,
+}
+
+impl WebExport {
+    /// Type-checks the export against WASI-HTTP 0.2 once, at load.
+    pub fn resolve(pre: &InstancePre<CallState>) -> anyhow::Result<WebExport> {
+        Ok(WebExport {
+            indices: GuestIndices::new(pre)?,
+        })
+    }
+}
+
+/// What a page call produced, besides its response.
+#[derive(Debug, Clone)]
+pub struct WebCallReport {
+    pub elapsed: std::time::Duration,
+    pub memory_peak_bytes: u64,
+}
+
+impl LoadedPlugin {
+    /// Whether it serves pages (`/app/<id>/…`).
+    pub fn serves_web(&self) -> bool {
+        self.code.web.is_some()
+    }
+
+    /// Calls the page handler with `request` (its URI absolute, as the
+    /// visitor sees the page) under the plugin's own time limit, and
+    /// collects a response of at most `max_response_bytes`. A handler that
+    /// answers an error code, no response, or an incomplete or larger body
+    /// is [`PluginError::InvalidReply`]; traps and timeouts are as for
+    /// messages. Failures are logged (one line) here.
+    pub async fn serve_web(
+        &self,
+        request: http::Request<Bytes>,
+        max_response_bytes: usize,
+    ) -> (Result<http::Response<Bytes>, PluginError>, WebCallReport) {
+        let code = &self.code;
+        let Some(web) = &code.web else {
+            let e = PluginError::Host(format!("plugin {} serves no web pages", code.id));
+            let report = WebCallReport {
+                elapsed: Default::default(),
+                memory_peak_bytes: 0,
+            };
+            return (Err(e), report);
+        };
+        let scheme = match request.uri().scheme_str() {
+            Some("https") => Scheme::Https,
+            _ => Scheme::Http,
+        };
+        let path = request.uri().path().to_owned();
+        let deadline = Instant::now() + code.timeout;
+        let (r, report) = code
+            .with_instance(deadline, async |instance, store| {
+                let guest = web.indices.load(&mut *store, instance)?;
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                let (req, out) = {
+                    let mut http = store.data_mut().http();
+                    let body = Full::new(request.body().clone())
+                        .map_err(|never| -> wasmtime_wasi_http::Error { match never {} });
+                    let req = http.new_incoming_request(scheme, request.map(|_| body))?;
+                    (req, http.new_response_outparam(tx)?)
+                };
+                // The body is drained while the guest writes it (it may
+                // block on a full pipe).
+                let collect = async {
+                    let response = match rx.await {
+                        Ok(Ok(r)) => r,
+                        Ok(Err(code)) => return Err(format!("it answered the error {code:?}")),
+                        Err(_) => return Err("it returned without setting a response".into()),
+                    };
+                    let (parts, body) = response.into_parts();
+                    match Limited::new(body, max_response_bytes).collect().await {
+                        Ok(b) => Ok(http::Response::from_parts(parts, b.to_bytes())),
+                        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(format!(
+                            "its response is larger than web.max_response_bytes ({max_response_bytes})"
+                        )),
+                        Err(e) => Err(format!("its response body is incomplete: {e}")),
+                    }
+                };
+                let call = std::pin::pin!(guest.call_handle(&mut *store, req, out));
+                let collect = std::pin::pin!(collect);
+                // A trap ends the call at once: the response it never set
+                // would otherwise be waited for until the time limit.
+                match futures::future::select(call, collect).await {
+                    Either::Left((called, collect)) => {
+                        called?;
+                        Ok(collect.await)
+                    }
+                    Either::Right((collected, call)) => {
+                        call.await?;
+                        Ok(collected)
+                    }
+                }
+            })
+            .await;
+        let result = r.and_then(|c| c.map_err(PluginError::InvalidReply));
+        if let Err(e) = &result {
+            tracing::warn!(
+                target: "wxhost::plugin",
+                plugin = %code.id,
+                error.kind = e.kind(),
+                sha256 = %&code.sha256[..12],
+                "plugin {} failed on page {path} ({}): {e}",
+                code.id,
+                e.kind()
+            );
+        }
+        let report = WebCallReport {
+            elapsed: report.elapsed,
+            memory_peak_bytes: report.memory_peak_bytes,
+        };
+        (result, report)
+    }
+}

@@ -1,0 +1,57 @@
+//! [`WebCtx`]: what the `web` interface sees of a call — the JS-SDK signer
+//! (which signs only pages on the public origin) and the call's deadline.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::bindings::wechat::plugin::web;
+use super::state::PluginScope;
+use crate::api::jssdk::{JsSdk, JsSdkError, MAX_URL_BYTES};
+
+pub(crate) struct WebCtx {
+    plugin: Arc<str>,
+    jssdk: Option<Arc<JsSdk>>,
+    deadline: Instant,
+}
+
+impl WebCtx {
+    pub fn new(scope: &PluginScope, deadline: Instant) -> WebCtx {
+        WebCtx {
+            plugin: scope.id.clone(),
+            jssdk: scope.jssdk.clone(),
+            deadline,
+        }
+    }
+}
+
+impl web::Host for WebCtx {
+    async fn get_jssdk_config(
+        &mut self,
+        url: String,
+    ) -> wasmtime::Result<Result<web::JssdkConfig, String>> {
+        let Some(jssdk) = &self.jssdk else {
+            return Ok(Err(
+                "the JS-SDK needs the account's API credentials (wechat.app_secret)".into(),
+            ));
+        };
+        if url.len() > MAX_URL_BYTES * 2 {
+            return Ok(Err(format!("the URL is longer than {MAX_URL_BYTES} bytes")));
+        }
+        let remaining = self.deadline.saturating_duration_since(Instant::now());
+        let result = match tokio::time::timeout(remaining, jssdk.config(&url)).await {
+            Err(_) => Err("the call's time limit was reached".to_owned()),
+            Ok(Err(e @ JsSdkError::Unavailable(_))) => {
+                tracing::warn!(target: "wxhost::plugin", plugin = %self.plugin, "jssdk-config failed: {e}");
+                Err(e.to_string())
+            }
+            Ok(Err(e)) => Err(e.to_string()),
+            Ok(Ok(c)) => Ok(web::JssdkConfig {
+                app_id: c.app_id,
+                timestamp: c.timestamp,
+                nonce_str: c.nonce_str,
+                signature: c.signature,
+            }),
+        };
+        Ok(result)
+    }
+}

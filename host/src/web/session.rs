@@ -1,0 +1,281 @@
+//! Web sessions: a record in the [`SessionStore`] (realm `web-session`),
+//! named by a random id that travels in a cookie signed with a key from
+//! `web.session_secret` (the `cookie` crate's signed jar: HMAC-SHA256).
+//! A tampered, foreign (another key), expired or logged-out cookie is a
+//! logged-out visitor, and costs no store lookup when its signature fails.
+//!
+//! The cookies are `HttpOnly` (no page script reads them), `SameSite=Lax`
+//! (sent on the top-level GET that WeChat's OAuth redirect is, never on a
+//! cross-site POST), `Path=/`, and `Secure` when the public origin is https.
+//!
+//! The key: `web.session_secret` when set, else a secret generated once and
+//! kept in `<data_dir>/web-session.key` (0600, created without ever
+//! replacing one another process wrote first), so restarts and several
+//! processes sharing the data dir agree.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum::http::{HeaderMap, HeaderValue, header};
+use cookie::{Cookie, CookieJar, Key, SameSite};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Config, WebLogin};
+use crate::store::{SessionStore, StoreError};
+
+/// The session cookie.
+pub const SESSION_COOKIE: &str = "wxhost_session";
+/// Names this browser for the OAuth states it starts (see `oauth.rs`).
+pub const BROWSER_COOKIE: &str = "wxhost_browser";
+/// The store realm of sessions.
+pub const SESSION_REALM: &str = "web-session";
+/// Where a generated secret is kept, in the data dir.
+pub const SECRET_FILE: &str = "web-session.key";
+
+/// Who a session belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    pub openid: String,
+    pub unionid: Option<String>,
+    /// `Base` or `Userinfo`: what WeChat granted.
+    pub scope: WebLogin,
+    /// A snapshot-page virtual user: never bind an account to it.
+    pub snapshot: bool,
+    /// Unix seconds.
+    pub created_at: u64,
+}
+
+/// Issues, reads and ends sessions.
+pub struct Sessions {
+    key: Key,
+    store: Arc<dyn SessionStore>,
+    ttl: Duration,
+    secure: bool,
+}
+
+impl Sessions {
+    pub fn new(key: Key, store: Arc<dyn SessionStore>, ttl: Duration, secure: bool) -> Sessions {
+        Sessions {
+            key,
+            store,
+            ttl,
+            secure,
+        }
+    }
+
+    /// The value of the signed cookie `name`, if present and its signature
+    /// verifies.
+    pub fn signed_value(&self, headers: &HeaderMap, name: &str) -> Option<String> {
+        let jar = jar_of(headers);
+        jar.signed(&self.key)
+            .get(name)
+            .map(|c| c.value().to_owned())
+    }
+
+    /// The visitor's session, if it has a valid one.
+    pub async fn current(&self, headers: &HeaderMap) -> Option<Session> {
+        let id = self.signed_value(headers, SESSION_COOKIE)?;
+        match self.store.get(SESSION_REALM, &id).await {
+            Ok(Some(bytes)) => serde_json::from_slice(&bytes).ok(),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, "web session lookup failed; treating the visitor as logged out");
+                None
+            }
+        }
+    }
+
+    /// Stores `session` under a new id; the `Set-Cookie` for it.
+    pub async fn start(&self, session: &Session) -> Result<HeaderValue, StoreError> {
+        let id = random_id();
+        let bytes = serde_json::to_vec(session).map_err(|e| StoreError::Backend(e.to_string()))?;
+        self.store.put(SESSION_REALM, &id, &bytes, self.ttl).await?;
+        Ok(self.signed_cookie(SESSION_COOKIE, id, "/", self.ttl))
+    }
+
+    /// Ends the visitor's session (if any); the `Set-Cookie` that clears it.
+    pub async fn end(&self, headers: &HeaderMap) -> HeaderValue {
+        if let Some(id) = self.signed_value(headers, SESSION_COOKIE)
+            && let Err(e) = self.store.delete(SESSION_REALM, &id).await
+        {
+            tracing::warn!(error = %e, "could not delete a web session (it expires by itself)");
+        }
+        self.removal(SESSION_COOKIE, "/")
+    }
+
+    /// A signed cookie with our attributes, as a `Set-Cookie` value.
+    pub fn signed_cookie(
+        &self,
+        name: &'static str,
+        value: String,
+        path: &'static str,
+        max_age: Duration,
+    ) -> HeaderValue {
+        let cookie = self.attributes(Cookie::build((name, value)), path, max_age);
+        let mut jar = CookieJar::new();
+        jar.signed_mut(&self.key).add(cookie);
+        let set = jar
+            .delta()
+            .next()
+            .map(|c| c.encoded().to_string())
+            .unwrap_or_default();
+        HeaderValue::from_str(&set).expect("cookie values are ASCII")
+    }
+
+    /// The `Set-Cookie` that deletes `name`.
+    pub fn removal(&self, name: &'static str, path: &'static str) -> HeaderValue {
+        let cookie = self.attributes(Cookie::build((name, "")), path, Duration::ZERO);
+        HeaderValue::from_str(&cookie.encoded().to_string()).expect("cookie values are ASCII")
+    }
+
+    fn attributes(
+        &self,
+        builder: cookie::CookieBuilder<'static>,
+        path: &'static str,
+        max_age: Duration,
+    ) -> Cookie<'static> {
+        builder
+            .path(path)
+            .http_only(true)
+            .same_site(SameSite::Lax)
+            .secure(self.secure)
+            .max_age(cookie::time::Duration::seconds(
+                i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX),
+            ))
+            .build()
+    }
+}
+
+/// Every cookie the request carries (in any number of `Cookie` headers);
+/// malformed ones are skipped.
+pub fn jar_of(headers: &HeaderMap) -> CookieJar {
+    let mut jar = CookieJar::new();
+    for value in headers.get_all(header::COOKIE) {
+        let Ok(text) = value.to_str() else { continue };
+        for cookie in Cookie::split_parse_encoded(text.to_owned()).flatten() {
+            jar.add_original(cookie);
+        }
+    }
+    jar
+}
+
+/// 128 random bits, hex: session ids, OAuth states, browser ids.
+pub fn random_id() -> String {
+    hex::encode(rand::random::<[u8; 16]>())
+}
+
+/// The signing key: from `web.session_secret`, else from the data dir's
+/// secret file, created on first use.
+pub fn load_key(config: &Config) -> anyhow::Result<Key> {
+    if !config.web.session_secret.is_empty() {
+        // At least 32 bytes (checked with the config); HKDF stretches it.
+        return Ok(Key::derive_from(config.web.session_secret.as_bytes()));
+    }
+    let secret = generated_secret(&config.storage.data_dir)?;
+    Ok(Key::derive_from(secret.as_bytes()))
+}
+
+fn generated_secret(data_dir: &Path) -> anyhow::Result<String> {
+    let path = data_dir.join(SECRET_FILE);
+    crate::fsutil::create_private_dir(data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
+    if !path.exists() {
+        let fresh =
+            hex::encode(rand::random::<[u8; 32]>()) + &hex::encode(rand::random::<[u8; 32]>());
+        // Never replaces a file: of two processes starting together, the
+        // first one's secret is the one both use.
+        crate::fsutil::write_private_new(&path, fresh.as_bytes())
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    let secret =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let secret = secret.trim().to_owned();
+    anyhow::ensure!(
+        secret.len() >= 32,
+        "{} holds fewer than 32 characters: delete it to generate a new one (every web login ends)",
+        path.display()
+    );
+    Ok(secret)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sessions(secret: &str) -> Sessions {
+        let store = crate::store::Stores::in_memory().unwrap().sessions;
+        Sessions::new(
+            Key::derive_from(secret.as_bytes()),
+            store,
+            Duration::from_secs(60),
+            true,
+        )
+    }
+
+    fn cookie_header(set_cookie: &HeaderValue) -> HeaderMap {
+        let pair = set_cookie
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
+        let mut h = HeaderMap::new();
+        h.insert(header::COOKIE, HeaderValue::from_str(&pair).unwrap());
+        h
+    }
+
+    #[tokio::test]
+    async fn a_session_cookie_is_signed_and_a_tampered_or_foreign_one_is_logged_out() {
+        let s = sessions("0123456789abcdef0123456789abcdef-one");
+        let session = Session {
+            openid: "o1".into(),
+            unionid: None,
+            scope: WebLogin::Base,
+            snapshot: false,
+            created_at: 1,
+        };
+        let set = s.start(&session).await.unwrap();
+        let text = set.to_str().unwrap();
+        for attr in ["HttpOnly", "SameSite=Lax", "Secure", "Path=/", "Max-Age=60"] {
+            assert!(text.contains(attr), "{attr} in {text}");
+        }
+        let headers = cookie_header(&set);
+        assert_eq!(s.current(&headers).await, Some(session.clone()));
+        // Another key (another deployment, a forged cookie): logged out.
+        let other = sessions("another-secret-of-thirty-two-characters!");
+        assert_eq!(other.current(&headers).await, None);
+        // One character changed in the value: logged out.
+        let pair = headers[header::COOKIE].to_str().unwrap().to_owned();
+        let mut bytes = pair.into_bytes();
+        let last = bytes.len() - 1;
+        bytes[last] = if bytes[last] == b'a' { b'b' } else { b'a' };
+        let mut tampered = HeaderMap::new();
+        tampered.insert(header::COOKIE, HeaderValue::from_bytes(&bytes).unwrap());
+        assert_eq!(s.current(&tampered).await, None);
+        // Logged out: the record is gone even if the cookie is replayed.
+        let cleared = s.end(&headers).await;
+        assert!(cleared.to_str().unwrap().contains("Max-Age=0"));
+        assert_eq!(s.current(&headers).await, None);
+    }
+
+    #[test]
+    fn a_generated_secret_is_kept_private_and_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = generated_secret(dir.path()).unwrap();
+        let b = generated_secret(dir.path()).unwrap();
+        assert_eq!(a, b);
+        assert!(a.len() >= 64);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join(SECRET_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+}
