@@ -7,6 +7,9 @@
 //! - [`MenuStore`]: every menu version, one of them current.
 //! - [`QrStore`]: every QR code wxhost created, and the permanent quota.
 //! - [`SessionStore`]: short-lived records that expire (sessions, OAuth states).
+//! - [`AuditStore`], [`SceneStatsStore`], [`PluginSwitchStore`]
+//!   (`operator.rs`): the admin console's audit log, scans and follows per
+//!   QR scene, plugins switched off by an operator.
 //! - [`Stores`]: one backend seen through all of them; [`sqlite::SqliteStore`]
 //!   is the default backend (one file in the data dir, no server).
 //!
@@ -14,6 +17,7 @@
 //! that no backend blocks a tokio worker. Dependencies point one way: `store`
 //! knows nothing of `api`, `plugin` or `server`.
 
+mod operator;
 pub mod sqlite;
 mod time;
 mod types;
@@ -23,6 +27,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+pub use operator::{AuditEntry, AuditStore, PluginSwitchStore, SceneCounts, SceneStatsStore};
 pub use time::{format_utc, now_secs, quota_day};
 pub use types::{MenuVersion, QrCode, QrRecord, StoredToken};
 
@@ -224,20 +229,33 @@ pub struct Stores {
     pub menus: Arc<dyn MenuStore>,
     pub qrcodes: Arc<dyn QrStore>,
     pub sessions: Arc<dyn SessionStore>,
+    pub audit: Arc<dyn AuditStore>,
+    pub scene_stats: Arc<dyn SceneStatsStore>,
+    pub plugin_switches: Arc<dyn PluginSwitchStore>,
 }
 
 impl Stores {
     /// Every view backed by `backend`.
     pub fn of<B>(backend: Arc<B>) -> Stores
     where
-        B: KvStore + TokenStore + MenuStore + QrStore + SessionStore,
+        B: KvStore
+            + TokenStore
+            + MenuStore
+            + QrStore
+            + SessionStore
+            + AuditStore
+            + SceneStatsStore
+            + PluginSwitchStore,
     {
         Stores {
             kv: backend.clone(),
             tokens: backend.clone(),
             menus: backend.clone(),
             qrcodes: backend.clone(),
-            sessions: backend,
+            sessions: backend.clone(),
+            audit: backend.clone(),
+            scene_stats: backend.clone(),
+            plugin_switches: backend,
         }
     }
 
