@@ -17,6 +17,8 @@
 //!   per-call `CallState` (`state.rs`) holds them with WASI, the memory
 //!   `limiter.rs` and the captured output (`capture.rs`); `log_buffer.rs`
 //!   owns a call's log budget.
+//! - [`PluginStats`] (`stats.rs`): calls and failures per plugin id, by
+//!   class, with the last error (kept across reloads, for the admin console).
 //! - `convert.rs`: every host ↔ WIT mapping; `bindings.rs`: bindgen;
 //!   `engine.rs`: Engine, pooling, epochs, linker; `watcher.rs`: hot reload.
 
@@ -37,6 +39,7 @@ mod registry;
 mod reply;
 mod runtime;
 mod state;
+mod stats;
 mod watcher;
 mod wechat_ctx;
 
@@ -55,7 +58,8 @@ pub use loaded::{LoadedPlugin, PluginInfo};
 pub use loader::{MAX_COMPONENT_BYTES, plugin_id};
 pub use log_buffer::{LogLevel, LogLine, MAX_LOG_LINES};
 pub use reply::{MAX_LONG_BYTES, MAX_MEDIA_ID_BYTES, MAX_TEXT_BYTES, MAX_TITLE_BYTES};
-pub use runtime::{Dispatch, ReloadEvent, Runtime};
+pub use runtime::{Dispatch, ReloadEvent, Runtime, SwitchError};
+pub use stats::{PluginCounters, PluginStats};
 pub use wechat_ctx::{CODE_NOT_GRANTED, CODE_SYSTEM, CODE_TRANSPORT};
 
 use crate::api::PluginApi;
@@ -116,4 +120,5 @@ pub(crate) struct Inner {
     permits: tokio::sync::Semaphore,
     cfg: RuntimeConfig,
     services: HostServices,
+    stats: PluginStats,
 }

@@ -16,7 +16,14 @@
 //! - `dispatch.rs`: plugins + stored QR code → a [`Decision`] with its
 //!   [`Outcome`] (`outcome.rs`).
 //! - `late.rs`: replies that miss the budget, as customer-service messages.
+//! - `activity.rs` ([`Activity`]): the last hour per minute and the recent
+//!   pushes, in memory, for the admin console's overview;
+//!   `scene_counter.rs` ([`SceneCounter`]): scans and follows per QR scene,
+//!   written to the store off the reply's path.
+//! - `health.rs`: `/healthz` (alive) and `/readyz` (store answers, plugins
+//!   loaded), on this listener and the admin one.
 
+pub mod activity;
 pub mod body_deadline;
 pub mod callback;
 pub mod conn;
@@ -24,9 +31,11 @@ pub mod deadlines;
 pub mod dedup;
 pub mod dispatch;
 pub mod expiring;
+pub mod health;
 pub mod late;
 pub mod outcome;
 pub mod refused;
+pub mod scene_counter;
 pub mod seen;
 
 use std::sync::Arc;
@@ -41,12 +50,15 @@ use axum::routing::get;
 use tokio::net::TcpListener;
 use tokio_util::task::TaskTracker;
 
+pub use activity::Activity;
 pub use conn::ConnLimits;
 pub use deadlines::Deadlines;
 pub use dispatch::{Decision, Dispatcher};
+pub use health::Readiness;
 pub use outcome::Outcome;
+pub use scene_counter::SceneCounter;
 
-use crate::api::PluginApi;
+use crate::api::{PluginApi, Wechat};
 use crate::config::Config;
 use crate::plugin::{HostServices, Runtime, RuntimeConfig};
 use crate::protocol::Callback;
@@ -74,6 +86,12 @@ pub struct AppState {
     pub late_reply_window: Duration,
     pub tasks: TaskTracker,
     pub next_request_id: AtomicU64,
+    /// What the admin console's overview and recent pushes show.
+    pub activity: Activity,
+    /// Scans and follows per QR scene.
+    pub scenes: SceneCounter,
+    /// Whether the store answers and the plugins are loaded (`/readyz`).
+    pub readiness: Arc<Readiness>,
 }
 
 impl AppState {
@@ -87,6 +105,10 @@ impl AppState {
 pub struct Service {
     pub state: Arc<AppState>,
     pub runtime: Arc<Runtime>,
+    /// The WeChat API client, when an AppSecret is set.
+    pub wechat: Option<Arc<Wechat>>,
+    /// The store the service was built on.
+    pub stores: Stores,
     pub router: Router,
     /// The limits [`run`] serves connections within.
     pub limits: ConnLimits,
@@ -97,7 +119,7 @@ impl Service {
     /// every plugin of the directory loaded (and watched, if configured), and
     /// the router.
     pub async fn build(config: &Config, stores: Stores) -> anyhow::Result<Service> {
-        let wechat: Option<Arc<dyn PluginApi>> = if config.wechat.app_secret.is_empty() {
+        let api: Option<Arc<Wechat>> = if config.wechat.app_secret.is_empty() {
             tracing::info!(
                 "no AppSecret configured: WeChat API calls (late replies, plugin API calls) are off"
             );
@@ -108,6 +130,7 @@ impl Service {
                     .context("setting up the WeChat API client")?,
             ))
         };
+        let wechat = api.clone().map(|w| w as Arc<dyn PluginApi>);
         let runtime = Runtime::new(
             RuntimeConfig::from_config(config),
             HostServices {
@@ -115,7 +138,13 @@ impl Service {
                 wechat: wechat.clone(),
             },
         )?;
+        runtime
+            .use_switches(stores.plugin_switches.clone())
+            .await
+            .context("reading the plugins switched off in the admin console")?;
+        let readiness = Arc::new(Readiness::new(stores.sessions.clone()));
         runtime.load_all().await?;
+        readiness.plugins_loaded();
         if config.plugins.watch {
             runtime.watch()?;
         }
@@ -131,11 +160,16 @@ impl Service {
             late_reply_window: Duration::from_secs(config.server.late_reply_window_secs),
             tasks: TaskTracker::new(),
             next_request_id: AtomicU64::new(1),
+            activity: Activity::new(config.admin.show_content),
+            scenes: SceneCounter::start(stores.scene_stats.clone()),
+            readiness,
         });
         let router = router(state.clone(), config);
         Ok(Service {
             state,
             runtime,
+            wechat: api,
+            stores,
             router,
             limits: ConnLimits::from(&config.server),
         })
@@ -154,7 +188,7 @@ pub fn router(state: Arc<AppState>, config: &Config) -> Router {
             &config.server.path,
             get(callback::verify).post(callback::push),
         )
-        .route("/healthz", get(|| async { "ok" }))
+        .merge(health::routes(state.readiness.clone()))
         .layer(DefaultBodyLimit::max(config.server.body_limit_bytes))
         .layer(middleware::from_fn_with_state(
             deadline,
@@ -183,5 +217,6 @@ pub async fn run(
             "shutdown: gave up waiting for plugin work"
         );
     }
+    service.state.scenes.shutdown(Duration::from_secs(2)).await;
     Ok(())
 }
