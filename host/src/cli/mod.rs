@@ -4,10 +4,12 @@
 //! (`api`, `plugin`, `server`) never print or depend on clap.
 //!
 //! - [`serve`], [`simulate`], [`plugin_run`] (`plugin run`), [`token`],
-//!   [`menu`], [`qrcode`], [`show_config`] (`config`).
+//!   [`menu`], [`qrcode`], [`show_config`] (`config`), [`admin`]
+//!   (`admin hash-password`).
 //! - [`push_args`]: the flags that describe a push, shared by `simulate` and
 //!   `plugin run`.
 
+pub mod admin;
 pub mod menu;
 pub mod plugin_run;
 pub mod push_args;
@@ -43,6 +45,9 @@ pub enum Command {
     /// Parametric QR codes: create, list, show.
     #[command(subcommand)]
     Qrcode(qrcode::QrcodeCommand),
+    /// The admin console: hash-password.
+    #[command(subcommand)]
+    Admin(admin::AdminCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -61,6 +66,7 @@ impl Command {
             Command::Token(c) => c.run(config, out).await,
             Command::Menu(c) => c.run(config, out).await,
             Command::Qrcode(c) => c.run(config, out).await,
+            Command::Admin(c) => c.run(config, out),
         }
     }
 }
