@@ -5,7 +5,10 @@
 //!   else that calls WeChat.
 
 //! - [`service`]: the real `wxhost` binary as a fixture, played against as WeChat.
+//! - [`console`]: the service and its admin console in-process, on two
+//!   loopback listeners, against the fake WeChat.
 
+pub mod console;
 pub mod fake_wechat;
 pub mod service;
 

@@ -188,8 +188,12 @@ impl Runtime {
         if self.inner.cfg.settings.get(id).and_then(|s| s.enabled) == Some(false) {
             return Err(SwitchError::DisabledInConfig(id.to_owned()));
         }
+        // The id names a file in the plugins directory: nothing else.
+        if !loader::valid_id(id) {
+            return Err(SwitchError::Unknown(id.to_owned()));
+        }
         let path = self.inner.cfg.dir.join(format!("{id}.wasm"));
-        if loader::plugin_id(&path).is_err() || (!path.is_file() && self.get(id).is_none()) {
+        if !path.is_file() && self.get(id).is_none() {
             return Err(SwitchError::Unknown(id.to_owned()));
         }
         let store = self.switches.lock().unwrap().store.clone();
@@ -247,9 +251,14 @@ impl Runtime {
     /// a name the watcher ignores and renamed into place (atomic), and
     /// published. A plugin switched off is placed but not published.
     pub async fn install(&self, id: &str, bytes: Vec<u8>) -> anyhow::Result<Arc<LoadedPlugin>> {
+        // Checked before the id becomes a path: `../x` must not escape the
+        // plugins directory.
+        if !loader::valid_id(id) {
+            anyhow::bail!("plugin id {id:?} must be 1 to 64 letters, digits, _ or -");
+        }
         let dir = self.inner.cfg.dir.clone();
         let path = dir.join(format!("{id}.wasm"));
-        let id = loader::plugin_id(&path)?;
+        let id = id.to_owned();
         if bytes.len() > super::MAX_COMPONENT_BYTES {
             anyhow::bail!(
                 "{} bytes is larger than the {} MiB limit",
