@@ -17,11 +17,12 @@ cp build/wasm/echo.wasm "$WORK/plugins/"
 
 # Free loopback ports, so runs on a shared machine never collide.
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-WXPORT=$(free_port); FLPORT=$(free_port)
+WXPORT=$(free_port); FLPORT=$(free_port); ADMINPORT=$(free_port)
 
 wait_up() { for _ in $(seq 100); do curl -sf "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "server did not start" >&2; exit 1; }
 
-WXHOST_LISTEN=127.0.0.1:$WXPORT WXHOST_PLUGINS_DIR="$WORK/plugins" WXHOST_DATA_DIR="$WORK/data" \
+# The admin console runs too (its metrics are recorded on every push).
+WXHOST_LISTEN=127.0.0.1:$WXPORT WXHOST_ADMIN_LISTEN=127.0.0.1:$ADMINPORT WXHOST_PLUGINS_DIR="$WORK/plugins" WXHOST_DATA_DIR="$WORK/data" \
   "$BIN/wxhost" serve 2>"$WORK/wxhost.log" &
 WX=$!
 wait_up http://127.0.0.1:$WXPORT/healthz
