@@ -104,6 +104,9 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// Keep connections open between requests.
     pub keep_alive: bool,
+    /// On shutdown, how long to wait for plugin work still running (late
+    /// replies) before abandoning it (and logging what was dropped).
+    pub shutdown_grace_secs: u64,
 }
 
 #[derive(Clone, Deserialize)]
@@ -148,10 +151,17 @@ pub struct PluginsConfig {
     pub timeout_ms: u64,
     /// Watch the directory and hot-reload plugins.
     pub watch: bool,
+    /// While watching, also rescan the directory this often (0: never); it
+    /// catches lost events and a plugins dir swapped by symlink.
+    pub rescan_secs: u64,
     /// Default kv quota per plugin: bytes of keys and values together.
     pub kv_max_bytes: u64,
     /// Default kv quota per plugin: number of keys.
     pub kv_max_keys: u64,
+    /// Plugin instances at once (the instance pool); unset: what fits in
+    /// half the available memory at the largest `memory_mib`, at most 128.
+    #[serde(default)]
+    pub max_instances: Option<u32>,
 }
 
 /// `Debug` shows the keys of `config` but not the values: they are where
@@ -416,6 +426,12 @@ impl Config {
                 "plugins",
                 "memory_mib and timeout_ms must be positive",
             ));
+        }
+        // The same bound as `plugin::MAX_INSTANCES`.
+        if let Some(n) = self.plugins.max_instances
+            && !(1..=1024).contains(&n)
+        {
+            return Err(invalid("plugins.max_instances", "must be 1 to 1024"));
         }
         for (id, p) in &self.plugin {
             if p.memory_mib == Some(0) || p.timeout_ms == Some(0) {

@@ -204,3 +204,100 @@ async fn host_keeps_answering_with_the_other_plugins() {
     assert!(matches!(l, Err(PluginError::Timeout { .. })));
     assert_eq!(r, 20);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spinning_plugins_do_not_hold_the_workers_other_calls_need() {
+    // More spinning calls than workers, each with a 4 s limit: a guest that
+    // never yields would hold both workers until its limit.
+    let spin_limit = PluginSettings {
+        timeout_ms: Some(4000),
+        ..Default::default()
+    };
+    let e = env(settings(&[("fault_loop", spin_limit)]));
+    let looping = e.rt.load_file(&wasm("fault_loop")).await.unwrap();
+    let echo = e.rt.load_file(&wasm("echo")).await.unwrap();
+    let spinners: Vec<_> = (0..3)
+        .map(|i| {
+            let p = looping.clone();
+            tokio::spawn(async move {
+                let msg = text(&format!("spin {i}"));
+                p.call(&HandlerInput::new(&msg, None), deadline()).await
+            })
+        })
+        .collect();
+    // A blocking sleep: with the workers held, tokio's timers would not fire.
+    std::thread::sleep(Duration::from_millis(300));
+    let asked = Instant::now();
+    let answer = tokio::spawn(async move {
+        let msg = text("still here");
+        echo.call(&HandlerInput::new(&msg, None), deadline()).await
+    })
+    .await
+    .unwrap();
+    let waited = asked.elapsed();
+    assert_eq!(
+        answer,
+        Ok(PluginOutcome::Reply(Reply::Text("still here".into())))
+    );
+    // A correctness bound (the spinners' limit is 4 s), not a speed goal.
+    assert!(
+        waited < Duration::from_secs(2),
+        "echo answered after {waited:?}"
+    );
+    for s in spinners {
+        let err = s.await.unwrap().unwrap_err();
+        assert!(
+            matches!(err, PluginError::Timeout { limit_ms: 4000, .. }),
+            "{err:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_instance_pool_makes_calls_wait_and_sheds_those_out_of_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join(".cache");
+    let one = env_with(
+        dir,
+        cache,
+        settings(&[(
+            "fixture",
+            PluginSettings {
+                timeout_ms: Some(5000),
+                ..Default::default()
+            },
+        )]),
+    );
+    let mut cfg = one.rt.config().clone();
+    cfg.max_instances = 1;
+    let rt = wxhost::plugin::Runtime::new(
+        cfg,
+        wxhost::plugin::HostServices {
+            kv: one.kv.clone(),
+            wechat: None,
+        },
+    )
+    .unwrap();
+    assert_eq!(rt.max_instances(), 1);
+    let slow = rt.load_file(&wasm("fixture")).await.unwrap();
+    let echo = rt.load_file(&wasm("echo")).await.unwrap();
+    let busy = tokio::spawn(async move {
+        let msg = text("sleep:1000");
+        slow.call(&HandlerInput::new(&msg, None), deadline()).await
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The one instance is taken: a call that cannot wait long is shed...
+    let msg = text("x");
+    let short = Instant::now() + Duration::from_millis(200);
+    let err = echo
+        .call(&HandlerInput::new(&msg, None), short)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, PluginError::Shed { .. }), "{err:?}");
+    // ...and one that can, waits for it and answers.
+    assert_eq!(
+        echo.call(&HandlerInput::new(&msg, None), deadline()).await,
+        Ok(PluginOutcome::Reply(Reply::Text("x".into())))
+    );
+    assert!(busy.await.unwrap().is_ok());
+}

@@ -217,3 +217,162 @@ async fn restart_uses_the_compiled_artifact_cache() {
         PluginOutcome::Reply(Reply::Text("c".into()))
     );
 }
+
+/// A runtime like `e`'s over `dir`, with its own event and rescan settings.
+fn runtime_over(
+    e: &Env,
+    dir: std::path::PathBuf,
+    watch: bool,
+    rescan: Option<Duration>,
+) -> std::sync::Arc<wxhost::plugin::Runtime> {
+    let mut cfg = e.rt.config().clone();
+    cfg.dir = dir;
+    cfg.watch = watch;
+    cfg.rescan_interval = rescan;
+    wxhost::plugin::Runtime::new(
+        cfg,
+        wxhost::plugin::HostServices {
+            kv: e.kv.clone(),
+            wechat: None,
+        },
+    )
+    .unwrap()
+}
+
+/// Collects events until every `(what, id)` in `want` has been seen.
+async fn wait_for_all(
+    rx: &mut tokio::sync::broadcast::Receiver<ReloadEvent>,
+    want: &[(&str, &str)],
+) -> Vec<ReloadEvent> {
+    let mut seen = Vec::new();
+    while !want
+        .iter()
+        .all(|(w, id)| seen.iter().any(|ev| is(ev, w, id)))
+    {
+        let more = wait_for(rx, |ev| want.iter().any(|(w, id)| is(ev, w, id))).await;
+        seen.extend(more);
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plugins_dir_swapped_by_symlink_is_followed() {
+    let e = env(Default::default());
+    let root = e.dir.path();
+    let (v1, v2) = (root.join("releases/v1"), root.join("releases/v2"));
+    for d in [&v1, &v2] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    std::fs::copy(wasm("echo"), v1.join("p.wasm")).unwrap();
+    std::fs::copy(wasm("echo"), v1.join("k.wasm")).unwrap();
+    std::fs::copy(wasm("keyword"), v2.join("p.wasm")).unwrap();
+    std::fs::copy(wasm("echo"), v2.join("n.wasm")).unwrap();
+    let link = root.join("plugins.d");
+    std::os::unix::fs::symlink(&v1, &link).unwrap();
+    // Events only (no periodic rescan): the swap itself must be noticed.
+    let rt = runtime_over(&e, link.clone(), true, None);
+    rt.load_all().await.unwrap();
+    rt.watch().unwrap();
+    let mut rx = rt.subscribe();
+    assert_eq!(rt.get("p").unwrap().info.name, "echo");
+
+    // The atomic deploy: a new symlink renamed over the old one.
+    let tmp = root.join("plugins.d.new");
+    std::os::unix::fs::symlink(&v2, &tmp).unwrap();
+    std::fs::rename(&tmp, &link).unwrap();
+    wait_for_all(
+        &mut rx,
+        &[("replaced", "p"), ("removed", "k"), ("loaded", "n")],
+    )
+    .await;
+    assert_eq!(rt.get("p").unwrap().info.name, "keyword");
+    assert!(rt.get("k").is_none());
+
+    // The watcher now follows the new target, and no longer the old one.
+    std::fs::copy(wasm("echo"), v1.join("old.wasm")).unwrap();
+    std::fs::copy(wasm("echo"), v2.join("late.wasm")).unwrap();
+    wait_for(&mut rx, |ev| is(ev, "loaded", "late")).await;
+    assert!(rt.get("old").is_none());
+    assert_eq!(
+        answer_rt(&rt, "late", "here").await,
+        Some(PluginOutcome::Reply(Reply::Text("here".into())))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn changes_no_event_reports_are_picked_up_by_the_rescan() {
+    let e = env(Default::default());
+    // No filesystem events at all (as after lost events): only the rescan.
+    let rt = runtime_over(&e, e.plugins_dir(), false, Some(Duration::from_millis(200)));
+    e.install("echo", "p");
+    rt.load_all().await.unwrap();
+    rt.watch().unwrap();
+    let mut rx = rt.subscribe();
+
+    e.install("keyword", "p");
+    wait_for(&mut rx, |ev| is(ev, "replaced", "p")).await;
+    assert_eq!(rt.get("p").unwrap().info.name, "keyword");
+    e.install("echo", "q");
+    wait_for(&mut rx, |ev| is(ev, "loaded", "q")).await;
+    std::fs::remove_file(e.plugins_dir().join("p.wasm")).unwrap();
+    wait_for(&mut rx, |ev| is(ev, "removed", "p")).await;
+    // Same content copied again (a new inode): looked at, nothing to do.
+    e.install("echo", "q");
+    wait_for(
+        &mut rx,
+        |ev| matches!(ev, ReloadEvent::Unchanged { id } if id == "q"),
+    )
+    .await;
+    assert_eq!(rt.plugins().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fifo_in_the_plugins_dir_never_blocks_other_reloads() {
+    let e = env(Default::default());
+    let rt = runtime_over(&e, e.plugins_dir(), true, Some(Duration::from_millis(200)));
+    let mkfifo = |name: &str| {
+        let path = e.plugins_dir().join(name);
+        let ok = std::process::Command::new("mkfifo")
+            .arg(&path)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "mkfifo {}", path.display());
+    };
+    mkfifo("f.wasm");
+    e.install("echo", "p");
+    let mut rx = rt.subscribe();
+    // Nobody ever writes to the FIFO: opening it for reading would block.
+    tokio::time::timeout(Duration::from_secs(10), rt.load_all())
+        .await
+        .expect("load_all blocked on a FIFO")
+        .unwrap();
+    let seen = wait_for(&mut rx, |ev| is(ev, "failed", "f")).await;
+    match seen.last().unwrap() {
+        ReloadEvent::Failed { error, .. } => {
+            assert!(error.contains("not a regular file"), "{error}")
+        }
+        _ => unreachable!(),
+    }
+    assert!(rt.get("p").is_some());
+
+    // While watching (events and rescans), a new FIFO and a new plugin.
+    rt.watch().unwrap();
+    mkfifo("g.wasm");
+    e.install("keyword", "k");
+    wait_for_all(&mut rx, &[("failed", "g"), ("loaded", "k")]).await;
+    tokio::time::timeout(Duration::from_secs(10), rt.rescan())
+        .await
+        .expect("rescan blocked on a FIFO")
+        .unwrap();
+    assert_eq!(rt.plugins().len(), 2);
+}
+
+async fn answer_rt(rt: &wxhost::plugin::Runtime, id: &str, s: &str) -> Option<PluginOutcome> {
+    let p = rt.get(id)?;
+    Some(
+        p.call(&HandlerInput::new(&text(s), None), deadline())
+            .await
+            .unwrap(),
+    )
+}

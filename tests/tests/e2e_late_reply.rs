@@ -96,3 +96,85 @@ async fn with_late_replies_on_each_plugin_keeps_its_own_limit_within_the_budget(
     assert!(started.elapsed() < Duration::from_millis(4500));
     assert_eq!(fake.calls(paths::CUSTOM_SEND), 0);
 }
+
+#[tokio::test]
+async fn shutdown_delivers_late_replies_that_finish_within_the_grace_period() {
+    let fake = FakeWechat::start().await;
+    let base = fake.base_url();
+    let mut host = Wxhost::start(
+        &["fixture"],
+        "[plugin.fixture]\ntimeout_ms = 4000\n",
+        &[
+            ("WXHOST_BUDGET_MS", "300"),
+            ("WXHOST_API_BASE_URL", &base),
+            ("WXHOST_APP_SECRET", APP_SECRET),
+        ],
+    )
+    .await;
+    let body = host
+        .push(&Push::Text("sleep:1500".into()), Mode::Safe, 4310)
+        .await;
+    assert_eq!(body, "success");
+    host.terminate();
+    assert!(
+        host.wait_exit(Duration::from_secs(15)).await.success(),
+        "{}",
+        host.log()
+    );
+    assert_eq!(fake.calls(paths::CUSTOM_SEND), 1, "{}", host.log());
+    let log = host.log();
+    assert!(log.contains("shutdown: waiting for plugin work"), "{log}");
+    assert!(!log.contains("shutdown: dropped"), "{log}");
+}
+
+#[tokio::test]
+async fn shutdown_abandons_late_replies_after_its_grace_period_and_says_which() {
+    let fake = FakeWechat::start().await;
+    let base = fake.base_url();
+    let config = "[server]\nshutdown_grace_secs = 1\n[plugin.fixture]\ntimeout_ms = 8000\n";
+    let mut host = Wxhost::start(
+        &["fixture"],
+        config,
+        &[
+            ("WXHOST_BUDGET_MS", "300"),
+            ("WXHOST_API_BASE_URL", &base),
+            ("WXHOST_APP_SECRET", APP_SECRET),
+        ],
+    )
+    .await;
+    let body = host
+        .push(&Push::Text("sleep:6000".into()), Mode::Safe, 4343)
+        .await;
+    assert_eq!(body, "success");
+    let stopping = std::time::Instant::now();
+    host.terminate();
+    let status = host.wait_exit(Duration::from_secs(10)).await;
+    assert!(status.success(), "{}", host.log());
+    // The 1 s grace, not the plugin's 6 s (nor the default 10 s grace).
+    assert!(
+        stopping.elapsed() < Duration::from_secs(4),
+        "exited after {:?}",
+        stopping.elapsed()
+    );
+    let log = host.log();
+    let summary = log
+        .lines()
+        .find(|l| l.contains("shutdown: grace period over"))
+        .unwrap_or_else(|| panic!("no summary line:\n{log}"));
+    for field in ["pieces=1", "late_replies=1", "grace_secs=1"] {
+        assert!(summary.contains(field), "missing {field} in {summary}");
+    }
+    let dropped = log
+        .lines()
+        .find(|l| l.contains("shutdown: dropped late reply"))
+        .unwrap_or_else(|| panic!("no dropped line:\n{log}"));
+    for field in [
+        "msg_id=4343",
+        "plugin=\"fixture\"",
+        "phase=\"late_reply\"",
+        "kind=text",
+    ] {
+        assert!(dropped.contains(field), "missing {field} in {dropped}");
+    }
+    assert_eq!(fake.calls(paths::CUSTOM_SEND), 0);
+}

@@ -540,3 +540,50 @@ fn a_bad_config_value_stops_start_up_with_one_line_naming_the_key() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn pushes_spinning_a_plugin_do_not_delay_other_pushes() {
+    // Two workers (as on a 2-core machine) and three pushes that spin
+    // `fault_loop` for its whole 4 s limit; keyword (priority 200) answers
+    // "hello" at once and passes everything else on to the spinning plugin.
+    let config = "[plugin.fault_loop]\ntimeout_ms = 4000\n\
+                  [plugin.keyword]\npriority = 200\n\
+                  [plugin.keyword.config]\nrules = \"hello=Hi there!\"\n";
+    let host = Wxhost::start(
+        &["fault_loop", "keyword"],
+        config,
+        &[("TOKIO_WORKER_THREADS", "2")],
+    )
+    .await;
+    let now = wxhost::unix_now();
+    let spinning: Vec<_> = (0..3)
+        .map(|i| {
+            let xml = Push::Text(format!("spin {i}")).to_xml("gh_test", "o_spin", now, 6100 + i);
+            host.spawn_post_xml(&xml, Mode::Safe)
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let asked = Instant::now();
+    let body = host
+        .push(&Push::Text("hello".into()), Mode::Safe, 6200)
+        .await;
+    let waited = asked.elapsed();
+    assert_eq!(reply_of(&body), Reply::Text("Hi there!".into()));
+    // Well inside the 5 s WeChat gives (a correctness bound, not a speed goal).
+    assert!(
+        waited < Duration::from_secs(2),
+        "answered after {waited:?}\n{}",
+        host.log()
+    );
+    for s in spinning {
+        let (status, body) = s.await.unwrap();
+        assert_eq!((status, body.as_str()), (200, "success"));
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let log = host.log();
+    assert_eq!(
+        log.matches("error.kind=\"timeout\"").count(),
+        3,
+        "every spinning call ends as a timeout:\n{log}"
+    );
+}

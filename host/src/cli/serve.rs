@@ -49,6 +49,7 @@ impl ServeCommand {
             listen = %listener.local_addr()?,
             path = %config.server.path,
             plugins = service.runtime.plugins().len(),
+            max_instances = service.runtime.max_instances(),
             "wxhost serving"
         );
         // One signal stops both listeners.

@@ -6,18 +6,25 @@
 //! deadline. Both are measured *after* the pool permit is acquired, so time
 //! spent queueing for an instance is never time the plugin gets; a call whose
 //! deadline passed while it queued is not made at all (load shedding).
+//!
+//! Sharing the CPU: plugin calls run on the same tokio workers as the HTTP
+//! endpoint, and epoch interruption only checks in at ticks. So at every
+//! tick a running guest either traps (its wall-clock limit has passed:
+//! `Trap::Interrupt`, classified as a timeout) or yields to the executor
+//! (`tokio::task::yield_now`) — a spinning plugin costs its own time slices,
+//! never a worker other pushes are waiting for.
 
 use std::time::{Duration, Instant};
 
-use wasmtime::{Store, Trap};
+use wasmtime::{Store, Trap, UpdateDeadline};
 
 use super::bindings::wechat::plugin::types as wit;
-use super::engine::{EPOCH_TICK, ticks};
+use super::engine::EPOCH_TICK;
 use super::handler::{HandlerInput, call_export, call_handler};
 use super::loaded::{LoadedPlugin, PluginCode, PluginInfo};
 use super::log_buffer::{LogLine, printable};
 use super::state::CallState;
-use super::{PluginError, loader, reply};
+use super::{PluginError, bounds, loader, reply};
 use crate::protocol::Reply;
 
 /// A successful call.
@@ -79,8 +86,18 @@ impl PluginCode {
             CallState::new(&self.scope, self.memory_limit_bytes as usize, start + limit),
         );
         store.limiter(|s| &mut s.limiter);
-        store.set_epoch_deadline(ticks(limit));
-        store.epoch_deadline_trap();
+        bounds::apply(&mut store);
+        let ends = start + limit;
+        // Called at every tick while guest code runs (deadline = next tick);
+        // a call shorter than a tick never gets here.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            Ok(if Instant::now() >= ends {
+                UpdateDeadline::Interrupt
+            } else {
+                UpdateDeadline::YieldCustom(1, Box::pin(tokio::task::yield_now()))
+            })
+        });
 
         let mut instantiated = None;
         // Backstop for time spent in host code (epochs only interrupt wasm).
@@ -95,7 +112,6 @@ impl PluginCode {
             f(&plugin, &mut store).await.map_err(|e| (e, false))
         })
         .await;
-        drop(permit);
         let elapsed = start.elapsed();
         let timeout = || PluginError::Timeout {
             limit_ms: limit.as_millis() as u64,
@@ -108,7 +124,11 @@ impl PluginCode {
                 Err(self.classify(e, store.data(), during_instantiate, timeout))
             }
         };
+        // The instance's pool slot is freed with the store: only then may
+        // the next call have the permit (else its instantiation can find the
+        // pool full).
         let state = store.into_data();
+        drop(permit);
         let report = CallReport {
             result: (),
             logs: state.host.log.finish(&self.id),
@@ -148,6 +168,9 @@ impl PluginCode {
                     .find_map(|f| f.func_name().map(str::to_owned))
             });
         let at = func.map(|f| format!(" in {f}")).unwrap_or_default();
+        if let Some(what) = bounds::exceeded(&err) {
+            return PluginError::HostLimit(format!("{what}{at}"));
+        }
         match err.downcast_ref::<Trap>() {
             Some(Trap::Interrupt) => timeout(),
             Some(Trap::UnreachableCodeReached) => {

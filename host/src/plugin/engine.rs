@@ -18,12 +18,9 @@ use super::host_ctx::HostCtx;
 use super::state::CallState;
 use super::wechat_ctx::WechatCtx;
 
-/// One epoch tick; deadlines are rounded up to whole ticks (+1).
+/// One epoch tick: how often a running guest checks its wall-clock limit
+/// and yields to the executor (see `call.rs`).
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
-
-/// Concurrent instances the pool holds (= concurrent plugin calls, including
-/// `describe` at load). Calls beyond this wait on a semaphore.
-pub const POOL_INSTANCES: u32 = 128;
 
 pub(crate) struct EngineParts {
     pub engine: Engine,
@@ -33,16 +30,19 @@ pub(crate) struct EngineParts {
     pub compat: String,
 }
 
-fn config(pooling: bool) -> Config {
+/// `instances`: concurrent instances the pool holds (= concurrent plugin
+/// calls, including `describe` at load; see `pool.rs`). Calls beyond this
+/// wait on the runtime's semaphore.
+fn config(pooling: bool, instances: u32) -> Config {
     let mut cfg = Config::new();
     cfg.epoch_interruption(true);
     if pooling {
         let mut pool = PoolingAllocationConfig::new();
-        pool.total_component_instances(POOL_INSTANCES)
-            .total_core_instances(POOL_INSTANCES * 8)
-            .total_memories(POOL_INSTANCES * 2)
-            .total_tables(POOL_INSTANCES * 8)
-            .total_stacks(POOL_INSTANCES)
+        pool.total_component_instances(instances)
+            .total_core_instances(instances * 8)
+            .total_memories(instances * 2)
+            .total_tables(instances * 8)
+            .total_stacks(instances)
             .max_core_instances_per_component(32)
             .max_memories_per_component(4)
             .max_tables_per_component(16)
@@ -57,15 +57,15 @@ fn config(pooling: bool) -> Config {
     cfg
 }
 
-pub(crate) fn build() -> anyhow::Result<EngineParts> {
-    let (engine, pooling) = match Engine::new(&config(true)) {
+pub(crate) fn build(instances: u32) -> anyhow::Result<EngineParts> {
+    let (engine, pooling) = match Engine::new(&config(true, instances)) {
         Ok(e) => (e, true),
         Err(e) => {
             tracing::warn!(
                 "pooling allocator unavailable ({e}); using on-demand instance allocation"
             );
             (
-                Engine::new(&config(false)).map_err(anyhow::Error::from)?,
+                Engine::new(&config(false, instances)).map_err(anyhow::Error::from)?,
                 false,
             )
         }
@@ -116,10 +116,4 @@ fn compat_hash(engine: &Engine) -> String {
     let mut h = ShaHasher(Sha256::new());
     engine.precompile_compatibility_hash().hash(&mut h);
     hex::encode(&h.0.finalize()[..8])
-}
-
-/// Epoch ticks for a timeout: rounded up, plus one for the tick in progress.
-pub(crate) fn ticks(timeout: Duration) -> u64 {
-    let tick = EPOCH_TICK.as_nanos();
-    (timeout.as_nanos().div_ceil(tick) as u64).max(1) + 1
 }

@@ -12,6 +12,11 @@ pub enum PluginError {
     },
     #[error("{message}")]
     Panic { message: String },
+    /// It asked the host to allocate more on its behalf than a call may
+    /// (see `bounds.rs`): too much data passed in one host call, too many
+    /// resources, too many random bytes.
+    #[error("host limit exceeded: it {0}")]
+    HostLimit(String),
     #[error("invalid reply: {0}")]
     InvalidReply(String),
     #[error("trap: {0}")]
@@ -32,6 +37,7 @@ impl PluginError {
             PluginError::Timeout { .. } => "timeout",
             PluginError::MemoryLimit { .. } => "memory_limit",
             PluginError::Panic { .. } => "panic",
+            PluginError::HostLimit(_) => "host_limit",
             PluginError::InvalidReply(_) => "invalid_reply",
             PluginError::Trap(_) => "trap",
             PluginError::Instantiate(_) => "instantiate",

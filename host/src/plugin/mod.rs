@@ -16,13 +16,18 @@
 //!   kv, config), `wechat_ctx.rs` (capability-checked WeChat calls); the
 //!   per-call `CallState` (`state.rs`) holds them with WASI, the memory
 //!   `limiter.rs` and the captured output (`capture.rs`); `log_buffer.rs`
-//!   owns a call's log budget.
+//!   owns a call's log budget; `bounds.rs` caps what the host allocates on
+//!   a plugin's behalf (hostcall fuel, resources, random bytes).
 //! - [`PluginStats`] (`stats.rs`): calls and failures per plugin id, by
 //!   class, with the last error (kept across reloads, for the admin console).
 //! - `convert.rs`: every host ↔ WIT mapping; `bindings.rs`: bindgen;
-//!   `engine.rs`: Engine, pooling, epochs, linker; `watcher.rs`: hot reload.
+//!   `engine.rs`: Engine, pooling, epochs, linker; `pool.rs`: how many
+//!   instances at once; `watcher.rs`: hot reload (events, the periodic
+//!   rescan, the directory's symlink); `rescan.rs`: reconciling the
+//!   directory with the registry.
 
 mod bindings;
+mod bounds;
 mod call;
 mod capture;
 mod convert;
@@ -35,8 +40,10 @@ mod limiter;
 mod loaded;
 mod loader;
 mod log_buffer;
+mod pool;
 mod registry;
 mod reply;
+mod rescan;
 mod runtime;
 mod state;
 mod stats;
@@ -48,8 +55,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use bounds::{HOSTCALL_FUEL_BYTES, MAX_COMPONENT_HANDLES, MAX_RANDOM_BYTES, MAX_RESOURCES};
 pub use call::{CallReport, PluginOutcome};
-pub use engine::{EPOCH_TICK, POOL_INSTANCES};
+pub use engine::EPOCH_TICK;
 pub use error::PluginError;
 pub use handler::HandlerInput;
 pub use host_ctx::{MAX_KV_KEY_BYTES, MAX_KV_VALUE_BYTES};
@@ -57,6 +65,7 @@ pub use kind::Kind;
 pub use loaded::{LoadedPlugin, PluginInfo};
 pub use loader::{MAX_COMPONENT_BYTES, plugin_id};
 pub use log_buffer::{LogLevel, LogLine, MAX_LOG_LINES};
+pub use pool::{DEFAULT_MAX_INSTANCES, MAX_INSTANCES, default_max_instances};
 pub use reply::{MAX_LONG_BYTES, MAX_MEDIA_ID_BYTES, MAX_TEXT_BYTES, MAX_TITLE_BYTES};
 pub use runtime::{Dispatch, ReloadEvent, Runtime, SwitchError};
 pub use stats::{PluginCounters, PluginStats};
@@ -79,13 +88,25 @@ pub struct RuntimeConfig {
     pub kv_quota: KvQuota,
     /// Per plugin id.
     pub settings: BTreeMap<String, PluginSettings>,
-    /// Hot-reload the directory (the server calls [`Runtime::watch`] when set).
+    /// Hot reload from filesystem events once [`Runtime::watch`] runs (the
+    /// server calls it when `plugins.watch` is set).
     pub watch: bool,
+    /// While watching, reconcile the directory this often (`None`: events
+    /// only). Catches what events miss: lost events, a swapped symlink.
+    pub rescan_interval: Option<std::time::Duration>,
+    /// Plugin instances at once (the pool size): `plugins.max_instances`,
+    /// else what fits in memory ([`default_max_instances`]).
+    pub max_instances: u32,
 }
 
 impl RuntimeConfig {
     /// From the host config; `cache_dir` = `<data_dir>/cache`.
     pub fn from_config(config: &Config) -> RuntimeConfig {
+        let largest_memory_mib = config
+            .plugin
+            .values()
+            .filter_map(|s| s.memory_mib)
+            .fold(config.plugins.memory_mib, u64::max);
         RuntimeConfig {
             dir: config.plugins.dir.clone(),
             cache_dir: config.storage.data_dir.join("cache"),
@@ -97,6 +118,12 @@ impl RuntimeConfig {
             },
             settings: config.plugin.clone(),
             watch: config.plugins.watch,
+            rescan_interval: (config.plugins.rescan_secs > 0)
+                .then(|| Duration::from_secs(config.plugins.rescan_secs)),
+            max_instances: config
+                .plugins
+                .max_instances
+                .unwrap_or_else(|| default_max_instances(largest_memory_mib)),
         }
     }
 }

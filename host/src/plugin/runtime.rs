@@ -13,6 +13,7 @@ use tokio::sync::broadcast;
 
 use super::handler::HandlerInput;
 use super::registry::Registry;
+use super::rescan::{FileStamp, Seen};
 use super::{
     HostServices, Inner, LoadedPlugin, PluginError, PluginOutcome, PluginStats, RuntimeConfig,
     engine, loader,
@@ -105,6 +106,8 @@ pub struct Runtime {
     registry: Registry,
     /// Serializes load → publish so two reloads of one file cannot interleave.
     load_lock: tokio::sync::Mutex<()>,
+    /// Every plugin file as last looked at (see `rescan.rs`).
+    pub(crate) seen: Seen,
     events: broadcast::Sender<ReloadEvent>,
     pub(crate) watcher: Mutex<Option<super::watcher::WatchHandle>>,
     switches: Mutex<Switches>,
@@ -114,13 +117,19 @@ impl Runtime {
     /// Builds the engine (pooling allocator when available, epoch ticker)
     /// and linker. Loads nothing yet: see [`Runtime::load_all`].
     pub fn new(cfg: RuntimeConfig, services: HostServices) -> anyhow::Result<Arc<Runtime>> {
-        let parts = engine::build()?;
+        let instances = cfg.max_instances.max(1);
+        let parts = engine::build(instances)?;
+        tracing::debug!(
+            max_instances = instances,
+            pooling = parts.pooling,
+            "plugin runtime"
+        );
         let inner = Arc::new(Inner {
             engine: parts.engine,
             linker: parts.linker,
             compat: parts.compat,
             pooling: parts.pooling,
-            permits: tokio::sync::Semaphore::new(engine::POOL_INSTANCES as usize),
+            permits: tokio::sync::Semaphore::new(instances as usize),
             cfg,
             services,
             stats: PluginStats::default(),
@@ -129,6 +138,7 @@ impl Runtime {
             inner,
             registry: Registry::default(),
             load_lock: tokio::sync::Mutex::new(()),
+            seen: Seen::default(),
             events: broadcast::channel(256).0,
             watcher: Mutex::new(None),
             switches: Mutex::new(Switches::default()),
@@ -292,6 +302,8 @@ impl Runtime {
             let _ = std::fs::remove_file(&tmp);
             anyhow::bail!("cannot write {}: {e}", path.display());
         }
+        // Looked at: the next rescan need not read it again.
+        self.seen.record(&path, FileStamp::of(&path));
         if self.disabled_by_config(&id).is_some() {
             tracing::info!(plugin = %id, "plugin {id} uploaded; it is switched off, so not serving");
             self.emit(ReloadEvent::Disabled { id });
@@ -308,6 +320,11 @@ impl Runtime {
     /// Whether the pooling allocator is in use (else on-demand allocation).
     pub fn pooling(&self) -> bool {
         self.inner.pooling
+    }
+
+    /// Plugin instances that may exist at once (calls beyond wait).
+    pub fn max_instances(&self) -> u32 {
+        self.inner.cfg.max_instances.max(1)
     }
 
     /// Registry changes from now on.
@@ -331,27 +348,23 @@ impl Runtime {
         loader::load(&self.inner, path).await.map(Arc::new)
     }
 
-    /// Loads every `*.wasm` in the directory (creating it if missing). A file
+    /// Loads every `*.wasm` in the directory (creating it if missing), by
+    /// reconciling the registry with it (see [`Runtime::rescan`]). A file
     /// that fails is logged and skipped; the others load.
     pub async fn load_all(&self) -> anyhow::Result<()> {
-        let dir = self.inner.cfg.dir.clone();
-        std::fs::create_dir_all(&dir)
+        let dir = &self.inner.cfg.dir;
+        std::fs::create_dir_all(dir)
             .map_err(|e| anyhow::anyhow!("plugins dir {}: {e}", dir.display()))?;
-        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| is_plugin_file(p) && p.is_file())
-            .collect();
-        files.sort();
-        for f in files {
-            self.reload_path(&f).await;
-        }
-        Ok(())
+        self.reconcile(false).await
     }
 
     /// (Re)loads `path` if it exists, else removes its plugin. Failures keep
     /// the working version and are logged with the reason.
     pub(crate) async fn reload_path(&self, path: &Path) {
         let _guard = self.load_lock.lock().await;
+        // Taken before the file is read, so a write that races with the
+        // read changes the stamp and the next rescan looks again.
+        self.seen.record(path, FileStamp::of(path));
         let id = match loader::plugin_id(path) {
             Ok(id) => id,
             Err(e) => {
@@ -463,6 +476,18 @@ impl Runtime {
         qr_code: Option<&QrCode>,
         deadline: Instant,
     ) -> Dispatch {
+        self.dispatch_observed(msg, qr_code, deadline, |_| {}).await
+    }
+
+    /// [`Runtime::dispatch`], telling `calling` the id of each plugin as its
+    /// call starts (so whoever waits on the work can say what is running).
+    pub async fn dispatch_observed(
+        &self,
+        msg: &Message,
+        qr_code: Option<&QrCode>,
+        deadline: Instant,
+        mut calling: impl FnMut(&str) + Send,
+    ) -> Dispatch {
         let input = HandlerInput::new(msg, qr_code);
         let mut out = Dispatch::default();
         for p in self.plugins().iter().filter(|p| p.handles(input.kind)) {
@@ -471,6 +496,7 @@ impl Runtime {
                 break;
             }
             out.called += 1;
+            calling(p.id());
             match p.call(&input, deadline).await {
                 Ok(PluginOutcome::Pass) => continue,
                 Ok(o) => {

@@ -11,6 +11,7 @@ use std::time::Instant;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
+use super::bounds::{MAX_RANDOM_BYTES, MAX_RESOURCES};
 use super::capture::{CAPTURE_BYTES, CapturePipe};
 use super::host_ctx::HostCtx;
 use super::limiter::Limiter;
@@ -54,10 +55,13 @@ impl CallState {
             .allow_ip_name_lookup(false)
             .allow_tcp(false)
             .allow_udp(false)
+            .max_random_size(MAX_RANDOM_BYTES)
             .build();
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_RESOURCES);
         CallState {
             wasi,
-            table: ResourceTable::new(),
+            table,
             limiter: Limiter::new(memory_limit),
             host: HostCtx::new(scope, deadline),
             wechat: WechatCtx::new(scope, deadline),

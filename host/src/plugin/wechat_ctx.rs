@@ -1,14 +1,18 @@
 //! [`WechatCtx`]: what the `wechat` interface sees of a call — the plugin's
 //! id, its granted capabilities, the API client (never its AppSecret or
 //! token) and the call's deadline. Every function checks its capability
-//! first; refusals and API failures travel as [`WechatCallError`] and become
-//! the WIT `api-error` in one place (`convert_api_error`).
+//! first, then the size of every string and list it was given (what goes on
+//! to WeChat, and into storage for QR-code notes, is bounded here; hostcall
+//! fuel already bounded the copy out of the guest). Refusals and API
+//! failures travel as [`WechatCallError`] and become the WIT `api-error` in
+//! one place (`convert_api_error`).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Instant;
 
 use super::bindings::wechat::plugin::{types, wechat};
+use super::reply::{MAX_LONG_BYTES, MAX_MEDIA_ID_BYTES, MAX_TEXT_BYTES, MAX_TITLE_BYTES};
 use super::state::PluginScope;
 use crate::api::{ApiError, PluginApi};
 use crate::config::Capability;
@@ -17,6 +21,15 @@ use crate::config::Capability;
 pub const CODE_SYSTEM: i32 = -1;
 pub const CODE_NOT_GRANTED: i32 = -2;
 pub const CODE_TRANSPORT: i32 = -3;
+
+/// Longest OpenID accepted (WeChat's are 28 characters).
+pub const MAX_OPENID_BYTES: usize = 128;
+/// Longest QR-code scene (WeChat's `scene_str` limit).
+pub const MAX_SCENE_BYTES: usize = 64;
+/// Longest QR-code note (stored with the code).
+pub const MAX_NOTE_BYTES: usize = 512;
+/// Most articles in a customer-service news message.
+pub const MAX_ARTICLES: usize = 8;
 
 /// A `wechat` call that did not succeed, as the plugin will see it.
 #[derive(Debug)]
@@ -95,6 +108,62 @@ impl WechatCtx {
     }
 }
 
+/// Refuses `value` longer than `max` bytes.
+fn at_most(field: &str, value: &str, max: usize) -> Result<(), WechatCallError> {
+    if value.len() > max {
+        return Err(WechatCallError::new(
+            CODE_SYSTEM,
+            format!(
+                "invalid request: {field} is {} bytes (limit {max})",
+                value.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn at_most_opt(field: &str, value: &Option<String>, max: usize) -> Result<(), WechatCallError> {
+    value.as_deref().map_or(Ok(()), |v| at_most(field, v, max))
+}
+
+fn check_customer_message(m: &wechat::CustomerMessage) -> Result<(), WechatCallError> {
+    use wechat::CustomerMessage as M;
+    match m {
+        M::Text(t) => at_most("text", t, MAX_TEXT_BYTES),
+        M::Image(id) | M::Voice(id) => at_most("media id", id, MAX_MEDIA_ID_BYTES),
+        M::Video(v) => {
+            at_most("media id", &v.media_id, MAX_MEDIA_ID_BYTES)?;
+            at_most_opt("thumb media id", &v.thumb_media_id, MAX_MEDIA_ID_BYTES)?;
+            at_most_opt("title", &v.title, MAX_TITLE_BYTES)?;
+            at_most_opt("description", &v.description, MAX_LONG_BYTES)
+        }
+        M::Music(m) => {
+            at_most("thumb media id", &m.thumb_media_id, MAX_MEDIA_ID_BYTES)?;
+            at_most_opt("title", &m.title, MAX_TITLE_BYTES)?;
+            at_most_opt("description", &m.description, MAX_LONG_BYTES)?;
+            at_most("music url", &m.music_url, MAX_LONG_BYTES)?;
+            at_most("hq music url", &m.hq_music_url, MAX_LONG_BYTES)
+        }
+        M::News(articles) => {
+            if articles.len() > MAX_ARTICLES {
+                return Err(WechatCallError::new(
+                    CODE_SYSTEM,
+                    format!(
+                        "invalid request: {} articles (limit {MAX_ARTICLES})",
+                        articles.len()
+                    ),
+                ));
+            }
+            articles.iter().try_for_each(|a| {
+                at_most("title", &a.title, MAX_TITLE_BYTES)?;
+                at_most("description", &a.description, MAX_LONG_BYTES)?;
+                at_most("pic url", &a.pic_url, MAX_LONG_BYTES)?;
+                at_most("url", &a.url, MAX_LONG_BYTES)
+            })
+        }
+    }
+}
+
 impl wechat::Host for WechatCtx {
     async fn send_customer_message(
         &mut self,
@@ -102,12 +171,15 @@ impl wechat::Host for WechatCtx {
         message: wechat::CustomerMessage,
     ) -> Result<(), WechatCallError> {
         let api = self.granted(Capability::CustomerMessage)?;
+        at_most("openid", &to_user, MAX_OPENID_BYTES)?;
+        check_customer_message(&message)?;
         self.bounded(api.send_customer_message(&to_user, message.into()))
             .await
     }
 
     async fn get_user_info(&mut self, openid: String) -> Result<wechat::UserInfo, WechatCallError> {
         let api = self.granted(Capability::UserInfo)?;
+        at_most("openid", &openid, MAX_OPENID_BYTES)?;
         Ok(self.bounded(api.get_user_info(&openid)).await?.into())
     }
 
@@ -116,10 +188,49 @@ impl wechat::Host for WechatCtx {
         request: wechat::QrCodeRequest,
     ) -> Result<types::QrCode, WechatCallError> {
         let api = self.granted(Capability::Qrcode)?;
+        at_most("scene", &request.scene, MAX_SCENE_BYTES)?;
+        at_most_opt("note", &request.note, MAX_NOTE_BYTES)?;
         Ok((&self.bounded(api.create_qr_code(request.into())).await?).into())
     }
 
     fn convert_api_error(&mut self, e: WechatCallError) -> wasmtime::Result<wechat::ApiError> {
         Ok(e.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oversized_arguments_are_refused_before_they_reach_wechat() {
+        let text = |n: usize| wechat::CustomerMessage::Text("字".repeat(n));
+        assert!(check_customer_message(&text(MAX_TEXT_BYTES / 3)).is_ok());
+        let err = check_customer_message(&text(MAX_TEXT_BYTES)).unwrap_err().0;
+        assert_eq!(err.code, CODE_SYSTEM);
+        assert!(err.message.contains("limit 2048"), "{}", err.message);
+        let article = types::Article {
+            title: "t".into(),
+            description: String::new(),
+            pic_url: String::new(),
+            url: "u".repeat(MAX_LONG_BYTES + 1),
+        };
+        let news = wechat::CustomerMessage::News(vec![article.clone()]);
+        assert!(check_customer_message(&news).is_err());
+        let many = types::Article {
+            url: String::new(),
+            ..article
+        };
+        let news = wechat::CustomerMessage::News(vec![many; MAX_ARTICLES + 1]);
+        assert!(check_customer_message(&news).is_err());
+        assert!(
+            at_most(
+                "openid",
+                &"o".repeat(MAX_OPENID_BYTES + 1),
+                MAX_OPENID_BYTES
+            )
+            .is_err()
+        );
+        assert!(at_most_opt("note", &Some("n".repeat(MAX_NOTE_BYTES)), MAX_NOTE_BYTES).is_ok());
     }
 }

@@ -22,6 +22,7 @@ use super::AppState;
 use super::deadlines::Deadlines;
 use super::dedup::{self, Pending};
 use super::dispatch::Decision;
+use super::inflight::Phase;
 use super::late;
 use super::outcome::Outcome;
 use super::refused::Refused;
@@ -132,8 +133,11 @@ fn start(state: &Arc<AppState>, message: Arc<Message>, deadlines: Deadlines) -> 
         .clone()
         .filter(|_| deadlines.allows_late());
     let tasks = state.tasks.clone();
+    let record = state.inflight.begin(&message);
     tasks.spawn(async move {
-        let work = state.dispatcher.dispatch(&message, deadlines.work);
+        let work = state
+            .dispatcher
+            .dispatch(&message, deadlines.work, |id| record.calling(id));
         tokio::pin!(work);
         tokio::select! {
             decision = &mut work => {
@@ -147,8 +151,10 @@ fn start(state: &Arc<AppState>, message: Arc<Message>, deadlines: Deadlines) -> 
                 // message, never also as a passive reply. This is the only
                 // timer of the push; its requests just wait for the channel.
                 let _ = tx.send(Some(Arc::new(Decision::success(Outcome::Late))));
+                record.phase(Phase::LateReply);
                 let decision = work.await;
                 if let Some(api) = late_api {
+                    record.phase(Phase::Delivering);
                     late::deliver(api.as_ref(), &message.from_user, &decision.reply, decision.plugin.as_deref()).await;
                 }
             }

@@ -43,10 +43,19 @@ impl Dispatcher {
     }
 
     /// Runs the plugins on `msg` (the runtime's priority loop) with the stored
-    /// QR code of its scene; no plugin call runs past `deadline`.
-    pub async fn dispatch(&self, msg: &Message, deadline: Instant) -> Decision {
+    /// QR code of its scene; no plugin call runs past `deadline`. `calling`
+    /// is told each plugin's id as its call starts.
+    pub async fn dispatch(
+        &self,
+        msg: &Message,
+        deadline: Instant,
+        calling: impl FnMut(&str) + Send,
+    ) -> Decision {
         let qr_code = self.stored_qr_code(msg).await;
-        let d = self.runtime.dispatch(msg, qr_code.as_ref(), deadline).await;
+        let d = self
+            .runtime
+            .dispatch_observed(msg, qr_code.as_ref(), deadline, calling)
+            .await;
         match d.answer {
             Some((id, PluginOutcome::Reply(reply))) => Decision {
                 reply,

@@ -22,6 +22,7 @@
 //!   written to the store off the reply's path.
 //! - `health.rs`: `/healthz` (alive) and `/readyz` (store answers, plugins
 //!   loaded), on this listener and the admin one.
+//! - `inflight.rs`: what detached work is running, for shutdown to report.
 
 pub mod activity;
 pub mod body_deadline;
@@ -32,6 +33,7 @@ pub mod dedup;
 pub mod dispatch;
 pub mod expiring;
 pub mod health;
+pub mod inflight;
 pub mod late;
 pub mod outcome;
 pub mod refused;
@@ -64,9 +66,6 @@ use crate::plugin::{HostServices, Runtime, RuntimeConfig};
 use crate::protocol::Callback;
 use crate::store::Stores;
 
-/// How long shutdown waits for detached plugin work (late replies).
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
-
 /// Authenticated requests the replay guard remembers: enough for 3,000
 /// pushes a second sustained over a 300 s window, 100–200 bytes each (a
 /// quiet account's guard holds a few thousand).
@@ -85,6 +84,10 @@ pub struct AppState {
     /// How long after a push its plugins may run when late replies are on.
     pub late_reply_window: Duration,
     pub tasks: TaskTracker,
+    /// The detached work of each push (what `tasks` runs), for shutdown.
+    pub inflight: inflight::InFlight,
+    /// How long shutdown waits for detached plugin work (late replies).
+    pub shutdown_grace: Duration,
     pub next_request_id: AtomicU64,
     /// What the admin console's overview and recent pushes show.
     pub activity: Activity,
@@ -159,6 +162,8 @@ impl Service {
             late_replies: wechat.filter(|_| config.server.late_replies),
             late_reply_window: Duration::from_secs(config.server.late_reply_window_secs),
             tasks: TaskTracker::new(),
+            inflight: inflight::InFlight::default(),
+            shutdown_grace: Duration::from_secs(config.server.shutdown_grace_secs),
             next_request_id: AtomicU64::new(1),
             activity: Activity::new(config.admin.show_content),
             scenes: SceneCounter::start(stores.scene_stats.clone()),
@@ -199,24 +204,61 @@ pub fn router(state: Arc<AppState>, config: &Config) -> Router {
 
 /// Serves `service` on `listener` within its [`ConnLimits`] until
 /// `shutdown` resolves; then stops accepting, finishes in-flight pushes and
-/// waits (bounded) for detached plugin work such as late replies.
+/// waits up to `server.shutdown_grace_secs` for detached plugin work such as
+/// late replies. Work still running then is abandoned, and logged: how many
+/// pieces, and each one's message, phase and plugin.
 pub async fn run(
     service: Service,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     conn::serve(service.router, listener, service.limits, shutdown).await;
-    let tasks = &service.state.tasks;
+    let state = &service.state;
+    let tasks = &state.tasks;
     tasks.close();
-    if tokio::time::timeout(SHUTDOWN_GRACE, tasks.wait())
-        .await
-        .is_err()
-    {
-        tracing::warn!(
-            remaining = tasks.len(),
-            "shutdown: gave up waiting for plugin work"
+    let grace = state.shutdown_grace;
+    if !tasks.is_empty() {
+        tracing::info!(
+            pieces = tasks.len(),
+            grace_secs = grace.as_secs(),
+            "shutdown: waiting for plugin work"
         );
+    }
+    if tokio::time::timeout(grace, tasks.wait()).await.is_err() {
+        report_abandoned(state);
     }
     service.state.scenes.shutdown(Duration::from_secs(2)).await;
     Ok(())
+}
+
+/// Logs the work a shutdown abandons: one summary line, and one line per
+/// piece (a late reply names its plugin and message: the user will not get
+/// that reply).
+fn report_abandoned(state: &AppState) {
+    let work = state.inflight.snapshot();
+    let late = work
+        .iter()
+        .filter(|w| w.phase != inflight::Phase::Dispatching)
+        .count();
+    tracing::warn!(
+        pieces = state.tasks.len(),
+        late_replies = late,
+        grace_secs = state.shutdown_grace.as_secs(),
+        "shutdown: grace period over, abandoning plugin work"
+    );
+    for w in work {
+        tracing::warn!(
+            msg_id = w.msg_id,
+            kind = %w.kind,
+            create_time = w.create_time,
+            plugin = w.plugin.as_deref(),
+            phase = w.phase.as_str(),
+            running_ms = w.running.as_millis() as u64,
+            "shutdown: dropped {}",
+            match w.phase {
+                inflight::Phase::Dispatching => "plugin work",
+                _ => "late reply",
+            }
+        );
+    }
 }

@@ -65,7 +65,9 @@ pub fn env_with(
         default_timeout: Duration::from_secs(1),
         kv_quota: KvQuota::DEFAULT,
         settings,
-        watch: false,
+        watch: true,
+        rescan_interval: None,
+        max_instances: 32,
     };
     let services = HostServices {
         kv: kv.clone(),

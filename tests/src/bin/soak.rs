@@ -26,9 +26,10 @@ const AES_KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
 const APP_ID: &str = "wxb11529c136998cb6";
 /// How often the `echo` plugin is replaced by a new version.
 const SWAP_EVERY: Duration = Duration::from_secs(3);
-/// RSS may grow this much after warm-up (allocator and cache noise), beyond
-/// which the run counts as leaking.
-const RSS_SLACK_KIB: u64 = 48 * 1024;
+/// After warm-up (the first third), the second half of the run's RSS may
+/// exceed the first half's peak by this much (allocator and cache noise)
+/// plus 10 %; more is growth that continues, i.e. a leak.
+const RSS_SLACK_KIB: u64 = 24 * 1024;
 
 #[derive(Default)]
 struct Tally {
@@ -184,9 +185,10 @@ async fn main() -> anyhow::Result<()> {
         .filter(|(t, _)| t.duration_since(started) >= warm)
         .map(|(_, k)| *k)
         .collect();
+    let (early, late) = after.split_at(after.len() / 2);
     let (rss_first, rss_max) = (
-        after.first().copied().unwrap_or(0),
-        after.iter().copied().max().unwrap_or(0),
+        early.iter().copied().max().unwrap_or(0),
+        late.iter().copied().max().unwrap_or(0),
     );
     let replaced = log.matches("plugin echo replaced").count() as u64;
     let mut lat = tally.latency_us.lock().unwrap().clone();
@@ -202,7 +204,7 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "soak: {ok} pushes verified in {:.1} s ({:.0}/s) over {connections} connections, {failed} failed; \
          p50 {:.2} ms, p99 {:.2} ms; faults sent {}, kv counts {}, keyword hits {}; \
-         echo replaced {replaced} of {swaps} swaps; RSS after warm-up {} → max {} MiB; exit {status}",
+         echo replaced {replaced} of {swaps} swaps; RSS peak after warm-up {} MiB, in the last third {} MiB; exit {status}",
         elapsed.as_secs_f64(),
         ok as f64 / elapsed.as_secs_f64(),
         pct(0.5),
@@ -215,6 +217,22 @@ async fn main() -> anyhow::Result<()> {
     );
     if let Some(f) = tally.first_failure.lock().unwrap().as_ref() {
         eprintln!("first failure: {f}");
+        // What the server said about it: its warnings, without the faults
+        // the run provokes on purpose.
+        let provoked = [
+            "soak: asked to panic",
+            "timed out",
+            "memory limit",
+            "plugin soak failed",
+        ];
+        for line in log
+            .lines()
+            .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+            .filter(|l| !provoked.iter().any(|p| l.contains(p)))
+            .take(40)
+        {
+            eprintln!("server: {line}");
+        }
     }
     if failed > 0 {
         bail!("{failed} pushes failed or did not verify");
@@ -225,8 +243,8 @@ async fn main() -> anyhow::Result<()> {
     if swaps > 0 && replaced + 1 < swaps {
         bail!("only {replaced} of {swaps} plugin versions were switched in");
     }
-    if rss_max > rss_first + RSS_SLACK_KIB {
-        bail!("RSS grew from {rss_first} KiB to {rss_max} KiB after warm-up");
+    if rss_max > rss_first + RSS_SLACK_KIB + rss_first / 10 {
+        bail!("RSS kept growing after warm-up: peak {rss_first} KiB, then {rss_max} KiB");
     }
     if !status.success() {
         bail!("wxhost exited with {status}");
