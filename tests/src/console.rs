@@ -28,6 +28,7 @@ pub struct Console {
     /// `http://127.0.0.1:PORT` of the callback listener.
     pub callback_base: String,
     pub runtime: Arc<Runtime>,
+    pub admin: Arc<Admin>,
     pub stores: Stores,
     pub http: reqwest::Client,
     crypt: MsgCrypt,
@@ -66,7 +67,9 @@ impl Console {
         Console::start_with(plugins, "", &[], None).await
     }
 
-    /// With extra TOML and environment; `data` reuses a data dir (a restart).
+    /// With extra TOML and environment (an empty value unsets one of the
+    /// defaults: `("WXHOST_ADMIN_PASSWORD", "")` for no password); `dir`
+    /// reuses a data dir (a restart).
     pub async fn start_with(
         plugins: &[&str],
         toml: &str,
@@ -89,7 +92,12 @@ impl Console {
         ] {
             vars.push((k.to_owned(), v));
         }
-        vars.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        vars.retain(|(k, _)| !env.iter().any(|(e, v)| e == k && v.is_empty()));
+        vars.extend(
+            env.iter()
+                .filter(|(_, v)| !v.is_empty())
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
         let config = wxhost::config::Config::from_toml("console test", toml, &vars)
             .expect("console test config");
         let stores = Stores::open(&config.storage.data_dir).unwrap();
@@ -113,7 +121,12 @@ impl Console {
                     let _ = server::run(service, callback, stopped(rx)).await;
                 }
             }),
-            tokio::spawn(wxhost::admin::serve(admin, console, limits, stopped(rx))),
+            tokio::spawn(wxhost::admin::serve(
+                admin.clone(),
+                console,
+                limits,
+                stopped(rx),
+            )),
         ];
         Console {
             fake,
@@ -121,6 +134,7 @@ impl Console {
             admin_url,
             callback_base,
             runtime,
+            admin,
             stores,
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())

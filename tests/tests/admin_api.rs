@@ -713,3 +713,71 @@ async fn a_plugin_switched_off_in_the_console_stays_off_after_a_restart_and_the_
         .unwrap();
     assert_eq!(res.status(), 404);
 }
+
+#[tokio::test]
+async fn without_a_password_a_one_time_login_link_opens_one_session() {
+    let c = Console::start_with(&["echo"], "", &[("WXHOST_ADMIN_PASSWORD", "")], None).await;
+    // The password form is not offered, and no password works.
+    let page = c
+        .http
+        .get(c.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("one-time login link") && !page.contains(r#"id="password""#));
+    assert_eq!(c.try_login("").await.status(), 401);
+    let token = c.admin.auth.issue_link().await.unwrap().expect("a link");
+    let link = c.url(&format!("/login?token={token}"));
+    let res = c.http.get(&link).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    let cookie = wxhost_tests::console::set_cookie(&res, "wxhost_admin").expect("session");
+    assert!(c.page(&cookie, "/plugins").await.contains("plugin-echo"));
+    // Single use.
+    assert_eq!(c.http.get(&link).send().await.unwrap().status(), 401);
+}
+
+#[tokio::test]
+async fn serve_logs_the_login_link_once_and_never_a_secret() {
+    let admin = format!("127.0.0.1:{}", wxhost_tests::service::free_port());
+    let host = wxhost_tests::service::Wxhost::start(
+        &["echo"],
+        "",
+        &[
+            ("WXHOST_ADMIN_LISTEN", admin.as_str()),
+            ("WXHOST_ADMIN_API_TOKEN", API_TOKEN),
+        ],
+    )
+    .await;
+    let log = host.log();
+    let at = log.find("/login?token=").expect("the link is logged") + "/login?token=".len();
+    let token: String = log[at..]
+        .chars()
+        .take_while(|c| !c.is_whitespace())
+        .collect();
+    assert_eq!(log.matches("/login?token=").count(), 1, "logged once");
+    assert!(!log.contains(API_TOKEN), "{log}");
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let link = format!("http://{admin}/login?token={token}");
+    assert_eq!(http.get(&link).send().await.unwrap().status(), 303);
+    assert_eq!(http.get(&link).send().await.unwrap().status(), 401);
+    // The console and the callback both answer health checks.
+    for base in [
+        format!("http://{admin}"),
+        format!("http://127.0.0.1:{}", host.port),
+    ] {
+        assert_eq!(
+            http.get(format!("{base}/readyz"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+    }
+}
