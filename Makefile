@@ -33,9 +33,12 @@ release:
 	cargo build --release -p wxhost
 
 # Every test: unit, property, plugin runtime, API (fake WeChat), end to end,
-# and a short soak (faults, hot replacement and kv writes under load).
+# the admin console (in a real browser), and a short soak (faults, hot replacement and kv writes under load).
+# The admin console's browser test needs Debian's chromium and chromium-driver
+# (scripts/setup-browser.sh installs them when missing).
 test: plugins
 	scripts/setup-redis.sh
+	scripts/setup-browser.sh
 	cargo build -p wxhost --bin wxhost
 	cargo test
 	SOAK_PROFILE=debug bench/soak.sh 15 8

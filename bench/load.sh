@@ -27,10 +27,11 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 wait_up() { for _ in $(seq 100); do curl -sf "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "server did not start" >&2; exit 1; }
 
 # run_wxhost LABEL OUT [ENV...]: serve with the environment given, warm up, measure.
+# The admin console runs too (its metrics are recorded on every push).
 run_wxhost() {
     local label=$1 out=$2 port; shift 2
     port=$(free_port)
-    env "$@" WXHOST_LISTEN=127.0.0.1:$port WXHOST_PLUGINS_DIR="$WORK/plugins" WXHOST_DATA_DIR="$WORK/data" \
+    env "$@" WXHOST_LISTEN=127.0.0.1:$port WXHOST_ADMIN_LISTEN=127.0.0.1:$(free_port) WXHOST_PLUGINS_DIR="$WORK/plugins" WXHOST_DATA_DIR="$WORK/data" \
       "$BIN/wxhost" serve 2>>"$WORK/wxhost.log" &
     local wx=$!
     wait_up http://127.0.0.1:$port/healthz

@@ -29,6 +29,9 @@ pub struct Config {
     /// Per-plugin settings, keyed by plugin id (the `.wasm` file stem).
     #[serde(default)]
     pub plugin: BTreeMap<String, PluginSettings>,
+    /// The operator's console, API and metrics (`host/src/admin`).
+    #[serde(default)]
+    pub admin: AdminConfig,
 }
 
 /// `[web]`: the pages served beside the callback (see `crate::web`).
@@ -88,6 +91,46 @@ impl WebLogin {
         }
     }
 }
+
+/// `[admin]`: the admin listener and how operators sign in. `Debug` never
+/// prints the password, its hash or the API token.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// Serve the console at all.
+    pub enabled: bool,
+    /// Its own listener, loopback by default: never the callback's.
+    pub listen: SocketAddr,
+    /// An argon2 PHC string (`wxhost admin hash-password`).
+    pub password_hash: Option<String>,
+    /// `WXHOST_ADMIN_PASSWORD` only (never read from a file).
+    #[serde(skip)]
+    pub password: Option<String>,
+    /// `Authorization: Bearer` token for `/api/v1` and `/metrics` scripts.
+    pub api_token: Option<String>,
+    /// Show message content on the recent-pushes page.
+    pub show_content: bool,
+    /// How long a console session lasts.
+    pub session_ttl_secs: u64,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            enabled: true,
+            listen: SocketAddr::from(([127, 0, 0, 1], 8081)),
+            password_hash: None,
+            password: None,
+            api_token: None,
+            show_content: false,
+            session_ttl_secs: 12 * 3600,
+        }
+    }
+}
+
+/// Shortest admin API token accepted: a bearer token is a password that
+/// scripts keep, so it must not be guessable.
+pub const MIN_API_TOKEN_CHARS: usize = 16;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -389,6 +432,17 @@ impl Config {
             "WXHOST_PUBLIC_URL" => self.web.public_url = value.to_owned(),
             "WXHOST_SESSION_SECRET" => self.web.session_secret = value.to_owned(),
             "WXHOST_OAUTH_AUTHORIZE_URL" => self.web.oauth_authorize_url = value.to_owned(),
+            "WXHOST_ADMIN_LISTEN" => {
+                self.admin.listen = value.parse().map_err(|_| {
+                    invalid(
+                        key,
+                        format!("`{value}` is not an address like 127.0.0.1:8081"),
+                    )
+                })?
+            }
+            "WXHOST_ADMIN_PASSWORD" => self.admin.password = Some(value.to_owned()),
+            "WXHOST_ADMIN_PASSWORD_HASH" => self.admin.password_hash = Some(value.to_owned()),
+            "WXHOST_ADMIN_API_TOKEN" => self.admin.api_token = Some(value.to_owned()),
             "WXHOST_REQUIRE_ENCRYPTION" => {
                 self.server.require_encryption = Some(match value {
                     "1" | "true" => true,
@@ -508,6 +562,39 @@ impl Config {
                     "memory_mib and timeout_ms must be positive",
                 ));
             }
+        }
+        self.validate_admin()
+    }
+
+    fn validate_admin(&self) -> Result<(), ConfigError> {
+        let a = &self.admin;
+        if a.enabled && a.listen == self.server.listen {
+            return Err(invalid(
+                "admin.listen (WXHOST_ADMIN_LISTEN)",
+                "must differ from server.listen: the console never shares the public callback listener",
+            ));
+        }
+        if let Some(h) = &a.password_hash
+            && let Err(e) = argon2::PasswordHash::new(h)
+        {
+            return Err(invalid(
+                "admin.password_hash (WXHOST_ADMIN_PASSWORD_HASH)",
+                format!("not a PHC string ({e}); make one with `wxhost admin hash-password`"),
+            ));
+        }
+        if a.password.as_deref() == Some("") {
+            return Err(invalid("WXHOST_ADMIN_PASSWORD", "must not be empty"));
+        }
+        if let Some(t) = &a.api_token
+            && t.chars().count() < MIN_API_TOKEN_CHARS
+        {
+            return Err(invalid(
+                "admin.api_token (WXHOST_ADMIN_API_TOKEN)",
+                format!("must be at least {MIN_API_TOKEN_CHARS} characters"),
+            ));
+        }
+        if a.session_ttl_secs == 0 {
+            return Err(invalid("admin.session_ttl_secs", "must be positive"));
         }
         Ok(())
     }
@@ -766,6 +853,31 @@ impl fmt::Debug for WebConfig {
     }
 }
 
+impl fmt::Debug for AdminConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Destructured, so a new secret cannot slip past the redaction.
+        let AdminConfig {
+            enabled,
+            listen,
+            password_hash,
+            password,
+            api_token,
+            show_content,
+            session_ttl_secs,
+        } = self;
+        let set = |v: &Option<String>| if v.is_some() { "<redacted>" } else { "<unset>" };
+        f.debug_struct("AdminConfig")
+            .field("enabled", enabled)
+            .field("listen", listen)
+            .field("password_hash", &set(password_hash))
+            .field("password", &set(password))
+            .field("api_token", &set(api_token))
+            .field("show_content", show_content)
+            .field("session_ttl_secs", session_ttl_secs)
+            .finish()
+    }
+}
+
 impl fmt::Debug for PluginSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Destructured, so a new field cannot be left out of (or slip past
@@ -974,6 +1086,41 @@ mod tests {
         let mut with_secret = redis.to_vec();
         with_secret.push(("WXHOST_SESSION_SECRET", "0123456789abcdef0123456789abcdef"));
         Config::from_toml("t", "", &env(&with_secret)).unwrap();
+    }
+
+    #[test]
+    fn admin_secrets_are_redacted_and_bad_ones_name_the_key() {
+        let c = Config::from_toml(
+            "t",
+            "",
+            &env(&[
+                ("WXHOST_ADMIN_PASSWORD", "hunter2-correct-horse"),
+                ("WXHOST_ADMIN_API_TOKEN", "tok-0123456789abcdef-secret"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.admin.listen.to_string(), "127.0.0.1:8081");
+        let d = format!("{c:#?}");
+        assert!(
+            !d.contains("hunter2-correct-horse") && !d.contains("tok-0123456789abcdef-secret"),
+            "{d}"
+        );
+        assert!(d.contains("api_token"), "{d}");
+        for (key, value, named) in [
+            ("WXHOST_ADMIN_API_TOKEN", "short", "admin.api_token"),
+            (
+                "WXHOST_ADMIN_PASSWORD_HASH",
+                "not-phc",
+                "admin.password_hash",
+            ),
+            ("WXHOST_ADMIN_LISTEN", "0.0.0.0:80", "admin.listen"),
+            ("WXHOST_ADMIN_LISTEN", "nope", "WXHOST_ADMIN_LISTEN"),
+        ] {
+            let e = Config::from_toml("t", "", &env(&[(key, value)]))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(named), "{key}={value}: {e}");
+        }
     }
 
     #[test]

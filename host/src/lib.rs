@@ -9,12 +9,15 @@
 //! - [`api`]: WeChat server APIs (access_token, menus, QR codes, customer service).
 //! - [`store`]: persistent state, one narrow trait per concern (SQLite by default).
 //! - [`config`]: the configuration file and environment.
+//! - [`admin`]: the operator's console, API, metrics and health checks, on
+//!   a listener of its own.
 //! - [`cli`]: the `wxhost` commands, one file each.
 //! - [`fsutil`]: private files and directories.
 //!
-//! Dependencies point one way: `cli` → `server` → `web` → `plugin`, `api` → `store`,
+//! Dependencies point one way: `cli` → `admin` → `server` → `web` → `plugin`, `api` → `store`,
 //! `protocol`; `store` and `protocol` depend on nothing else of wxhost.
 
+pub mod admin;
 pub mod api;
 pub mod cli;
 pub mod config;

@@ -3,13 +3,15 @@
 //! - [`fake_wechat`]: a fake WeChat API server (real HTTP on 127.0.0.1) with
 //!   fault injection, for tests of the API client, late replies, and anything
 //!   else that calls WeChat.
-
 //! - [`service`]: the real `wxhost` binary as a fixture, played against as WeChat.
 //! - [`redis_server`]: a real `redis-server` on a free loopback port, for
 //!   the Redis backend (killable and restartable, for fault tests).
 //! - [`browser`]: a visitor of the web side, with its own cookie jar.
+//! - [`console`]: the service and its admin console in-process, on two
+//!   loopback listeners, against the fake WeChat.
 
 pub mod browser;
+pub mod console;
 pub mod fake_wechat;
 pub mod redis_server;
 pub mod service;

@@ -80,6 +80,9 @@ impl Wxhost {
             .arg("serve")
             .current_dir(dir.path())
             .env("WXHOST_LISTEN", format!("127.0.0.1:{port}"))
+            // Each instance its own console port (the default 8081 would
+            // collide between tests running at once).
+            .env("WXHOST_ADMIN_LISTEN", format!("127.0.0.1:{}", free_port()))
             .env("WXHOST_PLUGINS_DIR", &plugins_dir)
             .env("WXHOST_DATA_DIR", dir.path().join("data"))
             .env("WXHOST_LOG", "info")

@@ -481,3 +481,40 @@ async fn store_migrate_copies_sqlite_to_redis_and_back_and_refuses_a_store_that_
         Some(&b"alice"[..])
     );
 }
+
+#[tokio::test]
+async fn serve_starts_while_redis_is_down_answers_pushes_and_recovers_when_it_comes() {
+    let mut redis = RedisServer::start().await;
+    redis.kill();
+    let fake = FakeWechat::start().await;
+    let hosts = instances(1, &redis, "t9:", &fake, &["fixture"], FIXTURE_CONFIG, &[]).await;
+    let host = &hosts[0];
+    // Answered; the plugin's kv call gets an error value, not a stall.
+    let (status, body) = host
+        .post_xml(&text_push("kv:incr:n", 90_001), Mode::Safe)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(content(host, &body).contains("kv error"), "{body}");
+    assert!(
+        host.log()
+            .contains("could not be read: every plugin in the directory is loaded"),
+        "{}",
+        host.log()
+    );
+    redis.restart().await;
+    // The plugin's kv works again without a restart of wxhost.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut msg_id = 90_002;
+    loop {
+        let (status, body) = host
+            .post_xml(&text_push("kv:incr:n", msg_id), Mode::Safe)
+            .await;
+        assert_eq!(status, 200, "{body}");
+        if content(host, &body).contains("count ") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "kv never came back: {body}");
+        msg_id += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

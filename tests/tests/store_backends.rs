@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use wxhost::store::{
-    KvQuota, PushKeys, PushState, QrCode, RESERVATION_TTL_SECS, Reservation, StoreError,
-    StoredToken, Stores, WebUserLogin,
+    KvQuota, PushKeys, PushState, QrCode, RESERVATION_TTL_SECS, Reservation, SceneCounts,
+    StoreError, StoredToken, Stores, WebUserLogin,
 };
 use wxhost_tests::redis_server::RedisServer;
 
@@ -43,6 +43,9 @@ on_both_backends!(
     permanent_reservations_take_quota_slots_until_completed_or_released,
     parallel_creators_never_take_more_permanent_slots_than_the_quota,
     a_web_user_keeps_its_first_login_and_fields_a_later_base_login_lacks,
+    audit_entries_come_back_newest_first,
+    scene_counters_add_up_and_unknown_scenes_are_left_out,
+    a_plugin_switched_off_stays_off_until_switched_on,
     everything_exported_imports_into_an_empty_store_as_it_was,
 );
 
@@ -394,6 +397,55 @@ async fn a_web_user_keeps_its_first_login_and_fields_a_later_base_login_lacks(st
     assert!(firsts.iter().all(|f| *f == stored.first_seen), "{firsts:?}");
 }
 
+async fn audit_entries_come_back_newest_first(stores: Stores) {
+    let s = &*stores.audit;
+    s.append(10, "admin@127.0.0.1", "menu_publish", "version 1 \"春\"")
+        .await
+        .unwrap();
+    s.append(11, "api@127.0.0.1", "plugin_disable", "echo")
+        .await
+        .unwrap();
+    let got = s.recent(10).await.unwrap();
+    assert_eq!(got.len(), 2);
+    assert_eq!(
+        (got[0].action.as_str(), got[0].actor.as_str(), got[0].at),
+        ("plugin_disable", "api@127.0.0.1", 11)
+    );
+    assert_eq!(got[1].detail, "version 1 \"春\"");
+    assert!(got[0].id > got[1].id);
+    assert_eq!(s.recent(1).await.unwrap().len(), 1);
+    assert!(s.recent(0).await.unwrap().is_empty());
+}
+
+async fn scene_counters_add_up_and_unknown_scenes_are_left_out(stores: Stores) {
+    let s = &*stores.scene_stats;
+    let one = |scans, follows| SceneCounts { scans, follows };
+    s.add("promo", one(1, 0)).await.unwrap();
+    s.add("promo", one(2, 1)).await.unwrap();
+    s.add("only-follows", one(0, 4)).await.unwrap();
+    let got = s
+        .counts(&[
+            "promo".to_owned(),
+            "never".to_owned(),
+            "only-follows".to_owned(),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(got.get("promo"), Some(&one(3, 1)));
+    assert_eq!(got.get("only-follows"), Some(&one(0, 4)));
+    assert!(!got.contains_key("never"));
+    assert!(s.counts(&[]).await.unwrap().is_empty());
+}
+
+async fn a_plugin_switched_off_stays_off_until_switched_on(stores: Stores) {
+    let s = &*stores.plugin_switches;
+    s.set_enabled("echo", false).await.unwrap();
+    s.set_enabled("keyword", true).await.unwrap();
+    assert_eq!(s.disabled().await.unwrap(), vec!["echo".to_owned()]);
+    s.set_enabled("echo", true).await.unwrap();
+    assert!(s.disabled().await.unwrap().is_empty());
+}
+
 async fn everything_exported_imports_into_an_empty_store_as_it_was(stores: Stores) {
     // Fill `stores`, copy it into a fresh SQLite store and back into a
     // fresh store of the same kind: every record survives both ways.
@@ -411,6 +463,8 @@ async fn everything_exported_imports_into_an_empty_store_as_it_was(stores: Store
         .await
         .unwrap();
     assert!(next > stores.qrcodes.list(1).await.unwrap()[0].id);
+    let next = sqlite.audit.append(400, "a", "b", "c").await.unwrap();
+    assert!(next > stores.audit.recent(1).await.unwrap()[0].id);
 }
 
 async fn fill(s: &Stores) {
@@ -462,6 +516,20 @@ async fn fill(s: &Stores) {
         ..Default::default()
     };
     s.web_users.record_login(&login, 200).await.unwrap();
+    s.audit
+        .append(300, "admin@127.0.0.1", "menu_publish", "version 1")
+        .await
+        .unwrap();
+    s.audit
+        .append(301, "api@127.0.0.1", "plugin_disable", "echo")
+        .await
+        .unwrap();
+    let counts = SceneCounts {
+        scans: 5,
+        follows: 2,
+    };
+    s.scene_stats.add("promo", counts).await.unwrap();
+    s.plugin_switches.set_enabled("echo", false).await.unwrap();
 }
 
 async fn copy(from: &Stores, to: &Stores) {
@@ -487,6 +555,17 @@ async fn copy(from: &Stores, to: &Stores) {
         .import(&from.web_users.export().await.unwrap())
         .await
         .unwrap();
+    to.audit
+        .import(&from.audit.export().await.unwrap())
+        .await
+        .unwrap();
+    to.scene_stats
+        .import(&from.scene_stats.export().await.unwrap())
+        .await
+        .unwrap();
+    for id in from.plugin_switches.disabled().await.unwrap() {
+        to.plugin_switches.set_enabled(&id, false).await.unwrap();
+    }
 }
 
 async fn assert_same(a: &Stores, b: &Stores) {
@@ -533,6 +612,18 @@ async fn assert_same(a: &Stores, b: &Stores) {
     assert_eq!(a.web_users.export().await.unwrap(), users);
     assert_eq!(users.len(), 2);
     assert!(users.iter().any(|u| u.snapshot && u.first_seen == 200));
+    let audit = b.audit.export().await.unwrap();
+    assert_eq!(a.audit.export().await.unwrap(), audit);
+    assert_eq!(audit.len(), 2);
+    assert_eq!(
+        a.scene_stats.export().await.unwrap(),
+        b.scene_stats.export().await.unwrap()
+    );
+    assert_eq!(b.scene_stats.export().await.unwrap().len(), 1);
+    assert_eq!(
+        b.plugin_switches.disabled().await.unwrap(),
+        vec!["echo".to_owned()]
+    );
 }
 
 // What only a store several instances share has: the push ledger.

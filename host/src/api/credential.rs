@@ -341,7 +341,10 @@ impl<S: CredentialSource> Core<S> {
 
     /// One fetch from WeChat, stored and counted.
     async fn fetch(&self, force: bool) -> Result<StoredToken, ApiError> {
-        let fetched = self.source.fetch(force).await?;
+        let fetched = self.source.fetch(force).await;
+        let result = if fetched.is_ok() { "ok" } else { "error" };
+        metrics::counter!("wxhost_token_fetches_total", "credential" => self.source.name(), "result" => result).increment(1);
+        let fetched = fetched?;
         let now = now_secs();
         let stored = StoredToken {
             token: fetched.value,

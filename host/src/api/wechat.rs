@@ -144,8 +144,20 @@ impl Wechat {
                     (Method::Post, Some(body)) => self.client.post(path, &q, body).boxed(),
                     _ => self.client.get(path, &q).boxed(),
                 })
-                .await?;
-            match errcode(&answer) {
+                .await
+                .inspect_err(|e| {
+                    let label = match e {
+                        ApiError::Wechat { code, .. } => code.to_string(),
+                        _ => "transport".to_owned(),
+                    };
+                    metrics::counter!("wxhost_api_errors_total", "errcode" => label).increment(1);
+                })?;
+            let code = errcode(&answer);
+            if code != 0 {
+                metrics::counter!("wxhost_api_errors_total", "errcode" => code.to_string())
+                    .increment(1);
+            }
+            match code {
                 0 => return Ok(answer),
                 code if TOKEN_ERRCODES.contains(&code) && !token_retried => {
                     // Once only: a second rejection means something else is

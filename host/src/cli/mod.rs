@@ -5,10 +5,12 @@
 //!
 //! - [`serve`], [`simulate`] (and [`simulate_oauth`], its `--oauth`),
 //!   [`plugin_run`] (`plugin run`), [`token`], [`menu`], [`qrcode`],
-//!   [`show_config`] (`config`), [`store_migrate`] (`store migrate`).
+//!   [`show_config`] (`config`), [`store_migrate`] (`store migrate`),
+//!   [`admin`] (`admin hash-password`).
 //! - [`push_args`]: the flags that describe a push, shared by `simulate` and
 //!   `plugin run`.
 
+pub mod admin;
 pub mod menu;
 pub mod plugin_run;
 pub mod push_args;
@@ -50,6 +52,9 @@ pub enum Command {
     /// The store: migrate between backends.
     #[command(subcommand)]
     Store(store_migrate::StoreCommand),
+    /// The admin console: hash-password.
+    #[command(subcommand)]
+    Admin(admin::AdminCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -69,6 +74,7 @@ impl Command {
             Command::Menu(c) => c.run(config, out).await,
             Command::Qrcode(c) => c.run(config, out).await,
             Command::Store(c) => c.run(config, out).await,
+            Command::Admin(c) => c.run(config, out),
         }
     }
 }

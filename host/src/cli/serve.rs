@@ -1,11 +1,16 @@
-//! `wxhost serve`: the service on the configured listener until SIGINT or
-//! SIGTERM. It refuses to listen beyond loopback with the embedded default's
+//! `wxhost serve`: the service on the configured listener, and the admin
+//! console on its own (`admin.listen`), until SIGINT or SIGTERM stops both.
+//! It refuses to listen beyond loopback with the embedded default's
 //! sample credentials: they are published, so anyone could sign pushes.
+//! With no admin password set, it logs a one-time login link for the
+//! console at start.
 
 use std::io::Write;
+use std::sync::Arc;
 
 use anyhow::{Context, bail};
 
+use crate::admin::{self, Admin};
 use crate::config::{Config, EMBEDDED_DEFAULT};
 use crate::server::{self, Service};
 
@@ -25,6 +30,20 @@ impl ServeCommand {
                     config.server.listen
                 )
             })?;
+        let admin_listener = if config.admin.enabled {
+            Some(
+                tokio::net::TcpListener::bind(config.admin.listen)
+                    .await
+                    .with_context(|| {
+                        format!(
+                            "cannot listen on {} (admin.listen / WXHOST_ADMIN_LISTEN)",
+                            config.admin.listen
+                        )
+                    })?,
+            )
+        } else {
+            None
+        };
         tracing::info!(
             listen = %listener.local_addr()?,
             path = %config.server.path,
@@ -33,10 +52,60 @@ impl ServeCommand {
             storage = %config.store_location(None)?.describe(),
             "wxhost serving"
         );
-        server::run(service, listener, shutdown_signal()).await?;
+        // One signal stops both listeners.
+        let stop = tokio_util::sync::CancellationToken::new();
+        tokio::spawn({
+            let stop = stop.clone();
+            async move {
+                shutdown_signal().await;
+                stop.cancel();
+            }
+        });
+        let console = match admin_listener {
+            Some(l) => Some(start_console(config, &service, l, stop.clone()).await?),
+            None => None,
+        };
+        server::run(service, listener, stop.clone().cancelled_owned()).await?;
+        if let Some(c) = console {
+            let _ = c.await;
+        }
         tracing::info!("wxhost stopped");
         Ok(())
     }
+}
+
+/// Serves the admin console on `listener` until `stop`; logs where, and the
+/// one-time login link when no password is set.
+async fn start_console(
+    config: &Config,
+    service: &Service,
+    listener: tokio::net::TcpListener,
+    stop: tokio_util::sync::CancellationToken,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let console = Arc::new(Admin::new(config, service));
+    let addr = listener.local_addr()?;
+    match console.auth.issue_link().await {
+        // Logged once, as Jupyter does: single-use and expiring, so a log
+        // line read later is worth nothing.
+        Ok(Some(token)) => tracing::info!(
+            "admin console: http://{addr}/login?token={token} (one-time login link, valid {} min; set WXHOST_ADMIN_PASSWORD for a password)",
+            admin::auth::LINK_TTL.as_secs() / 60
+        ),
+        Ok(None) => tracing::info!("admin console: http://{addr}/"),
+        // The link lives in the store: one that is down at start (Redis)
+        // costs the link, not the service.
+        Err(e) => tracing::warn!(
+            error = %e,
+            "admin console: http://{addr}/ has no one-time login link (the store did not answer): set WXHOST_ADMIN_PASSWORD, or restart once the store answers"
+        ),
+    }
+    let limits = server::ConnLimits::from(&config.server);
+    Ok(tokio::spawn(admin::serve(
+        console,
+        listener,
+        limits,
+        stop.cancelled_owned(),
+    )))
 }
 
 /// Fails when a secret is still WeChat's published sample value and the

@@ -1,7 +1,8 @@
 //! `wxhost store migrate --from sqlite --to redis` (or the reverse): copies
 //! everything stored — plugin kv, credentials with their fetch counts, menu
 //! versions with history and the current (or partly live) one, QR codes
-//! and live permanent-code reservations, live sessions, web users — from one backend
+//! and live permanent-code reservations, live sessions, web users, the admin audit log,
+//! QR scene counters and plugins switched off — from one backend
 //! of the configuration to the other, ids kept, then reads the destination
 //! back and checks it holds the same. Only into an empty store: merging two
 //! stores' ids is not a migration. Fetch locks and push bookkeeping are
@@ -14,7 +15,8 @@ use anyhow::{Context as _, bail, ensure};
 
 use crate::config::{Config, StorageBackend};
 use crate::store::{
-    KvEntry, MenuVersion, QrRecord, QrReservation, SessionRecord, Stores, TokenRecord, WebUser,
+    AuditEntry, KvEntry, MenuVersion, QrRecord, QrReservation, SceneCounts, SessionRecord, Stores,
+    TokenRecord, WebUser,
 };
 
 #[derive(Debug, clap::Subcommand)]
@@ -52,6 +54,10 @@ struct Snapshot {
     reservations: Vec<QrReservation>,
     sessions: Vec<SessionRecord>,
     web_users: Vec<WebUser>,
+    /// Oldest first.
+    audit: Vec<AuditEntry>,
+    scene_stats: Vec<(String, SceneCounts)>,
+    plugins_off: Vec<String>,
 }
 
 impl Snapshot {
@@ -68,10 +74,13 @@ impl Snapshot {
             reservations: s.qrcodes.reservations().await?,
             sessions: s.sessions.export().await?,
             web_users: s.web_users.export().await?,
+            audit: s.audit.export().await?,
+            scene_stats: s.scene_stats.export().await?,
+            plugins_off: s.plugin_switches.disabled().await?,
         })
     }
 
-    fn counts(&self) -> [(&'static str, usize); 7] {
+    fn counts(&self) -> [(&'static str, usize); 10] {
         [
             ("kv entries", self.kv.len()),
             ("credentials", self.tokens.len()),
@@ -80,6 +89,9 @@ impl Snapshot {
             ("QR reservations", self.reservations.len()),
             ("sessions", self.sessions.len()),
             ("web users", self.web_users.len()),
+            ("audit entries", self.audit.len()),
+            ("QR scene stats", self.scene_stats.len()),
+            ("plugins off", self.plugins_off.len()),
         ]
     }
 
@@ -109,6 +121,20 @@ impl Snapshot {
             .import(&self.web_users)
             .await
             .context("writing web users")?;
+        s.audit
+            .import(&self.audit)
+            .await
+            .context("writing the audit log")?;
+        s.scene_stats
+            .import(&self.scene_stats)
+            .await
+            .context("writing QR scene stats")?;
+        for id in &self.plugins_off {
+            s.plugin_switches
+                .set_enabled(id, false)
+                .await
+                .context("writing plugin switches")?;
+        }
         Ok(())
     }
 }
@@ -169,6 +195,9 @@ impl MigrateCommand {
             && snapshot.qrcodes == copied.qrcodes
             && snapshot.reservations == copied.reservations
             && snapshot.web_users == copied.web_users
+            && snapshot.audit == copied.audit
+            && snapshot.scene_stats == copied.scene_stats
+            && snapshot.plugins_off == copied.plugins_off
             && without_expiry(&snapshot) == without_expiry(&copied);
         ensure!(
             same,

@@ -239,6 +239,11 @@ impl LoadedPlugin {
         };
         let result = r
             .and_then(|reply| reply::validate(reply, input.msg).map_err(PluginError::InvalidReply));
+        code.inner.stats.record(&code.id, &result);
+        metrics::counter!("wxhost_plugin_calls_total", "plugin" => code.id.clone()).increment(1);
+        if let Err(e) = &result {
+            metrics::counter!("wxhost_plugin_failures_total", "plugin" => code.id.clone(), "class" => e.kind()).increment(1);
+        }
         match &result {
             Err(e @ PluginError::Shed { .. }) => tracing::warn!(
                 target: "wxhost::plugin",

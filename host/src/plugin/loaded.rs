@@ -110,6 +110,11 @@ impl LoadedPlugin {
         self.code.timeout
     }
 
+    /// The host capabilities granted to it (`plugin.<id>.capabilities`).
+    pub fn capabilities(&self) -> &std::collections::BTreeSet<crate::config::Capability> {
+        &self.code.scope.capabilities
+    }
+
     /// Whether the plugin declared `kind` (`event` covers every event kind).
     pub fn handles(&self, kind: Kind) -> bool {
         self.info.handles.contains(&kind)

@@ -36,18 +36,22 @@ pub fn plugin_id(path: &Path) -> anyhow::Result<String> {
         .file_stem()
         .and_then(|s| s.to_str())
         .ok_or_else(|| anyhow!("{}: no file name", path.display()))?;
-    if stem.is_empty()
-        || stem.len() > 64
-        || !stem
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-    {
+    if !valid_id(stem) {
         bail!(
             "{}: plugin id {stem:?} must be 1 to 64 letters, digits, _ or -",
             path.display()
         );
     }
     Ok(stem.to_owned())
+}
+
+/// `[A-Za-z0-9_-]{1,64}`: safe as a file stem, a kv namespace, a label.
+pub fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
 /// Loads `path` with the settings of its id: read, compile (or cache), check,

@@ -22,6 +22,8 @@
 //!   `limiter.rs` and the captured output (`capture.rs`); `log_buffer.rs`
 //!   owns a call's log budget; `bounds.rs` caps what the host allocates on
 //!   a plugin's behalf (hostcall fuel, resources, random bytes).
+//! - [`PluginStats`] (`stats.rs`): calls and failures per plugin id, by
+//!   class, with the last error (kept across reloads, for the admin console).
 //! - `convert.rs`: every host ↔ WIT mapping; `bindings.rs`: bindgen;
 //!   `engine.rs`: Engine, pooling, epochs, linker; `pool.rs`: how many
 //!   instances at once; `watcher.rs`: hot reload (events, the periodic
@@ -49,6 +51,7 @@ mod reply;
 mod rescan;
 mod runtime;
 mod state;
+mod stats;
 mod watcher;
 mod web;
 mod web_ctx;
@@ -71,7 +74,8 @@ pub use loader::{MAX_COMPONENT_BYTES, plugin_id};
 pub use log_buffer::{LogLevel, LogLine, MAX_LOG_LINES};
 pub use pool::{DEFAULT_MAX_INSTANCES, MAX_INSTANCES, default_max_instances};
 pub use reply::{MAX_LONG_BYTES, MAX_MEDIA_ID_BYTES, MAX_TEXT_BYTES, MAX_TITLE_BYTES};
-pub use runtime::{Dispatch, ReloadEvent, Runtime};
+pub use runtime::{Dispatch, ReloadEvent, Runtime, SwitchError};
+pub use stats::{PluginCounters, PluginStats};
 pub use web::WebCallReport;
 pub use wechat_ctx::{CODE_NOT_GRANTED, CODE_SYSTEM, CODE_TRANSPORT};
 
@@ -153,4 +157,5 @@ pub(crate) struct Inner {
     permits: tokio::sync::Semaphore,
     cfg: RuntimeConfig,
     services: HostServices,
+    stats: PluginStats,
 }

@@ -45,9 +45,18 @@ impl Registry {
         Some(removed)
     }
 
+    /// Removes `id` whatever its file (switched off).
+    pub fn remove(&self, id: &str) -> Option<Arc<LoadedPlugin>> {
+        let mut by_id = self.by_id.lock().unwrap();
+        let removed = by_id.remove(id)?;
+        self.publish(&by_id);
+        Some(removed)
+    }
+
     fn publish(&self, by_id: &BTreeMap<String, Arc<LoadedPlugin>>) {
         let mut list: Vec<Arc<LoadedPlugin>> = by_id.values().cloned().collect();
         list.sort_by(|a, b| b.priority.cmp(&a.priority).then_with(|| a.id().cmp(b.id())));
+        metrics::gauge!("wxhost_plugins_loaded").set(list.len() as f64);
         self.snapshot.store(Arc::new(list));
     }
 }

@@ -4,6 +4,7 @@
 //! Loading happens off to the side; only a fully compiled, linked and
 //! described plugin is ever published.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -14,10 +15,12 @@ use super::handler::HandlerInput;
 use super::registry::Registry;
 use super::rescan::{FileStamp, Seen};
 use super::{
-    HostServices, Inner, LoadedPlugin, PluginError, PluginOutcome, RuntimeConfig, engine, loader,
+    HostServices, Inner, LoadedPlugin, PluginError, PluginOutcome, PluginStats, RuntimeConfig,
+    engine, loader,
 };
 use crate::api::QrCode;
 use crate::protocol::Message;
+use crate::store::PluginSwitchStore;
 
 /// What changed in the registry (for logs, admin views and tests).
 #[derive(Debug, Clone, PartialEq)]
@@ -50,6 +53,41 @@ pub enum ReloadEvent {
     },
 }
 
+impl ReloadEvent {
+    /// The metric label of the change.
+    fn label(&self) -> &'static str {
+        match self {
+            ReloadEvent::Loaded { .. } => "loaded",
+            ReloadEvent::Replaced { .. } => "replaced",
+            ReloadEvent::Unchanged { .. } => "unchanged",
+            ReloadEvent::Removed { .. } => "removed",
+            ReloadEvent::Failed { .. } => "rejected",
+            ReloadEvent::Disabled { .. } => "disabled",
+        }
+    }
+}
+
+/// Why a plugin could not be switched on or off.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SwitchError {
+    /// `plugin.<id>.enabled = false` in the config: the config wins.
+    #[error(
+        "plugin {0} is disabled in the config (plugin.{0}.enabled = false), which wins over the console"
+    )]
+    DisabledInConfig(String),
+    #[error("no plugin {0} in the plugins directory")]
+    Unknown(String),
+    #[error("{0}")]
+    Store(String),
+}
+
+/// Plugins switched off by an operator (persisted through the store).
+#[derive(Default)]
+struct Switches {
+    store: Option<Arc<dyn PluginSwitchStore>>,
+    off: BTreeSet<String>,
+}
+
 /// The result of [`Runtime::dispatch`].
 #[derive(Debug, Default)]
 pub struct Dispatch {
@@ -72,6 +110,7 @@ pub struct Runtime {
     pub(crate) seen: Seen,
     events: broadcast::Sender<ReloadEvent>,
     pub(crate) watcher: Mutex<Option<super::watcher::WatchHandle>>,
+    switches: Mutex<Switches>,
 }
 
 impl Runtime {
@@ -93,6 +132,7 @@ impl Runtime {
             permits: tokio::sync::Semaphore::new(instances as usize),
             cfg,
             services,
+            stats: PluginStats::default(),
         });
         Ok(Arc::new(Runtime {
             inner,
@@ -101,7 +141,177 @@ impl Runtime {
             seen: Seen::default(),
             events: broadcast::channel(256).0,
             watcher: Mutex::new(None),
+            switches: Mutex::new(Switches::default()),
         }))
+    }
+
+    /// Keeps the operator's on/off switches in `store` from now on, and
+    /// takes the ones it holds (call before [`Runtime::load_all`]).
+    pub async fn use_switches(&self, store: Arc<dyn PluginSwitchStore>) -> anyhow::Result<()> {
+        // Kept even when the read fails (a store that is down at start):
+        // later switches are still recorded.
+        self.switches.lock().unwrap().store = Some(store.clone());
+        let off = store.disabled().await?;
+        self.switches.lock().unwrap().off = off.into_iter().collect();
+        Ok(())
+    }
+
+    /// Calls and failures per plugin id (kept across reloads).
+    pub fn stats(&self) -> &PluginStats {
+        &self.inner.stats
+    }
+
+    /// Why `id` is not loaded, if it is switched off: `Some(true)` by the
+    /// config, `Some(false)` by an operator.
+    pub fn disabled_by_config(&self, id: &str) -> Option<bool> {
+        if self.inner.cfg.settings.get(id).and_then(|s| s.enabled) == Some(false) {
+            return Some(true);
+        }
+        self.switches
+            .lock()
+            .unwrap()
+            .off
+            .contains(id)
+            .then_some(false)
+    }
+
+    /// Plugin files in the directory that are switched off (by the config
+    /// or an operator), with whether the config did it.
+    pub fn disabled(&self) -> Vec<(String, bool)> {
+        let Ok(entries) = std::fs::read_dir(&self.inner.cfg.dir) else {
+            return Vec::new();
+        };
+        let mut out: Vec<(String, bool)> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| is_plugin_file(p))
+            .filter_map(|p| loader::plugin_id(&p).ok())
+            .filter_map(|id| self.disabled_by_config(&id).map(|c| (id, c)))
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Switches `id` on or off, persistently. Off: it stops serving at once
+    /// (calls in flight finish). On: its file is loaded again. The config's
+    /// `plugin.<id>.enabled = false` wins: such a plugin cannot be switched
+    /// on here.
+    pub async fn set_enabled(&self, id: &str, enabled: bool) -> Result<(), SwitchError> {
+        if self.inner.cfg.settings.get(id).and_then(|s| s.enabled) == Some(false) {
+            return Err(SwitchError::DisabledInConfig(id.to_owned()));
+        }
+        // The id names a file in the plugins directory: nothing else.
+        if !loader::valid_id(id) {
+            return Err(SwitchError::Unknown(id.to_owned()));
+        }
+        let path = self.inner.cfg.dir.join(format!("{id}.wasm"));
+        if !path.is_file() && self.get(id).is_none() {
+            return Err(SwitchError::Unknown(id.to_owned()));
+        }
+        let store = self.switches.lock().unwrap().store.clone();
+        if let Some(store) = store {
+            store
+                .set_enabled(id, enabled)
+                .await
+                .map_err(|e| SwitchError::Store(e.to_string()))?;
+        }
+        {
+            let mut s = self.switches.lock().unwrap();
+            if enabled {
+                s.off.remove(id);
+            } else {
+                s.off.insert(id.to_owned());
+            }
+        }
+        if enabled {
+            self.reload_path(&path).await;
+        } else {
+            let _guard = self.load_lock.lock().await;
+            if let Some(old) = self.registry.remove(id) {
+                tracing::info!(plugin = %id, "plugin {id} switched off (was {} {})", old.info.name, old.info.version);
+            }
+            self.emit(ReloadEvent::Disabled { id: id.to_owned() });
+        }
+        Ok(())
+    }
+
+    /// Compiles (or takes from the cache), checks the WIT version, links and
+    /// describes `bytes` as plugin `id` from `path`, without registering it:
+    /// the one validation that hot reload and uploads share.
+    pub async fn prepare(
+        &self,
+        id: &str,
+        path: &Path,
+        bytes: Vec<u8>,
+    ) -> anyhow::Result<LoadedPlugin> {
+        let started = Instant::now();
+        let sha256 = loader::sha256_hex(&bytes);
+        loader::load_bytes(
+            &self.inner,
+            id.to_owned(),
+            path.to_owned(),
+            bytes,
+            sha256,
+            started,
+        )
+        .await
+    }
+
+    /// Installs an uploaded plugin as `<id>.wasm`: validated by
+    /// [`Runtime::prepare`] first, so a file that fails never reaches the
+    /// directory and the working version keeps serving; then written under
+    /// a name the watcher ignores and renamed into place (atomic), and
+    /// published. A plugin switched off is placed but not published.
+    pub async fn install(&self, id: &str, bytes: Vec<u8>) -> anyhow::Result<Arc<LoadedPlugin>> {
+        // Checked before the id becomes a path: `../x` must not escape the
+        // plugins directory.
+        if !loader::valid_id(id) {
+            anyhow::bail!("plugin id {id:?} must be 1 to 64 letters, digits, _ or -");
+        }
+        let dir = self.inner.cfg.dir.clone();
+        let path = dir.join(format!("{id}.wasm"));
+        let id = id.to_owned();
+        if bytes.len() > super::MAX_COMPONENT_BYTES {
+            anyhow::bail!(
+                "{} bytes is larger than the {} MiB limit",
+                bytes.len(),
+                super::MAX_COMPONENT_BYTES >> 20
+            );
+        }
+        let _guard = self.load_lock.lock().await;
+        let old = self.get(&id);
+        let plugin = match self.prepare(&id, &path, bytes.clone()).await {
+            Ok(p) => Arc::new(p),
+            Err(e) => {
+                let error = format!("{e:#}");
+                self.failed(&id, Path::new("<upload>"), old.as_deref(), error.clone());
+                return Err(anyhow::anyhow!(error));
+            }
+        };
+        let tmp = dir.join(format!(".{id}.wasm.upload-{}", std::process::id()));
+        let written = tokio::task::spawn_blocking({
+            let (tmp, path) = (tmp.clone(), path.clone());
+            move || -> std::io::Result<()> {
+                use std::io::Write as _;
+                let mut f = std::fs::File::create(&tmp)?;
+                f.write_all(&bytes)?;
+                f.sync_all()?;
+                std::fs::rename(&tmp, &path)
+            }
+        })
+        .await?;
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&tmp);
+            anyhow::bail!("cannot write {}: {e}", path.display());
+        }
+        // Looked at: the next rescan need not read it again.
+        self.seen.record(&path, FileStamp::of(&path));
+        if self.disabled_by_config(&id).is_some() {
+            tracing::info!(plugin = %id, "plugin {id} uploaded; it is switched off, so not serving");
+            self.emit(ReloadEvent::Disabled { id });
+            return Ok(plugin);
+        }
+        self.publish(&id, plugin.clone(), old);
+        Ok(plugin)
     }
 
     pub fn config(&self) -> &RuntimeConfig {
@@ -170,13 +380,18 @@ impl Runtime {
             }
             return;
         }
-        if self.inner.cfg.settings.get(&id).and_then(|s| s.enabled) == Some(false) {
-            tracing::info!(plugin = %id, "plugin {id} is disabled in the config; not loading {}", path.display());
+        if let Some(by_config) = self.disabled_by_config(&id) {
+            let by = if by_config {
+                "in the config"
+            } else {
+                "by an operator"
+            };
+            tracing::info!(plugin = %id, "plugin {id} is switched off {by}; not loading {}", path.display());
+            self.registry.remove(&id);
             self.emit(ReloadEvent::Disabled { id });
             return;
         }
         let old = self.get(&id);
-        let started = Instant::now();
         let bytes = match loader::read_plugin_file(path).await {
             Ok(b) => b,
             Err(e) => return self.failed(&id, path, old.as_deref(), format!("{e:#}")),
@@ -189,48 +404,43 @@ impl Runtime {
             self.emit(ReloadEvent::Unchanged { id });
             return;
         }
-        match loader::load_bytes(
-            &self.inner,
-            id.clone(),
-            path.to_owned(),
-            bytes,
-            sha256,
-            started,
-        )
-        .await
-        {
-            Ok(p) => {
-                let p = Arc::new(p);
-                if p.info.handles.is_empty() && !p.serves_web() {
-                    tracing::warn!(plugin = %id, "plugin {id} declares no kinds in describe(); it will never be called");
-                }
-                self.registry.insert(p.clone());
-                let how = if p.from_cache() {
-                    "from cache"
-                } else {
-                    "compiled"
-                };
-                let handles: Vec<&str> = p.info.handles.iter().map(|k| k.name()).collect();
-                match old {
-                    Some(old) => {
-                        tracing::info!(plugin = %id, "plugin {id} replaced: {} {} → {} {} (sha256 {} → {}, {how} in {:?})", old.info.name, old.info.version, p.info.name, p.info.version, short(old.sha256()), short(p.sha256()), p.load_time);
-                        self.emit(ReloadEvent::Replaced {
-                            id,
-                            old_sha256: old.sha256().to_owned(),
-                            new_sha256: p.sha256().to_owned(),
-                        });
-                    }
-                    None => {
-                        tracing::info!(plugin = %id, "plugin {id} loaded: {} {} priority {} handles [{}]{} (sha256 {}, {how} in {:?})", p.info.name, p.info.version, p.priority, handles.join(", "), if p.serves_web() { format!(", pages at /app/{id}/") } else { String::new() }, short(p.sha256()), p.load_time);
-                        self.emit(ReloadEvent::Loaded {
-                            id,
-                            sha256: p.sha256().to_owned(),
-                            from_cache: p.from_cache(),
-                        });
-                    }
-                }
-            }
+        match self.prepare(&id, path, bytes).await {
+            Ok(p) => self.publish(&id, Arc::new(p), old),
             Err(e) => self.failed(&id, path, old.as_deref(), format!("{e:#}")),
+        }
+    }
+
+    /// Registers a prepared plugin (replacing `old`), logs and emits it.
+    fn publish(&self, id: &str, p: Arc<LoadedPlugin>, old: Option<Arc<LoadedPlugin>>) {
+        let id = id.to_owned();
+        self.inner.stats.loaded(&id);
+        if p.info.handles.is_empty() && !p.serves_web() {
+            tracing::warn!(plugin = %id, "plugin {id} declares no kinds in describe(); it will never be called");
+        }
+        self.registry.insert(p.clone());
+        let how = if p.from_cache() {
+            "from cache"
+        } else {
+            "compiled"
+        };
+        let handles: Vec<&str> = p.info.handles.iter().map(|k| k.name()).collect();
+        match old {
+            Some(old) => {
+                tracing::info!(plugin = %id, "plugin {id} replaced: {} {} → {} {} (sha256 {} → {}, {how} in {:?})", old.info.name, old.info.version, p.info.name, p.info.version, short(old.sha256()), short(p.sha256()), p.load_time);
+                self.emit(ReloadEvent::Replaced {
+                    id,
+                    old_sha256: old.sha256().to_owned(),
+                    new_sha256: p.sha256().to_owned(),
+                });
+            }
+            None => {
+                tracing::info!(plugin = %id, "plugin {id} loaded: {} {} priority {} handles [{}]{} (sha256 {}, {how} in {:?})", p.info.name, p.info.version, p.priority, handles.join(", "), if p.serves_web() { format!(", pages at /app/{id}/") } else { String::new() }, short(p.sha256()), p.load_time);
+                self.emit(ReloadEvent::Loaded {
+                    id,
+                    sha256: p.sha256().to_owned(),
+                    from_cache: p.from_cache(),
+                });
+            }
         }
     }
 
@@ -253,6 +463,7 @@ impl Runtime {
     }
 
     fn emit(&self, ev: ReloadEvent) {
+        metrics::counter!("wxhost_plugin_reloads_total", "result" => ev.label()).increment(1);
         let _ = self.events.send(ev);
     }
 

@@ -60,6 +60,7 @@ pub async fn push(
     let request_id = state.next_request_id.fetch_add(1, Ordering::Relaxed);
     let now = crate::unix_now();
     let refuse = |e: ProtocolError| {
+        metrics::counter!("wxhost_pushes_refused_total", "reason" => e.kind()).increment(1);
         tracing::info!(
             request_id,
             error = e.kind(),
@@ -100,6 +101,8 @@ pub async fn push(
         },
         None => (SUCCESS.to_owned(), None, Outcome::Lost),
     };
+    let latency = arrived.elapsed();
+    observe(&state, &message, plugin, outcome, retry, latency);
     tracing::info!(
         request_id,
         msg_id = message.msg_id,
@@ -108,7 +111,7 @@ pub async fn push(
         retry,
         plugin,
         outcome = outcome.as_str(),
-        latency_ms = arrived.elapsed().as_millis() as u64,
+        latency_ms = latency.as_millis() as u64,
         "push"
     );
     let content_type = if body == SUCCESS {
@@ -122,6 +125,7 @@ pub async fn push(
 /// Starts processing `message` in a detached task (so WeChat dropping the
 /// connection never cancels it) and returns where its answer will appear.
 fn start(state: &Arc<AppState>, message: Arc<Message>, deadlines: Deadlines) -> Pending<Decision> {
+    state.scenes.offer(&message);
     let (tx, rx) = watch::channel(None);
     let state = state.clone();
     let late_api = state
@@ -157,6 +161,31 @@ fn start(state: &Arc<AppState>, message: Arc<Message>, deadlines: Deadlines) -> 
         }
     });
     rx
+}
+
+/// The metrics and the admin console's activity of one answered push
+/// (labels bounded: the plugin kind and the outcome, never a user or id).
+fn observe(
+    state: &AppState,
+    message: &Message,
+    plugin: Option<&str>,
+    outcome: Outcome,
+    retry: bool,
+    latency: std::time::Duration,
+) {
+    let kind = crate::plugin::Kind::of(message).name();
+    metrics::counter!("wxhost_pushes_total", "kind" => kind, "outcome" => outcome.as_str())
+        .increment(1);
+    metrics::histogram!("wxhost_push_latency_seconds").record(latency.as_secs_f64());
+    if retry {
+        metrics::counter!("wxhost_dedup_replays_total").increment(1);
+    }
+    if matches!(outcome, Outcome::Late | Outcome::Deadline) {
+        metrics::counter!("wxhost_budget_cuts_total", "outcome" => outcome.as_str()).increment(1);
+    }
+    state
+        .activity
+        .record(crate::unix_now(), message, plugin, outcome, retry, latency);
 }
 
 /// `text`, `event:CLICK`, … for the push log line (no allocation).

@@ -33,6 +33,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
+use axum::extract::ConnectInfo;
 use axum::http::Request;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -78,8 +79,11 @@ impl From<&ServerConfig> for ConnLimits {
 
 /// Accepts connections on `listener` and serves `router` on each, within
 /// `limits`, until `shutdown` resolves; then lets the open connections
-/// finish (bounded by [`ConnLimits::shutdown_grace`]).
-pub(super) async fn serve(
+/// finish (bounded by [`ConnLimits::shutdown_grace`]). Each request carries
+/// its peer's address as axum's `ConnectInfo<SocketAddr>` (the admin
+/// console rate-limits failed logins by it). Serves the callback
+/// ([`super::run`]) and the admin console alike.
+pub async fn serve(
     router: Router,
     listener: TcpListener,
     limits: ConnLimits,
@@ -108,18 +112,20 @@ pub(super) async fn serve(
             biased;
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     accept_failed(e).await;
                     continue;
                 }
             },
         };
-        let service = TowerToHyperService::new(
-            router
-                .clone()
-                .map_request(|r: Request<Incoming>| r.map(Body::new)),
-        );
+        let (stream, peer) = stream;
+        let service =
+            TowerToHyperService::new(router.clone().map_request(move |r: Request<Incoming>| {
+                let mut r = r.map(Body::new);
+                r.extensions_mut().insert(ConnectInfo(peer));
+                r
+            }));
         let conn = builder
             .serve_connection(TokioIo::new(stream), service)
             .into_owned();

@@ -19,8 +19,15 @@
 //! - `dispatch.rs`: plugins + stored QR code → a [`Decision`] with its
 //!   [`Outcome`] (`outcome.rs`).
 //! - `late.rs`: replies that miss the budget, as customer-service messages.
+//! - `activity.rs` ([`Activity`]): the last hour per minute and the recent
+//!   pushes, in memory, for the admin console's overview;
+//!   `scene_counter.rs` ([`SceneCounter`]): scans and follows per QR scene,
+//!   written to the store off the reply's path.
+//! - `health.rs`: `/healthz` (alive) and `/readyz` (store answers, plugins
+//!   loaded), on this listener and the admin one.
 //! - `inflight.rs`: what detached work is running, for shutdown to report.
 
+pub mod activity;
 pub mod body_deadline;
 pub mod callback;
 pub mod conn;
@@ -28,11 +35,13 @@ pub mod deadlines;
 pub mod dedup;
 pub mod dispatch;
 pub mod expiring;
+pub mod health;
 pub mod inflight;
 pub mod late;
 pub mod memory;
 pub mod outcome;
 pub mod refused;
+pub mod scene_counter;
 pub mod seen;
 pub mod shared;
 
@@ -48,14 +57,17 @@ use axum::routing::get;
 use tokio::net::TcpListener;
 use tokio_util::task::TaskTracker;
 
+pub use activity::Activity;
 pub use conn::ConnLimits;
 pub use deadlines::Deadlines;
 pub use dispatch::{Decision, Dispatcher};
+pub use health::Readiness;
 pub use memory::PushMemory;
 pub use outcome::Outcome;
+pub use scene_counter::SceneCounter;
 
-use crate::api::PluginApi;
 use crate::api::jssdk::JsSdk;
+use crate::api::{PluginApi, Wechat};
 use crate::config::Config;
 use crate::plugin::{HostServices, Runtime, RuntimeConfig};
 use crate::protocol::Callback;
@@ -85,6 +97,12 @@ pub struct AppState {
     /// How long shutdown waits for detached plugin work (late replies).
     pub shutdown_grace: Duration,
     pub next_request_id: AtomicU64,
+    /// What the admin console's overview and recent pushes show.
+    pub activity: Activity,
+    /// Scans and follows per QR scene.
+    pub scenes: SceneCounter,
+    /// Whether the store answers and the plugins are loaded (`/readyz`).
+    pub readiness: Arc<Readiness>,
 }
 
 impl AppState {
@@ -98,6 +116,10 @@ impl AppState {
 pub struct Service {
     pub state: Arc<AppState>,
     pub runtime: Arc<Runtime>,
+    /// The WeChat API client, when an AppSecret is set.
+    pub wechat: Option<Arc<Wechat>>,
+    /// The store the service was built on.
+    pub stores: Stores,
     pub router: Router,
     /// The limits [`run`] serves connections within.
     pub limits: ConnLimits,
@@ -108,7 +130,7 @@ impl Service {
     /// every plugin of the directory loaded (and watched, if configured), and
     /// the router.
     pub async fn build(config: &Config, stores: Stores) -> anyhow::Result<Service> {
-        let wechat: Option<Arc<crate::api::Wechat>> = if config.wechat.app_secret.is_empty() {
+        let api: Option<Arc<Wechat>> = if config.wechat.app_secret.is_empty() {
             tracing::info!(
                 "no AppSecret configured: WeChat API calls (late replies, plugin API calls, web login, JS-SDK) are off"
             );
@@ -119,7 +141,7 @@ impl Service {
                     .context("setting up the WeChat API client")?,
             ))
         };
-        let jssdk = match &wechat {
+        let jssdk = match &api {
             Some(w) => Some(Arc::new(
                 JsSdk::new(
                     &config.wechat.app_id,
@@ -130,7 +152,7 @@ impl Service {
             )),
             None => None,
         };
-        let plugin_api = wechat.clone().map(|w| w as Arc<dyn PluginApi>);
+        let plugin_api = api.clone().map(|w| w as Arc<dyn PluginApi>);
         let runtime = Runtime::new(
             RuntimeConfig::from_config(config),
             HostServices {
@@ -139,7 +161,17 @@ impl Service {
                 jssdk: jssdk.clone(),
             },
         )?;
+        if let Err(e) = runtime.use_switches(stores.plugin_switches.clone()).await {
+            // A store that is down at start (Redis) must not keep the
+            // service from answering pushes.
+            tracing::warn!(
+                error = %e,
+                "the plugins switched off in the admin console could not be read: every plugin in the directory is loaded"
+            );
+        }
+        let readiness = Arc::new(Readiness::new(stores.sessions.clone()));
         runtime.load_all().await?;
+        readiness.plugins_loaded();
         if config.plugins.watch {
             runtime.watch()?;
         }
@@ -172,15 +204,20 @@ impl Service {
             inflight: inflight::InFlight::default(),
             shutdown_grace: Duration::from_secs(config.server.shutdown_grace_secs),
             next_request_id: AtomicU64::new(1),
+            activity: Activity::new(config.admin.show_content),
+            scenes: SceneCounter::start(stores.scene_stats.clone()),
+            readiness,
         });
         let web = Arc::new(
-            Web::new(config, &stores, wechat, jssdk, runtime.clone())
+            Web::new(config, &stores, api.clone(), jssdk, runtime.clone())
                 .context("setting up the web side (web.session_secret)")?,
         );
         let router = router(state.clone(), config, web);
         Ok(Service {
             state,
             runtime,
+            wechat: api,
+            stores,
             router,
             limits: ConnLimits::from(&config.server),
         })
@@ -200,7 +237,7 @@ pub fn router(state: Arc<AppState>, config: &Config, web: Arc<Web>) -> Router {
             &config.server.path,
             get(callback::verify).post(callback::push),
         )
-        .route("/healthz", get(|| async { "ok" }))
+        .merge(health::routes(state.readiness.clone()))
         .with_state(state)
         .merge(crate::web::routes(web))
         .layer(DefaultBodyLimit::max(config.server.body_limit_bytes))
@@ -235,6 +272,7 @@ pub async fn run(
     if tokio::time::timeout(grace, tasks.wait()).await.is_err() {
         report_abandoned(state);
     }
+    service.state.scenes.shutdown(Duration::from_secs(2)).await;
     Ok(())
 }
 

@@ -8,6 +8,9 @@
 //! - [`QrStore`]: every QR code wxhost created, and the permanent quota.
 //! - [`SessionStore`]: short-lived records that expire (sessions, OAuth states).
 //! - [`WebUserStore`]: the users who logged in on the web side (OAuth).
+//! - [`AuditStore`], [`SceneStatsStore`], [`PluginSwitchStore`]
+//!   (`operator.rs`): the admin console's audit log, scans and follows per
+//!   QR scene, plugins switched off by an operator.
 //! - [`PushLedger`]: what instances sharing a store know of each push (the
 //!   replay guard and retry de-duplication across instances).
 //! - [`Stores`]: one backend seen through all of them, opened from a
@@ -20,6 +23,7 @@
 //! enumerates with what it has) for `wxhost store migrate`. Dependencies
 //! point one way: `store` knows nothing of `api`, `plugin` or `server`.
 
+mod operator;
 pub mod redis;
 pub mod sqlite;
 mod time;
@@ -31,6 +35,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 pub use self::redis::{RedisSettings, redacted_url};
+pub use operator::{AuditEntry, AuditStore, PluginSwitchStore, SceneCounts, SceneStatsStore};
 pub use time::{format_utc, now_secs, quota_day};
 pub use types::{
     KvEntry, MenuVersion, QrCode, QrRecord, QrReservation, SessionRecord, StoredToken, TokenRecord,
@@ -386,6 +391,9 @@ pub struct Stores {
     pub qrcodes: Arc<dyn QrStore>,
     pub sessions: Arc<dyn SessionStore>,
     pub web_users: Arc<dyn WebUserStore>,
+    pub audit: Arc<dyn AuditStore>,
+    pub scene_stats: Arc<dyn SceneStatsStore>,
+    pub plugin_switches: Arc<dyn PluginSwitchStore>,
     /// Push bookkeeping shared with other instances; `None` for a backend
     /// one instance uses alone (SQLite), which keeps it in memory.
     pub pushes: Option<Arc<dyn PushLedger>>,
@@ -393,12 +401,28 @@ pub struct Stores {
 
 /// Every trait a backend implements: the one list a new store trait joins.
 pub trait Backend:
-    KvStore + TokenStore + MenuStore + QrStore + SessionStore + WebUserStore
+    KvStore
+    + TokenStore
+    + MenuStore
+    + QrStore
+    + SessionStore
+    + WebUserStore
+    + AuditStore
+    + SceneStatsStore
+    + PluginSwitchStore
 {
 }
 
 impl<B> Backend for B where
-    B: KvStore + TokenStore + MenuStore + QrStore + SessionStore + WebUserStore
+    B: KvStore
+        + TokenStore
+        + MenuStore
+        + QrStore
+        + SessionStore
+        + WebUserStore
+        + AuditStore
+        + SceneStatsStore
+        + PluginSwitchStore
 {
 }
 
@@ -411,7 +435,10 @@ impl Stores {
             menus: backend.clone(),
             qrcodes: backend.clone(),
             sessions: backend.clone(),
-            web_users: backend,
+            web_users: backend.clone(),
+            audit: backend.clone(),
+            scene_stats: backend.clone(),
+            plugin_switches: backend,
             pushes: None,
         }
     }

@@ -19,6 +19,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
+mod operator;
+
 use super::{
     KvEntry, KvQuota, KvStore, MenuStore, MenuVersion, QrCode, QrRecord, QrReservation, QrStore,
     RESERVATION_TTL_SECS, Reservation, SessionRecord, SessionStore, StoreError, StoredToken,
@@ -117,6 +119,25 @@ const MIGRATIONS: &[&str] = &[
         snapshot INTEGER NOT NULL,
         first_seen INTEGER NOT NULL,
         last_seen INTEGER NOT NULL
+    );",
+    // 9: the operator's side: audit log, scans/follows per QR scene,
+    // plugins switched off in the admin console
+    "CREATE TABLE audit_log (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        detail TEXT NOT NULL
+    );
+    CREATE TABLE qrcode_scene_stats (
+        scene TEXT PRIMARY KEY,
+        scans INTEGER NOT NULL,
+        follows INTEGER NOT NULL
+    );
+    CREATE TABLE plugin_switch (
+        id TEXT PRIMARY KEY,
+        enabled INTEGER NOT NULL,
+        changed_at INTEGER NOT NULL
     );",
 ];
 

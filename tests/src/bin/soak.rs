@@ -89,6 +89,10 @@ async fn main() -> anyhow::Result<()> {
         .arg(&config)
         .arg("serve")
         .env("WXHOST_LISTEN", format!("127.0.0.1:{port}"))
+        .env(
+            "WXHOST_ADMIN_LISTEN",
+            format!("127.0.0.1:{}", wxhost_tests::service::free_port()),
+        )
         .env("WXHOST_PLUGINS_DIR", &plugins)
         .env("WXHOST_DATA_DIR", work.path().join("data"))
         .env("WXHOST_LOG", "info")

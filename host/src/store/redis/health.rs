@@ -2,13 +2,24 @@
 //! logged (once), and so is the first answer after failures; while it is
 //! down, calls fail at once except one probe every [`PROBE_EVERY`], so a
 //! dead or unreachable Redis costs a push nothing but the fallback, and the
-//! probe notices its return.
+//! probe notices its return. Only the probe's answer ends an outage: an
+//! answer to a call sent before the failure (pipelined calls complete out of
+//! order when the connection drops) says nothing about Redis now.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// How often a call is let through to a Redis known to be down.
 pub const PROBE_EVERY: Duration = Duration::from_millis(200);
+
+/// How a call was let through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Call {
+    /// Redis was answering when it was sent.
+    Normal,
+    /// Sent to a Redis known to be down, to see whether it is back.
+    Probe,
+}
 
 pub struct Health {
     down: AtomicBool,
@@ -33,15 +44,16 @@ impl Health {
         self.epoch.elapsed().as_millis() as u64
     }
 
-    /// Whether a call may go to Redis now: always while it answers; while
-    /// down, one caller per [`PROBE_EVERY`].
-    pub fn admit(&self) -> bool {
+    /// Whether a call may go to Redis now: always while it answers
+    /// (`Some(Call::Normal)`); while down, one caller per [`PROBE_EVERY`]
+    /// (`Some(Call::Probe)`).
+    pub fn admit(&self) -> Option<Call> {
         if !self.down.load(Ordering::Relaxed) {
-            return true;
+            return Some(Call::Normal);
         }
         let now = self.now_ms();
         let due = self.next_probe_ms.load(Ordering::Relaxed);
-        now >= due
+        let probe = now >= due
             && self
                 .next_probe_ms
                 .compare_exchange(
@@ -50,11 +62,13 @@ impl Health {
                     Ordering::Relaxed,
                     Ordering::Relaxed,
                 )
-                .is_ok()
+                .is_ok();
+        probe.then_some(Call::Probe)
     }
 
-    pub fn answered(&self) {
-        if self.down.swap(false, Ordering::Relaxed) {
+    /// Redis answered `call`.
+    pub fn answered(&self, call: Call) {
+        if call == Call::Probe && self.down.swap(false, Ordering::Relaxed) {
             tracing::info!(
                 redis = %self.url,
                 "redis answers again: shared state and cross-instance de-duplication are back"
@@ -90,15 +104,18 @@ mod tests {
     #[test]
     fn while_down_one_probe_goes_per_interval_and_an_answer_restores_all() {
         let h = Health::new("redis://h/0".into());
-        assert!(h.admit() && h.admit());
+        assert_eq!(h.admit(), Some(Call::Normal));
         h.failed("boom");
         assert!(h.is_down());
-        assert!(!h.admit(), "no call right after a failure");
+        assert_eq!(h.admit(), None, "no call right after a failure");
+        // A call sent before the failure, answered late, ends nothing.
+        h.answered(Call::Normal);
+        assert!(h.is_down());
         std::thread::sleep(PROBE_EVERY + Duration::from_millis(20));
-        assert!(h.admit(), "the probe");
-        assert!(!h.admit(), "only one probe");
-        h.answered();
+        assert_eq!(h.admit(), Some(Call::Probe), "the probe");
+        assert_eq!(h.admit(), None, "only one probe");
+        h.answered(Call::Probe);
         assert!(!h.is_down());
-        assert!(h.admit() && h.admit());
+        assert_eq!(h.admit(), Some(Call::Normal));
     }
 }

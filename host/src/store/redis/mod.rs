@@ -22,11 +22,13 @@
 //!   so Redis Cluster is not supported.
 //!
 //! Files: [`health`] (reachability), `kv.rs`, `tokens.rs`, `menus.rs`,
-//! `qrcodes.rs`, `sessions.rs`, `web_users.rs`, `pushes.rs` (one trait each).
+//! `qrcodes.rs`, `sessions.rs`, `web_users.rs`, `operator.rs` (the admin
+//! console's three), `pushes.rs` (one trait each).
 
 mod health;
 mod kv;
 mod menus;
+mod operator;
 mod pushes;
 mod qrcodes;
 mod sessions;
@@ -126,12 +128,12 @@ impl RedisStore {
     where
         F: Future<Output = Result<T, RedisError>>,
     {
-        if !self.health.admit() {
+        let Some(admitted) = self.health.admit() else {
             return Err(StoreError::Unavailable("redis unreachable".into()));
-        }
+        };
         match tokio::time::timeout(self.timeout, f(self.conn.clone())).await {
             Ok(Ok(v)) => {
-                self.health.answered();
+                self.health.answered(admitted);
                 Ok(v)
             }
             Ok(Err(e)) if unreachable(&e) => {
@@ -140,7 +142,7 @@ impl RedisStore {
                 Err(StoreError::Unavailable(message))
             }
             Ok(Err(e)) => {
-                self.health.answered();
+                self.health.answered(admitted);
                 Err(StoreError::Backend(format!("redis: {}", describe(&e))))
             }
             Err(_) => {

@@ -1,0 +1,165 @@
+//! The operator's side: a web console, a JSON API, Prometheus metrics and
+//! health checks, on a listener of its own (`admin.listen`, loopback by
+//! default), served by the same connection layer as the callback
+//! ([`crate::server::conn`]).
+//!
+//! - [`Admin`] (here): what the console works on — the running service's
+//!   runtime, stores, activity and WeChat client — and [`router`].
+//! - `auth.rs`: the password or one-time link, sessions and CSRF, the API's
+//!   bearer token; `login_limit.rs`: failed logins per client address.
+//! - `ops.rs`: the operations (menus, QR codes, plugins, token), one way
+//!   each for pages and API, each written to the audit log.
+//! - `pages/`: the server-rendered pages (askama templates in
+//!   `host/templates/admin/`); `charts.rs`: their SVG charts.
+//! - `api.rs`: `/api/v1`; `error.rs`: [`AdminError`] as JSON.
+//! - `metrics.rs`: the process's Prometheus recorder and `GET /metrics`.
+//! - `/healthz`, `/readyz`: [`crate::server::health`], as on the callback
+//!   listener.
+//!
+//! Askama over maud: the pages are HTML files a designer can read and edit
+//! without knowing Rust macros, and still compiled into the binary and
+//! type-checked against their structs; both escape by default.
+
+mod api;
+pub mod auth;
+mod charts;
+pub mod error;
+mod login_limit;
+pub mod metrics;
+pub mod ops;
+mod pages;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::get;
+use tokio::net::TcpListener;
+
+pub use error::AdminError;
+
+use crate::api::Wechat;
+use crate::config::{Config, TokenEndpoint};
+use crate::plugin::Runtime;
+use crate::server::body_deadline::{self, BodyDeadline};
+use crate::server::{AppState, ConnLimits, Service, health};
+use crate::store::Stores;
+
+/// access_token fetches WeChat allows per account per day.
+pub const DAILY_TOKEN_LIMIT: u64 = 2000;
+/// Time allowed for a console request's body (an upload of up to 64 MiB).
+const BODY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Everything the console and the API work on.
+pub struct Admin {
+    pub auth: auth::Auth,
+    pub runtime: Arc<Runtime>,
+    /// `None` without an AppSecret: menus, QR codes and the token are then
+    /// read-only (what the store has).
+    pub wechat: Option<Arc<Wechat>>,
+    pub stores: Stores,
+    /// The callback's state: activity, readiness.
+    pub service: Arc<AppState>,
+    pub app_id: String,
+    pub token_endpoint: &'static str,
+    pub permanent_qr_limit: u64,
+}
+
+impl Admin {
+    /// The console for a built `service`.
+    pub fn new(config: &Config, service: &Service) -> Admin {
+        // Installed with the console: only it renders them.
+        metrics::handle();
+        Admin {
+            auth: auth::Auth::new(&config.admin, service.stores.sessions.clone()),
+            runtime: service.runtime.clone(),
+            wechat: service.wechat.clone(),
+            stores: service.stores.clone(),
+            service: service.state.clone(),
+            app_id: config.wechat.app_id.clone(),
+            token_endpoint: match config.wechat.token_endpoint {
+                TokenEndpoint::Stable => "stable (/cgi-bin/stable_token)",
+                TokenEndpoint::Classic => "classic (/cgi-bin/token)",
+            },
+            permanent_qr_limit: service
+                .wechat
+                .as_ref()
+                .map_or(100_000, |w| w.options().permanent_qr_limit),
+        }
+    }
+
+    /// The token's state for the overview: a headline and a detail line.
+    pub async fn token_summary(&self) -> (String, String) {
+        let Some(w) = &self.wechat else {
+            return ("API off".into(), "no AppSecret configured".into());
+        };
+        match w.tokens().status().await {
+            Ok(s) => {
+                let head = match (s.fingerprint, s.seconds_left) {
+                    (Some(f), Some(left)) if left > 0 => format!("{f} · {} min left", left / 60),
+                    (Some(f), _) => format!("{f} · expired"),
+                    _ => "none fetched yet".into(),
+                };
+                (
+                    head,
+                    format!("{} of {DAILY_TOKEN_LIMIT} fetches today", s.fetches_today),
+                )
+            }
+            Err(e) => ("unknown".into(), e.to_string()),
+        }
+    }
+}
+
+/// The console's routes: pages, `/api/v1`, `/metrics`, `/healthz`, `/readyz`.
+pub fn router(admin: Arc<Admin>) -> Router {
+    let deadline = BodyDeadline {
+        timeout: BODY_TIMEOUT,
+        max_bytes: crate::plugin::MAX_COMPONENT_BYTES + (1 << 20),
+    };
+    Router::new()
+        .merge(pages::routes())
+        .merge(api::routes())
+        .route("/metrics", get(metrics::render))
+        .merge(health::routes(admin.service.readiness.clone()))
+        .layer(axum::middleware::from_fn_with_state(
+            deadline,
+            body_deadline::read_within,
+        ))
+        .layer(axum::middleware::map_response(security_headers))
+        .with_state(admin)
+}
+
+/// Pages are never framed, sniffed, cached by proxies, or given a referrer
+/// (login links carry a token).
+async fn security_headers(mut res: axum::response::Response) -> axum::response::Response {
+    use axum::http::{HeaderValue, header};
+    let h = res.headers_mut();
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; frame-ancestors 'none'",
+        ),
+    );
+    h.entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    res
+}
+
+/// Serves the console on `listener` within `limits` until `shutdown`.
+pub async fn serve(
+    admin: Arc<Admin>,
+    listener: TcpListener,
+    limits: ConnLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    crate::server::conn::serve(router(admin), listener, limits, shutdown).await;
+}
