@@ -12,6 +12,7 @@ use wasmtime::component::InstancePre;
 use super::Inner;
 use super::handler::Exports;
 use super::kind::Kind;
+use super::reuse::Reuse;
 use super::state::{CallState, PluginScope};
 
 /// What a plugin's `describe` returned.
@@ -41,6 +42,8 @@ pub(crate) struct PluginCode {
     pub pre: InstancePre<CallState>,
     pub exports: Exports,
     pub scope: Arc<PluginScope>,
+    /// With `reuse_calls`: this version's idle instances (`reuse.rs`).
+    pub reuse: Option<Arc<Reuse>>,
     pub inner: Arc<Inner>,
 }
 
@@ -90,6 +93,17 @@ impl LoadedPlugin {
     /// Its own time limit per call.
     pub fn timeout(&self) -> Duration {
         self.code.timeout
+    }
+
+    /// Calls one instance may serve (`plugin.<id>.reuse_calls`; 1: a fresh
+    /// instance per call).
+    pub fn reuse_calls(&self) -> u32 {
+        self.code.reuse.as_ref().map_or(1, |r| r.max_calls)
+    }
+
+    /// Instances of this version idle for reuse now.
+    pub fn idle_instances(&self) -> usize {
+        self.code.reuse.as_ref().map_or(0, |r| r.idle())
     }
 
     /// Whether the plugin declared `kind` (`event` covers every event kind).

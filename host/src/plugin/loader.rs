@@ -21,6 +21,7 @@ use super::Inner;
 use super::bindings::{PluginPre, WIT_PACKAGE, WIT_VERSION};
 use super::handler::Exports;
 use super::loaded::{LoadedPlugin, PluginCode};
+use super::reuse::Reuse;
 use super::state::PluginScope;
 use crate::store::KvQuota;
 
@@ -112,11 +113,15 @@ pub(crate) async fn load_bytes(
     sha256: String,
     started: Instant,
 ) -> anyhow::Result<LoadedPlugin> {
-    let code = compile(inner, id, path, bytes, sha256).await?;
+    let mut code = compile(inner, id, path, bytes, sha256).await?;
+    // `describe` runs on an instance of its own, never kept for reuse: a
+    // reused instance's `reuse_calls` count only messages.
+    let reuse = code.reuse.take();
     let info = code
         .describe()
         .await
         .map_err(|e| anyhow!("describe failed: {e}"))?;
+    code.reuse = reuse;
     Ok(LoadedPlugin::new(code, info, started.elapsed()))
 }
 
@@ -181,6 +186,10 @@ async fn compile(
         pre: pre.instance_pre().clone(),
         exports,
         scope,
+        reuse: settings
+            .reuse_calls
+            .filter(|&n| n > 1)
+            .map(|n| Reuse::new(inner, n)),
         inner: inner.clone(),
     })
 }

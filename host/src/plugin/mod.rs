@@ -8,7 +8,9 @@
 //!   built from a `PluginCode` by `loader.rs` (read, compile or cache, WIT
 //!   version check, link, describe).
 //! - `call.rs`: one call — pool permit, fresh store, limits, and
-//!   classification into [`PluginError`] (`error.rs`); `handler.rs`: the
+//!   classification into [`PluginError`] (`error.rs`), with a guest's own
+//!   account of an abort read from its stderr (`guest_failure.rs`: Rust
+//!   panics, JavaScript errors, Python tracebacks); `handler.rs`: the
 //!   export for a message's kind; `reply.rs`: validation of what it answered.
 //! - [`Kind`] (`kind.rs`): the WIT `kind` enum itself, with its table
 //!   generated from the WIT by `build.rs`.
@@ -18,6 +20,9 @@
 //!   `limiter.rs` and the captured output (`capture.rs`); `log_buffer.rs`
 //!   owns a call's log budget; `bounds.rs` caps what the host allocates on
 //!   a plugin's behalf (hostcall fuel, resources, random bytes).
+//! - `reuse.rs`: opt-in instance reuse (`plugin.<id>.reuse_calls`): a
+//!   bounded pool of idle instances per loaded version, within the pool's
+//!   permits.
 //! - `convert.rs`: every host ↔ WIT mapping; `bindings.rs`: bindgen;
 //!   `engine.rs`: Engine, pooling, epochs, linker; `pool.rs`: how many
 //!   instances at once; `watcher.rs`: hot reload (events, the periodic
@@ -31,6 +36,7 @@ mod capture;
 mod convert;
 mod engine;
 mod error;
+mod guest_failure;
 mod handler;
 mod host_ctx;
 mod kind;
@@ -42,6 +48,7 @@ mod pool;
 mod registry;
 mod reply;
 mod rescan;
+mod reuse;
 mod runtime;
 mod state;
 mod watcher;
@@ -64,6 +71,7 @@ pub use loader::{MAX_COMPONENT_BYTES, plugin_id};
 pub use log_buffer::{LogLevel, LogLine, MAX_LOG_LINES};
 pub use pool::{DEFAULT_MAX_INSTANCES, MAX_INSTANCES, default_max_instances};
 pub use reply::{MAX_LONG_BYTES, MAX_MEDIA_ID_BYTES, MAX_TEXT_BYTES, MAX_TITLE_BYTES};
+pub use reuse::MAX_REUSE_CALLS;
 pub use runtime::{Dispatch, ReloadEvent, Runtime};
 pub use wechat_ctx::{CODE_NOT_GRANTED, CODE_SYSTEM, CODE_TRANSPORT};
 
@@ -141,6 +149,11 @@ pub(crate) struct Inner {
     compat: String,
     pooling: bool,
     permits: tokio::sync::Semaphore,
+    /// Calls waiting for a permit (`reuse.rs`: idle instances then give
+    /// theirs up).
+    waiting: std::sync::atomic::AtomicUsize,
+    /// Every loaded version's pool of reusable instances (`reuse.rs`).
+    warm_pools: std::sync::Mutex<Vec<std::sync::Weak<reuse::Reuse>>>,
     cfg: RuntimeConfig,
     services: HostServices,
 }
