@@ -106,6 +106,24 @@ impl LoadedPlugin {
         self.code.reuse.as_ref().map_or(0, |r| r.idle())
     }
 
+    /// The component's imports (WASI and wxhost interfaces, with versions).
+    pub fn imports(&self) -> Vec<String> {
+        let c = self.code.pre.component();
+        c.component_type()
+            .imports(c.engine())
+            .map(|(n, _)| n.to_owned())
+            .collect()
+    }
+
+    /// The component's exports.
+    pub fn exports(&self) -> Vec<String> {
+        let c = self.code.pre.component();
+        c.component_type()
+            .exports(c.engine())
+            .map(|(n, _)| n.to_owned())
+            .collect()
+    }
+
     /// Whether the plugin declared `kind` (`event` covers every event kind).
     pub fn handles(&self, kind: Kind) -> bool {
         self.info.handles.contains(&kind)

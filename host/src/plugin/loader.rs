@@ -251,7 +251,8 @@ fn compatible(v: (u64, u64, u64)) -> bool {
     }
 }
 
-pub(crate) fn supported() -> String {
+/// The WIT versions this host loads (`wechat:plugin@0.2.x`).
+pub fn supported() -> String {
     let (ma, mi, _) = WIT_VERSION;
     if ma == 0 {
         format!("{WIT_PACKAGE}@0.{mi}.x")

@@ -67,7 +67,7 @@ pub use handler::HandlerInput;
 pub use host_ctx::{MAX_KV_KEY_BYTES, MAX_KV_VALUE_BYTES};
 pub use kind::Kind;
 pub use loaded::{LoadedPlugin, PluginInfo};
-pub use loader::{MAX_COMPONENT_BYTES, plugin_id};
+pub use loader::{MAX_COMPONENT_BYTES, plugin_id, supported as supported_wit};
 pub use log_buffer::{LogLevel, LogLine, MAX_LOG_LINES};
 pub use pool::{DEFAULT_MAX_INSTANCES, MAX_INSTANCES, default_max_instances};
 pub use reply::{MAX_LONG_BYTES, MAX_MEDIA_ID_BYTES, MAX_TEXT_BYTES, MAX_TITLE_BYTES};
