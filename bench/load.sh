@@ -1,16 +1,25 @@
 #!/usr/bin/env bash
-# Load benchmark: signed safe-mode text pushes through the `echo` plugin at
-# full rate, on the SQLite backend and on the Redis backend (a redis-server
-# of its own: free loopback port, no persistence, temp dir), interleaved
-# ROUNDS times because this machine is shared and noisy; then a bare axum
-# server on the same stack as the floor.
-# Usage: bench/load.sh [CONNECTIONS] [SECONDS]     (release build; loopback only)
-#        ROUNDS=3 bench/load.sh                    (default 2 rounds)
+# Load benchmark, in one run:
+#  1. signed safe-mode text pushes at full rate through the service with the
+#     Rust echo (`echo`) on the SQLite backend and on the Redis backend (a
+#     redis-server of its own: free loopback port, no persistence, temp dir),
+#     the JavaScript echo (`echo-js`) and the Python echo (`echo-py`) — the
+#     guest ones with a fresh instance per call and with instance reuse
+#     (`reuse_calls`) — and a bare axum server on the same stack as the
+#     floor; ROUNDS rounds, interleaved (the machine is shared and noisy),
+#     every run reported, medians summarised;
+#  2. for each echo: hot-load time (`cp` into the plugins dir → serving),
+#     compiling and from the compiled cache, and restart time with the
+#     compiled cache (process start → serving).
+# The admin console runs too (its metrics are recorded on every push).
+# Usage: bench/load.sh [CONNECTIONS] [SECONDS] [ROUNDS] [REUSE_CALLS]
+#        (release build; loopback only; defaults 50 10 2 1000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CONNS=${1:-50}
 SECS=${2:-10}
-ROUNDS=${ROUNDS:-2}
+ROUNDS=${3:-2}
+REUSE=${4:-1000}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}
 scripts/build-plugins.sh >/dev/null
 scripts/setup-redis.sh
@@ -18,26 +27,49 @@ cargo build --release -q -p wxhost -p wxhost-tests --bin wxhost --bin loadgen
 BIN=$CARGO_TARGET_DIR/release
 WORK=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
-mkdir -p "$WORK/plugins"
-cp build/wasm/echo.wasm "$WORK/plugins/"
 
 # Free loopback ports, so runs on a shared machine never collide.
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-wait_up() { for _ in $(seq 100); do curl -sf "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "server did not start" >&2; exit 1; }
-
-# run_wxhost LABEL OUT [ENV...]: serve with the environment given, warm up, measure.
-# The admin console runs too (its metrics are recorded on every push).
-run_wxhost() {
-    local label=$1 out=$2 port; shift 2
+# serve DIR [ENV...]: starts wxhost on DIR/plugins and DIR/wxhost.toml with
+# the compiled cache in $WORK/data (shared by every run); sets WX and URL.
+serve() {
+    local dir=$1 port
+    shift
     port=$(free_port)
-    env "$@" WXHOST_LISTEN=127.0.0.1:$port WXHOST_ADMIN_LISTEN=127.0.0.1:$(free_port) WXHOST_PLUGINS_DIR="$WORK/plugins" WXHOST_DATA_DIR="$WORK/data" \
-      "$BIN/wxhost" serve 2>>"$WORK/wxhost.log" &
-    local wx=$!
-    wait_up http://127.0.0.1:$port/healthz
-    "$BIN/loadgen" run http://127.0.0.1:$port/wechat "$CONNS" 2 warmup >/dev/null
-    "$BIN/loadgen" run http://127.0.0.1:$port/wechat "$CONNS" "$SECS" "$label" | tee -a "$out"
-    kill $wx; wait $wx 2>/dev/null || true
+    URL=http://127.0.0.1:$port/wechat
+    env "$@" WXHOST_LISTEN=127.0.0.1:$port WXHOST_ADMIN_LISTEN=127.0.0.1:$(free_port) \
+        WXHOST_PLUGINS_DIR="$dir/plugins" WXHOST_DATA_DIR="${DATA:-$WORK/data}" \
+        "$BIN/wxhost" --config "$dir/wxhost.toml" serve 2>>"$dir/wxhost.log" &
+    WX=$!
+}
+stop() { kill "$WX"; wait "$WX" 2>/dev/null || true; }
+wait_up() { for _ in $(seq 600); do curl -sf "${URL%/wechat}/healthz" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "server did not start" >&2; exit 1; }
+
+# setup NAME VARIANT: a directory with plugins/NAME.wasm and its config.
+setup() {
+    local dir=$WORK/$1-$2
+    mkdir -p "$dir/plugins"
+    cp "build/wasm/$1.wasm" "$dir/plugins/"
+    if [ "$2" = reuse ]; then
+        printf '[plugin.%s]\nreuse_calls = %s\n' "$1" "$REUSE" >"$dir/wxhost.toml"
+    else
+        : >"$dir/wxhost.toml"
+    fi
+    echo "$dir"
+}
+
+# load NAME VARIANT [ENV...]: full-rate pushes through one plugin.
+load() {
+    local name=$1 variant=$2 dir
+    shift 2
+    dir=$(setup "$name" "$variant")
+    serve "$dir" "$@"
+    # The first start compiles a guest component (seconds); later ones load it from the cache.
+    "$BIN/loadgen" until "$URL" 600 "start $name" >/dev/null
+    "$BIN/loadgen" run "$URL" "$CONNS" 2 warmup >/dev/null
+    "$BIN/loadgen" run "$URL" "$CONNS" "$SECS" "$name ($variant)" | tee -a "$WORK/results.txt"
+    stop
 }
 
 REDIS_PORT=$(free_port)
@@ -45,26 +77,58 @@ mkdir -p "$WORK/redis"
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$WORK/redis" >"$WORK/redis.log" &
 for _ in $(seq 100); do [ "$(redis-cli -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ] && break; sleep 0.1; done
 
+echo "== throughput: $CONNS connections, $SECS s per run, $ROUNDS round(s); reuse_calls = $REUSE"
 for round in $(seq "$ROUNDS"); do
-    run_wxhost "wxhost+echo, sqlite (round $round)" "$WORK/sqlite.txt"
-    run_wxhost "wxhost+echo, redis (round $round)" "$WORK/redis.txt" \
-      WXHOST_STORAGE_BACKEND=redis WXHOST_REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0 WXHOST_REDIS_KEY_PREFIX="bench$round:" WXHOST_SESSION_SECRET=load-bench-session-secret-32-chars-long
+    load echo sqlite
+    load echo redis WXHOST_STORAGE_BACKEND=redis WXHOST_REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0 \
+        WXHOST_REDIS_KEY_PREFIX="bench$round:" WXHOST_SESSION_SECRET=load-bench-session-secret-32-chars-long
+    load echo-js fresh
+    load echo-js reuse
+    load echo-py fresh
+    load echo-py reuse
+    port=$(free_port)
+    "$BIN/loadgen" floor "127.0.0.1:$port" &
+    FL=$!
+    sleep 0.3
+    "$BIN/loadgen" run "http://127.0.0.1:$port/wechat" "$CONNS" 2 warmup >/dev/null
+    "$BIN/loadgen" run "http://127.0.0.1:$port/wechat" "$CONNS" "$SECS" "floor (bare axum)" | tee -a "$WORK/results.txt"
+    kill $FL; wait $FL 2>/dev/null || true
 done
 
-FLPORT=$(free_port)
-"$BIN/loadgen" floor 127.0.0.1:$FLPORT &
-FL=$!
-sleep 0.3
-"$BIN/loadgen" run http://127.0.0.1:$FLPORT/wechat "$CONNS" 2 warmup >/dev/null
-"$BIN/loadgen" run http://127.0.0.1:$FLPORT/wechat "$CONNS" "$SECS" "floor (bare axum)" | tee "$WORK/floor.txt"
-kill $FL; wait $FL 2>/dev/null || true
+echo "== hot-load (cp → serving) and restart with the compiled cache"
+for name in echo echo-js echo-py; do
+    DATA=$WORK/hot-$name    # a cache of its own: the first copy compiles
+    dir=$WORK/hot-$name-dir
+    mkdir -p "$dir/plugins" && : >"$dir/wxhost.toml"
+    serve "$dir"
+    wait_up
+    "$BIN/loadgen" until "$URL" 600 "hot-load $name (compiling)" "build/wasm/$name.wasm" "$dir/plugins/$name.wasm" | tee -a "$WORK/results.txt"
+    stop
+    serve "$dir"
+    "$BIN/loadgen" until "$URL" 600 "restart with $name (compiled cache)" | tee -a "$WORK/results.txt"
+    rm "$dir/plugins/$name.wasm"
+    sleep 1.5   # the removal is seen
+    "$BIN/loadgen" until "$URL" 600 "hot-load $name (compiled cache)" "build/wasm/$name.wasm" "$dir/plugins/$name.wasm" | tee -a "$WORK/results.txt"
+    stop
+    unset DATA
+done
 
-python3 - "$WORK/sqlite.txt" "$WORK/redis.txt" "$WORK/floor.txt" <<'PY'
-import re, sys
-def runs(p): return [(float(a), float(b)) for a, b in re.findall(r"= (\d+) req/s, p50 [\d.]+ ms, p99 ([\d.]+) ms", open(p).read())]
-sqlite, redis, floor = runs(sys.argv[1]), runs(sys.argv[2]), runs(sys.argv[3])
-mean = lambda xs: sum(xs) / len(xs)
-s, r, f = mean([x for x, _ in sqlite]), mean([x for x, _ in redis]), floor[0][0]
-print(f"sqlite: {s:.0f} req/s mean, {100*s/f:.0f}% of the floor's req/s (goal >= 40%)")
-print(f"redis:  {r:.0f} req/s mean, {r/s:.2f} x sqlite (goal >= 0.8), p99 max {max(p for _, p in redis):.2f} ms (goal <= 5 ms)")
+python3 - "$WORK/results.txt" <<'PY'
+import re, statistics, sys
+runs = {}
+for line in open(sys.argv[1]):
+    m = re.match(r"(.+?): \d+ requests .*= (\d+) req/s, p50 ([\d.]+) ms, p99 ([\d.]+) ms", line)
+    if m:
+        runs.setdefault(m.group(1), []).append((float(m.group(2)), float(m.group(4))))
+med = lambda label, i: statistics.median(r[i] for r in runs[label])
+rust, floor = med("echo (sqlite)", 0), med("floor (bare axum)", 0)
+print(f"== summary (medians over {len(runs['echo (sqlite)'])} round(s))")
+print(f"Rust echo, sqlite: {rust:.0f} req/s, {100 * rust / floor:.0f}% of the floor (goal >= 40%)")
+redis, redis_p99 = med("echo (redis)", 0), max(p for _, p in runs["echo (redis)"])
+ok = "meets" if redis >= 0.8 * rust and redis_p99 <= 5 else "misses"
+print(f"Rust echo, redis: {redis:.0f} req/s = {redis / rust:.2f} x sqlite, p99 max {redis_p99:.2f} ms ({ok} the goal: >= 0.8 x sqlite, p99 <= 5 ms)")
+for label, goal in [("echo-js (fresh)", 0.3), ("echo-js (reuse)", 0.3), ("echo-py (fresh)", 0.2), ("echo-py (reuse)", 0.2)]:
+    rps, p99 = med(label, 0), med(label, 1)
+    ok = "meets" if rps >= goal * rust and p99 <= 5 else "misses"
+    print(f"{label}: {rps:.0f} req/s = {rps / rust:.2f} x Rust, p99 {p99:.2f} ms ({ok} the goal: >= {goal} x Rust, p99 <= 5 ms)")
 PY

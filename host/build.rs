@@ -2,6 +2,11 @@
 //! enum, so `wit/plugin.wit` stays the one list of message kinds: the enum
 //! itself comes from wasmtime's bindgen, and a name here that bindgen did
 //! not generate fails to compile.
+//!
+//! Also embeds the plugin author's kit (`authoring_kit.rs`): every file of
+//! the SDKs, the WIT, the project templates and the guest tool set-up
+//! scripts, which `wxhost plugin new` writes out and `wxhost plugin build`
+//! runs — the same files `make plugins` uses, never a copy.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -32,6 +37,79 @@ fn main() {
     let _ = writeln!(out, "        }}\n    }}\n}}");
     let dest = Path::new(&std::env::var("OUT_DIR").unwrap()).join("kinds.rs");
     std::fs::write(dest, out).expect("write kinds.rs");
+    authoring_kit();
+}
+
+/// What the kit holds, relative to the repository root: whole directories
+/// (so a new SDK file is in it without a list to update) and single files.
+const KIT: &[&str] = &[
+    // The workspace manifest (the Rust SDK's versions) and lock file (a new
+    // Rust project starts from it).
+    "Cargo.toml",
+    "Cargo.lock",
+    "wit",
+    "sdk-guest/src",
+    "sdk-js/src",
+    "sdk-js/types",
+    "sdk-js/package.json",
+    "sdk-js/package-lock.json",
+    "sdk-python/wxhost_sdk",
+    "sdk-python/requirements.txt",
+    "scripts/lib-guest.sh",
+    "scripts/setup-js.sh",
+    "scripts/setup-python.sh",
+    "host/templates",
+];
+
+/// `pub static KIT: &[(&str, &str)]`: (path from the repository root, text).
+fn authoring_kit() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut files = Vec::new();
+    for entry in KIT {
+        let path = root.join(entry);
+        println!("cargo:rerun-if-changed={}", path.display());
+        collect(&root, &path, &mut files);
+    }
+    files.sort();
+    let mut out =
+        String::from("/// The plugin author's kit: (path from the repository root, text).\n");
+    out.push_str("pub static KIT: &[(&str, &str)] = &[\n");
+    for rel in &files {
+        let abs = root.join(rel).canonicalize().expect("kit file");
+        let _ = writeln!(
+            out,
+            "    ({rel:?}, include_str!({:?})),",
+            abs.display().to_string()
+        );
+    }
+    out.push_str("];\n");
+    let dest = Path::new(&std::env::var("OUT_DIR").unwrap()).join("authoring_kit.rs");
+    std::fs::write(dest, out).expect("write authoring_kit.rs");
+}
+
+fn collect(root: &Path, path: &Path, files: &mut Vec<String>) {
+    if path.is_dir() {
+        let mut entries: Vec<_> = std::fs::read_dir(path)
+            .expect("kit directory")
+            .map(|e| e.expect("kit entry").path())
+            .collect();
+        entries.sort();
+        for p in entries {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            // Bytecode caches and editor droppings are not part of the kit.
+            if name.starts_with('.') && name != ".gitignore"
+                || name == "__pycache__"
+                || name.ends_with(".pyc")
+            {
+                continue;
+            }
+            println!("cargo:rerun-if-changed={}", p.display());
+            collect(root, &p, files);
+        }
+    } else {
+        let rel = path.strip_prefix(root).expect("under the root");
+        files.push(rel.to_str().expect("UTF-8 path").replace('\\', "/"));
+    }
 }
 
 /// The case names of `enum kind { ... }`, comments removed.

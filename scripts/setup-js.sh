@@ -17,7 +17,7 @@ command -v npm >/dev/null || need+=(npm)
 # Debian 12's nodejs is 18.20, Debian 13's is 20.19.
 node -e '
   const [a, b] = process.versions.node.split(".").map(Number);
-  if (a < 20 || (a === 20 && b < 19) || (a === 22 && b < 12)) {
+  if (a < 20 || (a === 20 && b < 19) || a === 21 || (a === 22 && b < 12)) {
     console.error(`setup-js.sh: Node ${process.versions.node} is too old: the pinned JS tools need Node ^20.19 or >=22.12`
       + " (WXHOST_GUEST_LANGS=python builds only the Python plugins)");
     process.exit(1);

@@ -280,6 +280,10 @@ pub struct PluginSettings {
     pub kv_max_bytes: Option<u64>,
     /// Overrides `plugins.kv_max_keys`.
     pub kv_max_keys: Option<u64>,
+    /// Calls one instance may serve (opt-in reuse; unset or 1: a fresh
+    /// instance per call). The plugin's globals then survive between
+    /// messages.
+    pub reuse_calls: Option<u32>,
     /// Host capabilities granted.
     #[serde(default)]
     pub capabilities: BTreeSet<Capability>,
@@ -560,6 +564,15 @@ impl Config {
                 return Err(invalid(
                     &format!("plugin.{id}"),
                     "memory_mib and timeout_ms must be positive",
+                ));
+            }
+            // The same bound as `plugin::MAX_REUSE_CALLS`.
+            if let Some(n) = p.reuse_calls
+                && !(1..=1_000_000).contains(&n)
+            {
+                return Err(invalid(
+                    &format!("plugin.{id}.reuse_calls"),
+                    "must be 1 (a fresh instance per call) to 1000000",
                 ));
             }
         }
@@ -889,6 +902,7 @@ impl fmt::Debug for PluginSettings {
             timeout_ms,
             kv_max_bytes,
             kv_max_keys,
+            reuse_calls,
             capabilities,
             config,
             web,
@@ -903,6 +917,7 @@ impl fmt::Debug for PluginSettings {
             .field("timeout_ms", timeout_ms)
             .field("kv_max_bytes", kv_max_bytes)
             .field("kv_max_keys", kv_max_keys)
+            .field("reuse_calls", reuse_calls)
             .field("capabilities", capabilities)
             .field("config", &config)
             .field("web", web)
@@ -971,6 +986,29 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("bogus"), "{e}");
+    }
+
+    #[test]
+    fn reuse_calls_is_opt_in_and_bounded() {
+        let c = Config::from_toml("t", "[plugin.echo]\nreuse_calls = 100\n", &[]).unwrap();
+        assert_eq!(c.plugin["echo"].reuse_calls, Some(100));
+        assert_eq!(
+            Config::from_toml("t", "[plugin.echo]\n", &[])
+                .unwrap()
+                .plugin["echo"]
+                .reuse_calls,
+            None
+        );
+        for bad in ["0", "1000001"] {
+            let e = Config::from_toml("t", &format!("[plugin.echo]\nreuse_calls = {bad}\n"), &[])
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("plugin.echo.reuse_calls"), "{e}");
+        }
+        let e = Config::from_toml("t", "[plugin.echo]\nreuse_calls = -1\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("plugin.echo.reuse_calls"), "{e}");
     }
 
     #[test]

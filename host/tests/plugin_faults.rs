@@ -27,7 +27,7 @@ async fn panic_is_classified_with_the_guest_message() {
         .call_traced(&HandlerInput::new(&text("boom"), None), deadline())
         .await;
     match r.result {
-        Err(PluginError::Panic { message }) => {
+        Err(PluginError::Panic { message, .. }) => {
             assert!(
                 message.contains("plugin bug: cannot handle \"boom\""),
                 "{message}"

@@ -1,7 +1,12 @@
 """Test-only: the Python plugin failure modes the host must contain. Text
 ``throw`` raises an exception, ``loop`` spins forever, ``alloc`` allocates
-(and touches) memory without bound; anything else is echoed."""
+(and touches) memory without bound, ``count`` answers how many calls this
+instance has served (a global: 1 unless instances are reused); anything else
+is echoed."""
 from wxhost_sdk import Plugin, Reply
+
+
+SERVED = 0
 
 
 class PluginBug(Exception):
@@ -14,7 +19,11 @@ class FaultPy(Plugin):
     priority = 100
 
     def handle_text(self, ctx, msg):
+        global SERVED
+        SERVED += 1
         cmd = msg.content.strip()
+        if cmd == "count":
+            return Reply.text(str(SERVED))
         if cmd == "throw":
             raise PluginBug(f"plugin bug: cannot handle {cmd!r}")
         if cmd == "loop":

@@ -59,42 +59,92 @@ pub struct Wxhost {
     pub url: String,
     pub crypt: MsgCrypt,
     http: reqwest::Client,
+    env: Vec<(String, String)>,
 }
 
+/// Where the servers of one build share compiled plugin code: a JavaScript
+/// or Python component takes seconds to compile, so every test server's
+/// `<data_dir>/cache` links here (artifacts are keyed by content and engine,
+/// and written atomically, as in production).
+pub fn shared_cache() -> PathBuf {
+    let target = binary()
+        .parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .to_owned();
+    target.join("tmp").join("wxhost-e2e-plugin-cache")
+}
+
+/// The `wxhost` binary as a command-line tool (`plugin new/build/run/check`),
+/// run in `cwd`, with a data directory whose compile cache is the shared one.
+pub fn cli(cwd: &Path) -> Command {
+    let data = shared_cache().with_file_name("wxhost-e2e-cli-data");
+    if !data.join("cache").exists() {
+        std::fs::create_dir_all(shared_cache()).unwrap();
+        std::fs::create_dir_all(&data).unwrap();
+        // Another test may have linked it meanwhile.
+        let _ = std::os::unix::fs::symlink(shared_cache(), data.join("cache"));
+    }
+    let mut cmd = Command::new(binary());
+    cmd.current_dir(cwd)
+        .env("WXHOST_DATA_DIR", &data)
+        .env("WXHOST_LOG", "warn")
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// Components this large are guest-language runtimes (10–20 MB).
+const LARGE_COMPONENT: u64 = 1 << 20;
+
 impl Wxhost {
-    /// Starts `wxhost serve` with `plugins` copied in and `env` overrides; the
-    /// config file text (may be empty) is written to `wxhost.toml`.
+    /// Starts `wxhost serve` with `plugins` (built by `make plugins`) copied
+    /// in and `env` overrides; the config file text (may be empty) is
+    /// written to `wxhost.toml`. Compiled plugin code is shared between test
+    /// servers ([`shared_cache`]).
     pub async fn start(plugins: &[&str], config_toml: &str, env: &[(&str, &str)]) -> Wxhost {
+        let files: Vec<(String, PathBuf)> =
+            plugins.iter().map(|p| (p.to_string(), wasm(p))).collect();
+        Wxhost::start_files(&files, config_toml, env, true).await
+    }
+
+    /// [`Wxhost::start`] with `(id, file)` pairs, and a compile cache of its
+    /// own when `shared_cache` is false (every component is compiled).
+    pub async fn start_files(
+        files: &[(String, PathBuf)],
+        config_toml: &str,
+        env: &[(&str, &str)],
+        shared_cache: bool,
+    ) -> Wxhost {
         let dir = tempfile::tempdir().expect("tempdir");
         let plugins_dir = dir.path().join("plugins");
         std::fs::create_dir_all(&plugins_dir).unwrap();
-        for p in plugins {
-            std::fs::copy(wasm(p), plugins_dir.join(format!("{p}.wasm"))).unwrap();
+        for (id, file) in files {
+            std::fs::copy(file, plugins_dir.join(format!("{id}.wasm"))).unwrap();
         }
-        let config = dir.path().join("wxhost.toml");
-        std::fs::write(&config, config_toml).unwrap();
+        if shared_cache {
+            let cache = self::shared_cache();
+            std::fs::create_dir_all(&cache).unwrap();
+            std::fs::create_dir_all(dir.path().join("data")).unwrap();
+            std::os::unix::fs::symlink(&cache, dir.path().join("data/cache")).unwrap();
+        }
+        std::fs::write(dir.path().join("wxhost.toml"), config_toml).unwrap();
+        // One server at a time compiles a guest-language component: the
+        // others wait, then load it from the shared cache, instead of all
+        // compiling the same 10–20 MB at once on a small machine.
+        static STARTING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+        let large = files
+            .iter()
+            .any(|(_, f)| std::fs::metadata(f).is_ok_and(|m| m.len() > LARGE_COMPONENT));
+        let _one_at_a_time = match large && shared_cache {
+            true => Some(STARTING.lock().await),
+            false => None,
+        };
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let port = free_port();
-        let mut cmd = Command::new(binary());
-        cmd.arg("--config")
-            .arg(&config)
-            .arg("serve")
-            .current_dir(dir.path())
-            .env("WXHOST_LISTEN", format!("127.0.0.1:{port}"))
-            // Each instance its own console port (the default 8081 would
-            // collide between tests running at once).
-            .env("WXHOST_ADMIN_LISTEN", format!("127.0.0.1:{}", free_port()))
-            .env("WXHOST_PLUGINS_DIR", &plugins_dir)
-            .env("WXHOST_DATA_DIR", dir.path().join("data"))
-            .env("WXHOST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(
-                std::fs::File::create(dir.path().join("wxhost.log")).unwrap(),
-            ));
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let child = cmd.spawn().expect("spawn wxhost");
-        let http = reqwest::Client::new();
+        let child = spawn(dir.path(), port, &env);
         let crypt = MsgCrypt::new(AesKey::from_encoding_aes_key(AES_KEY).unwrap(), APP_ID);
         let mut host = Wxhost {
             child,
@@ -102,14 +152,32 @@ impl Wxhost {
             url: format!("http://127.0.0.1:{port}/wechat"),
             dir,
             crypt,
-            http,
+            http: reqwest::Client::new(),
+            env,
         };
         host.wait_ready().await;
         host
     }
 
+    /// Stops the server and starts it again on the same config, data and
+    /// plugins directories (a new port; the log file is appended to).
+    pub async fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.port = free_port();
+        self.url = format!("http://127.0.0.1:{}/wechat", self.port);
+        self.child = spawn(self.dir.path(), self.port, &self.env);
+        self.wait_ready().await;
+    }
+
+    pub fn plugins_dir(&self) -> PathBuf {
+        self.dir.path().join("plugins")
+    }
+
     async fn wait_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
+        // Generous: a server starting with guest-language components it has
+        // not compiled before spends seconds on each (more on a busy machine).
+        let deadline = Instant::now() + Duration::from_secs(240);
         while Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!("wxhost exited with {status}:\n{}", self.log());
@@ -196,6 +264,34 @@ impl Wxhost {
         }
         protocol::open_reply(TOKEN, &self.crypt, body).expect("reply verifies and decrypts")
     }
+}
+
+/// `wxhost serve` in `dir` (its `wxhost.toml`, `plugins/` and `data/`),
+/// logging to `dir/wxhost.log` (appended).
+fn spawn(dir: &Path, port: u16, env: &[(String, String)]) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("wxhost.log"))
+        .unwrap();
+    let mut cmd = Command::new(binary());
+    cmd.arg("--config")
+        .arg(dir.join("wxhost.toml"))
+        .arg("serve")
+        .current_dir(dir)
+        .env("WXHOST_LISTEN", format!("127.0.0.1:{port}"))
+        // Each instance its own console port (the default 8081 would
+        // collide between tests running at once).
+        .env("WXHOST_ADMIN_LISTEN", format!("127.0.0.1:{}", free_port()))
+        .env("WXHOST_PLUGINS_DIR", dir.join("plugins"))
+        .env("WXHOST_DATA_DIR", dir.join("data"))
+        .env("WXHOST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(log));
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.spawn().expect("spawn wxhost")
 }
 
 impl Wxhost {

@@ -7,11 +7,20 @@
 //!   [`plugin_run`] (`plugin run`), [`token`], [`menu`], [`qrcode`],
 //!   [`show_config`] (`config`), [`store_migrate`] (`store migrate`),
 //!   [`admin`] (`admin hash-password`).
+//! - The plugin author's commands: [`plugin_new`] (`plugin new`),
+//!   [`plugin_build`] (`plugin build`), [`plugin_check`] (`plugin check`);
+//!   [`authoring_kit`]: the SDKs, WIT, templates and tool set-up scripts
+//!   compiled in; [`guest_tools`]: finding or installing the toolchains.
 //! - [`push_args`]: the flags that describe a push, shared by `simulate` and
 //!   `plugin run`.
 
 pub mod admin;
+pub mod authoring_kit;
+pub mod guest_tools;
 pub mod menu;
+pub mod plugin_build;
+pub mod plugin_check;
+pub mod plugin_new;
 pub mod plugin_run;
 pub mod push_args;
 pub mod qrcode;
@@ -61,6 +70,12 @@ pub enum Command {
 pub enum PluginCommand {
     /// Run one plugin on one message and print its reply, logs and timings.
     Run(plugin_run::PluginRunCommand),
+    /// Write a new plugin project (Rust, JavaScript or Python) that answers a text with the same text.
+    New(plugin_new::PluginNewCommand),
+    /// Build a plugin project into DIR/NAME.wasm.
+    Build(plugin_build::PluginBuildCommand),
+    /// Validate a component exactly as the server loads it and print what it declares.
+    Check(plugin_check::PluginCheckCommand),
 }
 
 impl Command {
@@ -70,6 +85,9 @@ impl Command {
             Command::Simulate(c) => c.run(config, out).await,
             Command::Config(c) => c.run(config, out),
             Command::Plugin(PluginCommand::Run(c)) => c.run(config, out).await,
+            Command::Plugin(PluginCommand::New(c)) => c.run(config, out),
+            Command::Plugin(PluginCommand::Build(c)) => c.run(config, out),
+            Command::Plugin(PluginCommand::Check(c)) => c.run(config, out).await,
             Command::Token(c) => c.run(config, out).await,
             Command::Menu(c) => c.run(config, out).await,
             Command::Qrcode(c) => c.run(config, out).await,

@@ -32,6 +32,10 @@ pub struct PluginRunCommand {
     /// Call this many times and print timing statistics.
     #[arg(long, default_value_t = 1)]
     pub repeat: u32,
+    /// Let one instance serve this many calls (`plugin.<id>.reuse_calls`),
+    /// e.g. with `--repeat` to see what reuse saves.
+    #[arg(long)]
+    pub reuse_calls: Option<u32>,
 }
 
 /// The message described by `args`, written as WeChat would push it and
@@ -72,7 +76,36 @@ pub fn describe_reply(reply: &Reply) -> String {
     }
 }
 
-fn ms(d: Duration) -> String {
+/// The runtime settings for trying `file` on its own (its directory as the
+/// plugins dir, no watching), and its plugin id. Shared with `plugin check`,
+/// so both load a file exactly as `serve` would.
+pub(crate) fn runtime_config(
+    config: &Config,
+    file: &std::path::Path,
+) -> anyhow::Result<(RuntimeConfig, String)> {
+    let id = crate::plugin::plugin_id(file)?;
+    let mut cfg = RuntimeConfig::from_config(config);
+    cfg.dir = file.parent().map(PathBuf::from).unwrap_or_default();
+    cfg.watch = false;
+    Ok((cfg, id))
+}
+
+/// A runtime on the kv store `kv`, without WeChat API access.
+pub(crate) fn runtime(
+    cfg: RuntimeConfig,
+    kv: std::sync::Arc<dyn crate::store::KvStore>,
+) -> anyhow::Result<std::sync::Arc<Runtime>> {
+    Runtime::new(
+        cfg,
+        HostServices {
+            kv,
+            wechat: None,
+            jssdk: None,
+        },
+    )
+}
+
+pub(crate) fn ms(d: Duration) -> String {
     format!("{:.3} ms", d.as_secs_f64() * 1000.0)
 }
 
@@ -81,10 +114,7 @@ impl PluginRunCommand {
     pub async fn run(self, config: &Config, out: &mut dyn Write) -> anyhow::Result<()> {
         let args = self;
         let msg = message(&args.push)?;
-        let id = crate::plugin::plugin_id(&args.file)?;
-        let mut cfg = RuntimeConfig::from_config(config);
-        cfg.dir = args.file.parent().map(PathBuf::from).unwrap_or_default();
-        cfg.watch = false;
+        let (mut cfg, id) = runtime_config(config, &args.file)?;
         let settings = cfg.settings.entry(id.clone()).or_default();
         for kv in &args.config_values {
             let (k, v) = kv
@@ -98,17 +128,13 @@ impl PluginRunCommand {
         if args.memory_mib.is_some() {
             settings.memory_mib = args.memory_mib;
         }
+        if args.reuse_calls.is_some() {
+            settings.reuse_calls = args.reuse_calls;
+        }
         // The configured store, as `serve` uses it: the plugin sees (and
         // changes) the kv entries the server's plugins have.
         let stores = super::open_stores(config)?;
-        let rt = Runtime::new(
-            cfg,
-            HostServices {
-                kv: stores.kv,
-                wechat: None,
-                jssdk: None,
-            },
-        )?;
+        let rt = runtime(cfg, stores.kv)?;
 
         let t = Instant::now();
         let plugin = rt
@@ -185,10 +211,15 @@ impl PluginRunCommand {
         let (inst, total) = times[times.len() - 1];
         writeln!(
             out,
-            "time     {} total ({} instantiate, {} call); memory peak {} KiB",
+            "time     {} total ({} instantiate, {} call{}); memory peak {} KiB",
             ms(total),
             ms(inst),
             ms(total.saturating_sub(inst)),
+            if r.reused {
+                ", on a reused instance"
+            } else {
+                ""
+            },
             r.memory_peak_bytes / 1024
         )?;
         if times.len() > 1 {

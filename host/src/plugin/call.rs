@@ -20,9 +20,11 @@ use wasmtime::{Store, Trap, UpdateDeadline};
 
 use super::bindings::wechat::plugin::types as wit;
 use super::engine::EPOCH_TICK;
+use super::guest_failure::GuestFailure;
 use super::handler::{HandlerInput, call_export, call_handler};
 use super::loaded::{LoadedPlugin, PluginCode, PluginInfo};
 use super::log_buffer::{LogLine, printable};
+use super::reuse::{self, Warm};
 use super::state::CallState;
 use super::{PluginError, bounds, loader, reply};
 use crate::protocol::Reply;
@@ -51,24 +53,67 @@ pub struct CallReport<R = Result<PluginOutcome, PluginError>> {
     pub elapsed: Duration,
     /// Highest total linear memory of the instance.
     pub memory_peak_bytes: u64,
+    /// Ran on an instance that served earlier calls (`reuse_calls`); its
+    /// `instantiate` is then zero.
+    pub reused: bool,
+}
+
+/// Whether a call may run on a reused instance (`plugin.<id>.reuse_calls`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum InstanceUse {
+    /// A message: an idle instance of this version when reuse is on.
+    MayReuse,
+    /// Always a store of its own: `describe`, and page calls (whose
+    /// wasi:http resources must not meet a message call's instance).
+    Fresh,
+}
+
+/// The store a call runs in: made for this call, or a reused instance's.
+enum Slot {
+    Fresh(Store<CallState>),
+    Warm(Warm),
+}
+
+impl Slot {
+    fn store(&mut self) -> &mut Store<CallState> {
+        match self {
+            Slot::Fresh(s) => s,
+            Slot::Warm(w) => w.store(),
+        }
+    }
 }
 
 impl PluginCode {
-    /// Runs `f` against a fresh instance under this plugin's limits and
-    /// `deadline`; returns its result with everything the call produced.
+    /// Runs `f` against an instance under this plugin's limits and
+    /// `deadline` — a fresh one, or with `reuse_calls` and
+    /// [`InstanceUse::MayReuse`] an idle one of this version (`reuse.rs`) —
+    /// and returns its result with everything the call produced.
     pub(crate) async fn with_instance<T>(
         &self,
         deadline: Instant,
+        instance_use: InstanceUse,
         f: impl AsyncFnOnce(
             &wasmtime::component::Instance,
             &mut Store<CallState>,
         ) -> wasmtime::Result<T>,
     ) -> (Result<T, PluginError>, CallReport<()>) {
         let queued = Instant::now();
-        let permit = self.inner.permits.acquire().await;
+        let pool = match instance_use {
+            InstanceUse::MayReuse => self.reuse.as_ref(),
+            InstanceUse::Fresh => None,
+        };
+        // An idle instance holds its own permit.
+        let warm = pool.and_then(|r| r.take());
+        let permit = match warm {
+            Some(_) => None,
+            None => reuse::acquire(&self.inner).await,
+        };
         let start = Instant::now();
         let limit = self.timeout.min(deadline.saturating_duration_since(start));
         if limit.is_zero() {
+            if let (Some(r), Some(w)) = (pool, warm) {
+                r.put_back(w);
+            }
             let waited_ms = start.duration_since(queued).as_millis() as u64;
             let report = CallReport {
                 result: (),
@@ -78,18 +123,30 @@ impl PluginCode {
                 instantiate: Duration::ZERO,
                 elapsed: Duration::ZERO,
                 memory_peak_bytes: 0,
+                reused: false,
             };
             return (Err(PluginError::Shed { waited_ms }), report);
         }
-        let mut store = Store::new(
-            &self.inner.engine,
-            CallState::new(&self.scope, self.memory_limit_bytes as usize, start + limit),
-        );
-        store.limiter(|s| &mut s.limiter);
-        bounds::apply(&mut store);
         let ends = start + limit;
+        let reused = warm.is_some();
+        let mut slot = match warm {
+            Some(mut w) => {
+                w.store().data_mut().begin_call(ends);
+                Slot::Warm(w)
+            }
+            None => {
+                let mut store = Store::new(
+                    &self.inner.engine,
+                    CallState::new(&self.scope, self.memory_limit_bytes as usize, ends),
+                );
+                store.limiter(|s| &mut s.limiter);
+                bounds::apply(&mut store);
+                Slot::Fresh(store)
+            }
+        };
         // Called at every tick while guest code runs (deadline = next tick);
         // a call shorter than a tick never gets here.
+        let store = slot.store();
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {
             Ok(if Instant::now() >= ends {
@@ -103,13 +160,20 @@ impl PluginCode {
         // Backstop for time spent in host code (epochs only interrupt wasm).
         let backstop = limit + 5 * EPOCH_TICK;
         let run = tokio::time::timeout(backstop, async {
-            let plugin = self
-                .pre
-                .instantiate_async(&mut store)
-                .await
-                .map_err(|e| (e, true))?;
-            instantiated = Some(start.elapsed());
-            f(&plugin, &mut store).await.map_err(|e| (e, false))
+            let instance = match &mut slot {
+                Slot::Warm(w) => w.instance,
+                Slot::Fresh(store) => {
+                    let i = self
+                        .pre
+                        .instantiate_async(&mut *store)
+                        .await
+                        .map_err(|e| (e, true))?;
+                    instantiated = Some(start.elapsed());
+                    i
+                }
+            };
+            let v = f(&instance, slot.store()).await.map_err(|e| (e, false))?;
+            Ok((v, instance))
         })
         .await;
         let elapsed = start.elapsed();
@@ -121,22 +185,55 @@ impl PluginCode {
             Err(_) => Err(timeout()),
             Ok(Ok(v)) => Ok(v),
             Ok(Err((e, during_instantiate))) => {
-                Err(self.classify(e, store.data(), during_instantiate, timeout))
+                Err(self.classify(e, slot.store().data(), during_instantiate, timeout))
             }
         };
-        // The instance's pool slot is freed with the store: only then may
-        // the next call have the permit (else its instantiation can find the
-        // pool full).
-        let state = store.into_data();
-        drop(permit);
+        let state = slot.store().data_mut();
         let report = CallReport {
             result: (),
-            logs: state.host.log.finish(&self.id),
-            stdout: state.stdout.text(),
-            stderr: state.stderr.text(),
-            instantiate: instantiated.unwrap_or(elapsed),
+            logs: std::mem::take(&mut state.host.log).finish(&self.id),
+            stdout: state.stdout.take(),
+            stderr: state.stderr.take(),
+            instantiate: if reused {
+                Duration::ZERO
+            } else {
+                instantiated.unwrap_or(elapsed)
+            },
             elapsed,
             memory_peak_bytes: state.limiter.peak as u64,
+            reused,
+        };
+        let result = match (result, pool) {
+            // A fresh instance's pool slot is freed with its store: only
+            // then may the next call have the permit (else its
+            // instantiation can find the pool full).
+            (result, None) => {
+                drop(slot);
+                drop(permit);
+                result.map(|(v, _)| v)
+            }
+            (Ok((v, instance)), Some(reuse)) => {
+                let mut warm = match slot {
+                    Slot::Warm(w) => w,
+                    Slot::Fresh(store) => {
+                        // The permit now belongs to the instance (`Warm`
+                        // returns it when dropped).
+                        if let Some(p) = permit {
+                            p.forget();
+                        }
+                        Warm::new(store, instance, self.inner.clone())
+                    }
+                };
+                warm.calls += 1;
+                reuse.put_back(warm);
+                Ok(v)
+            }
+            // Thrown away after any failure (`Warm` returns its permit).
+            (Err(e), Some(_)) => {
+                drop(slot);
+                drop(permit);
+                Err(e)
+            }
         };
         for (name, text) in [("stdout", &report.stdout), ("stderr", &report.stderr)] {
             for line in text.lines().filter(|l| !l.trim().is_empty()).take(50) {
@@ -175,15 +272,24 @@ impl PluginCode {
             Some(Trap::Interrupt) => timeout(),
             Some(Trap::UnreachableCodeReached) => {
                 let stderr = state.stderr.text();
-                let message = panic_message(&stderr).unwrap_or_else(|| {
-                    let tail = stderr.trim();
-                    if tail.is_empty() {
-                        format!("aborted (wasm `unreachable`{at}) without a panic message")
-                    } else {
-                        format!("aborted{at}: {}", last_line(tail))
+                match GuestFailure::from_stderr(&stderr) {
+                    Some(f) => PluginError::Panic {
+                        message: f.message,
+                        trace: f.trace,
+                    },
+                    None => {
+                        let tail = stderr.trim();
+                        let message = if tail.is_empty() {
+                            format!("aborted (wasm `unreachable`{at}) without a panic message")
+                        } else {
+                            format!("aborted{at}: {}", printable(last_line(tail), 1024))
+                        };
+                        PluginError::Panic {
+                            message,
+                            trace: vec![],
+                        }
                     }
-                });
-                PluginError::Panic { message }
+                }
             }
             Some(trap) => PluginError::Trap(format!("{trap}{at}")),
             None if during_instantiate => PluginError::Instantiate(one_line(&err)),
@@ -199,7 +305,7 @@ impl PluginCode {
             return Err(PluginError::Host("no message handler to describe".into()));
         };
         let (r, _) = self
-            .with_instance(deadline, async |i, s| {
+            .with_instance(deadline, InstanceUse::Fresh, async |i, s| {
                 call_export::<(), (wit::PluginInfo,)>(s, i, &exports.describe, ()).await
             })
             .await;
@@ -215,7 +321,7 @@ impl LoadedPlugin {
         let code = &self.code;
         let (r, report) = match &code.exports {
             Some(exports) => {
-                code.with_instance(deadline, async |i, s| {
+                code.with_instance(deadline, InstanceUse::MayReuse, async |i, s| {
                     call_handler(i, exports, s, input).await
                 })
                 .await
@@ -234,6 +340,7 @@ impl LoadedPlugin {
                     instantiate: Duration::ZERO,
                     elapsed: Duration::ZERO,
                     memory_peak_bytes: 0,
+                    reused: false,
                 },
             ),
         };
@@ -252,6 +359,19 @@ impl LoadedPlugin {
                 "plugin {} not called on {} (load shedding): {e}",
                 code.id,
                 input.kind,
+            ),
+            // A guest's trace goes on the same line, so an operator who
+            // filters to warnings still sees where it failed.
+            Err(e @ PluginError::Panic { trace, .. }) if !trace.is_empty() => tracing::warn!(
+                target: "wxhost::plugin",
+                plugin = %code.id,
+                error.kind = e.kind(),
+                sha256 = %&code.sha256[..12],
+                trace = %trace.join(" | "),
+                "plugin {} failed on {} ({}): {e}",
+                code.id,
+                input.kind,
+                e.kind()
             ),
             Err(e) => tracing::warn!(
                 target: "wxhost::plugin",
@@ -273,6 +393,7 @@ impl LoadedPlugin {
             instantiate: report.instantiate,
             elapsed: report.elapsed,
             memory_peak_bytes: report.memory_peak_bytes,
+            reused: report.reused,
         }
     }
 
@@ -301,37 +422,4 @@ fn last_line(s: &str) -> &str {
         .find(|l| !l.trim().is_empty())
         .unwrap_or(s)
         .trim()
-}
-
-/// Extracts `panicked at src/lib.rs:5:9: message` from a Rust guest's stderr.
-pub(crate) fn panic_message(stderr: &str) -> Option<String> {
-    let start = stderr.find("panicked at ")?;
-    let rest = &stderr[start..];
-    let mut lines = rest.lines();
-    let head = lines.next()?.trim_end_matches(':').to_owned();
-    // One line: a multi-line panic message is joined with " / ".
-    let msg: Vec<&str> = lines
-        .take_while(|l| !l.starts_with("note: ") && !l.starts_with("stack backtrace"))
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect();
-    let msg = msg.join(" / ");
-    Some(if msg.is_empty() {
-        head
-    } else {
-        format!("{head}: {msg}")
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn panic_messages() {
-        let s = "\nthread '<unnamed>' panicked at src/lib.rs:11:9:\nplugin bug: \"x\"\nnote: run with `RUST_BACKTRACE=1`\n";
-        assert_eq!(
-            super::panic_message(s).unwrap(),
-            "panicked at src/lib.rs:11:9: plugin bug: \"x\""
-        );
-        assert_eq!(super::panic_message("nothing"), None);
-    }
 }

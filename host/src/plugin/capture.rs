@@ -44,6 +44,19 @@ impl CapturePipe {
         s
     }
 
+    /// [`CapturePipe::text`], emptying the pipe: an instance that serves
+    /// several calls captures each call's output on its own.
+    pub fn take(&self) -> String {
+        let mut c = self.inner.lock().unwrap();
+        let mut s = String::from_utf8_lossy(&c.buf).into_owned();
+        if c.truncated {
+            s.push_str("\n[... output truncated]");
+        }
+        c.buf.clear();
+        c.truncated = false;
+        s
+    }
+
     fn push(&self, bytes: &[u8]) {
         let mut c = self.inner.lock().unwrap();
         let room = c.cap - c.buf.len();

@@ -10,8 +10,11 @@ pub enum PluginError {
         limit_mib: u64,
         requested_bytes: u64,
     },
+    /// The guest aborted: a Rust panic, an uncaught JavaScript error or
+    /// Python exception. `message` is the guest's own, with where it was
+    /// raised; `trace` its frames, innermost first (bounded; empty for Rust).
     #[error("{message}")]
-    Panic { message: String },
+    Panic { message: String, trace: Vec<String> },
     /// It asked the host to allocate more on its behalf than a call may
     /// (see `bounds.rs`): too much data passed in one host call, too many
     /// resources, too many random bytes.

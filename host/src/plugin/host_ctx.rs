@@ -22,7 +22,8 @@ pub(crate) struct HostCtx {
     quota: KvQuota,
     config: Arc<BTreeMap<String, String>>,
     pub log: LogBuffer,
-    deadline: Instant,
+    /// Set per call (an instance reused across calls gets each call's own).
+    pub deadline: Instant,
 }
 
 impl HostCtx {

@@ -13,6 +13,7 @@ use wasmtime::component::InstancePre;
 use super::Inner;
 use super::handler::Exports;
 use super::kind::Kind;
+use super::reuse::Reuse;
 use super::state::{CallState, PluginScope};
 use super::web::WebExport;
 
@@ -59,6 +60,8 @@ pub(crate) struct PluginCode {
     /// The page handler, if it exports `wasi:http/incoming-handler`.
     pub web: Option<WebExport>,
     pub scope: Arc<PluginScope>,
+    /// With `reuse_calls`: this version's idle instances (`reuse.rs`).
+    pub reuse: Option<Arc<Reuse>>,
     pub inner: Arc<Inner>,
 }
 
@@ -113,6 +116,35 @@ impl LoadedPlugin {
     /// The host capabilities granted to it (`plugin.<id>.capabilities`).
     pub fn capabilities(&self) -> &std::collections::BTreeSet<crate::config::Capability> {
         &self.code.scope.capabilities
+    }
+
+    /// Calls one instance may serve (`plugin.<id>.reuse_calls`; 1: a fresh
+    /// instance per call).
+    pub fn reuse_calls(&self) -> u32 {
+        self.code.reuse.as_ref().map_or(1, |r| r.max_calls)
+    }
+
+    /// Instances of this version idle for reuse now.
+    pub fn idle_instances(&self) -> usize {
+        self.code.reuse.as_ref().map_or(0, |r| r.idle())
+    }
+
+    /// The component's imports (WASI and wxhost interfaces, with versions).
+    pub fn imports(&self) -> Vec<String> {
+        let c = self.code.pre.component();
+        c.component_type()
+            .imports(c.engine())
+            .map(|(n, _)| n.to_owned())
+            .collect()
+    }
+
+    /// The component's exports.
+    pub fn exports(&self) -> Vec<String> {
+        let c = self.code.pre.component();
+        c.component_type()
+            .exports(c.engine())
+            .map(|(n, _)| n.to_owned())
+            .collect()
     }
 
     /// Whether the plugin declared `kind` (`event` covers every event kind).

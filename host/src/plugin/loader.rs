@@ -21,6 +21,7 @@ use super::Inner;
 use super::bindings::{PluginPre, WIT_PACKAGE, WIT_VERSION};
 use super::handler::Exports;
 use super::loaded::{LoadedPlugin, PluginCode, PluginInfo};
+use super::reuse::Reuse;
 use super::state::PluginScope;
 use super::web::{INCOMING_HANDLER, WebExport};
 use crate::store::KvQuota;
@@ -118,6 +119,8 @@ pub(crate) async fn load_bytes(
     started: Instant,
 ) -> anyhow::Result<LoadedPlugin> {
     let code = compile(inner, id, path, bytes, sha256).await?;
+    // `describe` runs on an instance of its own (`InstanceUse::Fresh`),
+    // never kept for reuse: `reuse_calls` counts only messages.
     let info = match code.exports {
         Some(_) => code
             .describe()
@@ -206,6 +209,10 @@ async fn compile(
         exports,
         web,
         scope,
+        reuse: settings
+            .reuse_calls
+            .filter(|&n| n > 1)
+            .map(|n| Reuse::new(inner, n)),
         inner: inner.clone(),
     })
 }
@@ -267,7 +274,8 @@ fn compatible(v: (u64, u64, u64)) -> bool {
     }
 }
 
-pub(crate) fn supported() -> String {
+/// The WIT versions this host loads (`wechat:plugin@0.2.x`).
+pub fn supported() -> String {
     let (ma, mi, _) = WIT_VERSION;
     if ma == 0 {
         format!("{WIT_PACKAGE}@0.{mi}.x")

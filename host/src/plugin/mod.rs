@@ -8,7 +8,9 @@
 //!   built from a `PluginCode` by `loader.rs` (read, compile or cache, WIT
 //!   version check, link, describe).
 //! - `call.rs`: one call — pool permit, fresh store, limits, and
-//!   classification into [`PluginError`] (`error.rs`); `handler.rs`: the
+//!   classification into [`PluginError`] (`error.rs`), with a guest's own
+//!   account of an abort read from its stderr (`guest_failure.rs`: Rust
+//!   panics, JavaScript errors, Python tracebacks); `handler.rs`: the
 //!   export for a message's kind; `reply.rs`: validation of what it answered.
 //! - [`Kind`] (`kind.rs`): the WIT `kind` enum itself, with its table
 //!   generated from the WIT by `build.rs`.
@@ -24,6 +26,9 @@
 //!   a plugin's behalf (hostcall fuel, resources, random bytes).
 //! - [`PluginStats`] (`stats.rs`): calls and failures per plugin id, by
 //!   class, with the last error (kept across reloads, for the admin console).
+//! - `reuse.rs`: opt-in instance reuse (`plugin.<id>.reuse_calls`): a
+//!   bounded pool of idle instances per loaded version, within the pool's
+//!   permits.
 //! - `convert.rs`: every host ↔ WIT mapping; `bindings.rs`: bindgen;
 //!   `engine.rs`: Engine, pooling, epochs, linker; `pool.rs`: how many
 //!   instances at once; `watcher.rs`: hot reload (events, the periodic
@@ -37,6 +42,7 @@ mod capture;
 mod convert;
 mod engine;
 mod error;
+mod guest_failure;
 mod handler;
 mod host_ctx;
 mod kind;
@@ -49,6 +55,7 @@ mod pool;
 mod registry;
 mod reply;
 mod rescan;
+mod reuse;
 mod runtime;
 mod state;
 mod stats;
@@ -70,10 +77,11 @@ pub use handler::HandlerInput;
 pub use host_ctx::{MAX_KV_KEY_BYTES, MAX_KV_VALUE_BYTES};
 pub use kind::Kind;
 pub use loaded::{LoadedPlugin, PluginInfo};
-pub use loader::{MAX_COMPONENT_BYTES, plugin_id};
+pub use loader::{MAX_COMPONENT_BYTES, plugin_id, supported as supported_wit};
 pub use log_buffer::{LogLevel, LogLine, MAX_LOG_LINES};
 pub use pool::{DEFAULT_MAX_INSTANCES, MAX_INSTANCES, default_max_instances};
 pub use reply::{MAX_LONG_BYTES, MAX_MEDIA_ID_BYTES, MAX_TEXT_BYTES, MAX_TITLE_BYTES};
+pub use reuse::MAX_REUSE_CALLS;
 pub use runtime::{Dispatch, ReloadEvent, Runtime, SwitchError};
 pub use stats::{PluginCounters, PluginStats};
 pub use web::WebCallReport;
@@ -155,6 +163,11 @@ pub(crate) struct Inner {
     compat: String,
     pooling: bool,
     permits: tokio::sync::Semaphore,
+    /// Calls waiting for a permit (`reuse.rs`: idle instances then give
+    /// theirs up).
+    waiting: std::sync::atomic::AtomicUsize,
+    /// Every loaded version's pool of reusable instances (`reuse.rs`).
+    warm_pools: std::sync::Mutex<Vec<std::sync::Weak<reuse::Reuse>>>,
     cfg: RuntimeConfig,
     services: HostServices,
     stats: PluginStats,

@@ -130,6 +130,8 @@ impl Runtime {
             compat: parts.compat,
             pooling: parts.pooling,
             permits: tokio::sync::Semaphore::new(instances as usize),
+            waiting: Default::default(),
+            warm_pools: Default::default(),
             cfg,
             services,
             stats: PluginStats::default(),

@@ -87,6 +87,18 @@ impl CallState {
     }
 }
 
+impl CallState {
+    /// Readies a reused instance's state for its next call: the call's own
+    /// deadline and an empty log budget (captured output was taken when the
+    /// last call finished). The WASI context and resource table stay: a
+    /// guest runtime keeps the stream handles it opened.
+    pub fn begin_call(&mut self, deadline: Instant) {
+        self.host.deadline = deadline;
+        self.wechat.deadline = deadline;
+        self.host.log = Default::default();
+    }
+}
+
 impl WasiView for CallState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView {

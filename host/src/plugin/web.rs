@@ -3,7 +3,7 @@
 //! `wasmtime-wasi-http`). [`WebExport`] is that export, resolved at load;
 //! [`LoadedPlugin::serve_web`] is one page call — through the same
 //! per-call path as a message (`PluginCode::with_instance`: pool permit,
-//! fresh store, memory limit, epoch deadline), so a page has the message
+//! always a fresh store, memory limit, epoch deadline), so a page has the message
 //! handler's sandbox, limits and kv namespace.
 //!
 //! The request goes in whole (the server read its body within its limits);
@@ -22,6 +22,7 @@ use wasmtime_wasi_http::p2::bindings::exports::wasi::http::incoming_handler::Gue
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 
 use super::PluginError;
+use super::call::InstanceUse;
 use super::loaded::LoadedPlugin;
 use super::state::CallState;
 
@@ -82,7 +83,7 @@ impl LoadedPlugin {
         let path = request.uri().path().to_owned();
         let deadline = Instant::now() + code.timeout;
         let (r, report) = code
-            .with_instance(deadline, async |instance, store| {
+            .with_instance(deadline, InstanceUse::Fresh, async |instance, store| {
                 let guest = web.indices.load(&mut *store, instance)?;
                 let (tx, rx) = tokio::sync::oneshot::channel();
                 let (req, out) = {

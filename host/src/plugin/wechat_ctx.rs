@@ -63,7 +63,8 @@ pub(crate) struct WechatCtx {
     plugin: Arc<str>,
     grants: Arc<BTreeSet<Capability>>,
     api: Option<Arc<dyn PluginApi>>,
-    deadline: Instant,
+    /// Set per call (an instance reused across calls gets each call's own).
+    pub deadline: Instant,
 }
 
 impl WechatCtx {

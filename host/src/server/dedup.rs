@@ -96,10 +96,10 @@ impl<T: Send + Sync + 'static> Dedup<T> {
 pub fn identity(msg: &Message) -> [u8; 16] {
     let mut h = StableHash::new();
     h.part(&msg.to_user).part(&msg.from_user);
-    h.part(&msg.create_time.to_be_bytes());
+    h.part(msg.create_time.to_be_bytes());
     match msg.msg_id {
         Some(id) => {
-            h.part("m").part(&id.to_be_bytes());
+            h.part("m").part(id.to_be_bytes());
         }
         None => {
             h.part("e").part(msg.event_name().unwrap_or(&msg.msg_type));

@@ -55,6 +55,16 @@ pub fn env_with(
     cache: PathBuf,
     settings: BTreeMap<String, PluginSettings>,
 ) -> Env {
+    env_sized(dir, cache, settings, 32)
+}
+
+/// [`env_with`], with room for `max_instances` instances at once.
+pub fn env_sized(
+    dir: tempfile::TempDir,
+    cache: PathBuf,
+    settings: BTreeMap<String, PluginSettings>,
+    max_instances: u32,
+) -> Env {
     let plugins = dir.path().join("plugins");
     std::fs::create_dir_all(&plugins).unwrap();
     let kv = Stores::in_memory().unwrap().kv;
@@ -67,7 +77,7 @@ pub fn env_with(
         settings,
         watch: true,
         rescan_interval: None,
-        max_instances: 32,
+        max_instances,
     };
     let services = HostServices {
         kv: kv.clone(),

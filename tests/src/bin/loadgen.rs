@@ -1,7 +1,9 @@
 //! Load generator for `bench/load.sh`: signed safe-mode text pushes at full
 //! rate over N keep-alive connections, reporting req/s and latency
-//! percentiles; and `floor`, a bare axum server on the same stack, to measure
-//! what the HTTP layer alone can do on this machine.
+//! percentiles; `floor`, a bare axum server on the same stack, to measure
+//! what the HTTP layer alone can do on this machine; and `until`, the time
+//! until a server answers a text with itself (after copying a plugin in:
+//! hot-load time; or right after starting the server: restart time).
 //!
 //! For `bench/web.sh`: `get` sends GETs (with a `Cookie`, e.g. a logged-in
 //! session) at full rate, and `web-floor` serves a page of the same size
@@ -21,7 +23,7 @@ use wxhost::protocol::signed_request;
 
 fn usage() -> ! {
     eprintln!(
-        "usage: loadgen floor ADDR | loadgen run URL CONNECTIONS SECONDS LABEL [TOKEN AES_KEY APP_ID]\n       loadgen web-floor ADDR | loadgen get URL CONNECTIONS SECONDS LABEL [COOKIE]"
+        "usage: loadgen floor ADDR | loadgen run URL CONNECTIONS SECONDS LABEL [TOKEN AES_KEY APP_ID] | loadgen until URL TIMEOUT_SECS LABEL [SRC DST]\n       loadgen web-floor ADDR | loadgen get URL CONNECTIONS SECONDS LABEL [COOKIE]"
     );
     std::process::exit(2)
 }
@@ -42,6 +44,10 @@ async fn main() -> anyhow::Result<()> {
                 cookie,
             )
             .await
+        }
+        Some("until") if args.len() == 4 || args.len() == 6 => {
+            let copy = args.get(4).zip(args.get(5));
+            until(&args[1], args[2].parse()?, &args[3], copy).await
         }
         Some("run") if args.len() >= 5 => {
             let token = args.get(5).map(String::as_str).unwrap_or("pamtest");
@@ -66,6 +72,53 @@ async fn main() -> anyhow::Result<()> {
         }
         _ => usage(),
     }
+}
+
+/// Copies `SRC` to `DST` (if given; through a temp file and a rename, as a
+/// deploy does), then sends a signed safe-mode text every 5 ms until one is
+/// answered with the same text; prints how long that took from the start.
+async fn until(
+    url: &str,
+    timeout_secs: u64,
+    label: &str,
+    copy: Option<(&String, &String)>,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    if let Some((src, dst)) = copy {
+        let tmp = format!("{dst}.part");
+        std::fs::copy(src, &tmp)?;
+        std::fs::rename(&tmp, dst)?;
+    }
+    let crypt = MsgCrypt::new(
+        AesKey::from_encoding_aes_key("abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG")?,
+        "wxb11529c136998cb6",
+    );
+    let client = reqwest::Client::new();
+    let end = started + Duration::from_secs(timeout_secs);
+    for i in 0u64.. {
+        let now = wxhost::unix_now();
+        let text = format!("ready? {i}");
+        let xml = Push::Text(text.clone()).to_xml("gh_load", "o_until", now, 500_000_000 + i);
+        let (u, body) = signed_request(url, "pamtest", Some(&crypt), Mode::Safe, &xml, now);
+        if let Ok(r) = client.post(&u).body(body).send().await
+            && r.status().is_success()
+            && let Ok(body) = r.text().await
+            && let Ok(plain) = wxhost::protocol::open_reply("pamtest", &crypt, &body)
+            && plain.contains(&text)
+        {
+            println!(
+                "{label}: serving after {:.0} ms",
+                started.elapsed().as_secs_f64() * 1000.0
+            );
+            return Ok(());
+        }
+        anyhow::ensure!(
+            Instant::now() < end,
+            "{label}: not serving after {timeout_secs} s"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    unreachable!()
 }
 
 async fn floor(addr: &str) -> anyhow::Result<()> {
