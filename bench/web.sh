@@ -25,7 +25,7 @@ wait_up() { for _ in $(seq 100); do curl -s -o /dev/null "$1" 2>/dev/null && ret
 
 "$BIN/fake-wechat" 127.0.0.1:$FAKEPORT >"$WORK/fake.log" 2>&1 &
 wait_up http://127.0.0.1:$FAKEPORT/
-WXHOST_LISTEN=127.0.0.1:$WXPORT WXHOST_PLUGINS_DIR="$WORK/plugins" WXHOST_DATA_DIR="$WORK/data" \
+WXHOST_LISTEN=127.0.0.1:$WXPORT WXHOST_ADMIN_LISTEN=127.0.0.1:$(free_port) WXHOST_PLUGINS_DIR="$WORK/plugins" WXHOST_DATA_DIR="$WORK/data" \
   WXHOST_API_BASE_URL=http://127.0.0.1:$FAKEPORT WXHOST_APP_SECRET=fake-app-secret-0123456789abcdef \
   WXHOST_OAUTH_AUTHORIZE_URL=http://127.0.0.1:$FAKEPORT/connect/oauth2/authorize WXHOST_LOG=warn \
   "$BIN/wxhost" serve 2>"$WORK/wxhost.log" &

