@@ -81,7 +81,7 @@ impl SharedMemory {
             claimant: &self.claimant,
             claim_ttl: self.claim_ttl,
             remembered: self.kept,
-            now_ms: push.now * 1000 + u64::from(now_subsec_ms()),
+            now_ms: crate::store::now_millis() as u64,
         }
     }
 
@@ -229,13 +229,6 @@ fn answer(decision: Decision, retry: bool) -> Admitted {
         decision: Some(Arc::new(decision)),
         retry,
     }
-}
-
-fn now_subsec_ms() -> u32 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_millis())
-        .unwrap_or(0)
 }
 
 #[async_trait]

@@ -36,7 +36,7 @@ use async_trait::async_trait;
 
 pub use self::redis::{RedisSettings, redacted_url};
 pub use operator::{AuditEntry, AuditStore, PluginSwitchStore, SceneCounts, SceneStatsStore};
-pub use time::{format_utc, now_secs, quota_day};
+pub use time::{format_utc, now_millis, now_secs, quota_day};
 pub use types::{
     KvEntry, MenuVersion, QrCode, QrRecord, QrReservation, SessionRecord, StoredToken, TokenRecord,
     WebUser, WebUserLogin,
@@ -71,6 +71,19 @@ pub struct KvQuota {
 }
 
 impl KvQuota {
+    /// The refusal of a write that would make `bytes` in `keys` (one
+    /// message for every backend).
+    pub fn refusal(
+        self,
+        bytes: impl std::fmt::Display,
+        keys: impl std::fmt::Display,
+    ) -> StoreError {
+        StoreError::KvQuota(format!(
+            "this write would make {bytes} bytes in {keys} keys (limit {} bytes, {} keys)",
+            self.max_bytes, self.max_keys
+        ))
+    }
+
     /// 10 MiB in at most 10,000 keys.
     pub const DEFAULT: KvQuota = KvQuota {
         max_bytes: 10 << 20,

@@ -24,7 +24,7 @@ mod operator;
 use super::{
     KvEntry, KvQuota, KvStore, MenuStore, MenuVersion, QrCode, QrRecord, QrReservation, QrStore,
     RESERVATION_TTL_SECS, Reservation, SessionRecord, SessionStore, StoreError, StoredToken,
-    TokenRecord, TokenStore, WebUser, WebUserLogin, WebUserStore, now_secs,
+    TokenRecord, TokenStore, WebUser, WebUserLogin, WebUserStore, now_millis, now_secs,
 };
 
 mod export;
@@ -323,10 +323,7 @@ fn kv_write(
     let new_keys = keys + i64::from(old.is_none());
     let new_bytes = bytes - old.map_or(0, entry) + entry(value.len() as i64);
     if new_keys as u64 > quota.max_keys || new_bytes as u64 > quota.max_bytes {
-        return Ok(Err(StoreError::KvQuota(format!(
-            "this write would make {new_bytes} bytes in {new_keys} keys (limit {} bytes, {} keys)",
-            quota.max_bytes, quota.max_keys
-        ))));
+        return Ok(Err(quota.refusal(new_bytes, new_keys)));
     }
     tx.execute(
         "INSERT INTO plugin_kv (namespace, key, value, updated_at) VALUES (?1, ?2, ?3, ?4)
@@ -720,14 +717,6 @@ impl WebUserStore for SqliteStore {
         })
         .await
     }
-}
-
-/// Unix milliseconds now (lock expiries are finer than a second).
-fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 #[async_trait]

@@ -5,6 +5,15 @@ pub fn now_secs() -> i64 {
     crate::unix_now() as i64
 }
 
+/// Unix milliseconds now, as stored (expiries finer than a second: locks,
+/// sessions).
+pub fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
 /// The calendar day (`YYYY-MM-DD`) in Beijing time (UTC+8) of unix second
 /// `t`: WeChat's daily quotas reset at Beijing midnight.
 pub fn quota_day(t: i64) -> String {

@@ -158,7 +158,7 @@ async fn web_floor(addr: &str) -> anyhow::Result<()> {
 }
 
 /// GETs of `url` with `cookie` at full rate over `connections` keep-alive
-/// connections; only 200s count.
+/// connections; only 2xx answers count.
 async fn get(
     url: &str,
     connections: usize,
@@ -166,14 +166,37 @@ async fn get(
     label: &str,
     cookie: String,
 ) -> anyhow::Result<()> {
-    let (url, cookie) = (Arc::new(url.to_owned()), Arc::new(cookie));
+    let url = url.to_owned();
+    drive(connections, seconds, label, move |client, _| {
+        let req = client.get(url.as_str());
+        if cookie.is_empty() {
+            req
+        } else {
+            req.header("cookie", cookie.as_str())
+        }
+    })
+    .await
+}
+
+/// Sends `request(client, i)` (`i` counts requests across connections)
+/// back to back over `connections` keep-alive connections for `seconds`,
+/// then prints the report. Latency is timed from the send, so building a
+/// request (signing, encrypting) is not counted.
+async fn drive(
+    connections: usize,
+    seconds: u64,
+    label: &str,
+    request: impl Fn(&reqwest::Client, u64) -> reqwest::RequestBuilder + Send + Sync + 'static,
+) -> anyhow::Result<()> {
+    let request = Arc::new(request);
+    let next = Arc::new(AtomicUsize::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let errors = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut workers = Vec::new();
     for _ in 0..connections {
-        let (url, cookie, stop, errors) =
-            (url.clone(), cookie.clone(), stop.clone(), errors.clone());
+        let (request, next, stop, errors) =
+            (request.clone(), next.clone(), stop.clone(), errors.clone());
         workers.push(tokio::spawn(async move {
             let client = reqwest::Client::builder()
                 .pool_max_idle_per_host(1)
@@ -182,13 +205,11 @@ async fn get(
                 .expect("client");
             let mut latencies = Vec::new();
             while !stop.load(Ordering::Relaxed) {
+                let i = next.fetch_add(1, Ordering::Relaxed) as u64;
+                let req = request(&client, i);
                 let t = Instant::now();
-                let mut req = client.get(url.as_str());
-                if !cookie.is_empty() {
-                    req = req.header("cookie", cookie.as_str());
-                }
                 match req.send().await {
-                    Ok(r) if r.status() == 200 => {
+                    Ok(r) if r.status().is_success() => {
                         let _ = r.bytes().await;
                         latencies.push(t.elapsed());
                     }
@@ -240,75 +261,21 @@ async fn run(
     key: &str,
     app_id: &str,
 ) -> anyhow::Result<()> {
-    let crypt = Arc::new(MsgCrypt::new(AesKey::from_encoding_aes_key(key)?, app_id));
+    let crypt = MsgCrypt::new(AesKey::from_encoding_aes_key(key)?, app_id);
     // Every request is new: a distinct MsgId (so dedup replays nothing) and
     // a fresh nonce (so the replay guard sees no repeat). Building one costs
     // the client a few microseconds, the same for the floor.
-    let (url, token) = (Arc::new(url.to_owned()), Arc::new(token.to_owned()));
-    let next = Arc::new(AtomicUsize::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
-    let errors = Arc::new(AtomicUsize::new(0));
-    let started = Instant::now();
-    let mut workers = Vec::new();
-    for _ in 0..connections {
-        let (crypt, url, token, next, stop, errors) = (
-            crypt.clone(),
-            url.clone(),
-            token.clone(),
-            next.clone(),
-            stop.clone(),
-            errors.clone(),
+    let (url, token) = (url.to_owned(), token.to_owned());
+    drive(connections, seconds, label, move |client, i| {
+        let now = wxhost::unix_now();
+        let xml = Push::Text(format!("load {i}")).to_xml(
+            "gh_load",
+            &format!("o_user_{}", i % 1000),
+            now,
+            1_000_000 + i,
         );
-        workers.push(tokio::spawn(async move {
-            let client = reqwest::Client::builder()
-                .pool_max_idle_per_host(1)
-                .build()
-                .expect("client");
-            let mut latencies = Vec::new();
-            while !stop.load(Ordering::Relaxed) {
-                let i = next.fetch_add(1, Ordering::Relaxed) as u64;
-                let now = wxhost::unix_now();
-                let xml = Push::Text(format!("load {i}")).to_xml(
-                    "gh_load",
-                    &format!("o_user_{}", i % 1000),
-                    now,
-                    1_000_000 + i,
-                );
-                let (u, body) = signed_request(&url, &token, Some(&crypt), Mode::Safe, &xml, now);
-                let t = Instant::now();
-                match client.post(&u).body(body).send().await {
-                    Ok(r) if r.status().is_success() => {
-                        let _ = r.bytes().await;
-                        latencies.push(t.elapsed());
-                    }
-                    _ => {
-                        errors.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-            }
-            latencies
-        }));
-    }
-    tokio::time::sleep(Duration::from_secs(seconds)).await;
-    stop.store(true, Ordering::Relaxed);
-    let mut all = Vec::new();
-    for w in workers {
-        all.extend(w.await?);
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    all.sort();
-    let pct = |p: f64| {
-        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
-            .map(|d| d.as_secs_f64() * 1000.0)
-            .unwrap_or(f64::NAN)
-    };
-    println!(
-        "{label}: {} requests in {elapsed:.1} s = {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, errors {}",
-        all.len(),
-        all.len() as f64 / elapsed,
-        pct(0.50),
-        pct(0.99),
-        errors.load(Ordering::Relaxed)
-    );
-    Ok(())
+        let (u, body) = signed_request(&url, &token, Some(&crypt), Mode::Safe, &xml, now);
+        client.post(&u).body(body)
+    })
+    .await
 }

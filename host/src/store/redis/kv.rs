@@ -81,13 +81,6 @@ impl RedisStore {
     }
 }
 
-fn over_quota(bytes: &str, keys: &str, quota: KvQuota) -> StoreError {
-    StoreError::KvQuota(format!(
-        "this write would make {bytes} bytes in {keys} keys (limit {} bytes, {} keys)",
-        quota.max_bytes, quota.max_keys
-    ))
-}
-
 #[async_trait]
 impl KvStore for RedisStore {
     async fn get(&self, namespace: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
@@ -124,7 +117,7 @@ impl KvStore for RedisStore {
             .await?;
         match r.as_slice() {
             [ok] if ok == "1" => Ok(()),
-            [_, bytes, keys] => Err(over_quota(bytes, keys, quota)),
+            [_, bytes, keys] => Err(quota.refusal(bytes, keys)),
             _ => Err(StoreError::Backend(
                 "redis: unexpected kv-set answer".into(),
             )),
@@ -169,7 +162,7 @@ impl KvStore for RedisStore {
             ["1", value] => value
                 .parse()
                 .map_err(|_| StoreError::Backend("redis: malformed counter".into())),
-            ["0", bytes, keys] => Err(over_quota(bytes, keys, quota)),
+            ["0", bytes, keys] => Err(quota.refusal(bytes, keys)),
             ["-1", "overflow", old] => Err(StoreError::Invalid(format!(
                 "kv-incr: {old} + {delta} overflows"
             ))),

@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::RedisStore;
-use crate::store::{SessionRecord, SessionStore, StoreError};
+use crate::store::{SessionRecord, SessionStore, StoreError, now_millis};
 
 impl RedisStore {
     fn session_key(&self, realm: &str, id: &str) -> String {
@@ -23,13 +23,6 @@ fn split(name: &str) -> Option<(&str, &str)> {
     let realm = rest.get(..len)?;
     let id = rest.get(len..)?.strip_prefix(':')?;
     Some((realm, id))
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 #[async_trait]
@@ -96,7 +89,7 @@ impl SessionStore for RedisStore {
                     realm: realm.to_owned(),
                     id: id.to_owned(),
                     value,
-                    expires_ms: now_ms() + ttl_ms,
+                    expires_ms: now_millis() + ttl_ms,
                 });
             }
         }
@@ -105,7 +98,7 @@ impl SessionStore for RedisStore {
 
     async fn import(&self, records: &[SessionRecord]) -> Result<(), StoreError> {
         for r in records {
-            let left = r.expires_ms - now_ms();
+            let left = r.expires_ms - now_millis();
             if left > 0 {
                 self.put(
                     &r.realm,

@@ -185,7 +185,7 @@ impl SqliteStore {
     }
 
     pub(super) async fn export_sessions(&self) -> Result<Vec<SessionRecord>, StoreError> {
-        let now = super::now_millis();
+        let now = crate::store::now_millis();
         self.run(move |c| {
             let mut stmt = c.prepare(
                 "SELECT realm, id, value, expires_ms FROM session WHERE expires_ms > ?1 ORDER BY realm, id",
