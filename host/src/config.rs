@@ -12,6 +12,13 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+mod accounts;
+
+pub use accounts::{
+    AccountConfig, AccountPluginSettings, AccountSettings, AccountWebConfig, env_prefix,
+    validate_account,
+};
+
 /// The configuration used when no file is given and `wxhost.toml` is absent:
 /// sample credentials (WeChat's own test vectors), so that `wxhost serve` and
 /// `wxhost simulate` work together out of the box.
@@ -32,6 +39,28 @@ pub struct Config {
     /// The operator's console, API and metrics (`host/src/admin`).
     #[serde(default)]
     pub admin: AdminConfig,
+    /// More Official Accounts beside `[wechat]` (the `default` one), by name
+    /// (`accounts.rs`).
+    #[serde(default)]
+    pub account: BTreeMap<String, AccountConfig>,
+    /// The account a command acts for (`--account`, see
+    /// [`Config::acting_as`]); never read from a file.
+    #[serde(skip)]
+    pub acting_account: Option<String>,
+    /// `WXHOST_SECRETS_KEY` (environment only): seals runtime accounts'
+    /// credentials (`crate::account::secrets`).
+    #[serde(skip)]
+    pub secrets_key: Option<EnvSecret>,
+}
+
+/// A secret read from the environment only; `Debug` never shows it.
+#[derive(Clone)]
+pub struct EnvSecret(pub String);
+
+impl fmt::Debug for EnvSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
 }
 
 /// `[web]`: the pages served beside the callback (see `crate::web`).
@@ -186,7 +215,7 @@ pub struct WechatConfig {
     pub token_endpoint: TokenEndpoint,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TokenEndpoint {
     Stable,
@@ -302,7 +331,9 @@ pub struct PluginSettings {
 /// What a plugin may be granted beyond its own kv, config and logs. An
 /// unknown name fails to parse, so a typo stops start-up instead of silently
 /// granting nothing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, serde::Serialize,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Capability {
     /// `wechat.send-customer-message`.
@@ -399,7 +430,9 @@ impl Config {
                 }
             })?;
         for (key, value) in env {
-            config.apply_env(key, value)?;
+            if !config.apply_account_env(key, value)? {
+                config.apply_env(key, value)?;
+            }
         }
         config.validate()?;
         Ok(config)
@@ -447,6 +480,11 @@ impl Config {
             "WXHOST_ADMIN_PASSWORD" => self.admin.password = Some(value.to_owned()),
             "WXHOST_ADMIN_PASSWORD_HASH" => self.admin.password_hash = Some(value.to_owned()),
             "WXHOST_ADMIN_API_TOKEN" => self.admin.api_token = Some(value.to_owned()),
+            "WXHOST_SECRETS_KEY" if !value.is_empty() => {
+                // Checked here, so a bad key stops start-up naming it.
+                crate::account::SecretsKey::from_hex(value).map_err(|m| invalid(key, m))?;
+                self.secrets_key = Some(EnvSecret(value.to_owned()));
+            }
             "WXHOST_REQUIRE_ENCRYPTION" => {
                 self.server.require_encryption = Some(match value {
                     "1" | "true" => true,
@@ -502,15 +540,7 @@ impl Config {
                 return Err(invalid(key, "must be positive"));
             }
         }
-        if w.token.is_empty()
-            || !w.token.chars().all(|c| c.is_ascii_alphanumeric())
-            || w.token.len() > 32
-        {
-            return Err(invalid(
-                "wechat.token (WXHOST_TOKEN)",
-                "must be 1 to 32 letters or digits",
-            ));
-        }
+        validate_token("wechat.token (WXHOST_TOKEN)", &w.token)?;
         if w.app_id.is_empty() {
             return Err(invalid("wechat.app_id (WXHOST_APP_ID)", "must be set"));
         }
@@ -520,31 +550,15 @@ impl Config {
                 "needs wechat.encoding_aes_key (WXHOST_ENCODING_AES_KEY)",
             ));
         }
-        for (key, value) in [
-            (
-                "wechat.encoding_aes_key (WXHOST_ENCODING_AES_KEY)",
-                Some(&w.encoding_aes_key),
-            ),
-            (
-                "wechat.previous_encoding_aes_key",
-                w.previous_encoding_aes_key.as_ref(),
-            ),
-        ] {
-            if let Some(v) = value
-                && !v.is_empty()
-                && (v.len() != 43 || !v.chars().all(|c| c.is_ascii_alphanumeric()))
-            {
-                return Err(invalid(key, "must be 43 letters or digits"));
-            }
+        validate_aes_key(
+            "wechat.encoding_aes_key (WXHOST_ENCODING_AES_KEY)",
+            &w.encoding_aes_key,
+        )?;
+        if let Some(previous) = &w.previous_encoding_aes_key {
+            validate_aes_key("wechat.previous_encoding_aes_key", previous)?;
         }
-        let url = url::Url::parse(&w.api_base_url)
-            .map_err(|e| invalid("wechat.api_base_url (WXHOST_API_BASE_URL)", e.to_string()))?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(invalid(
-                "wechat.api_base_url (WXHOST_API_BASE_URL)",
-                "must be an http(s) URL",
-            ));
-        }
+        validate_http_url("wechat.api_base_url (WXHOST_API_BASE_URL)", &w.api_base_url)?;
+        self.validate_accounts()?;
         self.validate_storage()?;
         if self.plugins.memory_mib == 0 || self.plugins.timeout_ms == 0 {
             return Err(invalid(
@@ -681,19 +695,7 @@ impl Config {
     fn validate_web(&self) -> Result<(), ConfigError> {
         let web = &self.web;
         if !web.public_url.is_empty() {
-            let key = "web.public_url (WXHOST_PUBLIC_URL)";
-            let url = url::Url::parse(&web.public_url).map_err(|e| invalid(key, e.to_string()))?;
-            if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-                return Err(invalid(key, "must be an http(s) URL"));
-            }
-            // Our routes are at the root: a path would build a redirect_uri
-            // that does not reach /oauth/callback.
-            if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
-                return Err(invalid(
-                    key,
-                    "must be an origin only, like https://wx.example.com (no path)",
-                ));
-            }
+            validate_origin("web.public_url (WXHOST_PUBLIC_URL)", &web.public_url)?;
         }
         if web.session_secret.is_empty() && self.storage.backend == StorageBackend::Redis {
             // A generated secret lives in one instance's data dir: the others
@@ -778,6 +780,48 @@ impl Config {
             max_body_bytes: self.server.body_limit_bytes,
         }
     }
+}
+
+/// A callback Token: 1 to 32 letters or digits (WeChat's rule).
+fn validate_token(key: &str, token: &str) -> Result<(), ConfigError> {
+    if token.is_empty() || !token.chars().all(|c| c.is_ascii_alphanumeric()) || token.len() > 32 {
+        return Err(invalid(key, "must be 1 to 32 letters or digits"));
+    }
+    Ok(())
+}
+
+/// An EncodingAESKey: empty (none) or 43 letters or digits.
+fn validate_aes_key(key: &str, value: &str) -> Result<(), ConfigError> {
+    if !value.is_empty() && (value.len() != 43 || !value.chars().all(|c| c.is_ascii_alphanumeric()))
+    {
+        return Err(invalid(key, "must be 43 letters or digits"));
+    }
+    Ok(())
+}
+
+fn validate_http_url(key: &str, value: &str) -> Result<(), ConfigError> {
+    let url = url::Url::parse(value).map_err(|e| invalid(key, e.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid(key, "must be an http(s) URL"));
+    }
+    Ok(())
+}
+
+/// A web origin: `http(s)://host[:port]`, no path. Our routes are at the
+/// root: a path would build a redirect_uri that does not reach
+/// /oauth/callback.
+fn validate_origin(key: &str, value: &str) -> Result<(), ConfigError> {
+    let url = url::Url::parse(value).map_err(|e| invalid(key, e.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(invalid(key, "must be an http(s) URL"));
+    }
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid(
+            key,
+            "must be an origin only, like https://wx.example.com (no path)",
+        ));
+    }
+    Ok(())
 }
 
 fn read(path: &Path) -> Result<String, ConfigError> {

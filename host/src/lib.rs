@@ -1,6 +1,8 @@
 //! wxhost: a server for WeChat Official Accounts whose reply logic runs as
 //! sandboxed WebAssembly plugins.
 //!
+//! - [`account`]: one Official Account (crypto, API client, store scope,
+//!   plugin set) and the registry of those served.
 //! - [`protocol`]: signatures, WXBizMsgCrypt, messages and replies (no I/O).
 //! - [`plugin`]: the wasmtime runtime, hot reload, the WIT bindings.
 //! - [`server`]: the callback endpoint, dispatch, retries and the 5 s budget;
@@ -14,9 +16,10 @@
 //! - [`cli`]: the `wxhost` commands, one file each.
 //! - [`fsutil`]: private files and directories.
 //!
-//! Dependencies point one way: `cli` → `admin` → `server` → `web` → `plugin`, `api` → `store`,
+//! Dependencies point one way: `cli` → `admin` → `server` → `web` → `account` → `plugin`, `api` → `store`,
 //! `protocol`; `store` and `protocol` depend on nothing else of wxhost.
 
+pub mod account;
 pub mod admin;
 pub mod api;
 pub mod cli;

@@ -19,6 +19,10 @@ struct Cli {
     /// Config file (default: ./wxhost.toml if present, else built-in defaults).
     #[arg(long, global = true, env = "WXHOST_CONFIG")]
     config: Option<std::path::PathBuf>,
+    /// The account a command acts for (token, menu, qrcode, simulate,
+    /// config): `default` (`[wechat]`) or an `[account.<name>]`.
+    #[arg(long, global = true, env = "WXHOST_ACCOUNT")]
+    account: Option<String>,
     #[command(subcommand)]
     command: wxhost::cli::Command,
 }
@@ -34,7 +38,15 @@ async fn main() {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
-    let config = match Config::load(cli.config.as_deref()) {
+    if cli.account.is_some() && matches!(cli.command, wxhost::cli::Command::Serve(_)) {
+        eprintln!("wxhost: --account: serve serves every account; it takes no --account");
+        std::process::exit(2);
+    }
+    let loaded = Config::load(cli.config.as_deref()).and_then(|c| match &cli.account {
+        Some(name) => c.acting_as(name),
+        None => Ok(c),
+    });
+    let config = match loaded {
         Ok(c) => c,
         Err(e) => {
             eprintln!("wxhost: {e}");

@@ -18,7 +18,10 @@
 //! - `/cgi-bin/stable_token` (POST JSON) returns the same token until it is
 //!   expired or `force_refresh` is true; `/cgi-bin/token` (GET) issues a new
 //!   classic token each call, invalidating the previous classic one. Both
-//!   check [`APP_ID`]/[`APP_SECRET`] (40013 / 40125).
+//!   check the AppID and AppSecret (40013 / 40125): [`APP_ID`]/[`APP_SECRET`]
+//!   and any app added with [`FakeWechat::add_app`], each with tokens of its
+//!   own; a call acts for the app whose token it carries
+//!   ([`FakeWechat::apps_called`]).
 //! - Every other endpoint checks `access_token`: missing → 41001, expired by
 //!   [`FakeWechat::expire_tokens`] → 42001, unknown → 40001.
 //! - POST bodies containing a `\u` escape are refused with 40033, as WeChat
@@ -142,8 +145,15 @@ fn norm(path: &str) -> String {
 struct State_ {
     expires_in: i64,
     seq: u64,
-    classic: Option<String>,
-    stable: Option<String>,
+    /// The registered apps (AppID → AppSecret): [`APP_ID`] and those added
+    /// with [`FakeWechat::add_app`].
+    secrets: HashMap<String, String>,
+    /// The live classic and stable token of each app, by AppID.
+    classic: HashMap<String, String>,
+    stable: HashMap<String, String>,
+    /// Per path, the AppID whose token each accepted call carried (what
+    /// account WeChat acted for).
+    acted_for: HashMap<String, Vec<String>>,
     expired: HashSet<String>,
     calls: HashMap<String, usize>,
     requests: HashMap<String, Vec<Value>>,
@@ -197,6 +207,7 @@ impl FakeWechat {
         let inner = Arc::new(Inner {
             state: Mutex::new(State_ {
                 expires_in: 7200,
+                secrets: HashMap::from([(APP_ID.to_owned(), APP_SECRET.to_owned())]),
                 ..Default::default()
             }),
             recorded: Notify::new(),
@@ -351,13 +362,29 @@ impl FakeWechat {
     /// token request issues a new one.
     pub fn expire_tokens(&self) {
         let mut st = self.inner.lock();
-        let old: Vec<String> = st
-            .classic
-            .take()
-            .into_iter()
-            .chain(st.stable.take())
-            .collect();
+        let st = &mut *st;
+        let old = st.classic.drain().chain(st.stable.drain()).map(|(_, t)| t);
         st.expired.extend(old);
+    }
+
+    /// Registers another Official Account: tokens are issued for it with
+    /// `secret`, and calls with its tokens act for it.
+    pub fn add_app(&self, app_id: &str, secret: &str) {
+        self.inner
+            .lock()
+            .secrets
+            .insert(app_id.to_owned(), secret.to_owned());
+    }
+
+    /// For each accepted call to `path`, in order, the AppID of the token it
+    /// carried.
+    pub fn apps_called(&self, path: &str) -> Vec<String> {
+        self.inner
+            .lock()
+            .acted_for
+            .get(&norm(path))
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// `expires_in` of tokens issued from now on (default 7200).
@@ -368,7 +395,11 @@ impl FakeWechat {
     /// Tokens currently accepted.
     pub fn valid_tokens(&self) -> Vec<String> {
         let st = self.inner.lock();
-        st.classic.iter().chain(st.stable.iter()).cloned().collect()
+        st.classic
+            .values()
+            .chain(st.stable.values())
+            .cloned()
+            .collect()
     }
 
     /// What `/cgi-bin/user/info` answers for `openid` (default: a subscribed
@@ -492,7 +523,10 @@ async fn handle(
         paths::TOKEN | paths::STABLE_TOKEN => issue_token(&mut st, &path, &query, &parsed),
         _ => match check_token(&st, &query) {
             Err(e) => e,
-            Ok(()) => api(&mut st, &path, &query, parsed),
+            Ok(app_id) => {
+                st.acted_for.entry(path.clone()).or_default().push(app_id);
+                api(&mut st, &path, &query, parsed)
+            }
         },
     };
     match answer {
@@ -522,10 +556,10 @@ fn issue_token(
     if field("grant_type").as_deref() != Some("client_credential") {
         return Some(err(40002, "invalid grant_type"));
     }
-    if field("appid").as_deref() != Some(APP_ID) {
+    let Some(app_id) = field("appid").filter(|a| st.secrets.contains_key(a)) else {
         return Some(err(40013, "invalid appid"));
-    }
-    if field("secret").as_deref() != Some(APP_SECRET) {
+    };
+    if field("secret").as_ref() != st.secrets.get(&app_id) {
         return Some(err(40125, "invalid appsecret"));
     }
     st.seq += 1;
@@ -540,13 +574,13 @@ fn issue_token(
             .get("force_refresh")
             .and_then(Value::as_bool)
             .unwrap_or(false);
-        if force && let Some(old) = st.stable.take() {
+        if force && let Some(old) = st.stable.remove(&app_id) {
             st.expired.insert(old);
         }
-        st.stable.get_or_insert(fresh).clone()
+        st.stable.entry(app_id).or_insert(fresh).clone()
     } else {
         // Each classic fetch invalidates the previous classic token.
-        if let Some(old) = st.classic.replace(fresh.clone()) {
+        if let Some(old) = st.classic.insert(app_id, fresh.clone()) {
             st.expired.insert(old);
         }
         fresh
@@ -554,10 +588,18 @@ fn issue_token(
     Some(json!({"access_token": token, "expires_in": st.expires_in}))
 }
 
-fn check_token(st: &State_, query: &HashMap<String, String>) -> Result<(), Option<Value>> {
+/// The AppID whose live token `query` carries.
+fn check_token(st: &State_, query: &HashMap<String, String>) -> Result<String, Option<Value>> {
+    let owner = |t: &String| {
+        st.classic
+            .iter()
+            .chain(st.stable.iter())
+            .find(|(_, live)| *live == t)
+            .map(|(app, _)| app.clone())
+    };
     match query.get("access_token") {
         None => Err(Some(err(41001, "access_token missing"))),
-        Some(t) if st.classic.as_ref() == Some(t) || st.stable.as_ref() == Some(t) => Ok(()),
+        Some(t) if owner(t).is_some() => Ok(owner(t).unwrap_or_default()),
         Some(t) if st.expired.contains(t) => Err(Some(err(42001, "access_token expired"))),
         Some(_) => Err(Some(err(
             40001,

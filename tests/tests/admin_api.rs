@@ -53,6 +53,15 @@ fn api_routes() -> Vec<(Method, &'static str, Vec<u8>)> {
         (Method::POST, "/api/v1/token/refresh", vec![]),
         (Method::GET, "/api/v1/pushes", vec![]),
         (Method::GET, "/api/v1/audit", vec![]),
+        (Method::GET, "/api/v1/accounts", vec![]),
+        (
+            Method::POST,
+            "/api/v1/accounts",
+            br#"{"name": "x"}"#.to_vec(),
+        ),
+        (Method::GET, "/api/v1/accounts/x", vec![]),
+        (Method::PUT, "/api/v1/accounts/x", br#"{}"#.to_vec()),
+        (Method::DELETE, "/api/v1/accounts/x", vec![]),
     ]
 }
 
@@ -561,7 +570,11 @@ async fn metrics_parse_as_prometheus_text_and_count_the_pushes() {
         metric_sum(
             t,
             "wxhost_pushes_total",
-            &[("kind", "text"), ("outcome", "reply")],
+            &[
+                ("kind", "text"),
+                ("outcome", "reply"),
+                ("account", "default"),
+            ],
         )
     };
     let failures = |t: &str| {
@@ -587,7 +600,13 @@ async fn metrics_parse_as_prometheus_text_and_count_the_pushes() {
         after.contains("# TYPE wxhost_push_latency_seconds histogram"),
         "{after}"
     );
-    assert!(metric_sum(&after, "wxhost_plugin_calls_total", &[("plugin", "echo")]) >= 3.0);
+    assert!(
+        metric_sum(
+            &after,
+            "wxhost_plugin_calls_total",
+            &[("plugin", "echo"), ("account", "default")]
+        ) >= 3.0
+    );
     assert!(metric_sum(&after, "wxhost_plugins_loaded", &[]) >= 1.0);
     // No openid or message content in any label.
     assert!(

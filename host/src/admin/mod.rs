@@ -11,7 +11,8 @@
 //!   each for pages and API, each written to the audit log.
 //! - `pages/`: the server-rendered pages (askama templates in
 //!   `host/templates/admin/`); `charts.rs`: their SVG charts.
-//! - `api.rs`: `/api/v1`; `error.rs`: [`AdminError`] as JSON.
+//! - `api.rs`: `/api/v1`; `accounts.rs`: `/api/v1/accounts` (runtime
+//!   accounts); `error.rs`: [`AdminError`] as JSON.
 //! - `metrics.rs`: the process's Prometheus recorder and `GET /metrics`.
 //! - `/healthz`, `/readyz`: [`crate::server::health`], as on the callback
 //!   listener.
@@ -20,6 +21,7 @@
 //! without knowing Rust macros, and still compiled into the binary and
 //! type-checked against their structs; both escape by default.
 
+mod accounts;
 mod api;
 pub mod auth;
 mod charts;
@@ -58,6 +60,8 @@ pub struct Admin {
     /// read-only (what the store has).
     pub wechat: Option<Arc<Wechat>>,
     pub stores: Stores,
+    /// Every account served, and the runtime ones' operations.
+    pub accounts: Arc<crate::account::Accounts>,
     /// The callback's state: activity, readiness.
     pub service: Arc<AppState>,
     pub app_id: String,
@@ -75,6 +79,7 @@ impl Admin {
             runtime: service.runtime.clone(),
             wechat: service.wechat.clone(),
             stores: service.stores.clone(),
+            accounts: service.accounts.clone(),
             service: service.state.clone(),
             app_id: config.wechat.app_id.clone(),
             token_endpoint: match config.wechat.token_endpoint {
@@ -118,6 +123,7 @@ pub fn router(admin: Arc<Admin>) -> Router {
     };
     Router::new()
         .merge(pages::routes())
+        .merge(accounts::routes())
         .merge(api::routes())
         .route("/metrics", get(metrics::render))
         .merge(health::routes(admin.service.readiness.clone()))

@@ -98,12 +98,18 @@ impl Command {
 }
 
 /// The configured store (`[storage]`): every command opens it here, so all
-/// of them use the same backend as `serve`.
+/// of them use the same backend as `serve`, in the scope of the account it
+/// acts for (`--account`).
 pub(crate) fn open_stores(config: &Config) -> anyhow::Result<crate::store::Stores> {
     use anyhow::Context as _;
     let location = config.store_location(None)?;
-    crate::store::Stores::open(&location)
-        .with_context(|| format!("opening the store ({})", location.describe()))
+    let stores = crate::store::Stores::open(&location)
+        .with_context(|| format!("opening the store ({})", location.describe()))?;
+    // The scope of the account the command acts for (`--account`).
+    let account = config.acting_account();
+    stores
+        .for_account(account)
+        .with_context(|| format!("opening account {account}'s store scope"))
 }
 
 /// The store and API client a CLI command uses: the same store as `serve`,

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use wasmtime::{Store, Trap, UpdateDeadline};
 
+use super::account_scope::AccountScope;
 use super::bindings::wechat::plugin::types as wit;
 use super::engine::EPOCH_TICK;
 use super::guest_failure::GuestFailure;
@@ -90,6 +91,7 @@ impl PluginCode {
     /// and returns its result with everything the call produced.
     pub(crate) async fn with_instance<T>(
         &self,
+        account: &AccountScope,
         deadline: Instant,
         instance_use: InstanceUse,
         f: impl AsyncFnOnce(
@@ -103,7 +105,9 @@ impl PluginCode {
             InstanceUse::Fresh => None,
         };
         // An idle instance holds its own permit.
-        let warm = pool.and_then(|r| r.take());
+        // Only an instance that served this account: a guest's globals must
+        // not carry one account's data into another's call.
+        let warm = pool.and_then(|r| r.take(&account.name));
         let permit = match warm {
             Some(_) => None,
             None => reuse::acquire(&self.inner).await,
@@ -137,7 +141,7 @@ impl PluginCode {
             None => {
                 let mut store = Store::new(
                     &self.inner.engine,
-                    CallState::new(&self.scope, self.memory_limit_bytes as usize, ends),
+                    CallState::new(&self.scope, account, self.memory_limit_bytes as usize, ends),
                 );
                 store.limiter(|s| &mut s.limiter);
                 bounds::apply(&mut store);
@@ -221,7 +225,7 @@ impl PluginCode {
                         if let Some(p) = permit {
                             p.forget();
                         }
-                        Warm::new(store, instance, self.inner.clone())
+                        Warm::new(store, instance, account.name.clone(), self.inner.clone())
                     }
                 };
                 warm.calls += 1;
@@ -305,9 +309,14 @@ impl PluginCode {
             return Err(PluginError::Host("no message handler to describe".into()));
         };
         let (r, _) = self
-            .with_instance(deadline, InstanceUse::Fresh, async |i, s| {
-                call_export::<(), (wit::PluginInfo,)>(s, i, &exports.describe, ()).await
-            })
+            .with_instance(
+                &self.inner.default_account,
+                deadline,
+                InstanceUse::Fresh,
+                async |i, s| {
+                    call_export::<(), (wit::PluginInfo,)>(s, i, &exports.describe, ()).await
+                },
+            )
             .await;
         PluginInfo::try_from(r?.0).map_err(PluginError::InvalidReply)
     }
@@ -318,10 +327,22 @@ impl LoadedPlugin {
     /// captured output and timings. The call's limit is the plugin's own
     /// timeout cut to `deadline`. Failures are logged (one line) here.
     pub async fn call_traced(&self, input: &HandlerInput<'_>, deadline: Instant) -> CallReport {
+        let account = self.code.inner.default_account.clone();
+        self.call_as(&account, input, deadline).await
+    }
+
+    /// [`LoadedPlugin::call_traced`] acting for `account`: its kv scope,
+    /// API client and grants.
+    pub async fn call_as(
+        &self,
+        account: &AccountScope,
+        input: &HandlerInput<'_>,
+        deadline: Instant,
+    ) -> CallReport {
         let code = &self.code;
         let (r, report) = match &code.exports {
             Some(exports) => {
-                code.with_instance(deadline, InstanceUse::MayReuse, async |i, s| {
+                code.with_instance(account, deadline, InstanceUse::MayReuse, async |i, s| {
                     call_handler(i, exports, s, input).await
                 })
                 .await
@@ -347,9 +368,10 @@ impl LoadedPlugin {
         let result = r
             .and_then(|reply| reply::validate(reply, input.msg).map_err(PluginError::InvalidReply));
         code.inner.stats.record(&code.id, &result);
-        metrics::counter!("wxhost_plugin_calls_total", "plugin" => code.id.clone()).increment(1);
+        let acct = account.name.to_string();
+        metrics::counter!("wxhost_plugin_calls_total", "plugin" => code.id.clone(), "account" => acct.clone()).increment(1);
         if let Err(e) = &result {
-            metrics::counter!("wxhost_plugin_failures_total", "plugin" => code.id.clone(), "class" => e.kind()).increment(1);
+            metrics::counter!("wxhost_plugin_failures_total", "plugin" => code.id.clone(), "class" => e.kind(), "account" => acct).increment(1);
         }
         match &result {
             Err(e @ PluginError::Shed { .. }) => tracing::warn!(

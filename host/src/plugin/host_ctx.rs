@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::account_scope::AccountScope;
 use super::bindings::wechat::plugin::host;
 use super::log_buffer::{LogBuffer, LogLevel};
 use super::state::PluginScope;
@@ -27,12 +28,14 @@ pub(crate) struct HostCtx {
 }
 
 impl HostCtx {
-    pub fn new(scope: &PluginScope, deadline: Instant) -> HostCtx {
+    /// The account's kv scope, and its config for the plugin if it has one.
+    pub fn new(scope: &PluginScope, account: &AccountScope, deadline: Instant) -> HostCtx {
+        let config = account.grants(&scope.id).and_then(|g| g.config.clone());
         HostCtx {
             plugin: scope.id.clone(),
-            kv: scope.kv.clone(),
+            kv: account.services.kv.clone(),
             quota: scope.kv_quota,
-            config: scope.config.clone(),
+            config: config.unwrap_or_else(|| scope.config.clone()),
             log: LogBuffer::default(),
             deadline,
         }

@@ -183,15 +183,12 @@ async fn compile(
         id: Arc::from(id.as_str()),
         config: Arc::new(settings.config),
         capabilities: Arc::new(settings.capabilities),
-        kv: inner.services.kv.clone(),
         kv_quota: KvQuota {
             max_bytes: settings
                 .kv_max_bytes
                 .unwrap_or(inner.cfg.kv_quota.max_bytes),
             max_keys: settings.kv_max_keys.unwrap_or(inner.cfg.kv_quota.max_keys),
         },
-        wechat: inner.services.wechat.clone(),
-        jssdk: inner.services.jssdk.clone(),
         http_hosts: settings.http_hosts.clone().into(),
     });
     Ok(PluginCode {

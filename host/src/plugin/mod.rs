@@ -35,6 +35,7 @@
 //!   rescan, the directory's symlink); `rescan.rs`: reconciling the
 //!   directory with the registry.
 
+mod account_scope;
 mod bindings;
 mod bounds;
 mod call;
@@ -69,6 +70,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use account_scope::{AccountGrants, AccountScope};
 pub use bounds::{HOSTCALL_FUEL_BYTES, MAX_COMPONENT_HANDLES, MAX_RANDOM_BYTES, MAX_RESOURCES};
 pub use call::{CallReport, PluginOutcome};
 pub use engine::EPOCH_TICK;
@@ -144,10 +146,11 @@ impl RuntimeConfig {
     }
 }
 
-/// What host functions delegate to.
+/// What host functions delegate to, for one account (see [`AccountScope`]).
 #[derive(Clone)]
 pub struct HostServices {
-    /// Backs each plugin's kv (namespace = plugin id).
+    /// Backs each plugin's kv (namespace = plugin id) in the account's
+    /// store scope.
     pub kv: Arc<dyn KvStore>,
     /// WeChat APIs for plugins granted the capability; `None` → code -3.
     pub wechat: Option<Arc<dyn PluginApi>>,
@@ -169,6 +172,8 @@ pub(crate) struct Inner {
     /// Every loaded version's pool of reusable instances (`reuse.rs`).
     warm_pools: std::sync::Mutex<Vec<std::sync::Weak<reuse::Reuse>>>,
     cfg: RuntimeConfig,
-    services: HostServices,
+    /// What a call acts for when its caller names no account (`plugin run`,
+    /// load-time `describe`): the services the runtime was built with.
+    default_account: Arc<AccountScope>,
     stats: PluginStats,
 }

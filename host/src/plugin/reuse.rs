@@ -50,6 +50,9 @@ pub(crate) struct Reuse {
 pub(crate) struct Warm {
     store: ManuallyDrop<Store<CallState>>,
     pub instance: Instance,
+    /// The account its calls acted for (its `CallState` holds that
+    /// account's services): it serves no other.
+    account: Arc<str>,
     /// Calls it has served.
     pub calls: u32,
     inner: Arc<Inner>,
@@ -71,9 +74,19 @@ impl Reuse {
         reuse
     }
 
-    /// An idle instance, most recently used first (its memory is warmest).
-    pub fn take(&self) -> Option<Warm> {
-        self.idle.lock().unwrap().pop()
+    /// An idle instance that served `account`, most recently used first
+    /// (its memory is warmest).
+    pub fn take(&self, account: &str) -> Option<Warm> {
+        let mut idle = self.idle.lock().unwrap();
+        let i = idle.iter().rposition(|w| &*w.account == account)?;
+        Some(idle.remove(i))
+    }
+
+    /// The least recently used idle instance, whatever account it served
+    /// (to free its permit).
+    fn evict(&self) -> Option<Warm> {
+        let mut idle = self.idle.lock().unwrap();
+        (!idle.is_empty()).then(|| idle.remove(0))
     }
 
     /// Puts an instance back after a successful call, unless it has served
@@ -101,10 +114,16 @@ impl Reuse {
 impl Warm {
     /// Wraps a store whose permit the caller has `forget`-ten: the permit now
     /// belongs to this instance.
-    pub fn new(store: Store<CallState>, instance: Instance, inner: Arc<Inner>) -> Warm {
+    pub fn new(
+        store: Store<CallState>,
+        instance: Instance,
+        account: Arc<str>,
+        inner: Arc<Inner>,
+    ) -> Warm {
         Warm {
             store: ManuallyDrop::new(store),
             instance,
+            account,
             calls: 0,
             inner,
         }
@@ -150,7 +169,7 @@ pub(crate) fn evict_one(inner: &Inner) -> bool {
     let pools: Vec<Weak<Reuse>> = inner.warm_pools.lock().unwrap().clone();
     for pool in pools.iter().filter_map(Weak::upgrade) {
         // Taken out under the pool's lock, dropped after it.
-        let evicted = pool.take();
+        let evicted = pool.evict();
         if evicted.is_some() {
             return true;
         }

@@ -15,8 +15,8 @@ use super::handler::HandlerInput;
 use super::registry::Registry;
 use super::rescan::{FileStamp, Seen};
 use super::{
-    HostServices, Inner, LoadedPlugin, PluginError, PluginOutcome, PluginStats, RuntimeConfig,
-    engine, loader,
+    AccountScope, HostServices, Inner, LoadedPlugin, PluginError, PluginOutcome, PluginStats,
+    RuntimeConfig, engine, loader,
 };
 use crate::api::QrCode;
 use crate::protocol::Message;
@@ -133,7 +133,13 @@ impl Runtime {
             waiting: Default::default(),
             warm_pools: Default::default(),
             cfg,
-            services,
+            default_account: Arc::new(AccountScope {
+                name: Arc::from(crate::store::DEFAULT_ACCOUNT),
+                app_id: Arc::from(""),
+                services,
+                plugins: None,
+                grants: Default::default(),
+            }),
             stats: PluginStats::default(),
         });
         Ok(Arc::new(Runtime {
@@ -479,13 +485,18 @@ impl Runtime {
         qr_code: Option<&QrCode>,
         deadline: Instant,
     ) -> Dispatch {
-        self.dispatch_observed(msg, qr_code, deadline, |_| {}).await
+        let account = self.inner.default_account.clone();
+        self.dispatch_observed(&account, msg, qr_code, deadline, |_| {})
+            .await
     }
 
-    /// [`Runtime::dispatch`], telling `calling` the id of each plugin as its
-    /// call starts (so whoever waits on the work can say what is running).
+    /// [`Runtime::dispatch`] for `account` (only its plugins, in its
+    /// priority order, each call acting for it), telling `calling` the id of
+    /// each plugin as its call starts (so whoever waits on the work can say
+    /// what is running).
     pub async fn dispatch_observed(
         &self,
+        account: &AccountScope,
         msg: &Message,
         qr_code: Option<&QrCode>,
         deadline: Instant,
@@ -493,14 +504,15 @@ impl Runtime {
     ) -> Dispatch {
         let input = HandlerInput::new(msg, qr_code);
         let mut out = Dispatch::default();
-        for p in self.plugins().iter().filter(|p| p.handles(input.kind)) {
+        let plugins = account.select(&self.plugins());
+        for p in plugins.iter().filter(|p| p.handles(input.kind)) {
             if Instant::now() >= deadline {
                 out.out_of_time = true;
                 break;
             }
             out.called += 1;
             calling(p.id());
-            match p.call(&input, deadline).await {
+            match p.call_as(account, &input, deadline).await.result {
                 Ok(PluginOutcome::Pass) => continue,
                 Ok(o) => {
                     out.answer = Some((p.id().to_owned(), o));

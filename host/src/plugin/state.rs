@@ -4,7 +4,9 @@
 //! linker reaches through projections (see `engine.rs`), and the WASI-HTTP
 //! context of a page call, whose outgoing requests go through
 //! [`OutgoingHttp`] (denied unless granted). [`PluginScope`] is what every call
-//! of one loaded version shares: its identity, config and grants.
+//! of one loaded version shares: its identity, config and grants; the
+//! [`AccountScope`] a call acts for brings the account's services (kv scope,
+//! API client, JS-SDK) and this account's overrides of the grants.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -14,6 +16,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use super::account_scope::AccountScope;
 use super::bounds::{MAX_RANDOM_BYTES, MAX_RESOURCES};
 use super::capture::{CAPTURE_BYTES, CapturePipe};
 use super::host_ctx::HostCtx;
@@ -21,10 +24,8 @@ use super::limiter::Limiter;
 use super::outgoing_http::OutgoingHttp;
 use super::web_ctx::WebCtx;
 use super::wechat_ctx::WechatCtx;
-use crate::api::PluginApi;
-use crate::api::jssdk::JsSdk;
 use crate::config::Capability;
-use crate::store::{KvQuota, KvStore};
+use crate::store::KvQuota;
 
 /// What host functions know about the plugin they serve; shared by every
 /// call of one loaded version.
@@ -32,11 +33,7 @@ pub(crate) struct PluginScope {
     pub id: Arc<str>,
     pub config: Arc<BTreeMap<String, String>>,
     pub capabilities: Arc<BTreeSet<Capability>>,
-    pub kv: Arc<dyn KvStore>,
     pub kv_quota: KvQuota,
-    pub wechat: Option<Arc<dyn PluginApi>>,
-    /// Signs JS-SDK configs for its pages; `None` without API credentials.
-    pub jssdk: Option<Arc<JsSdk>>,
     /// With `http-outgoing`: `plugin.<id>.http_hosts` (empty: any host).
     pub http_hosts: Arc<[String]>,
 }
@@ -57,7 +54,12 @@ pub(crate) struct CallState {
 impl CallState {
     /// `deadline` bounds host functions that await (epochs only interrupt
     /// wasm code).
-    pub fn new(scope: &PluginScope, memory_limit: usize, deadline: Instant) -> CallState {
+    pub fn new(
+        scope: &PluginScope,
+        account: &AccountScope,
+        memory_limit: usize,
+        deadline: Instant,
+    ) -> CallState {
         let stdout = CapturePipe::new(CAPTURE_BYTES);
         let stderr = CapturePipe::new(CAPTURE_BYTES);
         // Deny-by-default: no preopens, env, args, stdin or network (every
@@ -76,9 +78,9 @@ impl CallState {
             wasi,
             table,
             limiter: Limiter::new(memory_limit),
-            host: HostCtx::new(scope, deadline),
-            wechat: WechatCtx::new(scope, deadline),
-            web: WebCtx::new(scope, deadline),
+            host: HostCtx::new(scope, account, deadline),
+            wechat: WechatCtx::new(scope, account, deadline),
+            web: WebCtx::new(scope, account, deadline),
             http: WasiHttpCtx::new(),
             outgoing: OutgoingHttp::new(scope),
             stdout,

@@ -83,7 +83,9 @@ impl LoadedPlugin {
         let path = request.uri().path().to_owned();
         let deadline = Instant::now() + code.timeout;
         let (r, report) = code
-            .with_instance(deadline, InstanceUse::Fresh, async |instance, store| {
+            // Pages act for the default account (per-account web origins
+            // are not routed yet).
+            .with_instance(&code.inner.default_account, deadline, InstanceUse::Fresh, async |instance, store| {
                 let guest = web.indices.load(&mut *store, instance)?;
                 let (tx, rx) = tokio::sync::oneshot::channel();
                 let (req, out) = {

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::account_scope::AccountScope;
 use super::bindings::wechat::plugin::web;
 use super::state::PluginScope;
 use crate::api::jssdk::{JsSdk, JsSdkError, MAX_URL_BYTES};
@@ -15,10 +16,11 @@ pub(crate) struct WebCtx {
 }
 
 impl WebCtx {
-    pub fn new(scope: &PluginScope, deadline: Instant) -> WebCtx {
+    /// The account's JS-SDK signer.
+    pub fn new(scope: &PluginScope, account: &AccountScope, deadline: Instant) -> WebCtx {
         WebCtx {
             plugin: scope.id.clone(),
-            jssdk: scope.jssdk.clone(),
+            jssdk: account.services.jssdk.clone(),
             deadline,
         }
     }

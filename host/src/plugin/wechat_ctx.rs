@@ -11,6 +11,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::account_scope::AccountScope;
 use super::bindings::wechat::plugin::{types, wechat};
 use super::reply::{MAX_LONG_BYTES, MAX_MEDIA_ID_BYTES, MAX_TEXT_BYTES, MAX_TITLE_BYTES};
 use super::state::PluginScope;
@@ -68,11 +69,16 @@ pub(crate) struct WechatCtx {
 }
 
 impl WechatCtx {
-    pub fn new(scope: &PluginScope, deadline: Instant) -> WechatCtx {
+    /// The account's API client, under the account's grants for the plugin
+    /// if it has its own.
+    pub fn new(scope: &PluginScope, account: &AccountScope, deadline: Instant) -> WechatCtx {
+        let grants = account
+            .grants(&scope.id)
+            .and_then(|g| g.capabilities.clone());
         WechatCtx {
             plugin: scope.id.clone(),
-            grants: scope.capabilities.clone(),
-            api: scope.wechat.clone(),
+            grants: grants.unwrap_or_else(|| scope.capabilities.clone()),
+            api: account.services.wechat.clone(),
             deadline,
         }
     }

@@ -1,4 +1,9 @@
-//! The callback endpoint: WeChat's GET verification and POST pushes.
+//! The callback endpoint: WeChat's GET verification and POST pushes, for
+//! the default account at `server.path` and for each account at
+//! `<server.path>/<app_id>`. The account is looked up once, from the URL, and
+//! its [`Endpoint`] serves the whole push: its Token and key authenticate
+//! it (a push signed for another account is refused), its plugins answer,
+//! its key seals the reply, its credentials send a late reply.
 //!
 //! A push is authenticated and decrypted, admitted by the push memory
 //! ([`PushMemory`](super::memory::PushMemory): the replay guard refuses a
@@ -14,7 +19,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use tokio::sync::watch;
@@ -23,6 +28,7 @@ use super::AppState;
 use super::deadlines::Deadlines;
 use super::dedup::Pending;
 use super::dispatch::Decision;
+use super::endpoint::Endpoint;
 use super::inflight::Phase;
 use super::late;
 use super::memory::{Admitted, Arrival};
@@ -30,48 +36,117 @@ use super::outcome::Outcome;
 use super::refused::Refused;
 use crate::protocol::{CallbackQuery, Message, ProtocolError, SUCCESS};
 
-/// GET: URL verification; echoes `echostr` verbatim.
-pub async fn verify(
+/// GET at `server.path`: the default account's URL verification.
+pub async fn verify_default(
     State(state): State<Arc<AppState>>,
     Query(query): Query<CallbackQuery>,
 ) -> Result<Response, Refused> {
+    let endpoint = state.endpoints.default_endpoint();
+    verify(&endpoint, query).await
+}
+
+/// GET at `<server.path>/<app_id>`: that account's URL verification.
+pub async fn verify_account(
+    State(state): State<Arc<AppState>>,
+    Path(app_id): Path<String>,
+    Query(query): Query<CallbackQuery>,
+) -> Result<Response, Response> {
+    let endpoint = endpoint_of(&state, &app_id)?;
+    verify(&endpoint, query)
+        .await
+        .map_err(IntoResponse::into_response)
+}
+
+/// POST at `server.path`: a push to the default account.
+pub async fn push_default(
+    State(state): State<Arc<AppState>>,
+    Query(query): Query<CallbackQuery>,
+    body: Bytes,
+) -> Result<Response, Refused> {
+    let endpoint = state.endpoints.default_endpoint();
+    push(state, endpoint, query, body).await
+}
+
+/// POST at `<server.path>/<app_id>`: a push to that account.
+pub async fn push_account(
+    State(state): State<Arc<AppState>>,
+    Path(app_id): Path<String>,
+    Query(query): Query<CallbackQuery>,
+    body: Bytes,
+) -> Result<Response, Response> {
+    let endpoint = endpoint_of(&state, &app_id)?;
+    push(state, endpoint, query, body)
+        .await
+        .map_err(IntoResponse::into_response)
+}
+
+/// The served account with `app_id`, else 404 (no account there).
+fn endpoint_of(state: &AppState, app_id: &str) -> Result<Arc<Endpoint>, Response> {
+    state.endpoints.by_app_id(app_id).ok_or_else(|| {
+        metrics::counter!("wxhost_pushes_refused_total", "reason" => "unknown-account")
+            .increment(1);
+        tracing::info!(
+            error = "unknown-account",
+            "request for an AppID this host does not serve"
+        );
+        (
+            axum::http::StatusCode::NOT_FOUND,
+            [(header::CONTENT_TYPE, "text/plain")],
+            "unknown-account",
+        )
+            .into_response()
+    })
+}
+
+/// URL verification; echoes `echostr` verbatim.
+async fn verify(endpoint: &Endpoint, query: CallbackQuery) -> Result<Response, Refused> {
     let now = crate::unix_now();
-    let echo = state
+    let echo = endpoint
+        .account
         .callback
         .verify_url(&query, now)
-        .inspect_err(|e| tracing::info!(error = e.kind(), "verification refused"))
+        .inspect_err(|e| {
+            tracing::info!(account = %endpoint.account.name, error = e.kind(), "verification refused")
+        })
         .map_err(Refused)?;
     // Verified, so both are present and the timestamp is a number.
     if let (Some(ts), Some(nonce)) = (&query.timestamp, &query.nonce)
         && let Ok(ts) = ts.trim().parse()
     {
-        state.pushes.verification(ts, nonce, &echo, now).await;
+        endpoint.pushes.verification(ts, nonce, &echo, now).await;
     }
     Ok(([(header::CONTENT_TYPE, "text/plain")], echo).into_response())
 }
 
-/// POST: one push.
-pub async fn push(
-    State(state): State<Arc<AppState>>,
-    Query(query): Query<CallbackQuery>,
+/// One push to `endpoint`'s account.
+async fn push(
+    state: Arc<AppState>,
+    endpoint: Arc<Endpoint>,
+    query: CallbackQuery,
     body: Bytes,
 ) -> Result<Response, Refused> {
+    let account = &endpoint.account.name;
     let arrived = Instant::now();
     let request_id = state.next_request_id.fetch_add(1, Ordering::Relaxed);
     let now = crate::unix_now();
     let refuse = |e: ProtocolError| {
-        metrics::counter!("wxhost_pushes_refused_total", "reason" => e.kind()).increment(1);
+        metrics::counter!("wxhost_pushes_refused_total", "reason" => e.kind(), "account" => account.to_string()).increment(1);
         tracing::info!(
             request_id,
+            account = %account,
             error = e.kind(),
             latency_ms = arrived.elapsed().as_millis() as u64,
             "push refused"
         );
         Refused(e)
     };
-    let inbound = state.callback.open(&query, &body, now).map_err(refuse)?;
+    let inbound = endpoint
+        .account
+        .callback
+        .open(&query, &body, now)
+        .map_err(refuse)?;
     let message = inbound.message.clone();
-    let deadlines = Deadlines::new(arrived, state.budget, state.late_window());
+    let deadlines = Deadlines::new(arrived, state.budget, state.late_window(&endpoint));
     let push = Arrival {
         inbound: &inbound,
         body: &body,
@@ -79,16 +154,22 @@ pub async fn push(
         now,
         deadlines,
     };
-    let (decision, retry) = match state
+    let (decision, retry) = match endpoint
         .pushes
-        .admit(&push, &|| start(&state, message.clone(), deadlines))
+        .admit(&push, &|| {
+            start(&state, &endpoint, message.clone(), deadlines)
+        })
         .await
     {
         Admitted::Forged => return Err(refuse(ProtocolError::NonceReused)),
         Admitted::Answer { decision, retry } => (decision, retry),
     };
     let (body, plugin, outcome) = match &decision {
-        Some(d) => match state.callback.seal(&inbound, &d.reply, crate::unix_now()) {
+        Some(d) => match endpoint
+            .account
+            .callback
+            .seal(&inbound, &d.reply, crate::unix_now())
+        {
             Ok(body) => (body, d.plugin.as_deref(), d.outcome),
             Err(e) => {
                 tracing::warn!(
@@ -102,9 +183,10 @@ pub async fn push(
         None => (SUCCESS.to_owned(), None, Outcome::Lost),
     };
     let latency = arrived.elapsed();
-    observe(&state, &message, plugin, outcome, retry, latency);
+    observe(&state, account, &message, plugin, outcome, retry, latency);
     tracing::info!(
         request_id,
+        account = %account,
         msg_id = message.msg_id,
         kind = %KindLabel(&message),
         mode = inbound.mode.as_str(),
@@ -124,18 +206,24 @@ pub async fn push(
 
 /// Starts processing `message` in a detached task (so WeChat dropping the
 /// connection never cancels it) and returns where its answer will appear.
-fn start(state: &Arc<AppState>, message: Arc<Message>, deadlines: Deadlines) -> Pending<Decision> {
-    state.scenes.offer(&message);
+fn start(
+    state: &Arc<AppState>,
+    endpoint: &Arc<Endpoint>,
+    message: Arc<Message>,
+    deadlines: Deadlines,
+) -> Pending<Decision> {
+    endpoint.scenes.offer(&message);
     let (tx, rx) = watch::channel(None);
     let state = state.clone();
-    let late_api = state
+    let endpoint = endpoint.clone();
+    let late_api = endpoint
         .late_replies
         .clone()
         .filter(|_| deadlines.allows_late());
     let tasks = state.tasks.clone();
     let record = state.inflight.begin(&message);
     tasks.spawn(async move {
-        let work = state
+        let work = endpoint
             .dispatcher
             .dispatch(&message, deadlines.work, |id| record.calling(id));
         tokio::pin!(work);
@@ -167,6 +255,7 @@ fn start(state: &Arc<AppState>, message: Arc<Message>, deadlines: Deadlines) -> 
 /// (labels bounded: the plugin kind and the outcome, never a user or id).
 fn observe(
     state: &AppState,
+    account: &str,
     message: &Message,
     plugin: Option<&str>,
     outcome: Outcome,
@@ -174,9 +263,11 @@ fn observe(
     latency: std::time::Duration,
 ) {
     let kind = crate::plugin::Kind::of(message).name();
-    metrics::counter!("wxhost_pushes_total", "kind" => kind, "outcome" => outcome.as_str())
+    let account = account.to_owned();
+    metrics::counter!("wxhost_pushes_total", "kind" => kind, "outcome" => outcome.as_str(), "account" => account.clone())
         .increment(1);
-    metrics::histogram!("wxhost_push_latency_seconds").record(latency.as_secs_f64());
+    metrics::histogram!("wxhost_push_latency_seconds", "account" => account)
+        .record(latency.as_secs_f64());
     if retry {
         metrics::counter!("wxhost_dedup_replays_total").increment(1);
     }

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use super::outcome::Outcome;
 use crate::api::QrCode;
-use crate::plugin::{PluginOutcome, Runtime};
+use crate::plugin::{AccountScope, PluginOutcome, Runtime};
 use crate::protocol::{Body, Event, Message, Reply};
 use crate::store::{QrStore, now_secs};
 
@@ -32,14 +32,24 @@ impl Decision {
     }
 }
 
+/// One account's dispatch: its plugins, acting for it, with its QR codes.
 pub struct Dispatcher {
     runtime: Arc<Runtime>,
+    account: Arc<AccountScope>,
     qrcodes: Arc<dyn QrStore>,
 }
 
 impl Dispatcher {
-    pub fn new(runtime: Arc<Runtime>, qrcodes: Arc<dyn QrStore>) -> Dispatcher {
-        Dispatcher { runtime, qrcodes }
+    pub fn new(
+        runtime: Arc<Runtime>,
+        account: Arc<AccountScope>,
+        qrcodes: Arc<dyn QrStore>,
+    ) -> Dispatcher {
+        Dispatcher {
+            runtime,
+            account,
+            qrcodes,
+        }
     }
 
     /// Runs the plugins on `msg` (the runtime's priority loop) with the stored
@@ -54,7 +64,7 @@ impl Dispatcher {
         let qr_code = self.stored_qr_code(msg).await;
         let d = self
             .runtime
-            .dispatch_observed(msg, qr_code.as_ref(), deadline, calling)
+            .dispatch_observed(&self.account, msg, qr_code.as_ref(), deadline, calling)
             .await;
         match d.answer {
             Some((id, PluginOutcome::Reply(reply))) => Decision {

@@ -3,8 +3,11 @@
 //! `Router`, and [`run`] serves it on a listener until a shutdown future
 //! resolves — so `wxhost serve` and in-process tests run the same thing.
 //!
-//! - `callback.rs`: GET verification and POST pushes; `refused.rs`: protocol
-//!   refusals as responses.
+//! - `callback.rs`: GET verification and POST pushes, for the default
+//!   account at `server.path` and for every account at
+//!   `<server.path>/<app_id>`; `refused.rs`: protocol refusals as responses.
+//! - `endpoint.rs` ([`Endpoint`]): one account with what the server keeps
+//!   per account (push memory, dispatcher, late replies, scene counter).
 //! - `conn.rs` ([`ConnLimits`]): the accept loop, the connection limit, the
 //!   header and keep-alive timeouts, graceful shutdown;
 //!   `body_deadline.rs`: the request body read deadline.
@@ -34,6 +37,7 @@ pub mod conn;
 pub mod deadlines;
 pub mod dedup;
 pub mod dispatch;
+pub mod endpoint;
 pub mod expiring;
 pub mod health;
 pub mod inflight;
@@ -61,16 +65,16 @@ pub use activity::Activity;
 pub use conn::ConnLimits;
 pub use deadlines::Deadlines;
 pub use dispatch::{Decision, Dispatcher};
+pub use endpoint::{Endpoint, Endpoints};
 pub use health::Readiness;
 pub use memory::PushMemory;
 pub use outcome::Outcome;
 pub use scene_counter::SceneCounter;
 
-use crate::api::jssdk::JsSdk;
-use crate::api::{PluginApi, Wechat};
+use crate::account::Accounts;
+use crate::api::Wechat;
 use crate::config::Config;
-use crate::plugin::{HostServices, Runtime, RuntimeConfig};
-use crate::protocol::Callback;
+use crate::plugin::{Runtime, RuntimeConfig};
 use crate::store::Stores;
 use crate::web::Web;
 
@@ -81,14 +85,9 @@ const SEEN_CAPACITY: usize = 1 << 20;
 
 /// Everything a request handler needs.
 pub struct AppState {
-    pub callback: Callback,
-    pub dispatcher: Dispatcher,
-    /// The replay guard and de-duplication (in process, or shared).
-    pub pushes: Arc<dyn PushMemory>,
+    /// Every account served, each with its callback state.
+    pub endpoints: Endpoints,
     pub budget: Duration,
-    /// Where late replies go; `None` when late replies are off or no API
-    /// credentials are configured.
-    pub late_replies: Option<Arc<dyn PluginApi>>,
     /// How long after a push its plugins may run when late replies are on.
     pub late_reply_window: Duration,
     pub tasks: TaskTracker,
@@ -99,16 +98,18 @@ pub struct AppState {
     pub next_request_id: AtomicU64,
     /// What the admin console's overview and recent pushes show.
     pub activity: Activity,
-    /// Scans and follows per QR scene.
-    pub scenes: SceneCounter,
     /// Whether the store answers and the plugins are loaded (`/readyz`).
     pub readiness: Arc<Readiness>,
 }
 
 impl AppState {
-    /// The late-reply window, when late replies can be delivered.
-    pub fn late_window(&self) -> Option<Duration> {
-        self.late_replies.as_ref().map(|_| self.late_reply_window)
+    /// The late-reply window, when late replies can be delivered for
+    /// `endpoint`'s account.
+    pub fn late_window(&self, endpoint: &Endpoint) -> Option<Duration> {
+        endpoint
+            .late_replies
+            .as_ref()
+            .map(|_| self.late_reply_window)
     }
 }
 
@@ -116,8 +117,10 @@ impl AppState {
 pub struct Service {
     pub state: Arc<AppState>,
     pub runtime: Arc<Runtime>,
-    /// The WeChat API client, when an AppSecret is set.
+    /// The default account's WeChat API client, when it has an AppSecret.
     pub wechat: Option<Arc<Wechat>>,
+    /// Every account served.
+    pub accounts: Arc<Accounts>,
     /// The store the service was built on.
     pub stores: Stores,
     pub router: Router,
@@ -130,36 +133,28 @@ impl Service {
     /// every plugin of the directory loaded (and watched, if configured), and
     /// the router.
     pub async fn build(config: &Config, stores: Stores) -> anyhow::Result<Service> {
-        let api: Option<Arc<Wechat>> = if config.wechat.app_secret.is_empty() {
+        let key = crate::account::SecretsKey::from_config(config).map_err(anyhow::Error::msg)?;
+        let accounts = Arc::new(Accounts::from_config(config, &stores, key)?);
+        if let Err(e) = accounts.sync().await {
+            // As for the plugin switches: a store down at start must not keep
+            // the config's accounts from being served.
+            tracing::warn!(error = %e, "the accounts added at runtime could not be read yet");
+        }
+        accounts.watch();
+        let default = accounts.default_account();
+        for a in accounts.all().iter().filter(|a| a.wechat.is_none()) {
             tracing::info!(
-                "no AppSecret configured: WeChat API calls (late replies, plugin API calls, web login, JS-SDK) are off"
+                account = %a.name,
+                "no AppSecret configured: WeChat API calls (late replies, plugin API calls, web login, JS-SDK) are off for this account"
             );
-            None
-        } else {
-            Some(Arc::new(
-                crate::api::Wechat::new(&config.wechat, &stores)
-                    .context("setting up the WeChat API client")?,
-            ))
-        };
-        let jssdk = match &api {
-            Some(w) => Some(Arc::new(
-                JsSdk::new(
-                    &config.wechat.app_id,
-                    &config.public_origin(),
-                    w.jsapi_ticket(),
-                )
-                .context("web.public_url")?,
-            )),
-            None => None,
-        };
-        let plugin_api = api.clone().map(|w| w as Arc<dyn PluginApi>);
+        }
+        let api = default.wechat.clone();
+        let jssdk = default.jssdk.clone();
+        // The runtime's own services are the default account's: what a call
+        // acts for when its caller names no account (`plugin run`).
         let runtime = Runtime::new(
             RuntimeConfig::from_config(config),
-            HostServices {
-                kv: stores.kv.clone(),
-                wechat: plugin_api.clone(),
-                jssdk: jssdk.clone(),
-            },
+            default.plugins.services.clone(),
         )?;
         if let Err(e) = runtime.use_switches(stores.plugin_switches.clone()).await {
             // A store that is down at start (Redis) must not keep the
@@ -175,37 +170,27 @@ impl Service {
         if config.plugins.watch {
             runtime.watch()?;
         }
-        let callback =
-            Callback::new(config.callback_settings()).context("wechat.encoding_aes_key")?;
         let tasks = TaskTracker::new();
-        let dedup_ttl = Duration::from_secs(config.server.dedup_ttl_secs);
-        let local = memory::LocalMemory {
-            dedup: dedup::Dedup::new(dedup_ttl, 200_000),
-            seen: seen::SeenRequests::new(config.server.timestamp_window_secs, SEEN_CAPACITY),
-        };
-        let pushes: Arc<dyn PushMemory> = match stores.pushes.clone() {
-            Some(ledger) => Arc::new(shared::SharedMemory::new(
-                ledger,
-                local,
-                config.budget(),
-                dedup_ttl,
-                tasks.clone(),
-            )),
-            None => Arc::new(local),
-        };
+        let endpoints = Endpoints::new(
+            accounts.clone(),
+            endpoint::EndpointSettings {
+                runtime: runtime.clone(),
+                budget: config.budget(),
+                dedup_ttl: Duration::from_secs(config.server.dedup_ttl_secs),
+                timestamp_window_secs: config.server.timestamp_window_secs,
+                late_replies: config.server.late_replies,
+                tasks: tasks.clone(),
+            },
+        );
         let state = Arc::new(AppState {
-            callback,
-            dispatcher: Dispatcher::new(runtime.clone(), stores.qrcodes.clone()),
-            pushes,
+            endpoints,
             budget: config.budget(),
-            late_replies: plugin_api.filter(|_| config.server.late_replies),
             late_reply_window: Duration::from_secs(config.server.late_reply_window_secs),
             tasks,
             inflight: inflight::InFlight::default(),
             shutdown_grace: Duration::from_secs(config.server.shutdown_grace_secs),
             next_request_id: AtomicU64::new(1),
             activity: Activity::new(config.admin.show_content),
-            scenes: SceneCounter::start(stores.scene_stats.clone()),
             readiness,
         });
         let web = Arc::new(
@@ -217,6 +202,7 @@ impl Service {
             state,
             runtime,
             wechat: api,
+            accounts,
             stores,
             router,
             limits: ConnLimits::from(&config.server),
@@ -224,7 +210,8 @@ impl Service {
     }
 }
 
-/// The routes: the callback endpoint at `server.path`, `/healthz`, and the
+/// The routes: the default account's callback at `server.path`, every
+/// account's at `<server.path>/<app_id>`, `/healthz`, and the
 /// web side ([`crate::web::routes`]: OAuth, JS-SDK, plugin pages); every
 /// request body read whole within the body deadline.
 pub fn router(state: Arc<AppState>, config: &Config, web: Arc<Web>) -> Router {
@@ -232,10 +219,15 @@ pub fn router(state: Arc<AppState>, config: &Config, web: Arc<Web>) -> Router {
         timeout: Duration::from_millis(config.server.body_read_timeout_ms),
         max_bytes: config.server.body_limit_bytes,
     };
+    let per_account = format!("{}/{{app_id}}", config.server.path.trim_end_matches('/'));
     Router::new()
         .route(
             &config.server.path,
-            get(callback::verify).post(callback::push),
+            get(callback::verify_default).post(callback::push_default),
+        )
+        .route(
+            &per_account,
+            get(callback::verify_account).post(callback::push_account),
         )
         .merge(health::routes(state.readiness.clone()))
         .with_state(state)
@@ -272,7 +264,9 @@ pub async fn run(
     if tokio::time::timeout(grace, tasks.wait()).await.is_err() {
         report_abandoned(state);
     }
-    service.state.scenes.shutdown(Duration::from_secs(2)).await;
+    for e in service.state.endpoints.built() {
+        e.scenes.shutdown(Duration::from_secs(2)).await;
+    }
     Ok(())
 }
 

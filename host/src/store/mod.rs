@@ -11,10 +11,13 @@
 //! - [`AuditStore`], [`SceneStatsStore`], [`PluginSwitchStore`]
 //!   (`operator.rs`): the admin console's audit log, scans and follows per
 //!   QR scene, plugins switched off by an operator.
+//! - [`AccountStore`] (`accounts.rs`): accounts added at runtime, their
+//!   credentials sealed.
 //! - [`PushLedger`]: what instances sharing a store know of each push (the
 //!   replay guard and retry de-duplication across instances).
-//! - [`Stores`]: one backend seen through all of them, opened from a
-//!   [`StoreLocation`]: [`sqlite::SqliteStore`] is the default backend (one
+//! - [`Stores`]: one account's scope of one backend seen through all of
+//!   them ([`Stores::for_account`]: another account's; `scope.rs`: where
+//!   each account's data lives), opened from a [`StoreLocation`]: [`sqlite::SqliteStore`] is the default backend (one
 //!   file in the data dir, no server, one instance); [`redis::RedisStore`]
 //!   is shared by any number of instances.
 //!
@@ -23,8 +26,10 @@
 //! enumerates with what it has) for `wxhost store migrate`. Dependencies
 //! point one way: `store` knows nothing of `api`, `plugin` or `server`.
 
+mod accounts;
 mod operator;
 pub mod redis;
+mod scope;
 pub mod sqlite;
 mod time;
 mod types;
@@ -35,7 +40,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 pub use self::redis::{RedisSettings, redacted_url};
+pub use accounts::{AccountStore, StoredAccount};
 pub use operator::{AuditEntry, AuditStore, PluginSwitchStore, SceneCounts, SceneStatsStore};
+pub use scope::{DEFAULT_ACCOUNT, valid_account_name};
 pub use time::{format_utc, now_millis, now_secs, quota_day};
 pub use types::{
     KvEntry, MenuVersion, QrCode, QrRecord, QrReservation, SessionRecord, StoredToken, TokenRecord,
@@ -407,9 +414,14 @@ pub struct Stores {
     pub audit: Arc<dyn AuditStore>,
     pub scene_stats: Arc<dyn SceneStatsStore>,
     pub plugin_switches: Arc<dyn PluginSwitchStore>,
+    /// Accounts added at runtime (read from the default account's scope).
+    pub accounts: Arc<dyn AccountStore>,
     /// Push bookkeeping shared with other instances; `None` for a backend
     /// one instance uses alone (SQLite), which keeps it in memory.
     pub pushes: Option<Arc<dyn PushLedger>>,
+    /// The other accounts' scopes of the same backend (`None`: this is one
+    /// of them, or a store without accounts).
+    scopes: Option<Arc<scope::AccountScopes>>,
 }
 
 /// Every trait a backend implements: the one list a new store trait joins.
@@ -423,6 +435,7 @@ pub trait Backend:
     + AuditStore
     + SceneStatsStore
     + PluginSwitchStore
+    + AccountStore
 {
 }
 
@@ -436,12 +449,13 @@ impl<B> Backend for B where
         + AuditStore
         + SceneStatsStore
         + PluginSwitchStore
+        + AccountStore
 {
 }
 
 impl Stores {
     /// Every view backed by `backend`, which one instance uses alone.
-    pub fn of<B: Backend>(backend: Arc<B>) -> Stores {
+    fn of<B: Backend>(backend: Arc<B>, scopes: Option<Arc<scope::AccountScopes>>) -> Stores {
         Stores {
             kv: backend.clone(),
             tokens: backend.clone(),
@@ -451,16 +465,35 @@ impl Stores {
             web_users: backend.clone(),
             audit: backend.clone(),
             scene_stats: backend.clone(),
-            plugin_switches: backend,
+            plugin_switches: backend.clone(),
+            accounts: backend,
             pushes: None,
+            scopes,
         }
     }
 
     /// Every view backed by `backend`, shared by instances.
-    pub fn shared<B: Backend + PushLedger>(backend: Arc<B>) -> Stores {
+    fn shared<B: Backend + PushLedger>(
+        backend: Arc<B>,
+        scopes: Option<Arc<scope::AccountScopes>>,
+    ) -> Stores {
         Stores {
             pushes: Some(backend.clone()),
-            ..Stores::of(backend)
+            ..Stores::of(backend, scopes)
+        }
+    }
+
+    /// Account `name`'s scope of this backend (see `scope.rs`): itself for
+    /// [`DEFAULT_ACCOUNT`]. Opened once, then shared.
+    pub fn for_account(&self, name: &str) -> Result<Stores, StoreError> {
+        if name == DEFAULT_ACCOUNT {
+            return Ok(self.clone());
+        }
+        match &self.scopes {
+            Some(scopes) => scopes.open(name),
+            None => Err(StoreError::Invalid(format!(
+                "this store holds one account's data only, not account {name}'s"
+            ))),
         }
     }
 
@@ -469,11 +502,11 @@ impl Stores {
     /// on first use and remade whenever it drops).
     pub fn open(location: &StoreLocation) -> Result<Stores, StoreError> {
         Ok(match location {
-            StoreLocation::Sqlite { data_dir } => {
-                Stores::of(Arc::new(sqlite::SqliteStore::open(data_dir)?))
-            }
+            StoreLocation::Sqlite { data_dir } => Stores::sqlite(data_dir)?,
             StoreLocation::Redis(settings) => {
-                Stores::shared(Arc::new(self::redis::RedisStore::open(settings)?))
+                let redis = Arc::new(self::redis::RedisStore::open(settings)?);
+                let scopes = scope::AccountScopes::new(scope::Scopes::Redis(redis.clone()));
+                Stores::shared(redis, Some(scopes))
             }
         })
     }
@@ -481,11 +514,19 @@ impl Stores {
     /// The SQLite store in `data_dir` (tests, migration; commands use
     /// [`Stores::open`], which follows the configuration).
     pub fn sqlite(data_dir: &std::path::Path) -> Result<Stores, StoreError> {
-        Ok(Stores::of(Arc::new(sqlite::SqliteStore::open(data_dir)?)))
+        let scopes = scope::AccountScopes::new(scope::Scopes::Sqlite(data_dir.to_owned()));
+        Ok(Stores::of(
+            Arc::new(sqlite::SqliteStore::open(data_dir)?),
+            Some(scopes),
+        ))
     }
 
-    /// A private in-memory store (tests).
+    /// A private in-memory store (tests); each account's scope is another.
     pub fn in_memory() -> Result<Stores, StoreError> {
-        Ok(Stores::of(Arc::new(sqlite::SqliteStore::open_in_memory()?)))
+        let scopes = scope::AccountScopes::new(scope::Scopes::Memory);
+        Ok(Stores::of(
+            Arc::new(sqlite::SqliteStore::open_in_memory()?),
+            Some(scopes),
+        ))
     }
 }

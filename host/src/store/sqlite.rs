@@ -19,6 +19,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
+mod accounts;
 mod operator;
 
 use super::{
@@ -138,6 +139,13 @@ const MIGRATIONS: &[&str] = &[
         id TEXT PRIMARY KEY,
         enabled INTEGER NOT NULL,
         changed_at INTEGER NOT NULL
+    );",
+    // 10: accounts added at runtime (credentials sealed by the caller)
+    "CREATE TABLE runtime_account (
+        name TEXT PRIMARY KEY,
+        settings TEXT NOT NULL,
+        secrets BLOB NOT NULL,
+        updated_ms INTEGER NOT NULL
     );",
 ];
 

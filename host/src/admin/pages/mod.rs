@@ -6,9 +6,11 @@
 //! with the reason.
 //!
 //! - `login.rs`: login, the one-time link, logout.
+//! - `accounts.rs`: the accounts served, adding and removing runtime ones.
 //! - `overview.rs`, `plugins.rs`, `menus.rs`, `qrcodes.rs`,
 //!   `records.rs` (token, recent pushes, audit log).
 
+mod accounts;
 mod login;
 mod menus;
 mod overview;
@@ -149,4 +151,6 @@ pub fn routes() -> Router<Arc<Admin>> {
         .route("/token/refresh", post(records::refresh))
         .route("/pushes", get(records::pushes))
         .route("/audit", get(records::audit))
+        .route("/accounts", get(accounts::page).post(accounts::add))
+        .route("/accounts/{name}/remove", post(accounts::remove))
 }

@@ -23,8 +23,9 @@
 //!
 //! Files: [`health`] (reachability), `kv.rs`, `tokens.rs`, `menus.rs`,
 //! `qrcodes.rs`, `sessions.rs`, `web_users.rs`, `operator.rs` (the admin
-//! console's three), `pushes.rs` (one trait each).
+//! console's three), `pushes.rs`, `accounts.rs` (one trait each).
 
+mod accounts;
 mod health;
 mod kv;
 mod menus;
@@ -80,7 +81,8 @@ pub struct RedisStore {
     conn: ConnectionManager,
     prefix: String,
     timeout: Duration,
-    health: Health,
+    /// Shared by every account's view of this Redis: one server, one state.
+    health: std::sync::Arc<Health>,
 }
 
 impl RedisStore {
@@ -110,8 +112,21 @@ impl RedisStore {
             conn,
             prefix: settings.key_prefix.clone(),
             timeout: settings.timeout,
-            health: Health::new(redacted_url(&settings.url)),
+            health: std::sync::Arc::new(Health::new(redacted_url(&settings.url))),
         })
+    }
+
+    /// The same Redis (one connection, one health) under the key prefix of
+    /// account `account`: `<prefix>@<account>:`. No key of the default
+    /// account's starts with `@` (every family is a word), so the two never
+    /// meet, and a prefix from before accounts is the default account's.
+    pub fn for_account(&self, account: &str) -> RedisStore {
+        RedisStore {
+            conn: self.conn.clone(),
+            prefix: format!("{}@{account}:", self.prefix),
+            timeout: self.timeout,
+            health: self.health.clone(),
+        }
     }
 
     /// `<prefix><rest>`.

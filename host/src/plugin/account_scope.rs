@@ -1,0 +1,77 @@
+//! [`AccountScope`]: the account a plugin call acts for — its name and app
+//! id, the host services that act for it (its kv scope, its WeChat API
+//! client, its JS-SDK signer), which plugins serve it and what each is
+//! granted there. The engine, pool, compile cache and registry are shared by
+//! every account; this travels with each call (into its `CallState`), so a
+//! host function can only ever act for the account of the message it
+//! serves — there is no global or thread-local account to switch.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use super::{HostServices, LoadedPlugin};
+use crate::config::Capability;
+
+/// One account, as plugin calls see it.
+pub struct AccountScope {
+    pub name: Arc<str>,
+    pub app_id: Arc<str>,
+    pub services: HostServices,
+    /// `plugins = [...]`: the only plugin ids that serve it; `None`: all.
+    pub plugins: Option<BTreeSet<String>>,
+    /// Per plugin id, what differs for this account (`[account.<name>.plugin.<id>]`).
+    pub grants: BTreeMap<String, AccountGrants>,
+}
+
+/// A plugin's settings for one account, already merged over
+/// `[plugin.<id>]`; `None` keeps the plugin's own.
+#[derive(Debug, Clone, Default)]
+pub struct AccountGrants {
+    pub priority: Option<i32>,
+    pub capabilities: Option<Arc<BTreeSet<Capability>>>,
+    pub config: Option<Arc<BTreeMap<String, String>>>,
+}
+
+impl AccountScope {
+    /// Whether plugin `id` serves this account.
+    pub fn serves(&self, id: &str) -> bool {
+        self.plugins.as_ref().is_none_or(|p| p.contains(id))
+    }
+
+    /// `plugin`'s priority for this account.
+    pub fn priority(&self, plugin: &LoadedPlugin) -> i32 {
+        self.grants
+            .get(plugin.id())
+            .and_then(|g| g.priority)
+            .unwrap_or(plugin.priority)
+    }
+
+    pub(crate) fn grants(&self, id: &str) -> Option<&AccountGrants> {
+        self.grants.get(id)
+    }
+
+    /// The plugins of `all` (in registry order: priority, then id) that
+    /// serve this account, in this account's priority order.
+    pub fn select(&self, all: &[Arc<LoadedPlugin>]) -> Vec<Arc<LoadedPlugin>> {
+        let mut chosen: Vec<Arc<LoadedPlugin>> = all
+            .iter()
+            .filter(|p| self.serves(p.id()))
+            .cloned()
+            .collect();
+        if self.grants.values().any(|g| g.priority.is_some()) {
+            // Stable: equal priorities keep the registry's order.
+            chosen.sort_by_key(|p| std::cmp::Reverse(self.priority(p)));
+        }
+        chosen
+    }
+}
+
+impl std::fmt::Debug for AccountScope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccountScope")
+            .field("name", &self.name)
+            .field("app_id", &self.app_id)
+            .field("plugins", &self.plugins)
+            .finish_non_exhaustive()
+    }
+}
