@@ -311,6 +311,46 @@ async fn an_account_added_through_the_api_serves_within_two_seconds_everywhere_a
     .await;
     assert_eq!(status, 400, "{body}");
 
+    // `?account=` scopes the admin API: pop's QR code is created with pop's
+    // token, stored and audited in pop's scope only.
+    one.fake.add_app(POP_APP_ID, POP_SECRET);
+    let (status, body) = api_json(
+        one.api(Method::POST, "/api/v1/qrcodes?account=pop")
+            .json(&json!({"scene": "pop-door", "permanent": true})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(one.fake.apps_called(paths::QRCODE_CREATE), [POP_APP_ID]);
+    let scenes = |body: &Value| -> Vec<String> {
+        body["qrcodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|q| q["scene"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (_, body) = api_json(one.api(Method::GET, "/api/v1/qrcodes?account=pop")).await;
+    assert_eq!(scenes(&body), ["pop-door"]);
+    let (_, body) = api_json(one.api(Method::GET, "/api/v1/qrcodes")).await;
+    assert!(scenes(&body).is_empty(), "{body}");
+    let actions = |body: &Value| -> Vec<String> {
+        body["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["action"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (_, body) = api_json(one.api(Method::GET, "/api/v1/audit?account=pop")).await;
+    assert_eq!(actions(&body), ["qrcode_create"]);
+    let (_, body) = api_json(one.api(Method::GET, "/api/v1/audit")).await;
+    assert!(
+        !actions(&body).contains(&"qrcode_create".to_owned()),
+        "{body}"
+    );
+    let (status, _) = api_json(one.api(Method::GET, "/api/v1/menu?account=nope")).await;
+    assert_eq!(status, 404);
+
     let (status, _) = api_json(one.api(Method::DELETE, "/api/v1/accounts/pop")).await;
     assert_eq!(status, 204);
     for url in [&url_one, &url_two] {

@@ -296,7 +296,7 @@ impl Accounts {
                 settings,
                 secrets: sealed,
                 // Strictly later than the last version, even within one ms.
-                updated_ms: (now_millis() as i64).max(existing.map_or(0, |s| s.updated_ms) + 1),
+                updated_ms: now_millis().max(existing.map_or(0, |s| s.updated_ms) + 1),
             })
             .await?;
         self.sync().await?;

@@ -1,4 +1,6 @@
-//! `/api/v1`: the console's operations as JSON for scripts and CI, with
+//! `/api/v1`: the console's operations as JSON for scripts and CI (menus,
+//! QR codes, the token and the audit log of the account named by
+//! `?account=NAME`, default `default`), with
 //! `Authorization: Bearer <admin.api_token>` ([`ApiCaller`]; anything else
 //! is 401). Errors are `{"error": "…"}` with a 4xx (502 when WeChat
 //! failed); bodies are read as bytes and parsed here so that a malformed
@@ -23,6 +25,12 @@ use crate::plugin::MAX_COMPONENT_BYTES;
 use crate::store::{MenuVersion, QrRecord};
 
 type ApiResult = Result<Response, AdminError>;
+
+/// `?account=NAME`: the account a route acts for (default `default`).
+#[derive(Debug, Deserialize)]
+struct AccountQuery {
+    account: Option<String>,
+}
 
 pub fn routes() -> Router<Arc<Admin>> {
     Router::new()
@@ -135,7 +143,12 @@ async fn disable(
     Ok(Json(json!({"id": id, "enabled": false})).into_response())
 }
 
-async fn menu(State(admin): State<Arc<Admin>>, _: ApiCaller) -> ApiResult {
+async fn menu(
+    State(admin): State<Arc<Admin>>,
+    _: ApiCaller,
+    Query(scope): Query<AccountQuery>,
+) -> ApiResult {
+    let admin = admin.for_account(scope.account.as_deref())?;
     let current = admin.stores.menus.current().await?.map(VersionJson::from);
     Ok(Json(json!({"current": current})).into_response())
 }
@@ -149,9 +162,11 @@ struct NoteQuery {
 async fn publish(
     State(admin): State<Arc<Admin>>,
     caller: ApiCaller,
+    Query(scope): Query<AccountQuery>,
     Query(q): Query<NoteQuery>,
     body: Bytes,
 ) -> ApiResult {
+    let admin = admin.for_account(scope.account.as_deref())?;
     let text = std::str::from_utf8(&body)
         .map_err(|_| AdminError::bad_request("the menu must be UTF-8 JSON"))?;
     let note = q.note.as_deref().map(str::trim).filter(|n| !n.is_empty());
@@ -159,12 +174,22 @@ async fn publish(
     Ok((StatusCode::CREATED, Json(VersionJson::from(v))).into_response())
 }
 
-async fn delete_menu(State(admin): State<Arc<Admin>>, caller: ApiCaller) -> ApiResult {
+async fn delete_menu(
+    State(admin): State<Arc<Admin>>,
+    caller: ApiCaller,
+    Query(scope): Query<AccountQuery>,
+) -> ApiResult {
+    let admin = admin.for_account(scope.account.as_deref())?;
     admin.delete_menu(&caller.actor).await?;
     Ok(Json(json!({"deleted": true})).into_response())
 }
 
-async fn history(State(admin): State<Arc<Admin>>, _: ApiCaller) -> ApiResult {
+async fn history(
+    State(admin): State<Arc<Admin>>,
+    _: ApiCaller,
+    Query(scope): Query<AccountQuery>,
+) -> ApiResult {
+    let admin = admin.for_account(scope.account.as_deref())?;
     let versions: Vec<VersionJson> = admin
         .stores
         .menus
@@ -179,8 +204,10 @@ async fn history(State(admin): State<Arc<Admin>>, _: ApiCaller) -> ApiResult {
 async fn rollback(
     State(admin): State<Arc<Admin>>,
     caller: ApiCaller,
+    Query(scope): Query<AccountQuery>,
     Path(version): Path<String>,
 ) -> ApiResult {
+    let admin = admin.for_account(scope.account.as_deref())?;
     let id: i64 = version
         .parse()
         .map_err(|_| AdminError::bad_request(format!("`{version}` is not a version number")))?;
@@ -197,8 +224,10 @@ struct SearchQuery {
 async fn qrcodes(
     State(admin): State<Arc<Admin>>,
     _: ApiCaller,
+    Query(scope): Query<AccountQuery>,
     Query(q): Query<SearchQuery>,
 ) -> ApiResult {
+    let admin = admin.for_account(scope.account.as_deref())?;
     let codes = super::pages::qr_matching(&admin, &q.q).await?;
     let scenes: Vec<String> = codes.iter().map(|r| r.code.scene.clone()).collect();
     let counts = admin.stores.scene_stats.counts(&scenes).await?;
@@ -220,15 +249,22 @@ async fn qrcodes(
 async fn create_qrcode(
     State(admin): State<Arc<Admin>>,
     caller: ApiCaller,
+    Query(scope): Query<AccountQuery>,
     body: Bytes,
 ) -> ApiResult {
+    let admin = admin.for_account(scope.account.as_deref())?;
     let req: super::ops::QrRequest = serde_json::from_slice(&body)
         .map_err(|e| AdminError::bad_request(format!("QR code request: {e}")))?;
     let r = admin.create_qr(&caller.actor, &req).await?;
     Ok((StatusCode::CREATED, Json(qr_json(&r, None))).into_response())
 }
 
-async fn token(State(admin): State<Arc<Admin>>, _: ApiCaller) -> ApiResult {
+async fn token(
+    State(admin): State<Arc<Admin>>,
+    _: ApiCaller,
+    Query(scope): Query<AccountQuery>,
+) -> ApiResult {
+    let admin = admin.for_account(scope.account.as_deref())?;
     let w = admin.wechat.as_ref().ok_or_else(AdminError::no_api)?;
     let s = w.tokens().status().await?;
     Ok(Json(json!({
@@ -254,8 +290,10 @@ struct ForceQuery {
 async fn refresh_token(
     State(admin): State<Arc<Admin>>,
     caller: ApiCaller,
+    Query(scope): Query<AccountQuery>,
     Query(q): Query<ForceQuery>,
 ) -> ApiResult {
+    let admin = admin.for_account(scope.account.as_deref())?;
     let s = admin.refresh_token(&caller.actor, q.force).await?;
     Ok(Json(json!({"fingerprint": s.fingerprint, "expires_at": s.expires_at})).into_response())
 }
@@ -282,7 +320,12 @@ async fn pushes(State(admin): State<Arc<Admin>>, _: ApiCaller) -> ApiResult {
     Ok(Json(json!({"pushes": list})).into_response())
 }
 
-async fn audit(State(admin): State<Arc<Admin>>, _: ApiCaller) -> ApiResult {
+async fn audit(
+    State(admin): State<Arc<Admin>>,
+    _: ApiCaller,
+    Query(scope): Query<AccountQuery>,
+) -> ApiResult {
+    let admin = admin.for_account(scope.account.as_deref())?;
     let entries: Vec<Value> = admin
         .stores
         .audit

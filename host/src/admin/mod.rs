@@ -52,14 +52,19 @@ pub const DAILY_TOKEN_LIMIT: u64 = 2000;
 /// Time allowed for a console request's body (an upload of up to 64 MiB).
 const BODY_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Everything the console and the API work on.
+/// Everything the console and the API work on, for one account (the
+/// default one; [`Admin::for_account`] gives another's).
 pub struct Admin {
-    pub auth: auth::Auth,
+    /// Shared by every account's view: one console, one login.
+    pub auth: Arc<auth::Auth>,
     pub runtime: Arc<Runtime>,
     /// `None` without an AppSecret: menus, QR codes and the token are then
     /// read-only (what the store has).
     pub wechat: Option<Arc<Wechat>>,
+    /// The account's store scope (its menus, QR codes, audit log, …).
     pub stores: Stores,
+    /// The account this view acts for.
+    pub account: Arc<str>,
     /// Every account served, and the runtime ones' operations.
     pub accounts: Arc<crate::account::Accounts>,
     /// The callback's state: activity, readiness.
@@ -75,22 +80,49 @@ impl Admin {
         // Installed with the console: only it renders them.
         metrics::handle();
         Admin {
-            auth: auth::Auth::new(&config.admin, service.stores.sessions.clone()),
+            auth: Arc::new(auth::Auth::new(
+                &config.admin,
+                service.stores.sessions.clone(),
+            )),
             runtime: service.runtime.clone(),
             wechat: service.wechat.clone(),
             stores: service.stores.clone(),
+            account: Arc::from(crate::store::DEFAULT_ACCOUNT),
             accounts: service.accounts.clone(),
             service: service.state.clone(),
             app_id: config.wechat.app_id.clone(),
-            token_endpoint: match config.wechat.token_endpoint {
-                TokenEndpoint::Stable => "stable (/cgi-bin/stable_token)",
-                TokenEndpoint::Classic => "classic (/cgi-bin/token)",
-            },
+            token_endpoint: endpoint_label(config.wechat.token_endpoint),
             permanent_qr_limit: service
                 .wechat
                 .as_ref()
                 .map_or(100_000, |w| w.options().permanent_qr_limit),
         }
+    }
+
+    /// This console acting for account `name` (`?account=` on the API;
+    /// `None` or `default`: itself): that account's API client and store
+    /// scope, so its operations and their audit entries are that account's.
+    pub fn for_account(self: &Arc<Self>, name: Option<&str>) -> Result<Arc<Admin>, AdminError> {
+        let name = name.unwrap_or(crate::store::DEFAULT_ACCOUNT);
+        if *self.account == *name {
+            return Ok(self.clone());
+        }
+        let a = self
+            .accounts
+            .by_name(name)
+            .ok_or_else(|| AdminError::not_found(format!("no account {name} is served")))?;
+        Ok(Arc::new(Admin {
+            auth: self.auth.clone(),
+            runtime: self.runtime.clone(),
+            wechat: a.wechat.clone(),
+            stores: a.stores.clone(),
+            account: a.name.clone(),
+            accounts: self.accounts.clone(),
+            service: self.service.clone(),
+            app_id: a.app_id.to_string(),
+            token_endpoint: endpoint_label(a.settings.wechat.token_endpoint),
+            permanent_qr_limit: self.permanent_qr_limit,
+        }))
     }
 
     /// The token's state for the overview: a headline and a detail line.
@@ -112,6 +144,14 @@ impl Admin {
             }
             Err(e) => ("unknown".into(), e.to_string()),
         }
+    }
+}
+
+/// How the pages and the API name a token endpoint.
+fn endpoint_label(e: TokenEndpoint) -> &'static str {
+    match e {
+        TokenEndpoint::Stable => "stable (/cgi-bin/stable_token)",
+        TokenEndpoint::Classic => "classic (/cgi-bin/token)",
     }
 }
 

@@ -51,7 +51,7 @@ pub async fn verify_account(
     Path(app_id): Path<String>,
     Query(query): Query<CallbackQuery>,
 ) -> Result<Response, Response> {
-    let endpoint = endpoint_of(&state, &app_id)?;
+    let endpoint = endpoint_of(&state, &app_id).map_err(IntoResponse::into_response)?;
     verify(&endpoint, query)
         .await
         .map_err(IntoResponse::into_response)
@@ -74,14 +74,28 @@ pub async fn push_account(
     Query(query): Query<CallbackQuery>,
     body: Bytes,
 ) -> Result<Response, Response> {
-    let endpoint = endpoint_of(&state, &app_id)?;
+    let endpoint = endpoint_of(&state, &app_id).map_err(IntoResponse::into_response)?;
     push(state, endpoint, query, body)
         .await
         .map_err(IntoResponse::into_response)
 }
 
-/// The served account with `app_id`, else 404 (no account there).
-fn endpoint_of(state: &AppState, app_id: &str) -> Result<Arc<Endpoint>, Response> {
+/// A callback URL whose AppID no account served here has: 404.
+pub struct UnknownAccount;
+
+impl IntoResponse for UnknownAccount {
+    fn into_response(self) -> Response {
+        (
+            axum::http::StatusCode::NOT_FOUND,
+            [(header::CONTENT_TYPE, "text/plain")],
+            "unknown-account",
+        )
+            .into_response()
+    }
+}
+
+/// The served account with `app_id`.
+fn endpoint_of(state: &AppState, app_id: &str) -> Result<Arc<Endpoint>, UnknownAccount> {
     state.endpoints.by_app_id(app_id).ok_or_else(|| {
         metrics::counter!("wxhost_pushes_refused_total", "reason" => "unknown-account")
             .increment(1);
@@ -89,12 +103,7 @@ fn endpoint_of(state: &AppState, app_id: &str) -> Result<Arc<Endpoint>, Response
             error = "unknown-account",
             "request for an AppID this host does not serve"
         );
-        (
-            axum::http::StatusCode::NOT_FOUND,
-            [(header::CONTENT_TYPE, "text/plain")],
-            "unknown-account",
-        )
-            .into_response()
+        UnknownAccount
     })
 }
 
