@@ -72,9 +72,11 @@ impl AccountScopes {
             return Ok(s.clone());
         }
         let stores = match &self.scopes {
+            // Opened on first use: a deployment of many accounts starts
+            // without a database open (or created) for each.
             Scopes::Sqlite(data_dir) => {
                 let dir = data_dir.join("accounts").join(name);
-                Stores::of(Arc::new(SqliteStore::open(&dir)?), None)
+                Stores::of(Arc::new(SqliteStore::open_lazy(&dir)), None)
             }
             Scopes::Redis(redis) => Stores::shared(Arc::new(redis.for_account(name)), None),
             Scopes::Memory => Stores::of(Arc::new(SqliteStore::open_in_memory()?), None),
@@ -132,6 +134,11 @@ mod tests {
         );
         assert!(dir.path().join("wxhost.db").exists());
         assert!(dir.path().join("accounts/shop/wxhost.db").exists());
+        // A scope nobody used is not even created.
+        let unused = default.for_account("unused").unwrap();
+        assert!(!dir.path().join("accounts/unused").exists());
+        assert_eq!(unused.kv.get("p", "k").await.unwrap(), None);
+        assert!(dir.path().join("accounts/unused/wxhost.db").exists());
         assert!(default.for_account("../x").is_err());
         assert!(
             default

@@ -11,9 +11,12 @@
 //! - Private: the data dir is created 0700 and the database 0600 (SQLite
 //!   gives its `-wal`/`-shm` files the database's mode), because it holds the
 //!   live access_token.
+//! - An account's scope ([`SqliteStore::open_lazy`]) opens its file on first
+//!   use, on the blocking pool: a deployment of many accounts starts without
+//!   opening (or creating) a database for each.
 
-use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -150,7 +153,36 @@ const MIGRATIONS: &[&str] = &[
 ];
 
 pub struct SqliteStore {
-    conn: Arc<Mutex<Connection>>,
+    conn: Arc<Lazy>,
+}
+
+/// The connection, opened at once or on first use.
+struct Lazy {
+    conn: OnceLock<Mutex<Connection>>,
+    /// Where to open it on first use (`None`: opened at once).
+    data_dir: Option<PathBuf>,
+    /// One opener at a time; a failed open is tried again on the next use.
+    opening: Mutex<()>,
+}
+
+impl Lazy {
+    /// The connection, opened now if it is not yet (blocking: call it on
+    /// the blocking pool).
+    fn get(&self) -> Result<&Mutex<Connection>, StoreError> {
+        if let Some(c) = self.conn.get() {
+            return Ok(c);
+        }
+        let _one = self.opening.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = self.conn.get() {
+            return Ok(c);
+        }
+        let dir = self
+            .data_dir
+            .as_deref()
+            .ok_or_else(|| StoreError::Backend("no database to open".into()))?;
+        let conn = open_file(dir)?;
+        Ok(self.conn.get_or_init(|| Mutex::new(conn)))
+    }
 }
 
 fn backend(e: rusqlite::Error) -> StoreError {
@@ -160,31 +192,36 @@ fn backend(e: rusqlite::Error) -> StoreError {
 impl SqliteStore {
     /// Opens (creating if needed) `wxhost.db` in `data_dir` and migrates it.
     pub fn open(data_dir: &Path) -> Result<SqliteStore, StoreError> {
-        crate::fsutil::create_private_dir(data_dir).map_err(|e| {
-            StoreError::Backend(format!("cannot create {}: {e}", data_dir.display()))
-        })?;
-        let path = data_dir.join("wxhost.db");
-        crate::fsutil::make_private_file(&path)
-            .map_err(|e| StoreError::Backend(format!("{}: {e}", path.display())))?;
-        let conn = Connection::open(&path).map_err(backend)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(backend)?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(backend)?;
-        conn.busy_timeout(BUSY_TIMEOUT).map_err(backend)?;
-        Self::with_connection(conn)
+        Ok(Self::with_connection(open_file(data_dir)?))
+    }
+
+    /// `wxhost.db` in `data_dir`, opened (created, migrated) on first use;
+    /// a failure then is that call's error, and the next call tries again.
+    pub fn open_lazy(data_dir: &Path) -> SqliteStore {
+        SqliteStore {
+            conn: Arc::new(Lazy {
+                conn: OnceLock::new(),
+                data_dir: Some(data_dir.to_owned()),
+                opening: Mutex::new(()),
+            }),
+        }
     }
 
     /// A private in-memory database (tests, `plugin run`).
     pub fn open_in_memory() -> Result<SqliteStore, StoreError> {
-        Self::with_connection(Connection::open_in_memory().map_err(backend)?)
+        let mut conn = Connection::open_in_memory().map_err(backend)?;
+        migrate(&mut conn)?;
+        Ok(Self::with_connection(conn))
     }
 
-    fn with_connection(mut conn: Connection) -> Result<SqliteStore, StoreError> {
-        migrate(&mut conn)?;
-        Ok(SqliteStore {
-            conn: Arc::new(Mutex::new(conn)),
-        })
+    fn with_connection(conn: Connection) -> SqliteStore {
+        SqliteStore {
+            conn: Arc::new(Lazy {
+                conn: OnceLock::from(Mutex::new(conn)),
+                data_dir: None,
+                opening: Mutex::new(()),
+            }),
+        }
     }
 
     /// Runs `f` with the connection on the blocking pool. (A poisoned lock
@@ -196,12 +233,11 @@ impl SqliteStore {
     ) -> Result<T, StoreError> {
         let conn = self.conn.clone();
         tokio::task::spawn_blocking(move || {
-            let mut conn = conn.lock().unwrap_or_else(|p| p.into_inner());
-            f(&mut conn)
+            let mut conn = conn.get()?.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut conn).map_err(backend)
         })
         .await
         .map_err(|e| StoreError::Backend(format!("storage task failed: {e}")))?
-        .map_err(backend)
     }
 
     /// Runs a hot read (a kv or session lookup, once per push or page
@@ -215,7 +251,7 @@ impl SqliteStore {
         &self,
         f: impl Fn(&mut Connection) -> rusqlite::Result<T> + Send + Sync + 'static,
     ) -> Result<T, StoreError> {
-        if let Ok(mut conn) = self.conn.try_lock() {
+        if let Some(Ok(mut conn)) = self.conn.conn.get().map(Mutex::try_lock) {
             conn.busy_timeout(Duration::ZERO).map_err(backend)?;
             let r = f(&mut conn);
             conn.busy_timeout(BUSY_TIMEOUT).map_err(backend)?;
@@ -230,6 +266,24 @@ impl SqliteStore {
         }
         self.run(move |c| f(c)).await
     }
+}
+
+/// Opens (creating if needed) `wxhost.db` in `data_dir`, private, in WAL
+/// mode, and migrates it.
+fn open_file(data_dir: &Path) -> Result<Connection, StoreError> {
+    crate::fsutil::create_private_dir(data_dir)
+        .map_err(|e| StoreError::Backend(format!("cannot create {}: {e}", data_dir.display())))?;
+    let path = data_dir.join("wxhost.db");
+    crate::fsutil::make_private_file(&path)
+        .map_err(|e| StoreError::Backend(format!("{}: {e}", path.display())))?;
+    let mut conn = Connection::open(&path).map_err(backend)?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(backend)?;
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .map_err(backend)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(backend)?;
+    migrate(&mut conn)?;
+    Ok(conn)
 }
 
 /// Applies the pending migrations. The version is read inside an IMMEDIATE
