@@ -138,6 +138,25 @@ async fn three_accounts_each_answer_with_their_own_keys_plugins_and_kv() {
         .await;
     assert_eq!((status, body.as_str()), (404, "unknown-account"));
 
+    // `simulate --account shop` signs with shop's keys and posts to shop's
+    // URL (after the subcommand or before it).
+    for args in [
+        &["--account", "shop", "simulate", "--text", "kv:get:colour"][..],
+        &["simulate", "--text", "kv:get:colour", "--account", "shop"],
+    ] {
+        let out = wxhost_tests::service::cli(host.dir.path())
+            .args(args)
+            .env("WXHOST_LISTEN", format!("127.0.0.1:{}", host.port))
+            .env("WXHOST_ACCOUNT_SHOP_TOKEN", "shoptoken")
+            .env("WXHOST_ACCOUNT_SHOP_ENCODING_AES_KEY", SHOP_KEY)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+        assert!(stdout.contains(&format!("/wechat/{SHOP_APP_ID}")), "{stdout}");
+        assert!(stdout.contains("value red"), "{stdout}");
+    }
+
     // The push log line names its account.
     let log = host.log();
     assert!(
