@@ -152,8 +152,15 @@ async fn three_accounts_each_answer_with_their_own_keys_plugins_and_kv() {
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
-        assert!(stdout.contains(&format!("/wechat/{SHOP_APP_ID}")), "{stdout}");
+        assert!(
+            out.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            stdout.contains(&format!("/wechat/{SHOP_APP_ID}")),
+            "{stdout}"
+        );
         assert!(stdout.contains("value red"), "{stdout}");
     }
 

@@ -96,9 +96,9 @@ impl Account {
         let wechat = if w.app_secret.is_empty() {
             None
         } else {
-            Some(Arc::new(Wechat::new(w, &stores).with_context(|| {
-                format!("account {name}: setting up the WeChat API client")
-            })?))
+            let api = Wechat::new(w, &stores)
+                .with_context(|| format!("account {name}: setting up the WeChat API client"))?;
+            Some(Arc::new(api.for_account(&name)))
         };
         let origin_url = settings
             .public_url

@@ -54,6 +54,8 @@ pub struct Wechat {
     /// (the jsapi_ticket) share it.
     pub(crate) token_store: Arc<dyn TokenStore>,
     pub(crate) options: ApiOptions,
+    /// The account it acts for (the `account` label of its metrics).
+    account: Arc<str>,
 }
 
 #[derive(Clone, Copy)]
@@ -93,7 +95,14 @@ impl Wechat {
             qrcodes: stores.qrcodes.clone(),
             token_store: stores.tokens.clone(),
             options,
+            account: Arc::from(crate::store::DEFAULT_ACCOUNT),
         })
+    }
+
+    /// The same client, labelled as acting for account `name`.
+    pub fn for_account(mut self, name: &str) -> Wechat {
+        self.account = Arc::from(name);
+        self
     }
 
     pub fn tokens(&self) -> &TokenManager {
@@ -150,11 +159,11 @@ impl Wechat {
                         ApiError::Wechat { code, .. } => code.to_string(),
                         _ => "transport".to_owned(),
                     };
-                    metrics::counter!("wxhost_api_errors_total", "errcode" => label).increment(1);
+                    metrics::counter!("wxhost_api_errors_total", "errcode" => label, "account" => self.account.to_string()).increment(1);
                 })?;
             let code = errcode(&answer);
             if code != 0 {
-                metrics::counter!("wxhost_api_errors_total", "errcode" => code.to_string())
+                metrics::counter!("wxhost_api_errors_total", "errcode" => code.to_string(), "account" => self.account.to_string())
                     .increment(1);
             }
             match code {
