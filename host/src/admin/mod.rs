@@ -1,7 +1,7 @@
 //! The operator's side: a web console, a JSON API, Prometheus metrics and
 //! health checks, on a listener of its own (`admin.listen`, loopback by
 //! default), served by the same connection layer as the callback
-//! ([`crate::server::conn`]).
+//! ([`crate::http::conn`]).
 //!
 //! - [`Admin`] (here): what the console works on — the running service's
 //!   runtime, stores, activity and WeChat client — and [`router`].
@@ -13,7 +13,7 @@
 //!   `host/templates/admin/`); `charts.rs`: their SVG charts.
 //! - `api.rs`: `/api/v1`; `error.rs`: [`AdminError`] as JSON.
 //! - `metrics.rs`: the process's Prometheus recorder and `GET /metrics`.
-//! - `/healthz`, `/readyz`: [`crate::server::health`], as on the callback
+//! - `/healthz`, `/readyz`: [`crate::http::health`], as on the callback
 //!   listener.
 //!
 //! Askama over maud: the pages are HTML files a designer can read and edit
@@ -40,9 +40,9 @@ pub use error::AdminError;
 
 use crate::api::Wechat;
 use crate::config::{Config, TokenEndpoint};
+use crate::http::{BodyDeadline, ConnLimits, body_deadline, health};
 use crate::plugin::Runtime;
-use crate::server::body_deadline::{self, BodyDeadline};
-use crate::server::{AppState, ConnLimits, Service, health};
+use crate::server::{AppState, Service};
 use crate::store::Stores;
 
 /// access_token fetches WeChat allows per account per day.
@@ -161,5 +161,5 @@ pub async fn serve(
     limits: ConnLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
-    crate::server::conn::serve(router(admin), listener, limits, shutdown).await;
+    crate::http::conn::serve(router(admin), listener, limits, shutdown).await;
 }

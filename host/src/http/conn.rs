@@ -1,5 +1,6 @@
-//! Connections: the accept loop behind [`super::run`], and the limits that
-//! keep slow, stalled or idle clients from holding the server.
+//! Connections: the accept loop behind [`crate::server::run`] and the
+//! console, and the limits that keep slow, stalled or idle clients from
+//! holding the server.
 //!
 //! - A connection limit ([`ConnLimits::max_connections`]): past it, new
 //!   connections are not accepted and wait in the kernel's listen backlog
@@ -82,7 +83,7 @@ impl From<&ServerConfig> for ConnLimits {
 /// finish (bounded by [`ConnLimits::shutdown_grace`]). Each request carries
 /// its peer's address as axum's `ConnectInfo<SocketAddr>` (the admin
 /// console rate-limits failed logins by it). Serves the callback
-/// ([`super::run`]) and the admin console alike.
+/// ([`crate::server::run`]) and the admin console alike.
 pub async fn serve(
     router: Router,
     listener: TcpListener,
