@@ -7,10 +7,12 @@
 //! - `body_deadline.rs` ([`BodyDeadline`]): the request body read deadline
 //!   and size limit, as a router layer.
 //! - `health.rs` ([`Readiness`]): `/healthz` and `/readyz`.
+//! - `rate.rs` ([`rate::ClientRate`]): request rates per client address.
 
 pub mod body_deadline;
 pub mod conn;
 pub mod health;
+pub mod rate;
 
 pub use body_deadline::BodyDeadline;
 pub use conn::ConnLimits;

@@ -230,7 +230,10 @@ pub fn router(state: Arc<AppState>, config: &Config, web: Arc<Web>) -> Router {
             &config.server.path,
             get(callback::verify).post(callback::push),
         )
-        .merge(health::routes(state.readiness.clone()))
+        .merge(health::routes(
+            state.readiness.clone(),
+            health::Detail::Code,
+        ))
         .with_state(state)
         .merge(crate::web::routes(web))
         .layer(DefaultBodyLimit::max(config.server.body_limit_bytes))
