@@ -1,6 +1,9 @@
 //! [`HostCtx`]: what the `host` interface (log, kv, config) sees of a call —
 //! the plugin's id, its kv namespace and quota, its config, its log buffer
 //! and the call's deadline. Nothing else of the host is reachable from here.
+//!
+//! A store failure is an error the plugin sees, except for `kv-get`, whose
+//! 0.2 signature has no error: there it traps the call (see `kv_get`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -101,10 +104,16 @@ impl host::Host for HostCtx {
         if check_key(&key).is_err() {
             return Ok(None);
         }
-        Ok(self
-            .store("kv-get", self.kv.get(&self.plugin, &key))
-            .await
-            .unwrap_or(None))
+        // This WIT's kv-get cannot say "failed": answering `none` would
+        // read as "absent", and a plugin's get → default → set would then
+        // overwrite real data during a store outage. The call traps
+        // instead, so no later write of this call happens.
+        match self.store("kv-get", self.kv.get(&self.plugin, &key)).await {
+            Ok(v) => Ok(v),
+            Err(e) => Err(wasmtime::Error::msg(format!(
+                "kv-get failed, so the call was stopped before it could act on a missing value: {e}"
+            ))),
+        }
     }
 
     async fn kv_set(
@@ -156,5 +165,77 @@ impl host::Host for HostCtx {
 
     async fn config_keys(&mut self) -> wasmtime::Result<Vec<String>> {
         Ok(self.config.keys().cloned().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::store::KvEntry;
+
+    /// A kv store that is down.
+    struct Down;
+
+    #[async_trait]
+    impl KvStore for Down {
+        async fn get(&self, _: &str, _: &str) -> Result<Option<Vec<u8>>, StoreError> {
+            Err(StoreError::Unavailable("paused".into()))
+        }
+        async fn set(&self, _: &str, _: &str, _: &[u8], _: KvQuota) -> Result<(), StoreError> {
+            Err(StoreError::Unavailable("paused".into()))
+        }
+        async fn delete(&self, _: &str, _: &str) -> Result<(), StoreError> {
+            Err(StoreError::Unavailable("paused".into()))
+        }
+        async fn incr(&self, _: &str, _: &str, _: i64, _: KvQuota) -> Result<i64, StoreError> {
+            Err(StoreError::Unavailable("paused".into()))
+        }
+        async fn export(&self) -> Result<Vec<KvEntry>, StoreError> {
+            Ok(Vec::new())
+        }
+        async fn import(&self, _: &[KvEntry]) -> Result<(), StoreError> {
+            Ok(())
+        }
+    }
+
+    fn ctx(kv: Arc<dyn KvStore>) -> HostCtx {
+        let scope = PluginScope {
+            id: Arc::from("p"),
+            config: Default::default(),
+            capabilities: Default::default(),
+            kv_quota: KvQuota {
+                max_bytes: 1 << 20,
+                max_keys: 100,
+            },
+            http_hosts: Arc::from(Vec::<String>::new()),
+        };
+        let account = crate::plugin::AccountScope {
+            name: Arc::from("default"),
+            app_id: Arc::from("wx"),
+            services: crate::plugin::HostServices {
+                kv,
+                wechat: None,
+                jssdk: None,
+            },
+            plugins: None,
+            grants: Default::default(),
+        };
+        HostCtx::new(&scope, &account, Instant::now() + Duration::from_secs(5))
+    }
+
+    #[tokio::test]
+    async fn kv_get_on_a_failing_store_traps_instead_of_answering_absent() {
+        use host::Host as _;
+        let mut down = ctx(Arc::new(Down));
+        let trap = down.kv_get("count".into()).await.unwrap_err();
+        assert!(trap.to_string().contains("kv-get failed"), "{trap}");
+        // A missing key on a store that answers is still `none`.
+        let kv = crate::store::Stores::in_memory().unwrap().kv;
+        let mut up = ctx(kv);
+        assert_eq!(up.kv_get("count".into()).await.unwrap(), None);
     }
 }

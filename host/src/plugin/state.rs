@@ -34,7 +34,7 @@ pub(crate) struct PluginScope {
     pub config: Arc<BTreeMap<String, String>>,
     pub capabilities: Arc<BTreeSet<Capability>>,
     pub kv_quota: KvQuota,
-    /// With `http-outgoing`: `plugin.<id>.http_hosts` (empty: any host).
+    /// With `http-outgoing`: `plugin.<id>.http_hosts` (empty: none; see `outgoing_http.rs`).
     pub http_hosts: Arc<[String]>,
 }
 
@@ -97,6 +97,7 @@ impl CallState {
     pub fn begin_call(&mut self, deadline: Instant) {
         self.host.deadline = deadline;
         self.wechat.deadline = deadline;
+        self.web.deadline = deadline;
         self.host.log = Default::default();
     }
 }

@@ -124,7 +124,16 @@ async fn verify(endpoint: &Endpoint, query: CallbackQuery) -> Result<Response, R
     {
         endpoint.pushes.verification(ts, nonce, &echo, now).await;
     }
-    Ok(([(header::CONTENT_TYPE, "text/plain")], echo).into_response())
+    // The echo is a client-chosen string: never let a browser sniff it as
+    // HTML.
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/plain"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        echo,
+    )
+        .into_response())
 }
 
 /// One push to `endpoint`'s account.

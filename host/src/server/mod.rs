@@ -8,9 +8,8 @@
 //!   `<server.path>/<app_id>`; `refused.rs`: protocol refusals as responses.
 //! - `endpoint.rs` ([`Endpoint`]): one account with what the server keeps
 //!   per account (push memory, dispatcher, late replies, scene counter).
-//! - `conn.rs` ([`ConnLimits`]): the accept loop, the connection limit, the
-//!   header and keep-alive timeouts, graceful shutdown;
-//!   `body_deadline.rs`: the request body read deadline.
+//! - The listener's connection limits, body deadline and health checks are
+//!   the generic HTTP plumbing of [`crate::http`], shared with the console.
 //! - `memory.rs` ([`PushMemory`]): the replay guard and de-duplication
 //!   behind one trait; `LocalMemory` in process, `shared.rs`
 //!   (`SharedMemory`) across instances on a shared store (Redis).
@@ -26,20 +25,15 @@
 //!   pushes, in memory, for the admin console's overview;
 //!   `scene_counter.rs` ([`SceneCounter`]): scans and follows per QR scene,
 //!   written to the store off the reply's path.
-//! - `health.rs`: `/healthz` (alive) and `/readyz` (store answers, plugins
-//!   loaded), on this listener and the admin one.
 //! - `inflight.rs`: what detached work is running, for shutdown to report.
 
 pub mod activity;
-pub mod body_deadline;
 pub mod callback;
-pub mod conn;
 pub mod deadlines;
 pub mod dedup;
 pub mod dispatch;
 pub mod endpoint;
 pub mod expiring;
-pub mod health;
 pub mod inflight;
 pub mod late;
 pub mod memory;
@@ -62,11 +56,9 @@ use tokio::net::TcpListener;
 use tokio_util::task::TaskTracker;
 
 pub use activity::Activity;
-pub use conn::ConnLimits;
 pub use deadlines::Deadlines;
 pub use dispatch::{Decision, Dispatcher};
 pub use endpoint::{Endpoint, Endpoints};
-pub use health::Readiness;
 pub use memory::PushMemory;
 pub use outcome::Outcome;
 pub use scene_counter::SceneCounter;
@@ -74,6 +66,7 @@ pub use scene_counter::SceneCounter;
 use crate::account::Accounts;
 use crate::api::Wechat;
 use crate::config::Config;
+use crate::http::{BodyDeadline, ConnLimits, Readiness, body_deadline, conn, health};
 use crate::plugin::{Runtime, RuntimeConfig};
 use crate::store::Stores;
 use crate::web::Web;
@@ -215,7 +208,7 @@ impl Service {
 /// web side ([`crate::web::routes`]: OAuth, JS-SDK, plugin pages); every
 /// request body read whole within the body deadline.
 pub fn router(state: Arc<AppState>, config: &Config, web: Arc<Web>) -> Router {
-    let deadline = body_deadline::BodyDeadline {
+    let deadline = BodyDeadline {
         timeout: Duration::from_millis(config.server.body_read_timeout_ms),
         max_bytes: config.server.body_limit_bytes,
     };
@@ -229,7 +222,10 @@ pub fn router(state: Arc<AppState>, config: &Config, web: Arc<Web>) -> Router {
             &per_account,
             get(callback::verify_account).post(callback::push_account),
         )
-        .merge(health::routes(state.readiness.clone()))
+        .merge(health::routes(
+            state.readiness.clone(),
+            health::Detail::Code,
+        ))
         .with_state(state)
         .merge(crate::web::routes(web))
         .layer(DefaultBodyLimit::max(config.server.body_limit_bytes))
