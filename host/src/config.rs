@@ -89,6 +89,9 @@ pub struct WebConfig {
     /// /64) may make per second, in bursts of twice as many; more get 429.
     /// 0: no limit (behind a reverse proxy every request is the proxy's).
     pub page_requests_per_client_per_sec: u32,
+    /// OAuth callbacks one client address may send on to WeChat per minute
+    /// (a junk `code` costs an API call); 0: no limit (behind a proxy).
+    pub oauth_callbacks_per_client_per_min: u32,
 }
 
 /// `[plugin.<id>.web]`.
@@ -946,6 +949,7 @@ impl fmt::Debug for WebConfig {
             oauth_authorize_url,
             max_response_bytes,
             page_requests_per_client_per_sec,
+            oauth_callbacks_per_client_per_min,
         } = self;
         f.debug_struct("WebConfig")
             .field("public_url", public_url)
@@ -964,6 +968,10 @@ impl fmt::Debug for WebConfig {
             .field(
                 "page_requests_per_client_per_sec",
                 page_requests_per_client_per_sec,
+            )
+            .field(
+                "oauth_callbacks_per_client_per_min",
+                oauth_callbacks_per_client_per_min,
             )
             .finish()
     }
