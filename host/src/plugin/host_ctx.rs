@@ -1,12 +1,17 @@
 //! [`HostCtx`]: what the `host` interface (log, kv, config) sees of a call —
 //! the plugin's id, its kv namespace and quota, its config, its log buffer
 //! and the call's deadline. Nothing else of the host is reachable from here.
+//!
+//! The 1.0 interface is implemented here; 0.2's (`kv-get` without an error)
+//! delegates to it, at the end of this file.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::bindings::wechat::plugin::host;
+use super::bindings::v0_2::wechat::plugin::host as host_v0_2;
+use super::bindings::v1::wechat::plugin::host;
+use super::convert::v0_2::Up;
 use super::log_buffer::{LogBuffer, LogLevel};
 use super::state::PluginScope;
 use crate::store::{KvQuota, KvStore, StoreError};
@@ -40,35 +45,53 @@ impl HostCtx {
 
     /// Runs a store call, bounded by the call's deadline (a slow store must
     /// not hold the guest past its limit); failures are logged for the
-    /// operator and returned to the plugin as text.
+    /// operator and returned to the plugin as a `kv-error`.
     async fn store<T>(
         &self,
         op: &str,
         fut: impl Future<Output = Result<T, StoreError>>,
-    ) -> Result<T, String> {
+    ) -> Result<T, host::KvError> {
         let remaining = self.deadline.saturating_duration_since(Instant::now());
         match tokio::time::timeout(remaining, fut).await {
             Ok(Ok(v)) => Ok(v),
             // The store logs an outage once, not per call.
-            Ok(Err(e @ StoreError::Unavailable(_))) => Err(e.to_string()),
+            Ok(Err(e @ StoreError::Unavailable(_))) => {
+                Err(host::KvError::Unavailable(e.to_string()))
+            }
+            // The plugin's own doing (quota, not a counter): nothing to
+            // tell the operator.
+            Ok(Err(e @ (StoreError::KvQuota(_) | StoreError::Invalid(_)))) => {
+                Err(host::KvError::Refused(e.to_string()))
+            }
             Ok(Err(e)) => {
                 tracing::warn!(target: "wxhost::plugin", plugin = %self.plugin, "{op} failed: {e}");
-                Err(e.to_string())
+                Err(host::KvError::Unavailable(e.to_string()))
             }
             Err(_) => {
                 let e = "kv: the call's time limit was reached";
                 tracing::warn!(target: "wxhost::plugin", plugin = %self.plugin, "{op} failed: {e}");
-                Err(e.to_owned())
+                Err(host::KvError::Unavailable(e.to_owned()))
             }
         }
     }
 }
 
-fn check_key(key: &str) -> Result<(), String> {
+fn check_key(key: &str) -> Result<(), host::KvError> {
     if key.is_empty() || key.len() > MAX_KV_KEY_BYTES {
-        return Err(format!("key must be 1 to {MAX_KV_KEY_BYTES} bytes"));
+        return Err(host::KvError::Refused(format!(
+            "key must be 1 to {MAX_KV_KEY_BYTES} bytes"
+        )));
     }
     Ok(())
+}
+
+impl host::KvError {
+    /// The message alone (0.2's `result<_, string>`).
+    fn into_message(self) -> String {
+        match self {
+            host::KvError::Refused(m) | host::KvError::Unavailable(m) => m,
+        }
+    }
 }
 
 impl From<host::Level> for LogLevel {
@@ -94,29 +117,29 @@ impl host::Host for HostCtx {
         Ok(())
     }
 
-    async fn kv_get(&mut self, key: String) -> wasmtime::Result<Option<Vec<u8>>> {
-        if check_key(&key).is_err() {
-            return Ok(None);
+    async fn kv_get(
+        &mut self,
+        key: String,
+    ) -> wasmtime::Result<Result<Option<Vec<u8>>, host::KvError>> {
+        if let Err(e) = check_key(&key) {
+            return Ok(Err(e));
         }
-        Ok(self
-            .store("kv-get", self.kv.get(&self.plugin, &key))
-            .await
-            .unwrap_or(None))
+        Ok(self.store("kv-get", self.kv.get(&self.plugin, &key)).await)
     }
 
     async fn kv_set(
         &mut self,
         key: String,
         value: Vec<u8>,
-    ) -> wasmtime::Result<Result<(), String>> {
+    ) -> wasmtime::Result<Result<(), host::KvError>> {
         if let Err(e) = check_key(&key) {
             return Ok(Err(e));
         }
         if value.len() > MAX_KV_VALUE_BYTES {
-            return Ok(Err(format!(
+            return Ok(Err(host::KvError::Refused(format!(
                 "value is {} bytes (limit {MAX_KV_VALUE_BYTES})",
                 value.len()
-            )));
+            ))));
         }
         Ok(self
             .store(
@@ -126,7 +149,7 @@ impl host::Host for HostCtx {
             .await)
     }
 
-    async fn kv_delete(&mut self, key: String) -> wasmtime::Result<Result<(), String>> {
+    async fn kv_delete(&mut self, key: String) -> wasmtime::Result<Result<(), host::KvError>> {
         if let Err(e) = check_key(&key) {
             return Ok(Err(e));
         }
@@ -135,7 +158,11 @@ impl host::Host for HostCtx {
             .await)
     }
 
-    async fn kv_incr(&mut self, key: String, delta: i64) -> wasmtime::Result<Result<i64, String>> {
+    async fn kv_incr(
+        &mut self,
+        key: String,
+        delta: i64,
+    ) -> wasmtime::Result<Result<i64, host::KvError>> {
         if let Err(e) = check_key(&key) {
             return Ok(Err(e));
         }
@@ -153,5 +180,50 @@ impl host::Host for HostCtx {
 
     async fn config_keys(&mut self) -> wasmtime::Result<Vec<String>> {
         Ok(self.config.keys().cloned().collect())
+    }
+}
+
+/// WIT 0.2: the same functions; a kv failure is its message, and `kv-get`
+/// has no error (an invalid key or a failed store reads as absent, as 0.2
+/// always did).
+impl host_v0_2::Host for HostCtx {
+    async fn log(
+        &mut self,
+        level: host_v0_2::Level,
+        message: String,
+        fields: Vec<(String, String)>,
+    ) -> wasmtime::Result<()> {
+        host::Host::log(self, level.up(), message, fields).await
+    }
+
+    async fn kv_get(&mut self, key: String) -> wasmtime::Result<Option<Vec<u8>>> {
+        Ok(host::Host::kv_get(self, key).await?.unwrap_or(None))
+    }
+
+    async fn kv_set(
+        &mut self,
+        key: String,
+        value: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), String>> {
+        let r = host::Host::kv_set(self, key, value).await?;
+        Ok(r.map_err(host::KvError::into_message))
+    }
+
+    async fn kv_delete(&mut self, key: String) -> wasmtime::Result<Result<(), String>> {
+        let r = host::Host::kv_delete(self, key).await?;
+        Ok(r.map_err(host::KvError::into_message))
+    }
+
+    async fn kv_incr(&mut self, key: String, delta: i64) -> wasmtime::Result<Result<i64, String>> {
+        let r = host::Host::kv_incr(self, key, delta).await?;
+        Ok(r.map_err(host::KvError::into_message))
+    }
+
+    async fn config_get(&mut self, key: String) -> wasmtime::Result<Option<String>> {
+        host::Host::config_get(self, key).await
+    }
+
+    async fn config_keys(&mut self) -> wasmtime::Result<Vec<String>> {
+        host::Host::config_keys(self).await
     }
 }

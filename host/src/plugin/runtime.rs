@@ -491,7 +491,9 @@ impl Runtime {
         deadline: Instant,
         mut calling: impl FnMut(&str) + Send,
     ) -> Dispatch {
-        let input = HandlerInput::new(msg, qr_code);
+        let input = HandlerInput::new(msg)
+            .with_qr_code(qr_code)
+            .with_account(self.inner.cfg.account.clone());
         let mut out = Dispatch::default();
         for p in self.plugins().iter().filter(|p| p.handles(input.kind)) {
             if Instant::now() >= deadline {
