@@ -192,7 +192,7 @@ async fn host_keeps_answering_with_the_other_plugins() {
         let mut n = 0;
         for i in 0..20 {
             if echo
-                .call(&HandlerInput::new(&text(&i.to_string()), None), deadline())
+                .call(&HandlerInput::new(&text(&i.to_string())), deadline())
                 .await
                 .is_ok()
             {
