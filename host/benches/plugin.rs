@@ -37,10 +37,7 @@ fn bench_echo(
             tokio_rt.block_on(async {
                 let t = Instant::now();
                 for _ in 0..iters {
-                    let r = echo
-                        .call(&HandlerInput::new(&msg), far)
-                        .await
-                        .unwrap();
+                    let r = echo.call(&HandlerInput::new(&msg), far).await.unwrap();
                     debug_assert!(matches!(r, PluginOutcome::Reply(_)));
                 }
                 t.elapsed()

@@ -55,12 +55,9 @@ async fn keyword_replies_from_its_config_and_passes_otherwise() {
         vec![("keyword".to_string(), "hello".to_string())]
     );
     assert_eq!(
-        p.call(
-            &HandlerInput::new(&text("something else")),
-            deadline()
-        )
-        .await
-        .unwrap(),
+        p.call(&HandlerInput::new(&text("something else")), deadline())
+            .await
+            .unwrap(),
         PluginOutcome::Pass
     );
 }
@@ -103,9 +100,7 @@ async fn welcome_reads_the_qr_scene_and_counts_visits_in_kv() {
         },
         Some("promo42"),
     );
-    let r = p
-        .call_traced(&HandlerInput::new(&scan), deadline())
-        .await;
+    let r = p.call_traced(&HandlerInput::new(&scan), deadline()).await;
     assert_eq!(
         reply_text(r.result.unwrap()),
         "Welcome! You came from scene promo42."

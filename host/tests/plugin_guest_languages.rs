@@ -146,9 +146,7 @@ async fn endless_loops_in_javascript_and_python_are_stopped_at_the_time_limit() 
         );
         assert!(t.elapsed() >= Duration::from_millis(200), "{name}");
         // The plugin still answers afterwards (a fresh instance).
-        let ok = p
-            .call(&HandlerInput::new(&text("hi")), deadline())
-            .await;
+        let ok = p.call(&HandlerInput::new(&text("hi")), deadline()).await;
         assert_eq!(text_of(ok), "hi", "{name}");
     }
 }
@@ -223,9 +221,7 @@ async fn with_reuse_an_instance_serves_at_most_n_calls_and_keeps_its_globals() {
     let e = guest_env(Default::default());
     let p = load(&e, &wasm("fault-js")).await.unwrap();
     for _ in 0..2 {
-        let r = p
-            .call(&HandlerInput::new(&text("count")), deadline())
-            .await;
+        let r = p.call(&HandlerInput::new(&text("count")), deadline()).await;
         assert_eq!(text_of(r), "1");
     }
     assert_eq!(p.idle_instances(), 0);
@@ -238,33 +234,22 @@ async fn a_reused_instance_is_thrown_away_after_a_failure() {
     let e = guest_env(settings(&[("fault-js", fast.clone()), ("fault-py", fast)]));
     for name in ["fault-js", "fault-py"] {
         let p = load(&e, &wasm(name)).await.unwrap();
-        let count = async || {
-            text_of(
-                p.call(&HandlerInput::new(&text("count")), deadline())
-                    .await,
-            )
-        };
+        let count = async || text_of(p.call(&HandlerInput::new(&text("count")), deadline()).await);
         assert_eq!(count().await, "1", "{name}");
         assert_eq!(count().await, "2", "{name}");
         // A trap poisons the instance: the next call starts afresh.
-        let r = p
-            .call(&HandlerInput::new(&text("throw")), deadline())
-            .await;
+        let r = p.call(&HandlerInput::new(&text("throw")), deadline()).await;
         assert!(matches!(r, Err(PluginError::Panic { .. })), "{name}: {r:?}");
         assert_eq!(count().await, "1", "{name}: after a throw");
         assert_eq!(count().await, "2", "{name}");
         // So does a timeout, and a memory-limit hit.
-        let r = p
-            .call(&HandlerInput::new(&text("loop")), deadline())
-            .await;
+        let r = p.call(&HandlerInput::new(&text("loop")), deadline()).await;
         assert!(
             matches!(r, Err(PluginError::Timeout { .. })),
             "{name}: {r:?}"
         );
         assert_eq!(count().await, "1", "{name}: after a timeout");
-        let r = p
-            .call(&HandlerInput::new(&text("alloc")), deadline())
-            .await;
+        let r = p.call(&HandlerInput::new(&text("alloc")), deadline()).await;
         assert!(
             matches!(r, Err(PluginError::MemoryLimit { .. })),
             "{name}: {r:?}"
@@ -280,10 +265,7 @@ async fn reused_instances_are_never_shared_between_plugins_or_versions() {
     let a1 = load(&e, &a).await.unwrap();
     let b1 = load(&e, &b).await.unwrap();
     let count = async |p: &LoadedPlugin| {
-        text_of(
-            p.call(&HandlerInput::new(&text("count")), deadline())
-                .await,
-        )
+        text_of(p.call(&HandlerInput::new(&text("count")), deadline()).await)
     };
     assert_eq!(count(&a1).await, "1");
     assert_eq!(count(&a1).await, "2");
@@ -312,9 +294,7 @@ async fn idle_reused_instances_give_up_their_permits_to_other_plugins() {
     let y = load(&e, &y).await.unwrap();
     let echo = load(&e, &wasm("echo")).await.unwrap();
     for p in [&x, &y] {
-        let r = p
-            .call(&HandlerInput::new(&text("count")), deadline())
-            .await;
+        let r = p.call(&HandlerInput::new(&text("count")), deadline()).await;
         assert_eq!(text_of(r), "1");
         assert_eq!(p.idle_instances(), 1);
     }

@@ -58,10 +58,17 @@ impl n::host::Host for State {
     ) -> wasmtime::Result<()> {
         Ok(())
     }
-    fn kv_get(&mut self, key: String) -> wasmtime::Result<Result<Option<Vec<u8>>, n::host::KvError>> {
+    fn kv_get(
+        &mut self,
+        key: String,
+    ) -> wasmtime::Result<Result<Option<Vec<u8>>, n::host::KvError>> {
         Ok(Ok(self.kv.get(&key).cloned()))
     }
-    fn kv_set(&mut self, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), n::host::KvError>> {
+    fn kv_set(
+        &mut self,
+        key: String,
+        value: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), n::host::KvError>> {
         self.kv.insert(key, value);
         Ok(Ok(()))
     }
@@ -202,7 +209,10 @@ fn a_1_0_component_runs_on_a_host_built_for_a_later_1_x() {
     let reply = handler
         .call_handle(&mut store, &context(), &down(set))
         .unwrap();
-    assert!(matches!(&reply, old::Reply::Text(t) if t == "set k"), "{reply:?}");
+    assert!(
+        matches!(&reply, old::Reply::Text(t) if t == "set k"),
+        "{reply:?}"
+    );
     assert_eq!(store.data().kv.get("k").map(Vec::as_slice), Some(&b"v"[..]));
 
     // The kind 1.1 added: 1.0's generic event, which the SDK hands to the

@@ -47,9 +47,9 @@ pub mod bindings {
 }
 
 mod helpers;
-pub use helpers::{config, kv, log, wechat};
 /// Why a kv call failed ([`kv::try_get`]).
 pub use bindings::wechat::plugin::host::KvError;
+pub use helpers::{config, kv, log, wechat};
 
 pub mod web;
 /// The WASI bindings `export_web!` uses.

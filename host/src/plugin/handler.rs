@@ -8,7 +8,9 @@
 use std::sync::OnceLock;
 
 use wasmtime::Store;
-use wasmtime::component::{Component, ComponentExportIndex, ComponentNamedList, Instance, Lift, Lower};
+use wasmtime::component::{
+    Component, ComponentExportIndex, ComponentNamedList, Instance, Lift, Lower,
+};
 
 use super::account::AccountInfo;
 use super::bindings::WitVersion;

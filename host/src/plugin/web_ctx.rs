@@ -64,6 +64,8 @@ impl web_v0_2::Host for WebCtx {
         &mut self,
         url: String,
     ) -> wasmtime::Result<Result<web_v0_2::JssdkConfig, String>> {
-        Ok(web::Host::get_jssdk_config(self, url).await?.map(Down::down))
+        Ok(web::Host::get_jssdk_config(self, url)
+            .await?
+            .map(Down::down))
     }
 }

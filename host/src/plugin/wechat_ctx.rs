@@ -222,13 +222,12 @@ impl wechat_v0_2::Host for WechatCtx {
         &mut self,
         request: wechat_v0_2::QrCodeRequest,
     ) -> Result<types_v0_2::QrCode, WechatCallError> {
-        Ok(wechat::Host::create_qr_code(self, request.up()).await?.down())
+        Ok(wechat::Host::create_qr_code(self, request.up())
+            .await?
+            .down())
     }
 
-    fn convert_api_error(
-        &mut self,
-        e: WechatCallError,
-    ) -> wasmtime::Result<wechat_v0_2::ApiError> {
+    fn convert_api_error(&mut self, e: WechatCallError) -> wasmtime::Result<wechat_v0_2::ApiError> {
         Ok(e.0.down())
     }
 }

@@ -232,7 +232,11 @@ fn event(root: &Element) -> Option<Event> {
         // WeChat documents `SubscribeMsgChangeEvent`, but its own sample
         // wraps the list in `SubscribeMsgPopupEvent`: take either.
         "subscribe_msg_change_event" => Event::SubscribeMsgChange(
-            [subscribe_items(root, "SubscribeMsgChangeEvent"), subscribe_items(root, "SubscribeMsgPopupEvent")].concat(),
+            [
+                subscribe_items(root, "SubscribeMsgChangeEvent"),
+                subscribe_items(root, "SubscribeMsgPopupEvent"),
+            ]
+            .concat(),
         ),
         "subscribe_msg_sent_event" => Event::SubscribeMsgSent(
             lists(root, "SubscribeMsgSentEvent")

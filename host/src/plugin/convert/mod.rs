@@ -460,7 +460,10 @@ mod tests {
         }));
         match message(&other, None) {
             wit::Message::Event(e) => {
-                assert_eq!((e.event.as_str(), e.key.as_deref()), ("new_event", Some("k")))
+                assert_eq!(
+                    (e.event.as_str(), e.key.as_deref()),
+                    ("new_event", Some("k"))
+                )
             }
             m => panic!("{m:?}"),
         }

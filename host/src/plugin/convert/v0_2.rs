@@ -223,8 +223,14 @@ mod tests {
         let old_kinds = [
             (old::types::Kind::Text, "text"),
             (old::types::Kind::Shortvideo, "shortvideo"),
-            (old::types::Kind::EventPicPhotoOrAlbum, "event-pic-photo-or-album"),
-            (old::types::Kind::EventSubscribeMsgPopup, "event-subscribe-msg-popup"),
+            (
+                old::types::Kind::EventPicPhotoOrAlbum,
+                "event-pic-photo-or-album",
+            ),
+            (
+                old::types::Kind::EventSubscribeMsgPopup,
+                "event-subscribe-msg-popup",
+            ),
             (old::types::Kind::Event, "event"),
             (old::types::Kind::Unsupported, "unsupported"),
         ];
