@@ -28,6 +28,7 @@ wait_up http://127.0.0.1:$FAKEPORT/
 WXHOST_LISTEN=127.0.0.1:$WXPORT WXHOST_ADMIN_LISTEN=127.0.0.1:$(free_port) WXHOST_PLUGINS_DIR="$WORK/plugins" WXHOST_DATA_DIR="$WORK/data" \
   WXHOST_API_BASE_URL=http://127.0.0.1:$FAKEPORT WXHOST_APP_SECRET=fake-app-secret-0123456789abcdef \
   WXHOST_OAUTH_AUTHORIZE_URL=http://127.0.0.1:$FAKEPORT/connect/oauth2/authorize WXHOST_LOG=warn \
+  WXHOST_MAX_CONNECTIONS_PER_CLIENT=0 WXHOST_PAGE_REQUESTS_PER_CLIENT_PER_SEC=0 \
   "$BIN/wxhost" serve 2>"$WORK/wxhost.log" &
 wait_up http://127.0.0.1:$WXPORT/healthz
 "$BIN/loadgen" web-floor 127.0.0.1:$FLPORT &

@@ -56,16 +56,35 @@ pub struct WebConfig {
     pub oauth_authorize_url: String,
     /// Largest response a plugin page may give (larger: 500).
     pub max_response_bytes: usize,
+    /// Requests to plugin pages (`/app/…`) one client address (IPv6: its
+    /// /64) may make per second, in bursts of twice as many; more get 429.
+    /// 0: no limit (behind a reverse proxy every request is the proxy's).
+    pub page_requests_per_client_per_sec: u32,
 }
 
 /// `[plugin.<id>.web]`.
-#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PluginWebSettings {
     /// What a visitor needs before the plugin's pages see the request.
+    /// Unset: the plugin's pages are not served at all (a plugin uploaded
+    /// under a new id must not be public by accident); `"none"` makes them
+    /// public.
     #[serde(default)]
-    pub login: WebLogin,
+    pub login: Option<WebLogin>,
+    /// The `Content-Security-Policy` sent with its pages, besides any the
+    /// plugin sends. Unset: [`DEFAULT_PAGE_CSP`] (a sandbox: the page's
+    /// script runs in an origin of its own, so it cannot call another
+    /// plugin's pages or `/oauth/logout` with the visitor's cookies); `""`:
+    /// none (for pages that need their own origin, such as the JS-SDK's).
+    #[serde(default)]
+    pub content_security_policy: Option<String>,
 }
+
+/// The policy a plugin page is sent with unless configured otherwise:
+/// scripts, forms and popups work, but in an opaque origin.
+pub const DEFAULT_PAGE_CSP: &str =
+    "sandbox allow-scripts allow-forms allow-popups allow-modals allow-downloads";
 
 /// The login a plugin's pages require, weakest first (so `>=` compares).
 #[derive(
@@ -106,7 +125,8 @@ pub struct AdminConfig {
     /// `WXHOST_ADMIN_PASSWORD` only (never read from a file).
     #[serde(skip)]
     pub password: Option<String>,
-    /// `Authorization: Bearer` token for `/api/v1` and `/metrics` scripts.
+    /// `Authorization: Bearer` token for `/api/v1` scripts (`/metrics` needs
+    /// none: it holds no content, user or secret).
     pub api_token: Option<String>,
     /// Show message content on the recent-pushes page.
     pub show_content: bool,
@@ -162,6 +182,19 @@ pub struct ServerConfig {
     pub body_read_timeout_ms: u64,
     /// Connections served at once; more wait to be accepted.
     pub max_connections: usize,
+    /// Of `max_connections`, how many only the callback path may use (one
+    /// request each, its head within 1 s): WeChat gets through a flood of
+    /// page or health requests.
+    pub reserved_connections: usize,
+    /// Connections one client address (IPv6: its /64) may hold; 0: no cap
+    /// (behind a reverse proxy, every connection is the proxy's).
+    pub max_connections_per_client: usize,
+    /// A response that cannot be written for this long (the client stopped
+    /// reading) closes its connection.
+    pub write_timeout_ms: u64,
+    /// A connection is closed (after its request in flight) this long after
+    /// it was accepted.
+    pub max_connection_secs: u64,
     /// Keep connections open between requests.
     pub keep_alive: bool,
     /// On shutdown, how long to wait for plugin work still running (late
@@ -293,8 +326,9 @@ pub struct PluginSettings {
     /// Its web pages (`/app/<id>/…`), when it serves any.
     #[serde(default)]
     pub web: PluginWebSettings,
-    /// With `http-outgoing` granted: the only hosts (`host` or
-    /// `host:port`) its requests may go to; empty: any.
+    /// With `http-outgoing` granted: the only hosts its requests may go to
+    /// (`host`: on the default port; `host:port`; `"*"`: any host on the
+    /// internet, not loopback/private/link-local addresses); empty: none.
     #[serde(default)]
     pub http_hosts: Vec<String>,
 }
@@ -311,7 +345,7 @@ pub enum Capability {
     UserInfo,
     /// `wechat.create-qr-code`.
     Qrcode,
-    /// Outgoing HTTP (`wasi:http/outgoing-handler`), to `http_hosts` if set.
+    /// Outgoing HTTP (`wasi:http/outgoing-handler`), to `http_hosts` only.
     HttpOutgoing,
 }
 
@@ -436,6 +470,13 @@ impl Config {
             "WXHOST_PUBLIC_URL" => self.web.public_url = value.to_owned(),
             "WXHOST_SESSION_SECRET" => self.web.session_secret = value.to_owned(),
             "WXHOST_OAUTH_AUTHORIZE_URL" => self.web.oauth_authorize_url = value.to_owned(),
+            "WXHOST_MAX_CONNECTIONS_PER_CLIENT" => {
+                self.server.max_connections_per_client = parse_u64(value)? as usize
+            }
+            "WXHOST_PAGE_REQUESTS_PER_CLIENT_PER_SEC" => {
+                self.web.page_requests_per_client_per_sec = u32::try_from(parse_u64(value)?)
+                    .map_err(|_| invalid(key, format!("`{value}` is too large")))?
+            }
             "WXHOST_ADMIN_LISTEN" => {
                 self.admin.listen = value.parse().map_err(|_| {
                     invalid(
@@ -497,6 +538,11 @@ impl Config {
                 self.server.body_read_timeout_ms,
             ),
             ("server.max_connections", self.server.max_connections as u64),
+            ("server.write_timeout_ms", self.server.write_timeout_ms),
+            (
+                "server.max_connection_secs",
+                self.server.max_connection_secs,
+            ),
         ] {
             if value == 0 {
                 return Err(invalid(key, "must be positive"));
@@ -725,6 +771,14 @@ impl Config {
             return Err(invalid("web.max_response_bytes", "must be at least 1024"));
         }
         for (id, p) in &self.plugin {
+            if let Some(csp) = &p.web.content_security_policy
+                && axum::http::HeaderValue::from_str(csp).is_err()
+            {
+                return Err(invalid(
+                    &format!("plugin.{id}.web.content_security_policy"),
+                    "must be one line of visible ASCII",
+                ));
+            }
             for h in &p.http_hosts {
                 if h.is_empty() || h.contains(['/', '@', ' ']) {
                     return Err(invalid(
@@ -847,6 +901,7 @@ impl fmt::Debug for WebConfig {
             oauth_state_ttl_secs,
             oauth_authorize_url,
             max_response_bytes,
+            page_requests_per_client_per_sec,
         } = self;
         f.debug_struct("WebConfig")
             .field("public_url", public_url)
@@ -862,6 +917,10 @@ impl fmt::Debug for WebConfig {
             .field("oauth_state_ttl_secs", oauth_state_ttl_secs)
             .field("oauth_authorize_url", oauth_authorize_url)
             .field("max_response_bytes", max_response_bytes)
+            .field(
+                "page_requests_per_client_per_sec",
+                page_requests_per_client_per_sec,
+            )
             .finish()
     }
 }
@@ -1086,7 +1145,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.public_origin(), "https://wx.example.com");
-        assert_eq!(c.plugin["member"].web.login, WebLogin::Base);
+        assert_eq!(c.plugin["member"].web.login, Some(WebLogin::Base));
         assert!(!format!("{c:?}").contains(secret));
         for (env_key, value, named) in [
             ("WXHOST_PUBLIC_URL", "ftp://x", "web.public_url"),

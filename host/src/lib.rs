@@ -4,7 +4,10 @@
 //! - [`protocol`]: signatures, WXBizMsgCrypt, messages and replies (no I/O).
 //! - [`plugin`]: the wasmtime runtime, hot reload, the WIT bindings.
 //! - [`server`]: the callback endpoint, dispatch, retries and the 5 s budget;
-//!   connection limits and timeouts; the one router.
+//!   the one router.
+//! - [`http`]: generic HTTP plumbing the callback listener and the console
+//!   share: the accept loop and connection limits, the body deadline,
+//!   health checks.
 //! - [`web`]: the web side: OAuth login, sessions, JS-SDK, plugin pages.
 //! - [`api`]: WeChat server APIs (access_token, menus, QR codes, customer service).
 //! - [`store`]: persistent state, one narrow trait per concern (SQLite by default).
@@ -15,13 +18,14 @@
 //! - [`fsutil`]: private files and directories.
 //!
 //! Dependencies point one way: `cli` → `admin` → `server` → `web` → `plugin`, `api` → `store`,
-//! `protocol`; `store` and `protocol` depend on nothing else of wxhost.
+//! `protocol`; `server` and `admin` → `http` → `store`; `store` and `protocol` depend on nothing else of wxhost.
 
 pub mod admin;
 pub mod api;
 pub mod cli;
 pub mod config;
 pub mod fsutil;
+pub mod http;
 pub mod plugin;
 pub mod protocol;
 pub mod server;

@@ -105,7 +105,7 @@ impl Console {
         let admin = Arc::new(Admin::new(&config, &service));
         let runtime = service.runtime.clone();
         let stores = service.stores.clone();
-        let limits = service.limits;
+        let limits = service.limits.clone();
         let callback = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let console = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let callback_base = format!("http://{}", callback.local_addr().unwrap());

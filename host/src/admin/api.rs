@@ -24,14 +24,18 @@ use crate::store::{MenuVersion, QrRecord};
 
 type ApiResult = Result<Response, AdminError>;
 
+/// The upload route: its body is read after auth (see `admin::router`).
+pub fn upload_routes() -> Router<Arc<Admin>> {
+    Router::new().route(
+        "/api/v1/plugins",
+        get(plugins)
+            .post(upload)
+            .layer(DefaultBodyLimit::max(MAX_COMPONENT_BYTES + 1)),
+    )
+}
+
 pub fn routes() -> Router<Arc<Admin>> {
     Router::new()
-        .route(
-            "/api/v1/plugins",
-            get(plugins)
-                .post(upload)
-                .layer(DefaultBodyLimit::max(MAX_COMPONENT_BYTES + 1)),
-        )
         .route("/api/v1/plugins/{id}/enable", post(enable))
         .route("/api/v1/plugins/{id}/disable", post(disable))
         .route("/api/v1/menu", get(menu).post(publish).delete(delete_menu))

@@ -6,7 +6,8 @@
 //!   the blocking pool; argon2's own comparison is constant time).
 //! - With neither, a one-time login link ([`Auth::issue_link`]): its token
 //!   is single-use (taken from the store atomically) and expires after
-//!   [`LINK_TTL`]; `serve` logs it once at start.
+//!   [`LINK_TTL`]; `serve` logs it once at start. Only the last one issued
+//!   works, and none once a password is set.
 //! - Sessions: 256 random bits in an `HttpOnly`, `SameSite=Strict` cookie;
 //!   the store keeps only the token's SHA-256 (realm `admin-session`), so a
 //!   copy of the database logs nobody in. Each session has its own CSRF
@@ -17,11 +18,10 @@
 //! - The API: `Authorization: Bearer <admin.api_token>`, compared as
 //!   digests in constant time ([`ApiCaller`]).
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -35,6 +35,7 @@ use super::Admin;
 use super::error::AdminError;
 use super::login_limit::LoginLimit;
 use crate::config::AdminConfig;
+pub use crate::http::rate::{ClientIp, client_ip};
 use crate::store::{SessionStore, StoreError};
 
 pub const SESSION_COOKIE: &str = "wxhost_admin";
@@ -42,6 +43,10 @@ pub const SESSION_COOKIE: &str = "wxhost_admin";
 pub const LOGIN_COOKIE: &str = "wxhost_admin_login";
 const SESSION_REALM: &str = "admin-session";
 const LINK_REALM: &str = "admin-login-link";
+/// The one pending link, stored under a fixed id (its value: the token's
+/// digest) so that issuing a new one, or setting a password, ends it.
+/// (Links of earlier releases, stored under their digest, are never read.)
+const LINK_ID: &str = "pending";
 /// How long the one-time login link works.
 pub const LINK_TTL: Duration = Duration::from_secs(3600);
 
@@ -118,12 +123,20 @@ impl Auth {
         self.api_token.is_some()
     }
 
-    pub async fn check_password(&self, given: &str) -> bool {
+    /// Whether `given` is the password; `turn` (a
+    /// [`LoginLimit`](super::login_limit::LoginLimit) check turn) is held
+    /// until the verification ends, even if the caller stops waiting.
+    pub async fn check_password(
+        &self,
+        given: &str,
+        turn: tokio::sync::OwnedSemaphorePermit,
+    ) -> bool {
         match &self.password {
             Password::Plain(expected) => digest(given).ct_eq(expected).into(),
             Password::Hash(phc) => {
                 let (phc, given) = (phc.clone(), given.to_owned());
                 tokio::task::spawn_blocking(move || {
+                    let _turn = turn;
                     use argon2::PasswordVerifier as _;
                     argon2::PasswordHash::new(&phc).is_ok_and(|h| {
                         argon2::Argon2::default()
@@ -175,25 +188,44 @@ impl Auth {
         self.sessions.delete(SESSION_REALM, &stored_id(token)).await
     }
 
-    /// A one-time login token, when no password is configured.
+    /// A one-time login token, when no password is configured. The one
+    /// pending link is replaced (or, with a password, deleted): a link
+    /// logged by an earlier start dies with this one.
     pub async fn issue_link(&self) -> Result<Option<String>, StoreError> {
         if self.has_password() {
+            self.sessions.delete(LINK_REALM, LINK_ID).await?;
             return Ok(None);
         }
         let token = random_token();
         self.sessions
-            .put(LINK_REALM, &stored_id(&token), b"1", LINK_TTL)
+            .put(LINK_REALM, LINK_ID, stored_id(&token).as_bytes(), LINK_TTL)
             .await?;
         Ok(Some(token))
     }
 
-    /// Uses up a login link's token; true if it was valid.
+    /// Uses up a login link's token; true if it was valid. Never with a
+    /// password set: a link logged before the password was is dead.
     pub async fn redeem_link(&self, token: &str) -> Result<bool, StoreError> {
-        Ok(self
-            .sessions
-            .take(LINK_REALM, &stored_id(token))
-            .await?
-            .is_some())
+        if self.has_password() {
+            return Ok(false);
+        }
+        let given = stored_id(token);
+        let matches = |v: &[u8]| bool::from(v.ct_eq(given.as_bytes()));
+        // Read first, so a wrong token does not use up the right one.
+        match self.sessions.get(LINK_REALM, LINK_ID).await? {
+            Some(v) if matches(&v) => {}
+            _ => return Ok(false),
+        }
+        // Taken atomically: of two uses of the link, one wins; a link
+        // issued in between (another instance started) is put back.
+        match self.sessions.take(LINK_REALM, LINK_ID).await? {
+            Some(v) if matches(&v) => Ok(true),
+            Some(v) => {
+                self.sessions.put(LINK_REALM, LINK_ID, &v, LINK_TTL).await?;
+                Ok(false)
+            }
+            None => Ok(false),
+        }
     }
 
     /// The `Set-Cookie` value of a new session.
@@ -230,37 +262,10 @@ pub fn login_cookie(token: &str) -> String {
         .to_string()
 }
 
-/// The value of cookie `name` in the request.
+/// The value of cookie `name` in the request: exactly one copy, however
+/// spelt (see [`crate::web::host_cookies::single`]).
 pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(Cookie::split_parse)
-        .filter_map(Result::ok)
-        .find(|c| c.name() == name)
-        .map(|c| c.value().to_owned())
-}
-
-/// The client's address (unspecified when not served by the accept loop,
-/// as in router tests).
-pub fn client_ip(parts: &Parts) -> IpAddr {
-    parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip())
-        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
-}
-
-/// The client's address as an extractor (see [`client_ip`]).
-pub struct ClientIp(pub IpAddr);
-
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientIp(client_ip(parts)))
-    }
+    crate::web::host_cookies::single(headers, name).map(str::to_owned)
 }
 
 /// A signed-in console user. Pages take it; without a session they

@@ -1,77 +1,109 @@
-//! [`LoginLimit`]: failed console logins, rate-limited per client address
-//! with a token bucket: [`BURST`] failures at once, then one more every
-//! [`REFILL`]. Only failures take tokens, and a client out of tokens gets
-//! 429 before its password is even checked, so guessing is capped at one
-//! try per [`REFILL`] per address.
+//! [`LoginLimit`]: console login attempts (password or one-time link),
+//! bounded three ways so that guessing stays slow and cheap however many
+//! requests arrive at once:
 //!
-//! A small type of its own rather than `governor`: governor's keyed limiter
-//! charges on every check, while here a correct login must never be
-//! charged and an exhausted client must be told so without being charged.
-//! The map is bounded ([`MAX_CLIENTS`]): when full, clients whose buckets
-//! have refilled are forgotten first, and failing that the one that has
-//! waited longest.
+//! - per client address (an IPv6 one by its /64, see
+//!   [`crate::http::rate`]): [`BURST`] failures at once, then one more
+//!   every [`REFILL`];
+//! - for everyone together: [`GLOBAL_BURST`] failures, then one per
+//!   [`GLOBAL_REFILL`], so many addresses cannot guess in parallel;
+//! - at most [`CONCURRENT_CHECKS`] password hashes verified at once
+//!   (argon2 takes ~19 MiB and tens of milliseconds each).
+//!
+//! An attempt is charged before its password is looked at and refunded
+//! when it succeeds ([`LoginLimit::attempt`]): checking first and charging
+//! after a failure let every request of a concurrent burst pass the check
+//! before any failure was charged.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Failures allowed at once.
-pub const BURST: u32 = 5;
-/// One failure more allowed per this interval.
-pub const REFILL: Duration = Duration::from_secs(12);
-/// Client addresses remembered.
-const MAX_CLIENTS: usize = 10_000;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-#[derive(Debug, Clone, Copy)]
-struct Bucket {
-    /// Tokens as of `at`.
-    tokens: f64,
-    at: Instant,
+use crate::http::rate::{Bucket, ClientRate};
+
+/// Failures allowed at once per client.
+pub const BURST: u32 = 5;
+/// One failure more allowed per client per this interval.
+pub const REFILL: Duration = Duration::from_secs(12);
+/// Failures allowed at once across all clients.
+pub const GLOBAL_BURST: u32 = 100;
+/// One failure more allowed across all clients per this interval.
+pub const GLOBAL_REFILL: Duration = Duration::from_secs(2);
+/// Password hashes verified at once.
+pub const CONCURRENT_CHECKS: usize = 2;
+
+pub struct LoginLimit {
+    clients: ClientRate,
+    global: Mutex<Bucket>,
+    checks: Arc<Semaphore>,
 }
 
-impl Bucket {
-    fn now(self, now: Instant) -> f64 {
-        let refilled = now.saturating_duration_since(self.at).as_secs_f64() / REFILL.as_secs_f64();
-        (self.tokens + refilled).min(f64::from(BURST))
+impl Default for LoginLimit {
+    fn default() -> Self {
+        LoginLimit {
+            clients: ClientRate::new(BURST, REFILL),
+            global: Mutex::new(Bucket::full(GLOBAL_BURST, Instant::now())),
+            checks: Arc::new(Semaphore::new(CONCURRENT_CHECKS)),
+        }
     }
 }
 
-#[derive(Default)]
-pub struct LoginLimit {
-    clients: Mutex<HashMap<IpAddr, Bucket>>,
+/// An attempt charged to a client and to the global budget; [`Self::succeeded`]
+/// refunds both, [`Self::failed`] (or dropping it) keeps the charge.
+pub struct Attempt<'a> {
+    limit: &'a LoginLimit,
+    client: IpAddr,
+}
+
+impl Attempt<'_> {
+    /// Waits for a turn to verify a password hash; the turn lasts until
+    /// the permit is dropped (with the blocking task that verifies, even
+    /// if the request is dropped meanwhile).
+    pub async fn check_turn(&self) -> OwnedSemaphorePermit {
+        self.limit
+            .checks
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed")
+    }
+
+    /// The attempt failed: the charge stays.
+    pub fn failed(self) {}
+
+    /// The attempt logged in: it costs nothing.
+    pub fn succeeded(self) {
+        let now = Instant::now();
+        self.limit.clients.refund(self.client, now);
+        self.limit
+            .global
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .refund(GLOBAL_BURST, GLOBAL_REFILL, now);
+    }
 }
 
 impl LoginLimit {
-    /// `Err(wait)` when `client` has no failure left: how long until it has.
-    pub fn check(&self, client: IpAddr, now: Instant) -> Result<(), Duration> {
-        let clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
-        match clients.get(&client) {
-            Some(b) if b.now(now) < 1.0 => {
-                let missing = 1.0 - b.now(now);
-                Err(REFILL.mul_f64(missing))
-            }
-            _ => Ok(()),
+    /// Charges an attempt to `client`; `Err(wait)` (nothing charged) when
+    /// it, or everyone together, has no failure left: how long until then.
+    pub fn attempt(&self, client: IpAddr, now: Instant) -> Result<Attempt<'_>, Duration> {
+        self.clients.take(client, now)?;
+        let global = self.global.lock().unwrap_or_else(|p| p.into_inner()).take(
+            GLOBAL_BURST,
+            GLOBAL_REFILL,
+            now,
+        );
+        if let Err(wait) = global {
+            self.clients.refund(client, now);
+            tracing::warn!("admin login refused: the global failed-login budget is spent");
+            return Err(wait);
         }
-    }
-
-    /// Charges one failed login to `client`.
-    pub fn failed(&self, client: IpAddr, now: Instant) {
-        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
-        if clients.len() >= MAX_CLIENTS && !clients.contains_key(&client) {
-            clients.retain(|_, b| b.now(now) < f64::from(BURST));
-            if clients.len() >= MAX_CLIENTS
-                && let Some(oldest) = clients.iter().min_by_key(|(_, b)| b.at).map(|(k, _)| *k)
-            {
-                clients.remove(&oldest);
-            }
-        }
-        let b = clients.entry(client).or_insert(Bucket {
-            tokens: f64::from(BURST),
-            at: now,
-        });
-        b.tokens = (b.now(now) - 1.0).max(0.0);
-        b.at = now;
+        Ok(Attempt {
+            limit: self,
+            client,
+        })
     }
 }
 
@@ -80,21 +112,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_client_is_stopped_after_the_burst_and_let_in_again_after_the_refill() {
+    fn a_client_is_stopped_after_the_burst_and_a_success_costs_nothing() {
         let limit = LoginLimit::default();
         let (a, b): (IpAddr, IpAddr) = ("127.0.0.2".parse().unwrap(), "127.0.0.3".parse().unwrap());
         let t0 = Instant::now();
+        limit.attempt(a, t0).unwrap().succeeded();
         for _ in 0..BURST {
-            assert!(limit.check(a, t0).is_ok());
-            limit.failed(a, t0);
+            limit.attempt(a, t0).unwrap().failed();
         }
-        let wait = limit.check(a, t0).unwrap_err();
+        let wait = limit.attempt(a, t0).err().unwrap();
         assert!(wait > Duration::ZERO && wait <= REFILL, "{wait:?}");
         // Another client is not affected.
-        assert!(limit.check(b, t0).is_ok());
-        // One refill later, one more try.
-        assert!(limit.check(a, t0 + REFILL).is_ok());
-        limit.failed(a, t0 + REFILL);
-        assert!(limit.check(a, t0 + REFILL).is_err());
+        assert!(limit.attempt(b, t0).is_ok());
+    }
+
+    #[test]
+    fn many_addresses_together_spend_the_global_budget() {
+        let limit = LoginLimit::default();
+        let t0 = Instant::now();
+        let mut refused = 0;
+        for i in 0..(GLOBAL_BURST + 20) {
+            let ip = IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + i));
+            match limit.attempt(ip, t0) {
+                Ok(a) => a.failed(),
+                Err(_) => refused += 1,
+            }
+        }
+        assert_eq!(refused, 20);
     }
 }

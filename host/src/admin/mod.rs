@@ -1,7 +1,7 @@
 //! The operator's side: a web console, a JSON API, Prometheus metrics and
 //! health checks, on a listener of its own (`admin.listen`, loopback by
 //! default), served by the same connection layer as the callback
-//! ([`crate::server::conn`]).
+//! ([`crate::http::conn`]).
 //!
 //! - [`Admin`] (here): what the console works on — the running service's
 //!   runtime, stores, activity and WeChat client — and [`router`].
@@ -13,7 +13,7 @@
 //!   `host/templates/admin/`); `charts.rs`: their SVG charts.
 //! - `api.rs`: `/api/v1`; `error.rs`: [`AdminError`] as JSON.
 //! - `metrics.rs`: the process's Prometheus recorder and `GET /metrics`.
-//! - `/healthz`, `/readyz`: [`crate::server::health`], as on the callback
+//! - `/healthz`, `/readyz`: [`crate::http::health`], as on the callback
 //!   listener.
 //!
 //! Askama over maud: the pages are HTML files a designer can read and edit
@@ -40,15 +40,27 @@ pub use error::AdminError;
 
 use crate::api::Wechat;
 use crate::config::{Config, TokenEndpoint};
+use crate::http::{BodyDeadline, ConnLimits, body_deadline, health};
 use crate::plugin::Runtime;
-use crate::server::body_deadline::{self, BodyDeadline};
-use crate::server::{AppState, ConnLimits, Service, health};
+use crate::server::{AppState, Service};
 use crate::store::Stores;
 
 /// access_token fetches WeChat allows per account per day.
 pub const DAILY_TOKEN_LIMIT: u64 = 2000;
-/// Time allowed for a console request's body (an upload of up to 64 MiB).
-const BODY_TIMEOUT: Duration = Duration::from_secs(60);
+/// What the console reads of a request body: 1 MiB within 10 s, except
+/// on the upload routes, and there only once the caller is signed in.
+const BODY: BodyDeadline = BodyDeadline {
+    timeout: Duration::from_secs(10),
+    max_bytes: 1 << 20,
+};
+/// What an upload route reads (a component of up to 64 MiB), after auth.
+const UPLOAD_BODY: BodyDeadline = BodyDeadline {
+    timeout: Duration::from_secs(60),
+    max_bytes: crate::plugin::MAX_COMPONENT_BYTES + (1 << 20),
+};
+/// Connections the console serves at once: one operator's browser and a
+/// few scripts, not a flood.
+pub const MAX_CONNECTIONS: usize = 32;
 
 /// Everything the console and the API work on.
 pub struct Admin {
@@ -112,21 +124,51 @@ impl Admin {
 
 /// The console's routes: pages, `/api/v1`, `/metrics`, `/healthz`, `/readyz`.
 pub fn router(admin: Arc<Admin>) -> Router {
-    let deadline = BodyDeadline {
-        timeout: BODY_TIMEOUT,
-        max_bytes: crate::plugin::MAX_COMPONENT_BYTES + (1 << 20),
-    };
-    Router::new()
+    let small = Router::new()
         .merge(pages::routes())
         .merge(api::routes())
         .route("/metrics", get(metrics::render))
-        .merge(health::routes(admin.service.readiness.clone()))
-        .layer(axum::middleware::from_fn_with_state(
-            deadline,
-            body_deadline::read_within,
+        .merge(health::routes(
+            admin.service.readiness.clone(),
+            health::Detail::Full,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            BODY,
+            body_deadline::read_within,
+        ));
+    let uploads = Router::new()
+        .merge(pages::upload_routes())
+        .merge(api::upload_routes())
+        .layer(axum::middleware::from_fn_with_state(
+            admin.clone(),
+            upload_after_auth,
+        ));
+    small
+        .merge(uploads)
         .layer(axum::middleware::map_response(security_headers))
         .with_state(admin)
+}
+
+/// The upload routes' body is read only once the caller is signed in (a
+/// console session, or the API's bearer token): an anonymous client gets
+/// its refusal before a byte of a large body is read.
+async fn upload_after_auth(
+    axum::extract::State(admin): axum::extract::State<Arc<Admin>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::extract::FromRequestParts as _;
+    use axum::response::IntoResponse as _;
+    let (mut parts, body) = request.into_parts();
+    if parts.uri.path().starts_with("/api/") {
+        if let Err(refused) = auth::ApiCaller::from_request_parts(&mut parts, &admin).await {
+            return refused.into_response();
+        }
+    } else if let Err(refused) = auth::Operator::from_request_parts(&mut parts, &admin).await {
+        return refused;
+    }
+    let request = axum::extract::Request::from_parts(parts, body);
+    body_deadline::read_within(axum::extract::State(UPLOAD_BODY), request, next).await
 }
 
 /// Pages are never framed, sniffed, cached by proxies, or given a referrer
@@ -154,12 +196,19 @@ async fn security_headers(mut res: axum::response::Response) -> axum::response::
     res
 }
 
-/// Serves the console on `listener` within `limits` until `shutdown`.
+/// Serves the console on `listener` within `limits` (at most
+/// [`MAX_CONNECTIONS`] at once) until `shutdown`.
 pub async fn serve(
     admin: Arc<Admin>,
     listener: TcpListener,
     limits: ConnLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
-    crate::server::conn::serve(router(admin), listener, limits, shutdown).await;
+    let limits = ConnLimits {
+        max_connections: limits.max_connections.min(MAX_CONNECTIONS),
+        reserved: 0,
+        reserved_path: None,
+        ..limits
+    };
+    crate::http::conn::serve(router(admin), listener, limits, shutdown).await;
 }

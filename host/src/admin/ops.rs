@@ -40,6 +40,8 @@ pub struct PluginView {
     pub last_error: Option<String>,
     /// Unix seconds.
     pub last_error_at: Option<u64>,
+    /// Who its pages (`/app/<id>/`) are served to; `None`: it serves none.
+    pub pages: Option<String>,
 }
 
 /// What a QR code form or API body asks for.
@@ -133,6 +135,7 @@ impl Admin {
                 failures: c.failures,
                 last_error_at: c.last_error.as_ref().map(|e| e.0),
                 last_error: c.last_error.map(|e| e.1),
+                pages: None,
             });
         }
         out
@@ -158,6 +161,15 @@ impl Admin {
             failures: c.failures,
             last_error_at: c.last_error.as_ref().map(|e| e.0),
             last_error: c.last_error.map(|e| e.1),
+            pages: p
+                .serves_web()
+                .then(|| match self.runtime.page_login(p.id()) {
+                    Some(login) => format!("login: {}", login.as_str()),
+                    None => format!(
+                        "not served: set [plugin.{}.web] login (\"none\" for public pages)",
+                        p.id()
+                    ),
+                }),
         }
     }
 

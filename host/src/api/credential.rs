@@ -15,6 +15,11 @@
 //! - Cached in memory and in the [`TokenStore`], refreshed when less than the
 //!   refresh margin is left; if a refresh fails, a value that is still valid
 //!   beats an error.
+//! - A failed fetch backs off ([`Backoff`]: 5 s, doubling to 30 s, with
+//!   jitter): until then a caller needing a new value gets the last error
+//!   at once, so anonymous requests that need the value (a `/jssdk/config`
+//!   during an outage) cannot turn into a fetch each. `refresh` (the
+//!   operator's) is not held back.
 //! - Dropped compare-and-swap style when WeChat rejects it: a value another
 //!   caller, process or instance already replaced stays.
 //!
@@ -38,6 +43,30 @@ use crate::store::{StoredToken, TokenStore, now_secs, quota_day};
 pub const FETCH_LOCK_TTL: Duration = Duration::from_secs(30);
 /// How often a process waiting on another's fetch looks at the store.
 const LOCK_POLL: Duration = Duration::from_millis(50);
+
+/// The first wait after a failed fetch.
+pub const BACKOFF_MIN: Duration = Duration::from_secs(5);
+/// The longest wait after failed fetches.
+pub const BACKOFF_MAX: Duration = Duration::from_secs(30);
+
+/// Failed fetches in a row, and until when no new one is tried.
+#[derive(Debug, Clone)]
+struct Backoff {
+    failures: u32,
+    until: Instant,
+    error: ApiError,
+}
+
+impl Backoff {
+    /// The wait after the `failures`-th failure in a row: doubling from
+    /// [`BACKOFF_MIN`] to [`BACKOFF_MAX`], ±20 % so that instances that
+    /// failed together do not retry together.
+    fn wait(failures: u32) -> Duration {
+        let base = BACKOFF_MIN.saturating_mul(1 << failures.saturating_sub(1).min(4));
+        let jittered = base.mul_f64(0.8 + 0.4 * rand::random::<f64>());
+        jittered.clamp(BACKOFF_MIN, BACKOFF_MAX)
+    }
+}
 
 /// What a flight is for.
 #[derive(Clone, Copy)]
@@ -100,6 +129,8 @@ struct Core<S> {
     refresh_margin: Duration,
     /// The last value seen, to skip the store on the hot path.
     cached: Mutex<Option<StoredToken>>,
+    /// Set while fetching is backing off after failures.
+    backoff: Mutex<Option<Backoff>>,
 }
 
 /// A short, non-reversible name for a secret value.
@@ -115,6 +146,7 @@ impl<S: CredentialSource> Credential<S> {
                 store,
                 refresh_margin,
                 cached: Mutex::new(None),
+                backoff: Mutex::new(None),
             }),
             flight: Mutex::new(None),
         }
@@ -278,7 +310,22 @@ impl<S: CredentialSource> Core<S> {
             .flatten()
             .filter(|t| t.expires_at > now + 5)
             .max_by_key(|t| t.expires_at);
-        match self.fetch_locked(Want::Fresh).await {
+        let backing_off = self
+            .backoff
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .filter(|b| Instant::now() < b.until)
+            .map(|b| b.error.clone());
+        let fetched = match backing_off {
+            Some(last) => Err(last),
+            None => {
+                let r = self.fetch_locked(Want::Fresh).await;
+                self.note(&r);
+                r
+            }
+        };
+        match fetched {
             Ok(t) => Ok(t),
             Err(e) => match fallback {
                 Some(t) => {
@@ -288,6 +335,24 @@ impl<S: CredentialSource> Core<S> {
                 }
                 None => Err(e),
             },
+        }
+    }
+
+    /// Starts, extends or ends the backoff after a fetch.
+    fn note(&self, fetched: &Result<StoredToken, ApiError>) {
+        let mut backoff = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
+        match fetched {
+            Ok(_) => *backoff = None,
+            Err(e) => {
+                let failures = backoff.as_ref().map_or(0, |b| b.failures) + 1;
+                let wait = Backoff::wait(failures);
+                tracing::warn!(error = %e, failures, retry_in_ms = wait.as_millis() as u64, "{} fetch failed; backing off", self.source.name());
+                *backoff = Some(Backoff {
+                    failures,
+                    until: Instant::now() + wait,
+                    error: e.clone(),
+                });
+            }
         }
     }
 
@@ -363,5 +428,60 @@ impl<S: CredentialSource> Core<S> {
         tracing::info!(fingerprint = %fingerprint(&stored.token), expires_in = fetched.expires_in, "fetched a new {name}");
         self.set_cached(Some(stored.clone()));
         Ok(stored)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+
+    /// A source whose fetches all fail, counted.
+    struct Failing(Arc<AtomicU32>);
+
+    #[async_trait]
+    impl CredentialSource for Failing {
+        fn name(&self) -> &'static str {
+            "jsapi_ticket"
+        }
+        fn key(&self) -> &str {
+            "ticket:wx1"
+        }
+        async fn fetch(&self, _force: bool) -> Result<Fetched, ApiError> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Err(ApiError::Transport("connection refused".into()))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_fetch_backs_off_instead_of_fetching_per_caller() {
+        let fetches = Arc::new(AtomicU32::new(0));
+        let store = crate::store::Stores::in_memory().unwrap().tokens;
+        let c = Credential::new(Failing(fetches.clone()), store, Duration::from_secs(60));
+        for _ in 0..20 {
+            let e = c.get().await.unwrap_err();
+            assert_eq!(e, ApiError::Transport("connection refused".into()));
+        }
+        assert_eq!(fetches.load(Ordering::SeqCst), 1);
+        // The operator's refresh is not held back.
+        assert!(c.refresh(false).await.is_err());
+        assert_eq!(fetches.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn the_backoff_doubles_from_5_to_30_seconds_with_jitter() {
+        for _ in 0..50 {
+            let first = Backoff::wait(1);
+            assert!(
+                first >= BACKOFF_MIN && first <= Duration::from_secs(6),
+                "{first:?}"
+            );
+            let second = Backoff::wait(2);
+            assert!(second >= Duration::from_secs(8) && second <= Duration::from_secs(12));
+            assert!(
+                Backoff::wait(10) <= BACKOFF_MAX && Backoff::wait(10) >= Duration::from_secs(24)
+            );
+        }
     }
 }

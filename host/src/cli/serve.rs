@@ -12,6 +12,7 @@ use anyhow::{Context, bail};
 
 use crate::admin::{self, Admin};
 use crate::config::{Config, EMBEDDED_DEFAULT};
+use crate::http;
 use crate::server::{self, Service};
 
 #[derive(Debug, clap::Args)]
@@ -99,7 +100,7 @@ async fn start_console(
             "admin console: http://{addr}/ has no one-time login link (the store did not answer): set WXHOST_ADMIN_PASSWORD, or restart once the store answers"
         ),
     }
-    let limits = server::ConnLimits::from(&config.server);
+    let limits = http::ConnLimits::from(&config.server);
     Ok(tokio::spawn(admin::serve(
         console,
         listener,

@@ -181,19 +181,28 @@ impl MigrateCommand {
             writeln!(out, "{what:<16} {n} copied, {m} in the destination")?;
         }
         // Sessions' expiries are recomputed from what is left of them, so
-        // they are compared without it.
+        // they are compared without it. Sessions and reservations come in
+        // each backend's own order (SQLite by realm and id, Redis by key,
+        // whose realm is length-prefixed): compared as sets keyed by
+        // identity.
         let without_expiry = |s: &Snapshot| {
             s.sessions
                 .iter()
-                .map(|r| (r.realm.clone(), r.id.clone(), r.value.clone()))
-                .collect::<Vec<_>>()
+                .map(|r| ((r.realm.clone(), r.id.clone()), r.value.clone()))
+                .collect::<std::collections::BTreeMap<_, _>>()
+        };
+        let reservations = |s: &Snapshot| {
+            s.reservations
+                .iter()
+                .map(|r| (r.id, (r.scene.clone(), r.created_at)))
+                .collect::<std::collections::BTreeMap<_, _>>()
         };
         let same = snapshot.counts() == copied.counts()
             && snapshot.kv == copied.kv
             && snapshot.tokens == copied.tokens
             && snapshot.menus == copied.menus
             && snapshot.qrcodes == copied.qrcodes
-            && snapshot.reservations == copied.reservations
+            && reservations(&snapshot) == reservations(&copied)
             && snapshot.web_users == copied.web_users
             && snapshot.audit == copied.audit
             && snapshot.scene_stats == copied.scene_stats

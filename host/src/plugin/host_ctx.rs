@@ -2,8 +2,10 @@
 //! the plugin's id, its kv namespace and quota, its config, its log buffer
 //! and the call's deadline. Nothing else of the host is reachable from here.
 //!
-//! The 1.0 interface is implemented here; 0.2's (`kv-get` without an error)
-//! delegates to it, at the end of this file.
+//! The 1.0 interface is implemented here; 0.2's delegates to it, at the
+//! end of this file. A store failure is an error the plugin sees, except
+//! for 0.2's `kv-get`, whose signature has no error: there it traps the
+//! call (see its `kv_get`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -183,9 +185,9 @@ impl host::Host for HostCtx {
     }
 }
 
-/// WIT 0.2: the same functions; a kv failure is its message, and `kv-get`
-/// has no error (an invalid key or a failed store reads as absent, as 0.2
-/// always did).
+/// WIT 0.2: the same functions; a kv failure is its message. 0.2's
+/// `kv-get` cannot say "failed": an invalid key reads as absent (as 0.2
+/// always did), and a store failure traps the call.
 impl host_v0_2::Host for HostCtx {
     async fn log(
         &mut self,
@@ -197,7 +199,17 @@ impl host_v0_2::Host for HostCtx {
     }
 
     async fn kv_get(&mut self, key: String) -> wasmtime::Result<Option<Vec<u8>>> {
-        Ok(host::Host::kv_get(self, key).await?.unwrap_or(None))
+        // Answering `none` on a failure would read as "absent", and a
+        // plugin's get → default → set would then overwrite real data
+        // during a store outage. The call traps instead, so no later write
+        // of this call happens.
+        match host::Host::kv_get(self, key).await? {
+            Ok(v) => Ok(v),
+            Err(host::KvError::Refused(_)) => Ok(None),
+            Err(host::KvError::Unavailable(e)) => Err(wasmtime::Error::msg(format!(
+                "kv-get failed, so the call was stopped before it could act on a missing value: {e}"
+            ))),
+        }
     }
 
     async fn kv_set(
@@ -225,5 +237,93 @@ impl host_v0_2::Host for HostCtx {
 
     async fn config_keys(&mut self) -> wasmtime::Result<Vec<String>> {
         host::Host::config_keys(self).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::store::KvEntry;
+
+    /// A kv store that is down.
+    struct Down;
+
+    #[async_trait]
+    impl KvStore for Down {
+        async fn get(&self, _: &str, _: &str) -> Result<Option<Vec<u8>>, StoreError> {
+            Err(StoreError::Unavailable("paused".into()))
+        }
+        async fn set(&self, _: &str, _: &str, _: &[u8], _: KvQuota) -> Result<(), StoreError> {
+            Err(StoreError::Unavailable("paused".into()))
+        }
+        async fn delete(&self, _: &str, _: &str) -> Result<(), StoreError> {
+            Err(StoreError::Unavailable("paused".into()))
+        }
+        async fn incr(&self, _: &str, _: &str, _: i64, _: KvQuota) -> Result<i64, StoreError> {
+            Err(StoreError::Unavailable("paused".into()))
+        }
+        async fn export(&self) -> Result<Vec<KvEntry>, StoreError> {
+            Ok(Vec::new())
+        }
+        async fn import(&self, _: &[KvEntry]) -> Result<(), StoreError> {
+            Ok(())
+        }
+    }
+
+    fn ctx(kv: Arc<dyn KvStore>) -> HostCtx {
+        let scope = PluginScope {
+            id: Arc::from("p"),
+            config: Default::default(),
+            capabilities: Default::default(),
+            kv,
+            kv_quota: KvQuota {
+                max_bytes: 1 << 20,
+                max_keys: 100,
+            },
+            wechat: None,
+            jssdk: None,
+            http_hosts: Arc::from(Vec::<String>::new()),
+        };
+        HostCtx::new(&scope, Instant::now() + Duration::from_secs(5))
+    }
+
+    #[tokio::test]
+    async fn kv_get_on_a_failing_store_traps_instead_of_answering_absent() {
+        use host_v0_2::Host as _;
+        let mut down = ctx(Arc::new(Down));
+        let trap = down.kv_get("count".into()).await.unwrap_err();
+        assert!(trap.to_string().contains("kv-get failed"), "{trap}");
+        // A missing key on a store that answers is still `none`.
+        let kv = crate::store::Stores::in_memory().unwrap().kv;
+        let mut up = ctx(kv);
+        assert_eq!(up.kv_get("count".into()).await.unwrap(), None);
+    }
+
+    /// 1.0 says what happened: a failure is an error, absence is `none`,
+    /// and an invalid key is refused (0.2 read it as absent).
+    #[tokio::test]
+    async fn kv_get_in_1_0_answers_a_store_failure_as_an_error() {
+        use host::Host as _;
+        let mut down = ctx(Arc::new(Down));
+        assert!(matches!(
+            down.kv_get("count".into()).await.unwrap(),
+            Err(host::KvError::Unavailable(m)) if m.contains("paused")
+        ));
+        let mut up = ctx(crate::store::Stores::in_memory().unwrap().kv);
+        assert!(matches!(up.kv_get("count".into()).await.unwrap(), Ok(None)));
+        assert!(matches!(
+            up.kv_get(String::new()).await.unwrap(),
+            Err(host::KvError::Refused(_))
+        ));
+        assert_eq!(
+            host_v0_2::Host::kv_get(&mut up, String::new())
+                .await
+                .unwrap(),
+            None
+        );
     }
 }

@@ -189,6 +189,22 @@ async fn compile(
     };
 
     let settings = inner.cfg.settings.get(&id).cloned().unwrap_or_default();
+    if settings
+        .capabilities
+        .contains(&crate::config::Capability::HttpOutgoing)
+        && settings.http_hosts.is_empty()
+    {
+        tracing::warn!(
+            plugin = %id,
+            "plugin {id} is granted http-outgoing but lists no http_hosts: every request is refused (list hosts, or \"*\" for any host on the internet)"
+        );
+    }
+    if web.is_some() && settings.web.login.is_none() {
+        tracing::warn!(
+            plugin = %id,
+            "plugin {id} serves pages, but they are not served: set [plugin.{id}.web] login = \"none\" (public), \"base\" or \"userinfo\""
+        );
+    }
     let scope = Arc::new(PluginScope {
         id: Arc::from(id.as_str()),
         config: Arc::new(settings.config),

@@ -174,6 +174,9 @@ pub(crate) struct Inner {
     compat: String,
     pooling: bool,
     permits: tokio::sync::Semaphore,
+    /// The share of `permits` page calls may hold at once (`web.rs`), so
+    /// pushes always have the rest.
+    page_share: tokio::sync::Semaphore,
     /// Calls waiting for a permit (`reuse.rs`: idle instances then give
     /// theirs up).
     waiting: std::sync::atomic::AtomicUsize,

@@ -130,6 +130,7 @@ impl Runtime {
             compat: parts.compat,
             pooling: parts.pooling,
             permits: tokio::sync::Semaphore::new(instances as usize),
+            page_share: tokio::sync::Semaphore::new(super::web::page_share(instances)),
             waiting: Default::default(),
             warm_pools: Default::default(),
             cfg,
@@ -338,6 +339,12 @@ impl Runtime {
     /// The current plugins, by effective priority (high first), then id.
     pub fn plugins(&self) -> Arc<Vec<Arc<LoadedPlugin>>> {
         self.registry.snapshot()
+    }
+
+    /// The login plugin `id`'s pages require; `None`: not configured
+    /// (`[plugin.<id>.web] login`), so its pages are not served.
+    pub fn page_login(&self, id: &str) -> Option<crate::config::WebLogin> {
+        self.inner.cfg.settings.get(id).and_then(|s| s.web.login)
     }
 
     /// A current plugin by id.

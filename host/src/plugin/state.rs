@@ -37,7 +37,7 @@ pub(crate) struct PluginScope {
     pub wechat: Option<Arc<dyn PluginApi>>,
     /// Signs JS-SDK configs for its pages; `None` without API credentials.
     pub jssdk: Option<Arc<JsSdk>>,
-    /// With `http-outgoing`: `plugin.<id>.http_hosts` (empty: any host).
+    /// With `http-outgoing`: `plugin.<id>.http_hosts` (empty: none; see `outgoing_http.rs`).
     pub http_hosts: Arc<[String]>,
 }
 
@@ -95,6 +95,7 @@ impl CallState {
     pub fn begin_call(&mut self, deadline: Instant) {
         self.host.deadline = deadline;
         self.wechat.deadline = deadline;
+        self.web.deadline = deadline;
         self.host.log = Default::default();
     }
 }

@@ -6,6 +6,12 @@
 //! always a fresh store, memory limit, epoch deadline), so a page has the message
 //! handler's sandbox, limits and kv namespace.
 //!
+//! Pages come after pushes: page calls hold at most [`page_share`] of the
+//! instance pool at once, and wait at most [`PAGE_QUEUE_WAIT`] for it
+//! (then [`PluginError::Shed`], a 503), so a flood of page requests can
+//! neither take the instances WeChat's pushes need nor queue in front of
+//! them.
+//!
 //! The request goes in whole (the server read its body within its limits);
 //! the response is collected whole while the guest writes it, up to a
 //! bound, so a page can neither hold the store past its call nor make the
@@ -25,6 +31,15 @@ use super::PluginError;
 use super::call::InstanceUse;
 use super::loaded::LoadedPlugin;
 use super::state::CallState;
+
+/// How long a page call waits for its share of the pool.
+pub const PAGE_QUEUE_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Instances page calls may hold at once, of `max_instances`: a quarter,
+/// at least one.
+pub fn page_share(max_instances: u32) -> usize {
+    (max_instances as usize / 4).max(1)
+}
 
 /// The prefix of the export's name (any `0.2.x`).
 pub(crate) const INCOMING_HANDLER: &str = "wasi:http/incoming-handler@0.2.";
@@ -81,6 +96,22 @@ impl LoadedPlugin {
             _ => Scheme::Http,
         };
         let path = request.uri().path().to_owned();
+        let queued = Instant::now();
+        let share = tokio::time::timeout(PAGE_QUEUE_WAIT, code.inner.page_share.acquire()).await;
+        let Ok(Ok(_share)) = share else {
+            let e = PluginError::Shed {
+                waited_ms: queued.elapsed().as_millis() as u64,
+            };
+            let counted: Result<(), _> = Err(e.clone());
+            code.inner.stats.record(&code.id, &counted);
+            metrics::counter!("wxhost_plugin_calls_total", "plugin" => code.id.clone(), "kind" => "page").increment(1);
+            metrics::counter!("wxhost_plugin_failures_total", "plugin" => code.id.clone(), "class" => e.kind(), "kind" => "page").increment(1);
+            let report = WebCallReport {
+                elapsed: Default::default(),
+                memory_peak_bytes: 0,
+            };
+            return (Err(e), report);
+        };
         let deadline = Instant::now() + code.timeout;
         let (r, report) = code
             .with_instance(deadline, InstanceUse::Fresh, async |instance, store| {
@@ -127,6 +158,13 @@ impl LoadedPlugin {
             })
             .await;
         let result = r.and_then(|c| c.map_err(PluginError::InvalidReply));
+        // Counted like message calls (the console's plugin stats, /metrics),
+        // told apart by the `kind` label of the metrics.
+        code.inner.stats.record(&code.id, &result);
+        metrics::counter!("wxhost_plugin_calls_total", "plugin" => code.id.clone(), "kind" => "page").increment(1);
+        if let Err(e) = &result {
+            metrics::counter!("wxhost_plugin_failures_total", "plugin" => code.id.clone(), "class" => e.kind(), "kind" => "page").increment(1);
+        }
         if let Err(e) = &result {
             tracing::warn!(
                 target: "wxhost::plugin",

@@ -13,7 +13,8 @@ use crate::api::jssdk::{JsSdk, JsSdkError, MAX_URL_BYTES};
 pub(crate) struct WebCtx {
     plugin: Arc<str>,
     jssdk: Option<Arc<JsSdk>>,
-    deadline: Instant,
+    /// Set per call (an instance reused across calls gets each call's own).
+    pub deadline: Instant,
 }
 
 impl WebCtx {

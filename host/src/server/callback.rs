@@ -47,7 +47,16 @@ pub async fn verify(
     {
         state.pushes.verification(ts, nonce, &echo, now).await;
     }
-    Ok(([(header::CONTENT_TYPE, "text/plain")], echo).into_response())
+    // The echo is a client-chosen string: never let a browser sniff it as
+    // HTML.
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/plain"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        echo,
+    )
+        .into_response())
 }
 
 /// POST: one push.

@@ -5,9 +5,8 @@
 //!
 //! - `callback.rs`: GET verification and POST pushes; `refused.rs`: protocol
 //!   refusals as responses.
-//! - `conn.rs` ([`ConnLimits`]): the accept loop, the connection limit, the
-//!   header and keep-alive timeouts, graceful shutdown;
-//!   `body_deadline.rs`: the request body read deadline.
+//! - The listener's connection limits, body deadline and health checks are
+//!   the generic HTTP plumbing of [`crate::http`], shared with the console.
 //! - `memory.rs` ([`PushMemory`]): the replay guard and de-duplication
 //!   behind one trait; `LocalMemory` in process, `shared.rs`
 //!   (`SharedMemory`) across instances on a shared store (Redis).
@@ -23,19 +22,14 @@
 //!   pushes, in memory, for the admin console's overview;
 //!   `scene_counter.rs` ([`SceneCounter`]): scans and follows per QR scene,
 //!   written to the store off the reply's path.
-//! - `health.rs`: `/healthz` (alive) and `/readyz` (store answers, plugins
-//!   loaded), on this listener and the admin one.
 //! - `inflight.rs`: what detached work is running, for shutdown to report.
 
 pub mod activity;
-pub mod body_deadline;
 pub mod callback;
-pub mod conn;
 pub mod deadlines;
 pub mod dedup;
 pub mod dispatch;
 pub mod expiring;
-pub mod health;
 pub mod inflight;
 pub mod late;
 pub mod memory;
@@ -58,10 +52,8 @@ use tokio::net::TcpListener;
 use tokio_util::task::TaskTracker;
 
 pub use activity::Activity;
-pub use conn::ConnLimits;
 pub use deadlines::Deadlines;
 pub use dispatch::{Decision, Dispatcher};
-pub use health::Readiness;
 pub use memory::PushMemory;
 pub use outcome::Outcome;
 pub use scene_counter::SceneCounter;
@@ -69,6 +61,7 @@ pub use scene_counter::SceneCounter;
 use crate::api::jssdk::JsSdk;
 use crate::api::{PluginApi, Wechat};
 use crate::config::Config;
+use crate::http::{BodyDeadline, ConnLimits, Readiness, body_deadline, conn, health};
 use crate::plugin::{HostServices, Runtime, RuntimeConfig};
 use crate::protocol::Callback;
 use crate::store::Stores;
@@ -228,7 +221,7 @@ impl Service {
 /// web side ([`crate::web::routes`]: OAuth, JS-SDK, plugin pages); every
 /// request body read whole within the body deadline.
 pub fn router(state: Arc<AppState>, config: &Config, web: Arc<Web>) -> Router {
-    let deadline = body_deadline::BodyDeadline {
+    let deadline = BodyDeadline {
         timeout: Duration::from_millis(config.server.body_read_timeout_ms),
         max_bytes: config.server.body_limit_bytes,
     };
@@ -237,7 +230,10 @@ pub fn router(state: Arc<AppState>, config: &Config, web: Arc<Web>) -> Router {
             &config.server.path,
             get(callback::verify).post(callback::push),
         )
-        .merge(health::routes(state.readiness.clone()))
+        .merge(health::routes(
+            state.readiness.clone(),
+            health::Detail::Code,
+        ))
         .with_state(state)
         .merge(crate::web::routes(web))
         .layer(DefaultBodyLimit::max(config.server.body_limit_bytes))

@@ -268,6 +268,10 @@ pub trait SessionStore: Send + Sync + 'static {
     /// The value, deleted in the same step: of two concurrent takes, one
     /// gets it (single-use records such as an OAuth state).
     async fn take(&self, realm: &str, id: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Stores an empty record at (realm, id) until `ttl` passes, unless a
+    /// live one is there: true if this call stored it. Of two concurrent
+    /// claims, one wins (a spent single-use token).
+    async fn claim(&self, realm: &str, id: &str, ttl: Duration) -> Result<bool, StoreError>;
     async fn delete(&self, realm: &str, id: &str) -> Result<(), StoreError>;
     /// Every live record.
     async fn export(&self) -> Result<Vec<SessionRecord>, StoreError>;

@@ -605,6 +605,24 @@ impl SessionStore for SqliteStore {
         .await
     }
 
+    async fn claim(&self, realm: &str, id: &str, ttl: Duration) -> Result<bool, StoreError> {
+        let (realm, id) = (realm.to_owned(), id.to_owned());
+        let now = now_millis();
+        let until = now + ttl.as_millis() as i64;
+        self.run(move |c| {
+            let tx = c.transaction()?;
+            tx.execute("DELETE FROM session WHERE expires_ms <= ?1", params![now])?;
+            let stored = tx.execute(
+                "INSERT INTO session (realm, id, value, expires_ms) VALUES (?1, ?2, x'', ?3)
+                 ON CONFLICT (realm, id) DO NOTHING",
+                params![realm, id, until],
+            )?;
+            tx.commit()?;
+            Ok(stored > 0)
+        })
+        .await
+    }
+
     async fn delete(&self, realm: &str, id: &str) -> Result<(), StoreError> {
         let (realm, id) = (realm.to_owned(), id.to_owned());
         self.run(move |c| {

@@ -3,15 +3,24 @@
 //! absolute URI on the public origin (so it can sign its own page URL).
 //!
 //! Login: a plugin's `[plugin.<id>.web] login` ("none", "base",
-//! "userinfo"); a visitor without a session, or with a weaker scope, is
-//! sent through `/oauth/login` and back to the page (GET and HEAD; other
-//! methods get 401).
+//! "userinfo"); without one its pages are not served (404). A visitor
+//! without a session, or with a weaker scope, is sent through
+//! `/oauth/login` and back to the page (GET and HEAD; other methods get
+//! 401).
+//!
+//! Isolation: every page goes out with the plugin's
+//! `Content-Security-Policy` (a `sandbox` by default, see
+//! [`crate::config::DEFAULT_PAGE_CSP`]), so one plugin's script runs in an
+//! opaque origin and cannot drive another plugin's pages, or
+//! `/oauth/logout`, with the visitor's cookies. Operators who relax it and
+//! need full isolation serve each plugin on its own origin (host name).
 //!
 //! Identity: the host alone sets `x-wxhost-openid`, `x-wxhost-unionid`,
 //! `x-wxhost-scope` and `x-wxhost-snapshot` (`1` for a snapshot-page
 //! virtual user). Every `x-wxhost-*` header a client sent is removed first,
-//! and so are wxhost's own cookies (a session id is a secret): a plugin
-//! believes only the host. A plugin cannot set wxhost's cookies either.
+//! and so are wxhost's own cookies, however spelt (a session id is a
+//! secret): a plugin believes only the host. A plugin cannot set wxhost's
+//! cookies either (`host_cookies.rs`).
 //!
 //! Failures are pages: a trap 500, a timeout 504, no free instance 503;
 //! the host, and every other page and push, go on.
@@ -24,8 +33,9 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, he
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::Web;
+use super::host_cookies::{foreign_cookies, plugin_may_set};
 use super::pages::Page;
-use super::session::{BROWSER_COOKIE, SESSION_COOKIE, Session};
+use super::session::Session;
 use crate::config::WebLogin;
 use crate::plugin::PluginError;
 
@@ -65,11 +75,31 @@ pub async fn serve(State(web): State<Arc<Web>>, request: Request) -> Response {
     else {
         return not_found();
     };
+    if let Some(rate) = &web.page_rate {
+        let client = crate::http::rate::client_ip(&parts);
+        if let Err(wait) = rate.take(client, std::time::Instant::now()) {
+            let mut res = Page::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "请求过于频繁 / Too many requests",
+                "Please wait a moment and try again.",
+            )
+            .into_response();
+            if let Ok(v) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
+                res.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            return res;
+        }
+    }
     let Some(plugin) = web.runtime.get(id).filter(|p| p.serves_web()) else {
         return not_found();
     };
+    // Private unless configured: said at load (and upload) too.
+    let Some(settings) = web.pages_of(id) else {
+        tracing::debug!(plugin = %id, "page refused: no [plugin.{id}.web] login configured");
+        return not_found();
+    };
     let session = web.sessions.current(&parts.headers).await;
-    let required = web.login_for(id);
+    let required = settings.login;
     let has = session.as_ref().map_or(WebLogin::None, |s| s.scope);
     if has < required {
         let here = parts.uri.path_and_query().map_or(path, |pq| pq.as_str());
@@ -128,7 +158,7 @@ pub async fn serve(State(web): State<Arc<Web>>, request: Request) -> Response {
     };
     let (result, _report) = plugin.serve_web(request, web.max_response_bytes).await;
     match result {
-        Ok(response) => plugin_response(response),
+        Ok(response) => plugin_response(response, id, settings.csp.as_ref()),
         Err(e) => error_page(&e),
     }
 }
@@ -173,31 +203,15 @@ fn plugin_request(
     builder.body(body).ok()
 }
 
-fn ours(name: &str) -> bool {
-    name == SESSION_COOKIE || name == BROWSER_COOKIE
-}
-
-/// The request's cookies other than wxhost's own, as one `Cookie` header.
-fn foreign_cookies(headers: &HeaderMap) -> Option<HeaderValue> {
-    let mut kept = Vec::new();
-    for value in headers.get_all(header::COOKIE) {
-        let Ok(text) = value.to_str() else { continue };
-        for pair in text.split(';') {
-            let pair = pair.trim();
-            let name = pair.split('=').next().unwrap_or("").trim();
-            if !pair.is_empty() && !ours(name) {
-                kept.push(pair);
-            }
-        }
-    }
-    if kept.is_empty() {
-        return None;
-    }
-    HeaderValue::from_str(&kept.join("; ")).ok()
-}
-
-/// The plugin's response, less any `Set-Cookie` for wxhost's cookies.
-fn plugin_response(response: http::Response<Bytes>) -> Response {
+/// The plugin's response, less any `Set-Cookie` that could be taken for
+/// one of the host's (see `host_cookies.rs`), with the page's
+/// `Content-Security-Policy` (`csp`) added to any the plugin sent: the
+/// browser enforces every policy, so a plugin can only tighten it.
+fn plugin_response(
+    response: http::Response<Bytes>,
+    id: &str,
+    csp: Option<&HeaderValue>,
+) -> Response {
     let (mut parts, body) = response.into_parts();
     let cookies: Vec<HeaderValue> = parts
         .headers
@@ -208,16 +222,17 @@ fn plugin_response(response: http::Response<Bytes>) -> Response {
     if !cookies.is_empty() {
         parts.headers.remove(header::SET_COOKIE);
         for c in cookies {
-            let name = c
-                .to_str()
-                .ok()
-                .and_then(|t| t.split('=').next())
-                .map(str::trim)
-                .unwrap_or("");
-            if !ours(name) {
+            if plugin_may_set(&c) {
                 parts.headers.append(header::SET_COOKIE, c);
+            } else {
+                tracing::warn!(plugin = %id, "dropped a Set-Cookie from a plugin page: no name, not visible ASCII, or a name of the host's");
             }
         }
+    }
+    if let Some(csp) = csp {
+        parts
+            .headers
+            .append(header::CONTENT_SECURITY_POLICY, csp.clone());
     }
     Response::from_parts(parts, Body::from(body))
 }

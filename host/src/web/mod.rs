@@ -4,8 +4,10 @@
 //! `server::router` merges with the callback's.
 //!
 //! - `oauth.rs`: `/oauth/login`, `/oauth/callback`, `/oauth/logout`.
-//! - `session.rs` ([`session::Sessions`]): signed session cookies over the
+//! - `session.rs` ([`session::Sessions`]): session cookies over the
 //!   `SessionStore`, the signing key and where it is kept.
+//! - `host_cookies.rs`: the host's own cookies — names, purpose-bound
+//!   signatures, strict reading — kept apart from the plugins' pages.
 //! - `next.rs`: the relative-path rule that keeps logins from being open
 //!   redirects.
 //! - `jssdk.rs`: `/jssdk/config`.
@@ -14,6 +16,7 @@
 //! - `pages.rs`: the human-readable error pages.
 
 pub mod apps;
+pub mod host_cookies;
 pub mod jssdk;
 pub mod next;
 pub mod oauth;
@@ -29,7 +32,10 @@ use axum::routing::{any, get, post};
 
 use crate::api::Wechat;
 use crate::api::jssdk::JsSdk;
-use crate::config::{Config, WebLogin};
+use axum::http::HeaderValue;
+
+use crate::config::{Config, DEFAULT_PAGE_CSP, WebLogin};
+use crate::http::rate::ClientRate;
 use crate::plugin::Runtime;
 use crate::store::{SessionStore, Stores, WebUserStore};
 
@@ -40,7 +46,7 @@ pub struct Web {
     pub app_id: String,
     pub authorize_url: String,
     pub sessions: session::Sessions,
-    /// Login states (and, through `sessions`, sessions).
+    /// Spent login states (and, through `sessions`, sessions).
     pub store: Arc<dyn SessionStore>,
     pub users: Arc<dyn WebUserStore>,
     /// How long a login state lives.
@@ -49,9 +55,13 @@ pub struct Web {
     pub wechat: Option<Arc<Wechat>>,
     pub jssdk: Option<Arc<JsSdk>>,
     pub runtime: Arc<Runtime>,
-    /// Per plugin id, from `[plugin.<id>.web]`.
-    logins: BTreeMap<String, WebLogin>,
+    /// Per plugin id, from `[plugin.<id>.web]`: only these serve pages.
+    pages: BTreeMap<String, PageSettings>,
     pub max_response_bytes: usize,
+    /// OAuth callbacks per client that may reach WeChat.
+    pub callback_rate: ClientRate,
+    /// Page requests per client; `None`: unlimited.
+    pub page_rate: Option<ClientRate>,
 }
 
 impl Web {
@@ -80,19 +90,45 @@ impl Web {
             wechat,
             jssdk,
             runtime,
-            logins: config
+            pages: config
                 .plugin
                 .iter()
-                .map(|(id, s)| (id.clone(), s.web.login))
+                .filter_map(|(id, s)| {
+                    let login = s.web.login?;
+                    let csp = match s.web.content_security_policy.as_deref() {
+                        None => Some(HeaderValue::from_static(DEFAULT_PAGE_CSP)),
+                        Some("") => None,
+                        // Checked with the config.
+                        Some(csp) => HeaderValue::from_str(csp).ok(),
+                    };
+                    Some((id.clone(), PageSettings { login, csp }))
+                })
                 .collect(),
             max_response_bytes: config.web.max_response_bytes,
+            callback_rate: ClientRate::new(
+                oauth::CALLBACKS_PER_MINUTE,
+                Duration::from_secs(60) / oauth::CALLBACKS_PER_MINUTE,
+            ),
+            page_rate: match config.web.page_requests_per_client_per_sec {
+                0 => None,
+                n => Some(ClientRate::per_second(n, n.saturating_mul(2))),
+            },
         })
     }
 
-    /// The login plugin `id`'s pages require.
-    pub fn login_for(&self, id: &str) -> WebLogin {
-        self.logins.get(id).copied().unwrap_or_default()
+    /// How plugin `id`'s pages are served; `None`: they are not (no
+    /// `[plugin.<id>.web] login`).
+    pub fn pages_of(&self, id: &str) -> Option<&PageSettings> {
+        self.pages.get(id)
     }
+}
+
+/// How one plugin's pages are served.
+pub struct PageSettings {
+    /// What a visitor needs.
+    pub login: WebLogin,
+    /// Sent with every page, besides the plugin's own.
+    pub csp: Option<HeaderValue>,
 }
 
 /// The web routes.

@@ -31,12 +31,16 @@ pub fn safe_next(next: Option<&str>) -> String {
             out.push_str(&format!("%{b:02X}"));
         }
     }
+    // Measured as it is sent: encoding can triple non-ASCII.
+    if out.len() > MAX_NEXT_BYTES {
+        return "/".to_owned();
+    }
     out
 }
 
 #[cfg(test)]
 mod tests {
-    use super::safe_next;
+    use super::{MAX_NEXT_BYTES, safe_next};
 
     #[test]
     fn only_paths_on_this_server_are_kept() {
@@ -49,6 +53,10 @@ mod tests {
             assert_eq!(safe_next(Some(ok)), ok);
         }
         assert_eq!(safe_next(Some("/会员")), "/%E4%BC%9A%E5%91%98");
+        // The limit holds after encoding.
+        let long = format!("/{}", "会".repeat(MAX_NEXT_BYTES / 4));
+        assert!(long.len() <= MAX_NEXT_BYTES);
+        assert_eq!(safe_next(Some(&long)), "/");
         for bad in [
             "//evil.com",
             "///evil.com",

@@ -1,48 +1,73 @@
 //! WeChat OAuth2 web login (网页授权), ready-made:
 //!
-//! - `GET /oauth/login?next=PATH[&scope=base|userinfo]` stores a login
-//!   state and answers 302 to WeChat's authorize page, with the parameters
-//!   in the documented order (WeChat refuses others) and `#wechat_redirect`.
-//! - `GET /oauth/callback?code=…&state=…` takes the state (single use, 10
-//!   minutes), checks it was started by this browser, exchanges the code,
-//!   fetches the profile for `snsapi_userinfo`, records the web user, starts
-//!   a session and redirects to `next`.
+//! - `GET /oauth/login?next=PATH[&scope=base|userinfo]` answers 302 to
+//!   WeChat's authorize page, with the parameters in the documented order
+//!   (WeChat refuses others) and `#wechat_redirect`. It writes nothing to
+//!   the store: the login in progress (`next`, scope, expiry) travels in a
+//!   signed host cookie of its own, `wxhost_login_<state>` on `/oauth`
+//!   (`host_cookies.rs`), so an anonymous flood of logins costs the store
+//!   nothing.
+//! - `GET /oauth/callback?code=…&state=…` reads that cookie (so only the
+//!   browser that started the login can finish it), spends the state (a
+//!   small marker in the store, until the state would have expired: a
+//!   callback is finished once), exchanges the code, fetches the profile
+//!   for `snsapi_userinfo`, records the web user, starts a session and
+//!   redirects to `next`. Callbacks that reach WeChat are rate-limited per
+//!   client ([`CALLBACKS_PER_MINUTE`]): a junk `code` costs an API call.
 //! - `POST /oauth/logout` ends the session.
 //!
-//! CSRF: each state is bound to the browser that started the login, by a
-//! signed cookie of its own (`wxhost_browser`), compared in constant time;
-//! a callback replayed, carried to another browser, or after
-//! `web.oauth_state_ttl_secs` (10 minutes) is
-//! refused and starts no session. `next` is always a relative path
-//! (`next.rs`). WeChat's refusals are pages a person understands (`pages.rs`).
+//! CSRF: a callback without its login cookie (carried to another browser,
+//! replayed after success), after `web.oauth_state_ttl_secs` (10 minutes)
+//! or already spent is refused and starts no session. `next` is always a
+//! relative path (`next.rs`). WeChat's refusals are pages a person
+//! understands (`pages.rs`).
 
 use std::sync::Arc;
+
+use std::time::Instant;
 
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
 use serde::{Deserialize, Serialize};
-use subtle::ConstantTimeEq;
 
 use super::Web;
 use super::next::safe_next;
 use super::pages::Page;
-use super::session::{BROWSER_COOKIE, Session, random_id};
+use super::session::{Session, random_id};
 use crate::api::ApiError;
 use crate::api::oauth::{CODE_EXPIRED, CODE_USED, INVALID_CODE};
 use crate::config::WebLogin;
+use crate::http::rate::ClientIp;
 use crate::store::WebUserLogin;
 
-/// The store realm of login states.
+/// The store realm of spent login states.
 pub const STATE_REALM: &str = "oauth-state";
+/// The login cookie's name, before its state.
+pub const LOGIN_COOKIE_PREFIX: &str = "wxhost_login_";
+/// Where the login cookie is sent.
+const LOGIN_PATH: &str = "/oauth";
+/// Callbacks per client that may reach WeChat, per minute (after a
+/// burst of as many).
+pub const CALLBACKS_PER_MINUTE: u32 = 20;
 
-/// A login in progress.
+/// A login in progress, in its cookie.
 #[derive(Debug, Serialize, Deserialize)]
 struct LoginState {
-    /// The `wxhost_browser` value of the browser that started it.
-    browser: String,
     next: String,
     scope: WebLogin,
+    /// Unix seconds.
+    expires: u64,
+}
+
+fn login_cookie(state: &str) -> String {
+    format!("{LOGIN_COOKIE_PREFIX}{state}")
+}
+
+/// A state as issued: 128 bits, lowercase hex.
+fn valid_state(s: &str) -> bool {
+    s.len() == 32 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 #[derive(Debug, Deserialize)]
@@ -94,11 +119,7 @@ fn found(location: &str, cookie: Option<HeaderValue>) -> Response {
 }
 
 /// `GET /oauth/login`.
-pub async fn login(
-    State(web): State<Arc<Web>>,
-    headers: HeaderMap,
-    Query(q): Query<LoginQuery>,
-) -> Response {
+pub async fn login(State(web): State<Arc<Web>>, Query(q): Query<LoginQuery>) -> Response {
     let next = safe_next(q.next.as_deref());
     let scope = match q.scope.as_deref() {
         None | Some("") | Some("base") | Some("snsapi_base") => WebLogin::Base,
@@ -115,37 +136,18 @@ pub async fn login(
     if web.wechat.is_none() {
         return not_configured();
     }
-    // One browser id per browser: two logins in two tabs both stay valid.
-    let (browser, cookie) = match web.sessions.signed_value(&headers, BROWSER_COOKIE) {
-        Some(b) if b.len() == 32 => (b, None),
-        _ => {
-            let b = random_id();
-            let c = web
-                .sessions
-                .signed_cookie(BROWSER_COOKIE, b.clone(), "/oauth", web.state_ttl);
-            (b, Some(c))
-        }
-    };
     let state = random_id();
     let record = LoginState {
-        browser,
         next,
         scope,
+        expires: crate::unix_now() + web.state_ttl.as_secs(),
     };
-    let bytes = serde_json::to_vec(&record).expect("a login state serializes");
-    if let Err(e) = web
-        .store
-        .put(STATE_REALM, &state, &bytes, web.state_ttl)
-        .await
-    {
-        tracing::warn!(error = %e, "could not store an OAuth state");
-        return Page::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "暂时无法登录 / Login is unavailable",
-            "Please try again in a moment.",
-        )
-        .into_response();
-    }
+    let json = serde_json::to_vec(&record).expect("a login state serializes");
+    let value = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json);
+    let cookie =
+        web.sessions
+            .cookies()
+            .set(&login_cookie(&state), &value, LOGIN_PATH, web.state_ttl);
     let redirect_uri = format!("{}/oauth/callback", web.origin);
     let url = authorize_url(
         &web.authorize_url,
@@ -154,7 +156,7 @@ pub async fn login(
         scope,
         &state,
     );
-    found(&url, cookie)
+    found(&url, Some(cookie))
 }
 
 fn not_configured() -> Response {
@@ -175,15 +177,34 @@ pub struct CallbackQuery {
 /// `GET /oauth/callback`.
 pub async fn callback(
     State(web): State<Arc<Web>>,
+    ClientIp(client): ClientIp,
     headers: HeaderMap,
     Query(q): Query<CallbackQuery>,
 ) -> Response {
-    match finish(&web, &headers, q).await {
+    match finish(&web, client, &headers, q).await {
         Ok(r) | Err(r) => r,
     }
 }
 
-async fn finish(web: &Web, headers: &HeaderMap, q: CallbackQuery) -> Result<Response, Response> {
+/// The login `state` started in this browser, from its cookie: `None` if
+/// the browser has none (or a forged one).
+fn login_state(web: &Web, headers: &HeaderMap, state: &str) -> Option<LoginState> {
+    let value = web
+        .sessions
+        .cookies()
+        .get(headers, &login_cookie(state), LOGIN_PATH)?;
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(value)
+        .ok()?;
+    serde_json::from_slice(&json).ok()
+}
+
+async fn finish(
+    web: &Web,
+    client: std::net::IpAddr,
+    headers: &HeaderMap,
+    q: CallbackQuery,
+) -> Result<Response, Response> {
     let expired = || {
         Page::new(
             StatusCode::BAD_REQUEST,
@@ -199,14 +220,41 @@ async fn finish(web: &Web, headers: &HeaderMap, q: CallbackQuery) -> Result<Resp
     let state = q
         .state
         .as_deref()
-        .filter(|s| !s.is_empty() && s.len() <= 128)
+        .filter(|s| valid_state(s))
         .ok_or_else(expired)?;
-    // Taken, not read: whatever happens next, this state is spent.
-    let record = match web.store.take(STATE_REALM, state).await {
-        Ok(Some(bytes)) => serde_json::from_slice::<LoginState>(&bytes).map_err(|_| expired())?,
-        Ok(None) => return Err(expired()),
+    let Some(record) = login_state(web, headers, state) else {
+        tracing::info!("OAuth callback refused: no login cookie for its state in this browser");
+        return Err(Page::new(
+            StatusCode::FORBIDDEN,
+            "请在同一浏览器中登录 / Please log in from the same browser",
+            "This login was started in another browser, was already used, or its cookie was lost. Start again here.",
+        )
+        .retry_login("/")
+        .into_response());
+    };
+    if record.expires <= crate::unix_now() {
+        return Err(expired());
+    }
+    // Past here a callback costs a store write and an API call.
+    if let Err(wait) = web.callback_rate.take(client, Instant::now()) {
+        tracing::info!(client = %client, "OAuth callback refused: too many from this client");
+        let mut res = Page::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "登录过于频繁 / Too many logins",
+            "Please wait a moment and try again.",
+        )
+        .into_response();
+        if let Ok(v) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
+            res.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return Err(res);
+    }
+    // Spent, whatever happens next.
+    match web.store.claim(STATE_REALM, state, web.state_ttl).await {
+        Ok(true) => {}
+        Ok(false) => return Err(expired()),
         Err(e) => {
-            tracing::warn!(error = %e, "could not read an OAuth state");
+            tracing::warn!(error = %e, "could not spend an OAuth state");
             return Err(Page::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "暂时无法登录 / Login is unavailable",
@@ -214,20 +262,6 @@ async fn finish(web: &Web, headers: &HeaderMap, q: CallbackQuery) -> Result<Resp
             )
             .into_response());
         }
-    };
-    let browser = web
-        .sessions
-        .signed_value(headers, BROWSER_COOKIE)
-        .unwrap_or_default();
-    if !bool::from(browser.as_bytes().ct_eq(record.browser.as_bytes())) {
-        tracing::info!("OAuth callback refused: its state was started in another browser");
-        return Err(Page::new(
-            StatusCode::FORBIDDEN,
-            "请在同一浏览器中登录 / Please log in from the same browser",
-            "This login was started in another browser (or its cookie was lost). Start again here.",
-        )
-        .retry_login(&record.next)
-        .into_response());
     }
     let Some(code) = q
         .code
@@ -333,7 +367,9 @@ async fn finish(web: &Web, headers: &HeaderMap, q: CallbackQuery) -> Result<Resp
     let mut res = found(&record.next, Some(cookie));
     res.headers_mut().append(
         header::SET_COOKIE,
-        web.sessions.removal(BROWSER_COOKIE, "/oauth"),
+        web.sessions
+            .cookies()
+            .removal(&login_cookie(state), LOGIN_PATH),
     );
     Ok(res)
 }

@@ -1,8 +1,10 @@
 //! Web sessions: a record in the [`SessionStore`] (realm `web-session`),
-//! named by a random id that travels in a cookie signed with a key from
-//! `web.session_secret` (the `cookie` crate's signed jar: HMAC-SHA256).
-//! A tampered, foreign (another key), expired or logged-out cookie is a
-//! logged-out visitor, and costs no store lookup when its signature fails.
+//! named by a random id that travels in a host cookie (`host_cookies.rs`:
+//! signed for its purpose with a key from `web.session_secret`,
+//! `__Host-` on https). The store keeps only the id's SHA-256, so a copy of
+//! the store logs nobody in. A tampered, foreign (another key), planted
+//! twice, expired or logged-out cookie is a logged-out visitor, and costs
+//! no store lookup when its signature fails.
 //!
 //! The cookies are `HttpOnly` (no page script reads them), `SameSite=Lax`
 //! (sent on the top-level GET that WeChat's OAuth redirect is, never on a
@@ -18,17 +20,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use axum::http::{HeaderMap, HeaderValue, header};
-use cookie::{Cookie, CookieJar, Key, SameSite};
+use axum::http::{HeaderMap, HeaderValue};
+use cookie::Key;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::host_cookies::HostCookies;
 
 use crate::config::{Config, WebLogin};
 use crate::store::{SessionStore, StoreError};
 
 /// The session cookie.
 pub const SESSION_COOKIE: &str = "wxhost_session";
-/// Names this browser for the OAuth states it starts (see `oauth.rs`).
-pub const BROWSER_COOKIE: &str = "wxhost_browser";
 /// The store realm of sessions.
 pub const SESSION_REALM: &str = "web-session";
 /// Where a generated secret is kept, in the data dir.
@@ -49,35 +52,34 @@ pub struct Session {
 
 /// Issues, reads and ends sessions.
 pub struct Sessions {
-    key: Key,
+    cookies: HostCookies,
     store: Arc<dyn SessionStore>,
     ttl: Duration,
-    secure: bool,
+}
+
+/// The name a session is stored under: its id's digest.
+fn stored_id(id: &str) -> String {
+    hex::encode(Sha256::digest(id.as_bytes()))
 }
 
 impl Sessions {
     pub fn new(key: Key, store: Arc<dyn SessionStore>, ttl: Duration, secure: bool) -> Sessions {
         Sessions {
-            key,
+            cookies: HostCookies::new(key.signing(), secure),
             store,
             ttl,
-            secure,
         }
     }
 
-    /// The value of the signed cookie `name`, if present and its signature
-    /// verifies.
-    pub fn signed_value(&self, headers: &HeaderMap, name: &str) -> Option<String> {
-        let jar = jar_of(headers);
-        jar.signed(&self.key)
-            .get(name)
-            .map(|c| c.value().to_owned())
+    /// The host's cookies, signed with the same key.
+    pub fn cookies(&self) -> &HostCookies {
+        &self.cookies
     }
 
     /// The visitor's session, if it has a valid one.
     pub async fn current(&self, headers: &HeaderMap) -> Option<Session> {
-        let id = self.signed_value(headers, SESSION_COOKIE)?;
-        match self.store.get(SESSION_REALM, &id).await {
+        let id = self.cookies.get(headers, SESSION_COOKIE, "/")?;
+        match self.store.get(SESSION_REALM, &stored_id(&id)).await {
             Ok(Some(bytes)) => serde_json::from_slice(&bytes).ok(),
             Ok(None) => None,
             Err(e) => {
@@ -91,74 +93,21 @@ impl Sessions {
     pub async fn start(&self, session: &Session) -> Result<HeaderValue, StoreError> {
         let id = random_id();
         let bytes = serde_json::to_vec(session).map_err(|e| StoreError::Backend(e.to_string()))?;
-        self.store.put(SESSION_REALM, &id, &bytes, self.ttl).await?;
-        Ok(self.signed_cookie(SESSION_COOKIE, id, "/", self.ttl))
+        self.store
+            .put(SESSION_REALM, &stored_id(&id), &bytes, self.ttl)
+            .await?;
+        Ok(self.cookies.set(SESSION_COOKIE, &id, "/", self.ttl))
     }
 
     /// Ends the visitor's session (if any); the `Set-Cookie` that clears it.
     pub async fn end(&self, headers: &HeaderMap) -> HeaderValue {
-        if let Some(id) = self.signed_value(headers, SESSION_COOKIE)
-            && let Err(e) = self.store.delete(SESSION_REALM, &id).await
+        if let Some(id) = self.cookies.get(headers, SESSION_COOKIE, "/")
+            && let Err(e) = self.store.delete(SESSION_REALM, &stored_id(&id)).await
         {
             tracing::warn!(error = %e, "could not delete a web session (it expires by itself)");
         }
-        self.removal(SESSION_COOKIE, "/")
+        self.cookies.removal(SESSION_COOKIE, "/")
     }
-
-    /// A signed cookie with our attributes, as a `Set-Cookie` value.
-    pub fn signed_cookie(
-        &self,
-        name: &'static str,
-        value: String,
-        path: &'static str,
-        max_age: Duration,
-    ) -> HeaderValue {
-        let cookie = self.attributes(Cookie::build((name, value)), path, max_age);
-        let mut jar = CookieJar::new();
-        jar.signed_mut(&self.key).add(cookie);
-        let set = jar
-            .delta()
-            .next()
-            .map(|c| c.encoded().to_string())
-            .unwrap_or_default();
-        HeaderValue::from_str(&set).expect("cookie values are ASCII")
-    }
-
-    /// The `Set-Cookie` that deletes `name`.
-    pub fn removal(&self, name: &'static str, path: &'static str) -> HeaderValue {
-        let cookie = self.attributes(Cookie::build((name, "")), path, Duration::ZERO);
-        HeaderValue::from_str(&cookie.encoded().to_string()).expect("cookie values are ASCII")
-    }
-
-    fn attributes(
-        &self,
-        builder: cookie::CookieBuilder<'static>,
-        path: &'static str,
-        max_age: Duration,
-    ) -> Cookie<'static> {
-        builder
-            .path(path)
-            .http_only(true)
-            .same_site(SameSite::Lax)
-            .secure(self.secure)
-            .max_age(cookie::time::Duration::seconds(
-                i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX),
-            ))
-            .build()
-    }
-}
-
-/// Every cookie the request carries (in any number of `Cookie` headers);
-/// malformed ones are skipped.
-pub fn jar_of(headers: &HeaderMap) -> CookieJar {
-    let mut jar = CookieJar::new();
-    for value in headers.get_all(header::COOKIE) {
-        let Ok(text) = value.to_str() else { continue };
-        for cookie in Cookie::split_parse_encoded(text.to_owned()).flatten() {
-            jar.add_original(cookie);
-        }
-    }
-    jar
 }
 
 /// 128 random bits, hex: session ids, OAuth states, browser ids.
@@ -203,6 +152,7 @@ fn generated_secret(data_dir: &Path) -> anyhow::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::header;
 
     fn sessions(secret: &str) -> Sessions {
         let store = crate::store::Stores::in_memory().unwrap().sessions;
@@ -259,6 +209,32 @@ mod tests {
         let cleared = s.end(&headers).await;
         assert!(cleared.to_str().unwrap().contains("Max-Age=0"));
         assert_eq!(s.current(&headers).await, None);
+    }
+
+    #[tokio::test]
+    async fn the_store_keeps_only_the_session_ids_digest() {
+        let store = crate::store::Stores::in_memory().unwrap().sessions;
+        let s = Sessions::new(
+            Key::derive_from(b"0123456789abcdef0123456789abcdef-one"),
+            store.clone(),
+            Duration::from_secs(60),
+            false,
+        );
+        let session = Session {
+            openid: "o1".into(),
+            unionid: None,
+            scope: WebLogin::Base,
+            snapshot: false,
+            created_at: 1,
+        };
+        let set = s.start(&session).await.unwrap();
+        let signed = set.to_str().unwrap().split(';').next().unwrap();
+        let id = signed.rsplit('.').next().unwrap();
+        let records = store.export().await.unwrap();
+        assert_eq!(records.len(), 1);
+        assert_ne!(records[0].id, id);
+        assert_eq!(records[0].id, stored_id(id));
+        assert!(store.get(SESSION_REALM, id).await.unwrap().is_none());
     }
 
     #[test]

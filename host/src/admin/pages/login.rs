@@ -83,25 +83,31 @@ pub async fn page(
     let Some(token) = q.token else {
         return login_page(&admin, StatusCode::OK, None);
     };
-    if let Err(wait) = admin.auth.limit.check(ip, Instant::now()) {
-        return too_many(&admin, wait);
-    }
+    let attempt = match admin.auth.limit.attempt(ip, Instant::now()) {
+        Ok(a) => a,
+        Err(wait) => return too_many(&admin, wait),
+    };
     match admin.auth.redeem_link(&token).await {
         Ok(true) => {
+            attempt.succeeded();
             admin
                 .audit(&format!("admin@{ip}"), "login", "one-time link")
                 .await;
             signed_in(&admin, "link").await
         }
         Ok(false) => {
-            admin.auth.limit.failed(ip, Instant::now());
+            attempt.failed();
             login_page(
                 &admin,
                 StatusCode::UNAUTHORIZED,
                 Some("This login link was already used or has expired: restart wxhost serve for a new one, or set a password.".into()),
             )
         }
-        Err(e) => AdminError::from(e).into_response(),
+        Err(e) => {
+            // The store's failure, not the client's: no charge.
+            attempt.succeeded();
+            AdminError::from(e).into_response()
+        }
     }
 }
 
@@ -135,9 +141,6 @@ pub async fn submit(
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
-    if let Err(wait) = admin.auth.limit.check(ip, Instant::now()) {
-        return too_many(&admin, wait);
-    }
     let expected = cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
     if expected.is_empty() || !tokens_match(&expected, &form.csrf) {
         return login_page(
@@ -146,13 +149,21 @@ pub async fn submit(
             Some("The login form expired (CSRF check): try again.".into()),
         );
     }
-    if admin.auth.check_password(&form.password).await {
+    // Charged before the password is looked at (see `login_limit.rs`).
+    let attempt = match admin.auth.limit.attempt(ip, Instant::now()) {
+        Ok(a) => a,
+        Err(wait) => return too_many(&admin, wait),
+    };
+    let turn = attempt.check_turn().await;
+    let correct = admin.auth.check_password(&form.password, turn).await;
+    if correct {
+        attempt.succeeded();
         admin
             .audit(&format!("admin@{ip}"), "login", "password")
             .await;
         return signed_in(&admin, "password").await;
     }
-    admin.auth.limit.failed(ip, Instant::now());
+    attempt.failed();
     tracing::info!(client = %ip, "admin login refused: wrong password");
     login_page(
         &admin,

@@ -126,16 +126,20 @@ pub fn when(t: i64) -> String {
     crate::store::format_utc(t)
 }
 
+/// The upload route: its body is read after auth (see `admin::router`).
+pub fn upload_routes() -> Router<Arc<Admin>> {
+    Router::new().route(
+        "/plugins/upload",
+        post(plugins::upload).layer(DefaultBodyLimit::max(MAX_COMPONENT_BYTES + (1 << 20))),
+    )
+}
+
 pub fn routes() -> Router<Arc<Admin>> {
     Router::new()
         .route("/", get(overview::page))
         .route("/login", get(login::page).post(login::submit))
         .route("/logout", post(login::logout))
         .route("/plugins", get(plugins::page))
-        .route(
-            "/plugins/upload",
-            post(plugins::upload).layer(DefaultBodyLimit::max(MAX_COMPONENT_BYTES + (1 << 20))),
-        )
         .route("/plugins/{id}/enable", post(plugins::enable))
         .route("/plugins/{id}/disable", post(plugins::disable))
         .route("/menus", get(menus::page))

@@ -60,6 +60,24 @@ impl SessionStore for RedisStore {
             .await
     }
 
+    async fn claim(&self, realm: &str, id: &str, ttl: Duration) -> Result<bool, StoreError> {
+        let k = self.session_key(realm, id);
+        let ttl_ms = ttl.as_millis().max(1) as u64;
+        let set: Option<String> = self
+            .call(|mut c| async move {
+                ::redis::cmd("SET")
+                    .arg(k)
+                    .arg("")
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(ttl_ms)
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        Ok(set.is_some())
+    }
+
     async fn delete(&self, realm: &str, id: &str) -> Result<(), StoreError> {
         let k = self.session_key(realm, id);
         self.call(|mut c| async move { ::redis::cmd("DEL").arg(k).exec_async(&mut c).await })

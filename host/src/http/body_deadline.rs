@@ -1,7 +1,7 @@
 //! The request body read deadline: a body must arrive whole within
 //! `server.body_read_timeout_ms` of its head, else the request is answered
 //! `408 body_timeout` and the connection closed; past `body_limit_bytes` it
-//! is `413 body_too_large`.
+//! is `413 body_too_large` (at once when its `Content-Length` says so).
 //!
 //! A total deadline, not an inactivity one: tower-http's
 //! `RequestBodyTimeoutLayer` restarts its timer at every frame, so a client
@@ -32,6 +32,15 @@ pub async fn read_within(
     request: Request,
     next: Next,
 ) -> Response {
+    // A declared length past the limit is refused before a byte is read.
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit.max_bytes as u64) {
+        return refuse(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large");
+    }
     let (parts, body) = request.into_parts();
     let read = Limited::new(body, limit.max_bytes).collect();
     match tokio::time::timeout(limit.timeout, read).await {
