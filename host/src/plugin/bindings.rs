@@ -59,7 +59,7 @@ impl WitVersion {
     pub fn of(v: (u64, u64, u64)) -> Option<WitVersion> {
         match v {
             (0, 2, _) => Some(WitVersion::V0_2),
-            (1, minor, _) if minor <= V1_MINOR => Some(WitVersion::V1),
+            (1, minor, _) if (0..=V1_MINOR).contains(&minor) => Some(WitVersion::V1),
             _ => None,
         }
     }
