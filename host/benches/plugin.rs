@@ -1,9 +1,12 @@
 //! Plugin runtime benchmarks (`cargo bench -p wxhost --bench plugin`;
 //! needs `scripts/build-plugins.sh`):
 //!
-//! 1. `echo/instantiate+call`: a fresh store + instance + `handle-text` call
+//! 1. `echo/instantiate+call`: a fresh store + instance + `handle` call
 //!    of the `echo` plugin per message (criterion), followed by a per-call
-//!    latency distribution (median / p99) over 20 000 single calls.
+//!    latency distribution (median / p99) over 20 000 single calls; the
+//!    same for `echo_v0_2`, the committed 0.2 build of `echo`
+//!    (`tests/fixtures/wit-0.2/echo.wasm`), which runs through the 1.0 → 0.2
+//!    conversions (docs/wit-versioning.md).
 //! 2. `cp echo.wasm plugins/` → first reply served through hot reload,
 //!    cold (empty artifact cache: compiles) and warm (cached artifact).
 
@@ -16,23 +19,25 @@ use wxhost::plugin::{HandlerInput, PluginOutcome};
 mod support;
 use support::{env, env_with, text, wasm};
 
-fn bench_echo(c: &mut Criterion, tokio_rt: &tokio::runtime::Runtime) {
+fn bench_echo(
+    c: &mut Criterion,
+    tokio_rt: &tokio::runtime::Runtime,
+    label: &str,
+    file: &std::path::Path,
+) {
     let e = env(Default::default());
     let rt = &e.rt;
-    let echo = tokio_rt.block_on(rt.load_file(&wasm("echo"))).unwrap();
+    let echo = tokio_rt.block_on(rt.load_file(file)).unwrap();
     println!("pooling allocator: {}", rt.pooling());
     let msg = text("hello");
     let far = Instant::now() + Duration::from_secs(3600);
 
-    c.bench_function("echo/instantiate+call", |b| {
+    c.bench_function(&format!("{label}/instantiate+call"), |b| {
         b.iter_custom(|iters| {
             tokio_rt.block_on(async {
                 let t = Instant::now();
                 for _ in 0..iters {
-                    let r = echo
-                        .call(&HandlerInput::new(&msg, None), far)
-                        .await
-                        .unwrap();
+                    let r = echo.call(&HandlerInput::new(&msg), far).await.unwrap();
                     debug_assert!(matches!(r, PluginOutcome::Reply(_)));
                 }
                 t.elapsed()
@@ -46,7 +51,7 @@ fn bench_echo(c: &mut Criterion, tokio_rt: &tokio::runtime::Runtime) {
         let mut inst = Vec::with_capacity(20_000);
         for _ in 0..20_000 {
             let t = Instant::now();
-            let r = echo.call_traced(&HandlerInput::new(&msg, None), far).await;
+            let r = echo.call_traced(&HandlerInput::new(&msg), far).await;
             times.push(t.elapsed());
             inst.push(r.instantiate);
             assert!(r.result.is_ok());
@@ -59,7 +64,7 @@ fn bench_echo(c: &mut Criterion, tokio_rt: &tokio::runtime::Runtime) {
     };
     let (mut times, mut inst) = (times, inst);
     println!(
-        "echo instantiate+call per message (20000 calls): median {:.1} µs, p99 {:.1} µs (instantiate median {:.1} µs)",
+        "{label} instantiate+call per message (20000 calls): median {:.1} µs, p99 {:.1} µs (instantiate median {:.1} µs)",
         p(&mut times, 0.5).as_secs_f64() * 1e6,
         p(&mut times, 0.99).as_secs_f64() * 1e6,
         p(&mut inst, 0.5).as_secs_f64() * 1e6,
@@ -91,7 +96,7 @@ fn copy_to_first_reply(tokio_rt: &tokio::runtime::Runtime, warm: bool) -> Durati
         loop {
             if let Some(p) = rt.get("echo")
                 && p.call(
-                    &HandlerInput::new(&msg, None),
+                    &HandlerInput::new(&msg),
                     Instant::now() + Duration::from_secs(1),
                 )
                 .await
@@ -111,7 +116,10 @@ fn main() {
         .build()
         .unwrap();
     let mut c = Criterion::default().configure_from_args();
-    bench_echo(&mut c, &tokio_rt);
+    bench_echo(&mut c, &tokio_rt, "echo", &wasm("echo"));
+    let v0_2 = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/wit-0.2/echo.wasm");
+    bench_echo(&mut c, &tokio_rt, "echo_v0_2", &v0_2);
     c.final_summary();
 
     for warm in [false, true] {

@@ -62,6 +62,13 @@ async fn each_call_acts_for_its_account_with_its_kv_plugins_and_instances() {
     // The fixture (priority 10) answers before echo.
     assert_eq!(dispatch(&a, "kv:set:k=for-a").await.1, "set k");
     assert_eq!(dispatch(&b, "kv:get:k").await.1, "no value");
+    // Each sees its own account in its context.
+    assert!(
+        dispatch(&b, "account")
+            .await
+            .1
+            .starts_with("account b wxb ")
+    );
     assert_eq!(dispatch(&a, "kv:get:k").await.1, "value for-a");
 
     // Reused instances (`reuse_calls`): the fixture counts the calls its
@@ -69,18 +76,22 @@ async fn each_call_acts_for_its_account_with_its_kv_plugins_and_instances() {
     let fixture = e.rt.get("fixture").unwrap();
     let count = async |acct: &AccountScope| {
         let r = fixture
-            .call_as(acct, &HandlerInput::new(&text("count"), None), deadline())
+            .call_as(
+                acct,
+                &HandlerInput::new(&text("count")).with_account(acct.info()),
+                deadline(),
+            )
             .await;
         match r.result {
             Ok(PluginOutcome::Reply(Reply::Text(t))) => (t, r.reused),
             other => panic!("{other:?}"),
         }
     };
-    // a's instance served a's two calls above, b's served b's one: each
+    // a's instance served a's two calls above, b's served b's two: each
     // goes on counting its own account's calls only.
     assert_eq!(count(&a).await, ("3".to_owned(), true));
     assert_eq!(count(&a).await, ("4".to_owned(), true));
-    assert_eq!(count(&b).await, ("2".to_owned(), true));
+    assert_eq!(count(&b).await, ("3".to_owned(), true));
 
     // `plugins = ["echo"]`: the fixture never serves c.
     let c = account("c", Some(&["echo"]), BTreeMap::new());

@@ -26,7 +26,7 @@ async fn echo_answers_text_with_the_same_text() {
     assert_eq!(p.info.handles, vec![Kind::Text]);
     assert!(p.handles(Kind::Text) && !p.handles(Kind::Image) && !p.handles(Kind::EventClick));
     let out = p
-        .call(&HandlerInput::new(&text("你好, wasm"), None), deadline())
+        .call(&HandlerInput::new(&text("你好, wasm")), deadline())
         .await
         .unwrap();
     assert_eq!(reply_text(out), "你好, wasm");
@@ -45,7 +45,7 @@ async fn keyword_replies_from_its_config_and_passes_otherwise() {
     let e = env(settings(&[("keyword", s)]));
     let p = e.rt.load_file(&wasm("keyword")).await.unwrap();
     let r = p
-        .call_traced(&HandlerInput::new(&text("  HELLO "), None), deadline())
+        .call_traced(&HandlerInput::new(&text("  HELLO ")), deadline())
         .await;
     assert_eq!(reply_text(r.result.unwrap()), "Hi there!");
     assert_eq!(r.logs.len(), 1, "{:?}", r.logs);
@@ -55,12 +55,9 @@ async fn keyword_replies_from_its_config_and_passes_otherwise() {
         vec![("keyword".to_string(), "hello".to_string())]
     );
     assert_eq!(
-        p.call(
-            &HandlerInput::new(&text("something else"), None),
-            deadline()
-        )
-        .await
-        .unwrap(),
+        p.call(&HandlerInput::new(&text("something else")), deadline())
+            .await
+            .unwrap(),
         PluginOutcome::Pass
     );
 }
@@ -87,7 +84,7 @@ async fn welcome_reads_the_qr_scene_and_counts_visits_in_kv() {
         Some("qrscene_promo42"),
     );
     let out = p
-        .call(&HandlerInput::new(&sub, Some(&qr)), deadline())
+        .call(&HandlerInput::new(&sub).with_qr_code(Some(&qr)), deadline())
         .await
         .unwrap();
     assert_eq!(
@@ -103,9 +100,7 @@ async fn welcome_reads_the_qr_scene_and_counts_visits_in_kv() {
         },
         Some("promo42"),
     );
-    let r = p
-        .call_traced(&HandlerInput::new(&scan, None), deadline())
-        .await;
+    let r = p.call_traced(&HandlerInput::new(&scan), deadline()).await;
     assert_eq!(
         reply_text(r.result.unwrap()),
         "Welcome! You came from scene promo42."
@@ -133,7 +128,7 @@ async fn welcome_reads_the_qr_scene_and_counts_visits_in_kv() {
     );
     assert_eq!(
         reply_text(
-            p.call(&HandlerInput::new(&plain, None), deadline())
+            p.call(&HandlerInput::new(&plain), deadline())
                 .await
                 .unwrap()
         ),
@@ -152,7 +147,7 @@ async fn menu_answers_clicks_by_key() {
     let click = |k: &str| event("CLICK", Event::Click { key: k.into() }, Some(k));
     assert_eq!(
         reply_text(
-            p.call(&HandlerInput::new(&click("HELP"), None), deadline())
+            p.call(&HandlerInput::new(&click("HELP")), deadline())
                 .await
                 .unwrap()
         ),
@@ -160,14 +155,14 @@ async fn menu_answers_clicks_by_key() {
     );
     assert_eq!(
         reply_text(
-            p.call(&HandlerInput::new(&click("PROMO"), None), deadline())
+            p.call(&HandlerInput::new(&click("PROMO")), deadline())
                 .await
                 .unwrap()
         ),
         "20% off today"
     );
     match p
-        .call(&HandlerInput::new(&click("NEWS"), None), deadline())
+        .call(&HandlerInput::new(&click("NEWS")), deadline())
         .await
         .unwrap()
     {
@@ -175,7 +170,7 @@ async fn menu_answers_clicks_by_key() {
         other => panic!("{other:?}"),
     }
     assert_eq!(
-        p.call(&HandlerInput::new(&click("NOPE"), None), deadline())
+        p.call(&HandlerInput::new(&click("NOPE")), deadline())
             .await
             .unwrap(),
         PluginOutcome::Pass
@@ -198,7 +193,7 @@ async fn sdk_default_handlers_fall_back_to_pass() {
         Some("https://x"),
     );
     assert_eq!(
-        menu.call(&HandlerInput::new(&view, None), deadline())
+        menu.call(&HandlerInput::new(&view), deadline())
             .await
             .unwrap(),
         PluginOutcome::Pass
@@ -213,7 +208,7 @@ async fn sdk_default_handlers_fall_back_to_pass() {
     );
     assert_eq!(Kind::of(&other), Kind::Event);
     assert_eq!(
-        menu.call(&HandlerInput::new(&other, None), deadline())
+        menu.call(&HandlerInput::new(&other), deadline())
             .await
             .unwrap(),
         PluginOutcome::Pass
@@ -227,7 +222,7 @@ async fn sdk_default_handlers_fall_back_to_pass() {
         &[],
     );
     assert_eq!(
-        echo.call(&HandlerInput::new(&image, None), deadline())
+        echo.call(&HandlerInput::new(&image), deadline())
             .await
             .unwrap(),
         PluginOutcome::Pass
@@ -235,7 +230,7 @@ async fn sdk_default_handlers_fall_back_to_pass() {
     let unknown = message("mystery", Body::Unknown, &[]);
     assert_eq!(Kind::of(&unknown), Kind::Unsupported);
     assert_eq!(
-        echo.call(&HandlerInput::new(&unknown, None), deadline())
+        echo.call(&HandlerInput::new(&unknown), deadline())
             .await
             .unwrap(),
         PluginOutcome::Pass

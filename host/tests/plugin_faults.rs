@@ -24,7 +24,7 @@ async fn panic_is_classified_with_the_guest_message() {
     let e = env(Default::default());
     let p = e.rt.load_file(&wasm("fault_panic")).await.unwrap();
     let r = p
-        .call_traced(&HandlerInput::new(&text("boom"), None), deadline())
+        .call_traced(&HandlerInput::new(&text("boom")), deadline())
         .await;
     match r.result {
         Err(PluginError::Panic { message, .. }) => {
@@ -45,7 +45,7 @@ async fn endless_loop_is_stopped_at_the_time_limit() {
     let p = e.rt.load_file(&wasm("fault_loop")).await.unwrap();
     let t = Instant::now();
     let err = p
-        .call(&HandlerInput::new(&text("spin"), None), deadline())
+        .call(&HandlerInput::new(&text("spin")), deadline())
         .await
         .unwrap_err();
     assert!(
@@ -58,7 +58,7 @@ async fn endless_loop_is_stopped_at_the_time_limit() {
     // The caller's deadline wins when it is earlier than the plugin's limit.
     let err = p
         .call(
-            &HandlerInput::new(&text("spin"), None),
+            &HandlerInput::new(&text("spin")),
             Instant::now() + Duration::from_millis(50),
         )
         .await
@@ -74,7 +74,7 @@ async fn unbounded_allocation_hits_the_memory_limit() {
     let e = env(settings(&[("fault_alloc", fast())]));
     let p = e.rt.load_file(&wasm("fault_alloc")).await.unwrap();
     let err = p
-        .call(&HandlerInput::new(&text("eat"), None), deadline())
+        .call(&HandlerInput::new(&text("eat")), deadline())
         .await
         .unwrap_err();
     match &err {
@@ -92,13 +92,13 @@ async fn invalid_replies_are_refused() {
     let e = env(Default::default());
     let p = e.rt.load_file(&wasm("fault_invalid_reply")).await.unwrap();
     let err = p
-        .call(&HandlerInput::new(&text("x"), None), deadline())
+        .call(&HandlerInput::new(&text("x")), deadline())
         .await
         .unwrap_err();
     assert_eq!(err, PluginError::InvalidReply("text is empty".into()));
     let click = event("CLICK", Event::Click { key: "K".into() }, Some("K"));
     let err = p
-        .call(&HandlerInput::new(&click, None), deadline())
+        .call(&HandlerInput::new(&click), deadline())
         .await
         .unwrap_err();
     assert!(
@@ -113,7 +113,7 @@ async fn other_major_wit_version_is_refused_naming_both() {
     let err = e.rt.load_file(&wasm("fault_wit_v2")).await.unwrap_err();
     let msg = format!("{err:#}");
     assert!(
-        msg.contains("wechat:plugin@1.0.0") && msg.contains("wechat:plugin@0.2.x"),
+        msg.contains("wechat:plugin@2.0.0") && msg.contains("wechat:plugin@0.2.x and @1.0.x"),
         "{msg}"
     );
 }
@@ -187,12 +187,12 @@ async fn host_keeps_answering_with_the_other_plugins() {
     let looping = e.rt.get("fault_loop").unwrap();
     let echo = e.rt.get("echo").unwrap();
     let a = text("a");
-    let a = HandlerInput::new(&a, None);
+    let a = HandlerInput::new(&a);
     let (l, r) = tokio::join!(looping.call(&a, deadline()), async {
         let mut n = 0;
         for i in 0..20 {
             if echo
-                .call(&HandlerInput::new(&text(&i.to_string()), None), deadline())
+                .call(&HandlerInput::new(&text(&i.to_string())), deadline())
                 .await
                 .is_ok()
             {
@@ -221,7 +221,7 @@ async fn spinning_plugins_do_not_hold_the_workers_other_calls_need() {
             let p = looping.clone();
             tokio::spawn(async move {
                 let msg = text(&format!("spin {i}"));
-                p.call(&HandlerInput::new(&msg, None), deadline()).await
+                p.call(&HandlerInput::new(&msg), deadline()).await
             })
         })
         .collect();
@@ -230,7 +230,7 @@ async fn spinning_plugins_do_not_hold_the_workers_other_calls_need() {
     let asked = Instant::now();
     let answer = tokio::spawn(async move {
         let msg = text("still here");
-        echo.call(&HandlerInput::new(&msg, None), deadline()).await
+        echo.call(&HandlerInput::new(&msg), deadline()).await
     })
     .await
     .unwrap();
@@ -284,20 +284,20 @@ async fn a_full_instance_pool_makes_calls_wait_and_sheds_those_out_of_time() {
     let echo = rt.load_file(&wasm("echo")).await.unwrap();
     let busy = tokio::spawn(async move {
         let msg = text("sleep:1000");
-        slow.call(&HandlerInput::new(&msg, None), deadline()).await
+        slow.call(&HandlerInput::new(&msg), deadline()).await
     });
     tokio::time::sleep(Duration::from_millis(200)).await;
     // The one instance is taken: a call that cannot wait long is shed...
     let msg = text("x");
     let short = Instant::now() + Duration::from_millis(200);
     let err = echo
-        .call(&HandlerInput::new(&msg, None), short)
+        .call(&HandlerInput::new(&msg), short)
         .await
         .unwrap_err();
     assert!(matches!(err, PluginError::Shed { .. }), "{err:?}");
     // ...and one that can, waits for it and answers.
     assert_eq!(
-        echo.call(&HandlerInput::new(&msg, None), deadline()).await,
+        echo.call(&HandlerInput::new(&msg), deadline()).await,
         Ok(PluginOutcome::Reply(Reply::Text("x".into())))
     );
     assert!(busy.await.unwrap().is_ok());

@@ -69,7 +69,7 @@ async fn a_thrown_javascript_error_is_a_panic_with_its_message_and_place() {
     let e = guest_env(Default::default());
     let p = load(&e, &wasm("fault-js")).await.unwrap();
     let r = p
-        .call_traced(&HandlerInput::new(&text("throw"), None), deadline())
+        .call_traced(&HandlerInput::new(&text("throw")), deadline())
         .await;
     assert!(
         r.stderr.contains("Stack:"),
@@ -96,7 +96,7 @@ async fn a_thrown_javascript_error_is_a_panic_with_its_message_and_place() {
 
     // A rejected promise and a thrown non-Error are reported the same way.
     let r = p
-        .call(&HandlerInput::new(&text("reject"), None), deadline())
+        .call(&HandlerInput::new(&text("reject")), deadline())
         .await;
     let (message, _) = panic_of(r);
     assert!(
@@ -104,7 +104,7 @@ async fn a_thrown_javascript_error_is_a_panic_with_its_message_and_place() {
         "{message}"
     );
     let r = p
-        .call(&HandlerInput::new(&text("throw-value"), None), deadline())
+        .call(&HandlerInput::new(&text("throw-value")), deadline())
         .await;
     assert_eq!(panic_of(r).0, "\"plugin bug: a bare string\"");
 }
@@ -114,7 +114,7 @@ async fn an_uncaught_python_exception_is_a_panic_with_its_exception_line_and_fra
     let e = guest_env(Default::default());
     let p = load(&e, &wasm("fault-py")).await.unwrap();
     let r = p
-        .call_traced(&HandlerInput::new(&text("throw"), None), deadline())
+        .call_traced(&HandlerInput::new(&text("throw")), deadline())
         .await;
     assert!(r.stderr.contains("Traceback"), "{}", r.stderr);
     let (message, trace) = panic_of(r.result);
@@ -137,7 +137,7 @@ async fn endless_loops_in_javascript_and_python_are_stopped_at_the_time_limit() 
         let p = load(&e, &wasm(name)).await.unwrap();
         let t = Instant::now();
         let err = p
-            .call(&HandlerInput::new(&text("loop"), None), deadline())
+            .call(&HandlerInput::new(&text("loop")), deadline())
             .await
             .unwrap_err();
         assert!(
@@ -146,9 +146,7 @@ async fn endless_loops_in_javascript_and_python_are_stopped_at_the_time_limit() 
         );
         assert!(t.elapsed() >= Duration::from_millis(200), "{name}");
         // The plugin still answers afterwards (a fresh instance).
-        let ok = p
-            .call(&HandlerInput::new(&text("hi"), None), deadline())
-            .await;
+        let ok = p.call(&HandlerInput::new(&text("hi")), deadline()).await;
         assert_eq!(text_of(ok), "hi", "{name}");
     }
 }
@@ -162,7 +160,7 @@ async fn allocation_bombs_in_javascript_and_python_hit_the_memory_limit() {
     for name in ["fault-js", "fault-py"] {
         let p = load(&e, &wasm(name)).await.unwrap();
         let r = p
-            .call_traced(&HandlerInput::new(&text("alloc"), None), deadline())
+            .call_traced(&HandlerInput::new(&text("alloc")), deadline())
             .await;
         match r.result {
             Err(PluginError::MemoryLimit { limit_mib: 32, .. }) => {}
@@ -207,7 +205,7 @@ async fn with_reuse_an_instance_serves_at_most_n_calls_and_keeps_its_globals() {
         let mut reused = Vec::new();
         for _ in 0..7 {
             let r = p
-                .call_traced(&HandlerInput::new(&text("count"), None), deadline())
+                .call_traced(&HandlerInput::new(&text("count")), deadline())
                 .await;
             reused.push(r.reused);
             counts.push(text_of(r.result));
@@ -223,9 +221,7 @@ async fn with_reuse_an_instance_serves_at_most_n_calls_and_keeps_its_globals() {
     let e = guest_env(Default::default());
     let p = load(&e, &wasm("fault-js")).await.unwrap();
     for _ in 0..2 {
-        let r = p
-            .call(&HandlerInput::new(&text("count"), None), deadline())
-            .await;
+        let r = p.call(&HandlerInput::new(&text("count")), deadline()).await;
         assert_eq!(text_of(r), "1");
     }
     assert_eq!(p.idle_instances(), 0);
@@ -238,33 +234,22 @@ async fn a_reused_instance_is_thrown_away_after_a_failure() {
     let e = guest_env(settings(&[("fault-js", fast.clone()), ("fault-py", fast)]));
     for name in ["fault-js", "fault-py"] {
         let p = load(&e, &wasm(name)).await.unwrap();
-        let count = async || {
-            text_of(
-                p.call(&HandlerInput::new(&text("count"), None), deadline())
-                    .await,
-            )
-        };
+        let count = async || text_of(p.call(&HandlerInput::new(&text("count")), deadline()).await);
         assert_eq!(count().await, "1", "{name}");
         assert_eq!(count().await, "2", "{name}");
         // A trap poisons the instance: the next call starts afresh.
-        let r = p
-            .call(&HandlerInput::new(&text("throw"), None), deadline())
-            .await;
+        let r = p.call(&HandlerInput::new(&text("throw")), deadline()).await;
         assert!(matches!(r, Err(PluginError::Panic { .. })), "{name}: {r:?}");
         assert_eq!(count().await, "1", "{name}: after a throw");
         assert_eq!(count().await, "2", "{name}");
         // So does a timeout, and a memory-limit hit.
-        let r = p
-            .call(&HandlerInput::new(&text("loop"), None), deadline())
-            .await;
+        let r = p.call(&HandlerInput::new(&text("loop")), deadline()).await;
         assert!(
             matches!(r, Err(PluginError::Timeout { .. })),
             "{name}: {r:?}"
         );
         assert_eq!(count().await, "1", "{name}: after a timeout");
-        let r = p
-            .call(&HandlerInput::new(&text("alloc"), None), deadline())
-            .await;
+        let r = p.call(&HandlerInput::new(&text("alloc")), deadline()).await;
         assert!(
             matches!(r, Err(PluginError::MemoryLimit { .. })),
             "{name}: {r:?}"
@@ -280,10 +265,7 @@ async fn reused_instances_are_never_shared_between_plugins_or_versions() {
     let a1 = load(&e, &a).await.unwrap();
     let b1 = load(&e, &b).await.unwrap();
     let count = async |p: &LoadedPlugin| {
-        text_of(
-            p.call(&HandlerInput::new(&text("count"), None), deadline())
-                .await,
-        )
+        text_of(p.call(&HandlerInput::new(&text("count")), deadline()).await)
     };
     assert_eq!(count(&a1).await, "1");
     assert_eq!(count(&a1).await, "2");
@@ -312,15 +294,13 @@ async fn idle_reused_instances_give_up_their_permits_to_other_plugins() {
     let y = load(&e, &y).await.unwrap();
     let echo = load(&e, &wasm("echo")).await.unwrap();
     for p in [&x, &y] {
-        let r = p
-            .call(&HandlerInput::new(&text("count"), None), deadline())
-            .await;
+        let r = p.call(&HandlerInput::new(&text("count")), deadline()).await;
         assert_eq!(text_of(r), "1");
         assert_eq!(p.idle_instances(), 1);
     }
     let r = tokio::time::timeout(
         Duration::from_secs(5),
-        echo.call(&HandlerInput::new(&text("still here"), None), deadline()),
+        echo.call(&HandlerInput::new(&text("still here")), deadline()),
     )
     .await
     .expect("a fresh instance is not kept waiting by idle ones");

@@ -31,7 +31,7 @@ fn status_kib(field: &str) -> u64 {
 /// RSS rose above the RSS before the call, in bytes.
 async fn call_measured(p: &LoadedPlugin, text_: &str) -> (Result<PluginOutcome, PluginError>, u64) {
     let msg = text(text_);
-    let input = HandlerInput::new(&msg, None);
+    let input = HandlerInput::new(&msg);
     // "5" resets the peak RSS to the current RSS (Linux ≥ 4.0).
     std::fs::write("/proc/self/clear_refs", "5").expect("reset VmHWM");
     let before = status_kib("VmRSS:");

@@ -15,7 +15,7 @@ use wxhost::protocol::Reply;
 async fn answer(e: &Env, id: &str, s: &str) -> Option<PluginOutcome> {
     let p = e.rt.get(id)?;
     Some(
-        p.call(&HandlerInput::new(&text(s), None), deadline())
+        p.call(&HandlerInput::new(&text(s)), deadline())
             .await
             .unwrap(),
     )
@@ -56,7 +56,7 @@ async fn add_replace_remove() {
     assert_eq!(answer(&e, "p", "one").await, Some(PluginOutcome::Pass));
     // A caller still holding the old version (an in-flight call) keeps it.
     assert_eq!(
-        old.call(&HandlerInput::new(&text("two"), None), deadline())
+        old.call(&HandlerInput::new(&text("two")), deadline())
             .await
             .unwrap(),
         PluginOutcome::Reply(Reply::Text("two".into()))
@@ -98,7 +98,7 @@ async fn broken_overwrite_keeps_the_working_version() {
     let seen = wait_for(&mut rx, |ev| is(ev, "failed", "b")).await;
     match seen.last().unwrap() {
         ReloadEvent::Failed { error, .. } => {
-            assert!(error.contains("wechat:plugin@1.0.0"), "{error}")
+            assert!(error.contains("wechat:plugin@2.0.0"), "{error}")
         }
         _ => unreachable!(),
     }
@@ -212,7 +212,7 @@ async fn restart_uses_the_compiled_artifact_cache() {
     let p = rt2.get("echo").unwrap();
     assert!(p.from_cache());
     assert_eq!(
-        p.call(&HandlerInput::new(&text("c"), None), deadline())
+        p.call(&HandlerInput::new(&text("c")), deadline())
             .await
             .unwrap(),
         PluginOutcome::Reply(Reply::Text("c".into()))
@@ -373,7 +373,7 @@ async fn a_fifo_in_the_plugins_dir_never_blocks_other_reloads() {
 async fn answer_rt(rt: &wxhost::plugin::Runtime, id: &str, s: &str) -> Option<PluginOutcome> {
     let p = rt.get(id)?;
     Some(
-        p.call(&HandlerInput::new(&text(s), None), deadline())
+        p.call(&HandlerInput::new(&text(s)), deadline())
             .await
             .unwrap(),
     )

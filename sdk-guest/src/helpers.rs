@@ -34,9 +34,20 @@ pub mod log {
 /// The plugin's own persistent key-value store (keys up to 256 bytes, values
 /// up to 64 KiB, within the plugin's quota: writes past it return an error).
 pub mod kv {
-    use crate::bindings::wechat::plugin::host;
+    use crate::bindings::wechat::plugin::host::{self, KvError};
 
+    /// The value, `None` if absent. A store failure is not absence: it
+    /// aborts this call (the host then offers the message to the next
+    /// plugin); use [`try_get`] to handle it yourself.
     pub fn get(key: &str) -> Option<Vec<u8>> {
+        match host::kv_get(key) {
+            Ok(v) => v,
+            Err(e) => panic!("kv get {key:?} failed: {}", message(e)),
+        }
+    }
+    /// The value, `Ok(None)` if absent, `Err` if the store failed or the
+    /// key is invalid.
+    pub fn try_get(key: &str) -> Result<Option<Vec<u8>>, KvError> {
         host::kv_get(key)
     }
     /// The value as UTF-8 text (`None` if absent or not UTF-8).
@@ -44,22 +55,29 @@ pub mod kv {
         get(key).and_then(|v| String::from_utf8(v).ok())
     }
     pub fn set(key: &str, value: &[u8]) -> Result<(), String> {
-        host::kv_set(key, value)
+        host::kv_set(key, value).map_err(message)
     }
     pub fn set_string(key: &str, value: &str) -> Result<(), String> {
         set(key, value.as_bytes())
     }
     pub fn delete(key: &str) -> Result<(), String> {
-        host::kv_delete(key)
+        host::kv_delete(key).map_err(message)
     }
     /// Adds one to a decimal counter (absent = 0) and returns the new
     /// value; atomic in the host, so concurrent messages never lose a count.
     pub fn incr(key: &str) -> Result<i64, String> {
-        host::kv_incr(key, 1)
+        incr_by(key, 1)
     }
     /// Adds `delta` (may be negative) to a decimal counter; see [`incr`].
     pub fn incr_by(key: &str, delta: i64) -> Result<i64, String> {
-        host::kv_incr(key, delta)
+        host::kv_incr(key, delta).map_err(message)
+    }
+
+    /// The error's text (the SDK's `Result<_, String>` helpers).
+    pub fn message(e: KvError) -> String {
+        match e {
+            KvError::Refused(m) | KvError::Unavailable(m) => m,
+        }
     }
 }
 

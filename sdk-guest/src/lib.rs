@@ -20,7 +20,11 @@
 //! Build with `cargo build --target wasm32-wasip2` (crate-type `cdylib`); the
 //! result is a component the host loads from its plugins directory.
 //!
-//! The bindings are for `wechat:plugin@0.2.0`.
+//! The bindings are for `wechat:plugin@1.0.0`: the component exports one
+//! `handle` function and this SDK calls the [`Plugin`] method for the
+//! message's kind. A plugin built with it keeps loading on every later 1.x
+//! host (docs/wit-versioning.md); kinds added after 1.0 reach its
+//! [`Plugin::handle_event`] or [`Plugin::handle_unsupported`].
 //!
 //! Every call runs in a fresh instance: globals do not survive between
 //! messages. Keep state with [`kv`].
@@ -31,7 +35,7 @@
 
 use std::marker::PhantomData;
 
-/// The raw bindings generated from `wit/plugin.wit` (`wechat:plugin@0.2.0`).
+/// The raw bindings generated from `wit/plugin.wit` (`wechat:plugin@1.0.0`).
 pub mod bindings {
     wit_bindgen::generate!({
         world: "plugin",
@@ -43,6 +47,8 @@ pub mod bindings {
 }
 
 mod helpers;
+/// Why a kv call failed ([`kv::try_get`]).
+pub use bindings::wechat::plugin::host::KvError;
 pub use helpers::{config, kv, log, wechat};
 
 pub mod web;
@@ -59,33 +65,52 @@ pub mod prelude {
     pub use crate::{Plugin, config, kv, log};
 }
 
-/// The one list of typed handlers: `message` ones fall back to
-/// [`Plugin::handle_unsupported`], `event` ones to [`Plugin::handle_event`].
-/// Adding a kind to the WIT adds one line here; the [`Plugin`] defaults and
-/// the generated `Guest` forwarding both come from it.
+/// The one list of typed handlers, each with its `message` case:
+/// `message` ones fall back to [`Plugin::handle_unsupported`], `event` ones
+/// to [`Plugin::handle_event`]. Adding a kind to the WIT adds one line here;
+/// the [`Plugin`] defaults and the dispatch of `handle` both come from it.
 macro_rules! with_handlers {
     ($then:ident) => {
         $then! {
-            message handle_text(TextMessage);
-            message handle_image(ImageMessage);
-            message handle_voice(VoiceMessage);
-            message handle_video(VideoMessage);
-            message handle_shortvideo(VideoMessage);
-            message handle_location(LocationMessage);
-            message handle_link(LinkMessage);
-            event handle_event_subscribe(SubscribeEvent);
-            event handle_event_unsubscribe();
-            event handle_event_scan(ScanEvent);
-            event handle_event_location(LocationEvent);
-            event handle_event_click(ClickEvent);
-            event handle_event_view(ViewEvent);
-            event handle_event_scancode_push(ScancodeEvent);
-            event handle_event_scancode_waitmsg(ScancodeEvent);
-            event handle_event_pic_sysphoto(PicEvent);
-            event handle_event_pic_photo_or_album(PicEvent);
-            event handle_event_pic_weixin(PicEvent);
-            event handle_event_location_select(LocationSelectEvent);
-            event handle_event_subscribe_msg_popup(SubscribeMsgPopupEvent);
+            message handle_text(TextMessage) = Text;
+            message handle_image(ImageMessage) = Image;
+            message handle_voice(VoiceMessage) = Voice;
+            message handle_video(VideoMessage) = Video;
+            message handle_shortvideo(VideoMessage) = Shortvideo;
+            message handle_location(LocationMessage) = Location;
+            message handle_link(LinkMessage) = Link;
+            event handle_event_subscribe(SubscribeEvent) = EventSubscribe;
+            event handle_event_unsubscribe() = EventUnsubscribe;
+            event handle_event_scan(ScanEvent) = EventScan;
+            event handle_event_location(LocationEvent) = EventLocation;
+            event handle_event_click(ClickEvent) = EventClick;
+            event handle_event_view(ViewEvent) = EventView;
+            event handle_event_scancode_push(ScancodeEvent) = EventScancodePush;
+            event handle_event_scancode_waitmsg(ScancodeEvent) = EventScancodeWaitmsg;
+            event handle_event_pic_sysphoto(PicEvent) = EventPicSysphoto;
+            event handle_event_pic_photo_or_album(PicEvent) = EventPicPhotoOrAlbum;
+            event handle_event_pic_weixin(PicEvent) = EventPicWeixin;
+            event handle_event_location_select(LocationSelectEvent) = EventLocationSelect;
+            event handle_event_subscribe_msg_popup(SubscribeMsgPopupEvent) = EventSubscribeMsgPopup;
+            event handle_event_subscribe_msg_change(SubscribeMsgChangeEvent) = EventSubscribeMsgChange;
+            event handle_event_subscribe_msg_sent(SubscribeMsgSentEvent) = EventSubscribeMsgSent;
+            event handle_event_template_send_job_finish(TemplateSendJobFinishEvent) = EventTemplateSendJobFinish;
+            event handle_event_mass_send_job_finish(MassSendJobFinishEvent) = EventMassSendJobFinish;
+        }
+    };
+}
+
+/// One case of `handle`'s dispatch: returns the handler's reply if `msg` is
+/// that case (a statement, as macros cannot expand to match arms).
+macro_rules! dispatch_case {
+    ($p:ident, $ctx:ident, $msg:ident, $case:ident, $name:ident, $ty:ty) => {
+        if let Message::$case(payload) = $msg {
+            return $p::$name(&$ctx, payload);
+        }
+    };
+    ($p:ident, $ctx:ident, $msg:ident, $case:ident, $name:ident) => {
+        if let Message::$case = $msg {
+            return $p::$name(&$ctx);
         }
     };
 }
@@ -101,7 +126,7 @@ macro_rules! fallback {
 }
 
 macro_rules! plugin_trait {
-    ($($cat:ident $name:ident($($ty:ty)?);)*) => {
+    ($($cat:ident $name:ident($($ty:ty)?) = $case:ident;)*) => {
         /// A plugin. Implement [`Plugin::describe`] and the handlers for the
         /// kinds you declare; every other handler falls back:
         /// a specific event → [`Plugin::handle_event`] →
@@ -134,25 +159,15 @@ macro_rules! plugin_trait {
             fn describe() -> PluginInfo {
                 P::describe()
             }
-            $(
-                fn $name(ctx: Context $(, payload: $ty)?) -> Reply {
-                    P::$name(&ctx $(, same::<$ty>(payload))?)
+            fn handle(ctx: Context, msg: Message) -> Reply {
+                $( dispatch_case!(P, ctx, msg, $case, $name $(, $ty)?); )*
+                match msg {
+                    Message::Event(ev) => P::handle_event(&ctx, ev),
+                    _ => P::handle_unsupported(&ctx),
                 }
-            )*
-            fn handle_event(ctx: Context, ev: EventMessage) -> Reply {
-                P::handle_event(&ctx, ev)
-            }
-            fn handle_unsupported(ctx: Context) -> Reply {
-                P::handle_unsupported(&ctx)
             }
         }
     };
-}
-
-/// Lets the forwarding macro mention a handler's payload type.
-#[inline(always)]
-fn same<T>(t: T) -> T {
-    t
 }
 
 with_handlers!(plugin_trait);
@@ -263,7 +278,7 @@ pub struct Export<P>(PhantomData<P>);
 use bindings::exports::wechat::plugin::handler::Guest;
 
 /// Exports a [`Plugin`] implementation as this component's
-/// `wechat:plugin/handler@0.2.0`. Use once, at the crate root.
+/// `wechat:plugin/handler@1.0.0`. Use once, at the crate root.
 #[macro_export]
 macro_rules! export_plugin {
     ($plugin:ty) => {

@@ -1,7 +1,8 @@
 // Thin wrappers over `wechat:plugin/host`: structured logs, the plugin's own
 // key-value store and its configuration. Errors the WIT returns as
-// `result<_, string>` arrive from componentize-js as thrown values; they are
-// rethrown here as `KvError` with the host's message.
+// `result<_, kv-error>` arrive from componentize-js as thrown values whose
+// `payload` is the `kv-error` (`{ tag: "refused" | "unavailable", val }`);
+// they are rethrown here as `KvError` with the host's message.
 import { host, webApi } from "./wit.js";
 
 const encoder = new TextEncoder();
@@ -29,12 +30,18 @@ export const log = {
   log: (level, message, fields) => host.log(level, String(message), pairs(fields)),
 };
 
-/** A kv-set / kv-delete the host refused (key or value too large, storage error). */
+/**
+ * A kv call that failed: `reason` is `refused` (a limit, the quota, not a
+ * counter: the same call fails again) or `unavailable` (the store failed;
+ * for `get`, whether the key exists is not known).
+ */
 export class KvError extends Error {
   constructor(op, key, cause) {
-    const detail = typeof cause?.payload === "string" ? cause.payload : String(cause?.message ?? cause);
+    const p = cause?.payload;
+    const detail = typeof p === "string" ? p : typeof p?.val === "string" ? p.val : String(cause?.message ?? cause);
     super(`kv ${op} ${JSON.stringify(key)}: ${detail}`);
     this.name = "KvError";
+    this.reason = typeof p?.tag === "string" ? p.tag : "unavailable";
   }
 }
 
@@ -48,11 +55,11 @@ function hostCall(op, key, f) {
 
 /** The plugin's own persistent key-value store (values up to 64 KiB). */
 export const kv = {
-  /** The value's bytes, or `undefined`. */
-  get: (key) => host.kvGet(key),
-  /** The value as UTF-8 text (`undefined` if absent or not UTF-8). */
+  /** The value's bytes, or `undefined` if absent. Throws `KvError` if the store failed. */
+  get: (key) => hostCall("get", key, () => host.kvGet(key)),
+  /** The value as UTF-8 text (`undefined` if absent or not UTF-8). Throws `KvError`. */
   getString(key) {
-    const v = host.kvGet(key);
+    const v = hostCall("get", key, () => host.kvGet(key));
     if (v === undefined) return undefined;
     try {
       return decoder.decode(v);

@@ -1,9 +1,10 @@
 // Types of the JavaScript SDK for TypeScript authors and editors (the SDK is
 // plain JavaScript). WIT types come from ../types/wit (generated from wit/),
-// through wit.d.ts; the handler names are derived from the generated `handleX`
-// exports, so a new WIT kind needs nothing here.
+// through wit.d.ts; the handler names are derived from the cases of the
+// generated `Message` variant, so a new WIT kind needs nothing here.
 import type { T, W, H, HandlerExports } from "./wit.js";
-type Tail<A extends unknown[]> = A extends [unknown, ...infer R] ? R : [];
+/** `event-subscribe` → `eventSubscribe`. */
+type Camel<S extends string> = S extends `${infer A}-${infer B}` ? `${A}${Capitalize<Camel<B>>}` : S;
 
 export type Kind = T.Kind;
 export type Reply = T.Reply;
@@ -23,6 +24,12 @@ export type ScanEvent = T.ScanEvent;
 export type ScancodeEvent = T.ScancodeEvent;
 export type SubscribeEvent = T.SubscribeEvent;
 export type SubscribeMsgPopupEvent = T.SubscribeMsgPopupEvent;
+export type SubscribeMsgChangeEvent = T.SubscribeMsgChangeEvent;
+export type SubscribeMsgSentEvent = T.SubscribeMsgSentEvent;
+export type TemplateSendJobFinishEvent = T.TemplateSendJobFinishEvent;
+export type MassSendJobFinishEvent = T.MassSendJobFinishEvent;
+export type Message = T.Message;
+export type Account = T.Account;
 export type TextMessage = T.TextMessage;
 export type VideoMessage = T.VideoMessage;
 export type VideoReply = T.VideoReply;
@@ -45,10 +52,10 @@ export type HandlerResult = Reply | undefined | Promise<Reply | undefined>;
 
 /** Handlers by kind in camelCase: `text`, `eventSubscribe`, ..., `event`, `unsupported`. */
 export type Handlers = {
-  [K in keyof HandlerExports as K extends `handle${infer R}` ? Uncapitalize<R> : never]?: (
+  [M in T.Message as Camel<M["tag"]>]?: (
     this: PluginSpec,
     ctx: Context,
-    ...payload: Tail<Parameters<HandlerExports[K]>>
+    ...payload: M extends { val: infer V } ? [V] : []
   ) => HandlerResult;
 };
 

@@ -1,14 +1,15 @@
-// The one list of message kinds (WIT `kind`, in WIT order) and where each
-// falls back when the plugin has no handler for it. Everything else in the
-// SDK — the exported `handle-*` functions, the handler names authors use,
-// the checks in `describe` — is derived from this list, so a new WIT kind is
-// one line here.
+// The one list of message kinds (WIT `kind` and the cases of `message`, in
+// WIT order) and where each falls back when the plugin has no handler for
+// it. Everything else in the SDK — the dispatch of the `handle` export, the
+// handler names authors use, the checks in `describe` — is derived from this
+// list, so a new WIT kind is one line here.
 //
 // [wit kind, fallback, payload]
 //   fallback: "event" (a specific event → the generic `event` handler) or
 //             "unsupported" (a typed message → `unsupported`); `event` itself
 //             falls back to `unsupported`, and `unsupported` to pass.
-//   payload:  false when the WIT handler takes only `ctx`.
+//   payload:  false when the `message` case carries nothing (the handler
+//             takes only `ctx`).
 export const KINDS = [
   ["text", "unsupported"],
   ["image", "unsupported"],
@@ -30,6 +31,10 @@ export const KINDS = [
   ["event-pic-weixin", "event"],
   ["event-location-select", "event"],
   ["event-subscribe-msg-popup", "event"],
+  ["event-subscribe-msg-change", "event"],
+  ["event-subscribe-msg-sent", "event"],
+  ["event-template-send-job-finish", "event"],
+  ["event-mass-send-job-finish", "event"],
   ["event", "unsupported"],
   ["unsupported", null, false],
 ].map(([kind, fallback, payload = true]) => ({
@@ -38,8 +43,6 @@ export const KINDS = [
   payload,
   /** The author's handler name: `event-subscribe` → `eventSubscribe`. */
   handler: kind.replace(/-([a-z])/g, (_, c) => c.toUpperCase()),
-  /** The WIT export as componentize-js names it: `handleEventSubscribe`. */
-  export: "handle" + kind.replace(/(^|-)([a-z])/g, (_, __, c) => c.toUpperCase()),
 }));
 
 /** Kind records by WIT name. */

@@ -1,6 +1,7 @@
 // definePlugin: turns an author's plugin object into the `handler` export
-// componentize-js expects (`describe` + one `handleX` per WIT kind), with the
-// same fallback chain as the Rust SDK: a specific event → `event` →
+// componentize-js expects (`describe` + `handle(ctx, message)`, WIT 1.0),
+// calling the author's handler for the message's case with the same
+// fallback chain as the Rust SDK: a specific event → `event` →
 // `unsupported` → pass; a typed message → `unsupported` → pass.
 import { BY_KIND, KINDS } from "./kinds.js";
 import { Reply } from "./reply.js";
@@ -115,9 +116,14 @@ export function definePlugin(spec) {
     return Reply.pass();
   }
 
-  const exports = { describe: () => info ?? plugInfo(spec) };
-  for (const k of KINDS) {
-    exports[k.export] = (ctx, payload) => run(k, Object.defineProperties(ctx, contextHelpers), payload);
-  }
-  return exports;
+  return {
+    describe: () => info ?? plugInfo(spec),
+    // `msg` is the WIT `message` variant, `{ tag, val }`. A case this SDK
+    // does not know (a newer WIT's, which a 1.0 component never receives)
+    // would go where unknown things go.
+    handle(ctx, msg) {
+      const k = BY_KIND.get(msg.tag) ?? UNSUPPORTED;
+      return run(k, Object.defineProperties(ctx, contextHelpers), msg.val);
+    },
+  };
 }

@@ -13,7 +13,10 @@ globalThis.wxhostFake = {
   },
   host: {
     log: () => {},
-    kvGet: (k) => store.get(k),
+    kvGet: (k) => {
+      if (k === "down") throw { payload: { tag: "unavailable", val: "storage unavailable: down" } };
+      return store.get(k);
+    },
     kvSet: (k, v) => {
       if (v.length > 4) throw { payload: "value too large" };
       store.set(k, v);
@@ -36,9 +39,11 @@ globalThis.wxhostFake = {
 const { definePlugin, Reply, KINDS, kv, KvError, wechat, WechatError } = await import("../src/index.js");
 
 const ctx = () => ({ event: "CLICK", fields: [["EventKey", "K1"]], msgType: "event" });
-const call = (h, k) => (k.payload ? h[k.export](ctx(), k.kind === "event" ? { event: "E", key: "k" } : {}) : h[k.export](ctx()));
+const call = (h, k) =>
+  h.handle(ctx(), k.payload ? { tag: k.kind, val: k.kind === "event" ? { event: "E", key: "k" } : {} } : { tag: k.kind });
+const text = (content) => ({ tag: "text", val: { content } });
 
-test("every kind has an export; nothing defined passes", () => {
+test("every kind reaches handle; nothing defined passes", () => {
   const h = definePlugin({ describe: { name: "p" } });
   for (const k of KINDS) assert.deepEqual(call(h, k), Reply.pass(), k.kind);
   assert.deepEqual(h.describe(), { name: "p", version: "0.0.0", priority: 0, handles: [] });
@@ -62,9 +67,9 @@ test("undefined passes, promises settle, other values are a TypeError", async ()
     describe: { name: "p", handles: ["text"] },
     text: (c, m) => (m.content === "a" ? Promise.resolve(Reply.none()) : m.content === "b" ? 42 : undefined),
   });
-  assert.deepEqual(h.handleText(ctx(), { content: "x" }), Reply.pass());
-  assert.deepEqual(await h.handleText(ctx(), { content: "a" }), Reply.none());
-  assert.throws(() => h.handleText(ctx(), { content: "b" }), TypeError);
+  assert.deepEqual(h.handle(ctx(), text("x")), Reply.pass());
+  assert.deepEqual(await h.handle(ctx(), text("a")), Reply.none());
+  assert.throws(() => h.handle(ctx(), text("b")), TypeError);
 });
 
 test("an error escaping a handler carries its name in the message (all stderr shows)", async () => {
@@ -75,8 +80,8 @@ test("an error escaping a handler carries its name in the message (all stderr sh
       throw new RangeError("r");
     },
   });
-  assert.throws(() => h.handleText(ctx(), {}), (e) => e instanceof TypeError && e.message.startsWith("TypeError: "));
-  await assert.rejects(h.handleImage(ctx(), {}), (e) => e.message === "RangeError: r");
+  assert.throws(() => h.handle(ctx(), { tag: "text", val: {} }), (e) => e instanceof TypeError && e.message.startsWith("TypeError: "));
+  await assert.rejects(h.handle(ctx(), { tag: "image", val: {} }), (e) => e.message === "RangeError: r");
 });
 
 test("unknown kinds fail at definePlugin (build time)", () => {
@@ -88,6 +93,9 @@ test("kv and wechat wrappers", () => {
   assert.equal(kv.incr("n", 2), 3);
   assert.equal(kv.getString("n"), "3");
   assert.throws(() => kv.set("big", "12345"), (e) => e instanceof KvError && /value too large/.test(e.message));
+  // A store failure on get is an error, not absence.
+  assert.equal(kv.get("absent"), undefined);
+  assert.throws(() => kv.get("down"), (e) => e instanceof KvError && e.reason === "unavailable" && /down/.test(e.message));
   assert.throws(() => wechat.getUserInfo("o"), (e) => e instanceof WechatError && e.code === -2 && e.notGranted);
 });
 

@@ -8,15 +8,16 @@ from wit_world.imports import host, types
 import wxhost_sdk
 from wxhost_sdk import KINDS, Kind, Plugin, Reply, kv
 
-CTX = types.Context("gh_x", "o_user", 1, None, "event", "CLICK", [("EventKey", "K1")], "<xml/>")
+CTX = types.Context(types.Account("default", "wx1", "gh_x"), "gh_x", "o_user", 1, None, "event",
+                    "CLICK", [("EventKey", "K1")], "<xml/>")
 PAYLOAD = object()  # handlers that fall back ignore their payload
 
 
 def call(plugin, kind):
+    """Through the WIT export, as the host calls it."""
     k = wxhost_sdk.kinds.BY_NAME[kind]
-    method = getattr(plugin, k.method)
     payload = CTX.event_message() if kind == "event" else PAYLOAD
-    return method(CTX, payload) if k.payload else method(CTX)
+    return plugin.handle(CTX, k.case(payload) if k.payload else k.case())
 
 
 class Fallbacks(unittest.TestCase):
@@ -72,8 +73,13 @@ class Fallbacks(unittest.TestCase):
     def test_every_wit_handler_exists(self):
         # The generated Handler protocol lists every export the world needs.
         from wit_world.exports import Handler
-        wanted = {n for n in vars(Handler) if n.startswith("handle_") or n == "describe"}
+        wanted = {n for n in vars(Handler) if n.startswith("handle") or n == "describe"}
         self.assertEqual(wanted - set(dir(Plugin)), set())
+        self.assertIn("handle", wanted)
+
+    def test_every_message_case_has_a_kind(self):
+        cases = {c for n, c in vars(types).items() if n.startswith("Message_")}
+        self.assertEqual(cases, set(wxhost_sdk.kinds.BY_CASE))
 
 
 class Helpers(unittest.TestCase):
@@ -93,6 +99,20 @@ class Helpers(unittest.TestCase):
         self.assertEqual(kv.incr("n"), 1)
         self.assertEqual(kv.incr("n", 5), 6)
         self.assertEqual(store["n"], 6)
+
+    def test_kv_get_failure_is_an_error_not_absence(self):
+        from componentize_py_types import Err
+
+        def kv_get(key):
+            if key == "down":
+                raise Err(host.KvError_Unavailable("storage unavailable: down"))
+            return None
+
+        host.kv_get = kv_get
+        self.assertIsNone(kv.get("absent"))
+        with self.assertRaises(wxhost_sdk.KvError) as e:
+            kv.get("down")
+        self.assertEqual(e.exception.reason, "unavailable")
 
 
     def test_web_jssdk_config_raises_the_hosts_refusal(self):

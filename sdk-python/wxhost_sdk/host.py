@@ -38,7 +38,20 @@ log = _Log()
 
 
 class KvError(Exception):
-    """A kv set/delete the host refused (key or value too large, storage error)."""
+    """A kv call that failed: ``reason`` is ``refused`` (a limit, the quota,
+    not a counter: the same call fails again) or ``unavailable`` (the store
+    failed; for ``get``, whether the key exists is not known)."""
+
+    def __init__(self, message: str, reason: str = "unavailable"):
+        super().__init__(message)
+        self.reason = reason
+
+
+def _kv_error(op: str, key: str, e: "Err") -> KvError:
+    err = e.value
+    if isinstance(err, host.KvError_Refused):
+        return KvError(f"kv {op} {key!r}: {err.value}", "refused")
+    return KvError(f"kv {op} {key!r}: {getattr(err, 'value', err)}", "unavailable")
 
 
 class _Kv:
@@ -46,12 +59,17 @@ class _Kv:
 
     @staticmethod
     def get(key: str) -> Optional[bytes]:
-        return host.kv_get(key)
+        """The value, None if absent; raises ``KvError`` if the store failed
+        (a failure is not absence)."""
+        try:
+            return host.kv_get(key)
+        except Err as e:
+            raise _kv_error("get", key, e) from None
 
     @staticmethod
     def get_string(key: str) -> Optional[str]:
         """The value as UTF-8 text (None if absent or not UTF-8)."""
-        v = host.kv_get(key)
+        v = _Kv.get(key)
         try:
             return None if v is None else v.decode("utf-8")
         except UnicodeDecodeError:
@@ -62,14 +80,14 @@ class _Kv:
         try:
             host.kv_set(key, value.encode("utf-8") if isinstance(value, str) else bytes(value))
         except Err as e:
-            raise KvError(f"kv set {key!r}: {e.value}") from None
+            raise _kv_error("set", key, e) from None
 
     @staticmethod
     def delete(key: str) -> None:
         try:
             host.kv_delete(key)
         except Err as e:
-            raise KvError(f"kv delete {key!r}: {e.value}") from None
+            raise _kv_error("delete", key, e) from None
 
     @staticmethod
     def incr(key: str, delta: int = 1) -> int:
@@ -78,7 +96,7 @@ class _Kv:
         try:
             return host.kv_incr(key, delta)
         except Err as e:
-            raise KvError(f"kv incr {key!r}: {e.value}") from None
+            raise _kv_error("incr", key, e) from None
 
 
 kv = _Kv()

@@ -1,14 +1,15 @@
-"""``Plugin``: the base class a Python plugin subclasses. Its methods are the
-WIT ``handler`` exports (``describe``, ``handle_text``, ...), so the subclass
-itself is what componentize-py exports (``Handler = MyPlugin``). Handlers not
-overridden fall back like the Rust SDK: a specific event → ``handle_event`` →
+"""``Plugin``: the base class a Python plugin subclasses. It implements the
+WIT 1.0 ``handler`` exports (``describe``, ``handle``), so the subclass itself
+is what componentize-py exports (``Handler = MyPlugin``); ``handle`` calls the
+method for the message's kind (``handle_text``, ...). Handlers not overridden
+fall back like the Rust SDK: a specific event → ``handle_event`` →
 ``handle_unsupported`` → pass; a typed message → ``handle_unsupported`` → pass.
 """
 from typing import List, Optional
 
 from wit_world.imports import types
 
-from .kinds import BY_NAME, EVENT, KINDS, UNSUPPORTED
+from .kinds import BY_CASE, BY_NAME, EVENT, KINDS, UNSUPPORTED
 from .reply import REPLY_TYPES, Reply
 
 
@@ -92,6 +93,12 @@ class Plugin:
                 setattr(cls, k.method, _checked(k, h))
                 overridden.append(k.name)
         cls._overridden = overridden
+
+    def handle(self, ctx: types.Context, msg: types.Message) -> types.Reply:
+        """The WIT export: calls the handler for ``msg``'s case."""
+        k = BY_CASE.get(type(msg), BY_NAME[UNSUPPORTED])
+        method = getattr(self, k.method)
+        return method(ctx, msg.value) if k.payload else method(ctx)
 
     def describe(self) -> types.PluginInfo:
         names = self.handles if self.handles is not None else self._overridden

@@ -113,6 +113,18 @@ async fn three_accounts_each_answer_with_their_own_keys_plugins_and_kv() {
     let (_, reply) = shop.push(&host, &at(SHOP_APP_ID), "kv:get:colour", 4).await;
     assert!(reply.contains("value red"), "{reply}");
 
+    // The plugin sees the account it serves (the WIT 1.0 context).
+    let (_, reply) = shop.push(&host, &at(SHOP_APP_ID), "account", 31).await;
+    assert!(
+        reply.contains(&format!("account shop {SHOP_APP_ID} gh_test")),
+        "{reply}"
+    );
+    let (_, reply) = default.push(&host, &host.url, "account", 32).await;
+    assert!(
+        reply.contains(&format!("account default {APP_ID} gh_test")),
+        "{reply}"
+    );
+
     // The same plugin, the same key, another account: nothing there.
     let (_, reply) = default.push(&host, &host.url, "kv:get:colour", 5).await;
     assert!(reply.contains("no value"), "{reply}");

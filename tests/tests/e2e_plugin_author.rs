@@ -165,8 +165,8 @@ fn plugin_check_refuses_a_wrong_wit_version_and_prints_what_a_good_component_dec
     assert!(!o.status.success(), "{}", show(&o));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
-        err.contains("built against wechat:plugin@1.0.0")
-            && err.contains("this host supports wechat:plugin@0.2.x"),
+        err.contains("built against wechat:plugin@2.0.0")
+            && err.contains("this host supports wechat:plugin@0.2.x and @1.0.x"),
         "{}",
         show(&o)
     );
@@ -180,8 +180,9 @@ fn plugin_check_refuses_a_wrong_wit_version_and_prints_what_a_good_component_dec
     for want in [
         "loads as plugin echo-js",
         "plugin   echo-js 0.1.0 (priority 0, handles [text])",
-        "exports  wechat:plugin/handler@0.2.0",
-        "wechat:plugin/wechat@0.2.0",
+        "exports  wechat:plugin/handler@1.0.0",
+        "wit      wechat:plugin@1.0",
+        "wechat:plugin/wechat@1.0.0",
         "needs its capability granted",
     ] {
         assert!(out.contains(want), "missing {want:?}: {}", show(&o));

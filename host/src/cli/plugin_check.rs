@@ -11,6 +11,7 @@ use anyhow::Context as _;
 
 use super::plugin_run::{ms, runtime, runtime_config};
 use crate::config::Config;
+use crate::plugin::{V1_MINOR, WitVersion};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct PluginCheckCommand {
@@ -57,6 +58,7 @@ impl PluginCheckCommand {
                 "warning  it declares no kinds in describe(): the server never calls it"
             )?;
         }
+        writeln!(out, "wit      {}", wit_line(p.wit_version()))?;
         writeln!(out, "exports  {}", p.exports().join(", "))?;
         let imports = p.imports();
         let (wasi, own): (Vec<&String>, Vec<&String>) =
@@ -87,6 +89,16 @@ impl PluginCheckCommand {
                  (plugin.{id}.capabilities: customer-message, user-info, qrcode)"
             )?;
         }
+        let granted: Vec<String> = p.capabilities().iter().map(|c| c.to_string()).collect();
+        writeln!(
+            out,
+            "grants   {}",
+            if granted.is_empty() {
+                "no capabilities granted".to_owned()
+            } else {
+                granted.join(", ")
+            }
+        )?;
         writeln!(
             out,
             "load     {} ({:.1} MB, {}; sha256 {})",
@@ -110,5 +122,21 @@ impl PluginCheckCommand {
             }
         )?;
         Ok(())
+    }
+}
+
+/// The WIT version a component targets, and what that means on this host.
+fn wit_line(version: Option<WitVersion>) -> String {
+    match version {
+        Some(WitVersion::V1) => format!(
+            "{} (current; this host runs it, and every 1.x host after it will)",
+            WitVersion::V1
+        ),
+        Some(WitVersion::V0_2) => format!(
+            "{} (this host runs it through its 0.2 conversions; rebuild against \
+             1.{V1_MINOR} for the account, typed receipts and kv errors)",
+            WitVersion::V0_2
+        ),
+        None => "none of wechat:plugin (a page-only component)".to_owned(),
     }
 }

@@ -163,7 +163,7 @@ impl PluginRunCommand {
             },
             &plugin.sha256()[..16]
         )?;
-        let input = HandlerInput::new(&msg, None);
+        let input = HandlerInput::new(&msg).with_account(rt.config().account.clone());
         let kind = input.kind;
         writeln!(
             out,

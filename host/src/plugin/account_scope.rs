@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use super::{HostServices, LoadedPlugin};
+use super::{AccountInfo, HostServices, LoadedPlugin};
 use crate::config::Capability;
 
 /// One account, as plugin calls see it.
@@ -33,6 +33,14 @@ pub struct AccountGrants {
 }
 
 impl AccountScope {
+    /// Its name and AppID, as the plugin sees them (the WIT `account`).
+    pub fn info(&self) -> AccountInfo {
+        AccountInfo {
+            name: self.name.clone(),
+            app_id: self.app_id.clone(),
+        }
+    }
+
     /// Whether plugin `id` serves this account.
     pub fn serves(&self, id: &str) -> bool {
         self.plugins.as_ref().is_none_or(|p| p.contains(id))

@@ -19,10 +19,9 @@ use std::time::{Duration, Instant};
 use wasmtime::{Store, Trap, UpdateDeadline};
 
 use super::account_scope::AccountScope;
-use super::bindings::wechat::plugin::types as wit;
 use super::engine::EPOCH_TICK;
 use super::guest_failure::GuestFailure;
-use super::handler::{HandlerInput, call_export, call_handler};
+use super::handler::{HandlerInput, call_describe, call_handler};
 use super::loaded::{LoadedPlugin, PluginCode, PluginInfo};
 use super::log_buffer::{LogLine, printable};
 use super::reuse::{self, Warm};
@@ -313,12 +312,10 @@ impl PluginCode {
                 &self.inner.default_account,
                 deadline,
                 InstanceUse::Fresh,
-                async |i, s| {
-                    call_export::<(), (wit::PluginInfo,)>(s, i, &exports.describe, ()).await
-                },
+                async |i, s| call_describe(i, exports, s).await,
             )
             .await;
-        PluginInfo::try_from(r?.0).map_err(PluginError::InvalidReply)
+        PluginInfo::try_from(r?).map_err(PluginError::InvalidReply)
     }
 }
 

@@ -13,7 +13,7 @@ use wasmtime::{
     Config, Enabled, Engine, EngineWeak, InstanceAllocationStrategy, PoolingAllocationConfig,
 };
 
-use super::bindings::wechat::plugin::{host, web, wechat};
+use super::bindings::{v0_2, v1};
 use super::host_ctx::HostCtx;
 use super::state::CallState;
 use super::web_ctx::WebCtx;
@@ -77,9 +77,20 @@ pub(crate) fn build(instances: u32) -> anyhow::Result<EngineParts> {
     // Page plugins' `wasi:http/types` (their requests and responses) and
     // `outgoing-handler` (denied unless granted: `outgoing_http.rs`).
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-    host::add_to_linker::<CallState, HasSelf<HostCtx>>(&mut linker, |s| &mut s.host)?;
-    wechat::add_to_linker::<CallState, HasSelf<WechatCtx>>(&mut linker, |s| &mut s.wechat)?;
-    web::add_to_linker::<CallState, HasSelf<WebCtx>>(&mut linker, |s| &mut s.web)?;
+    // Every WIT version the host runs, each under its own names
+    // (`wechat:plugin/host@1.0.0`, `...@0.2.0`), on the same contexts.
+    {
+        use v1::wechat::plugin::{host, web, wechat};
+        host::add_to_linker::<CallState, HasSelf<HostCtx>>(&mut linker, |s| &mut s.host)?;
+        wechat::add_to_linker::<CallState, HasSelf<WechatCtx>>(&mut linker, |s| &mut s.wechat)?;
+        web::add_to_linker::<CallState, HasSelf<WebCtx>>(&mut linker, |s| &mut s.web)?;
+    }
+    {
+        use v0_2::wechat::plugin::{host, web, wechat};
+        host::add_to_linker::<CallState, HasSelf<HostCtx>>(&mut linker, |s| &mut s.host)?;
+        wechat::add_to_linker::<CallState, HasSelf<WechatCtx>>(&mut linker, |s| &mut s.wechat)?;
+        web::add_to_linker::<CallState, HasSelf<WebCtx>>(&mut linker, |s| &mut s.web)?;
+    }
     let compat = compat_hash(&engine);
     Ok(EngineParts {
         engine,

@@ -1,54 +1,121 @@
-//! Calling a plugin's handler exports: [`Exports`] resolves each export's
-//! index once at load, [`HandlerInput`] is a message converted once for every
-//! plugin it is offered to, and [`call_handler`] calls the export for its
-//! kind with that kind's typed record.
+//! Calling a plugin's message handler: [`Exports`] resolves the exports of
+//! the WIT version a component targets once, at load; [`HandlerInput`] is a
+//! message as plugins receive it, converted once however many plugins it
+//! is offered to; [`call_handler`] calls it — a 1.x component's one
+//! `handle` export with the typed `message`, a 0.2 component's `handle-*`
+//! export for the message's kind (as 0.2 knows it) with 0.2's record.
+
+use std::sync::OnceLock;
 
 use wasmtime::Store;
-use wasmtime::component::{ComponentExportIndex, ComponentNamedList, Instance, Lift, Lower};
+use wasmtime::component::{
+    Component, ComponentExportIndex, ComponentNamedList, Instance, Lift, Lower,
+};
 
-use super::bindings::wechat::plugin::types as wit;
+use super::account::AccountInfo;
+use super::bindings::WitVersion;
+use super::bindings::v0_2::wechat::plugin::types as old;
+use super::bindings::v1::wechat::plugin::types as wit;
+use super::convert::{self, v0_2::Down, v0_2::Up};
 use super::kind::Kind;
 use super::state::CallState;
 use crate::api::QrCode;
-use crate::protocol::{Body, Event, Message};
+use crate::protocol::Message;
 
-/// Export indices of one component's handler functions, resolved at load.
-pub(crate) struct Exports {
-    pub describe: ComponentExportIndex,
-    /// Indexed by `Kind as usize`.
-    handlers: Vec<ComponentExportIndex>,
+/// Export indices of one component's message handler, resolved at load.
+pub(crate) enum Exports {
+    /// `wechat:plugin/handler@1.x`: `describe` and `handle`.
+    V1 {
+        describe: ComponentExportIndex,
+        handle: ComponentExportIndex,
+    },
+    /// `wechat:plugin/handler@0.2.x`: `describe` and one export per 0.2 kind.
+    V0_2 {
+        describe: ComponentExportIndex,
+        /// Indexed by `Kind as usize`; `None` for kinds 0.2 does not have.
+        handlers: Vec<Option<ComponentExportIndex>>,
+    },
 }
 
 impl Exports {
-    /// `handler` is the component's actual `wechat:plugin/handler@…` export name.
-    pub fn resolve(component: &wasmtime::component::Component, handler: &str) -> Option<Exports> {
+    /// `handler` is the component's actual `wechat:plugin/handler@…` export
+    /// name, of `version`.
+    pub fn resolve(component: &Component, handler: &str, version: WitVersion) -> Option<Exports> {
         let iface = component.get_export_index(None, handler)?;
         let describe = component.get_export_index(Some(&iface), "describe")?;
-        let handlers = Kind::ALL
-            .iter()
-            .map(|k| component.get_export_index(Some(&iface), k.export_name()))
-            .collect::<Option<Vec<_>>>()?;
-        Some(Exports { describe, handlers })
+        match version {
+            WitVersion::V1 => Some(Exports::V1 {
+                describe,
+                handle: component.get_export_index(Some(&iface), "handle")?,
+            }),
+            WitVersion::V0_2 => {
+                let mut handlers = vec![None; Kind::ALL.len()];
+                for k in Kind::ALL.into_iter().filter(|k| k.in_v0_2() == *k) {
+                    let name = format!("handle-{}", k.name());
+                    handlers[k as usize] = Some(component.get_export_index(Some(&iface), &name)?);
+                }
+                Some(Exports::V0_2 { describe, handlers })
+            }
+        }
     }
 }
 
-/// A message as every plugin receives it: its kind, its WIT context and the
-/// stored QR code of its scene, computed once however many plugins are tried.
+/// A message as every plugin receives it: its kind, the account it was
+/// pushed to and the stored QR code of its scene. Built with
+/// [`HandlerInput::new`] and the `with_*` setters, so a new input needs no
+/// change where inputs are made; the WIT values of each version are built
+/// on first use, once.
 pub struct HandlerInput<'m> {
     pub msg: &'m Message,
     pub kind: Kind,
-    ctx: wit::Context,
-    qr: Option<wit::QrCode>,
+    qr_code: Option<QrCode>,
+    account: AccountInfo,
+    v1: OnceLock<(wit::Context, wit::Message)>,
+    v0_2: OnceLock<old::Context>,
 }
 
 impl<'m> HandlerInput<'m> {
-    pub fn new(msg: &'m Message, qr_code: Option<&QrCode>) -> HandlerInput<'m> {
+    /// `msg` for the default account, without a QR code.
+    pub fn new(msg: &'m Message) -> HandlerInput<'m> {
         HandlerInput {
             msg,
             kind: Kind::of(msg),
-            ctx: msg.into(),
-            qr: qr_code.map(wit::QrCode::from),
+            qr_code: None,
+            account: AccountInfo::default(),
+            v1: OnceLock::new(),
+            v0_2: OnceLock::new(),
         }
+    }
+
+    /// The stored QR code of a subscribe or scan event's scene.
+    pub fn with_qr_code(mut self, qr_code: Option<&QrCode>) -> HandlerInput<'m> {
+        self.qr_code = qr_code.cloned();
+        self.v1 = OnceLock::new();
+        self
+    }
+
+    /// The account the message was pushed to.
+    pub fn with_account(mut self, account: AccountInfo) -> HandlerInput<'m> {
+        self.account = account;
+        self.v1 = OnceLock::new();
+        self
+    }
+
+    pub fn account(&self) -> &AccountInfo {
+        &self.account
+    }
+
+    fn v1(&self) -> &(wit::Context, wit::Message) {
+        self.v1.get_or_init(|| {
+            let message = convert::message(self.msg, self.qr_code.as_ref());
+            // The case a plugin gets is the kind it was offered by.
+            debug_assert_eq!(message.kind(), self.kind);
+            (convert::context(self.msg, &self.account), message)
+        })
+    }
+
+    fn v0_2_context(&self) -> &old::Context {
+        self.v0_2.get_or_init(|| (&self.v1().0).down())
     }
 }
 
@@ -70,176 +137,106 @@ where
     f.call_async(&mut *store, params).await
 }
 
-async fn call1<P>(
-    store: &mut Store<CallState>,
+/// Calls `describe`, in the component's version, as 1.0's record.
+pub(crate) async fn call_describe(
     instance: &Instance,
-    idx: &ComponentExportIndex,
-    params: P,
-) -> wasmtime::Result<wit::Reply>
-where
-    P: ComponentNamedList + Lower + Send + Sync,
-{
-    call_export::<P, (wit::Reply,)>(store, instance, idx, params)
-        .await
-        .map(|r| r.0)
+    exports: &Exports,
+    store: &mut Store<CallState>,
+) -> wasmtime::Result<wit::PluginInfo> {
+    match exports {
+        Exports::V1 { describe, .. } => {
+            call_export::<(), (wit::PluginInfo,)>(store, instance, describe, ())
+                .await
+                .map(|r| r.0)
+        }
+        Exports::V0_2 { describe, .. } => {
+            call_export::<(), (old::PluginInfo,)>(store, instance, describe, ())
+                .await
+                .map(|r| r.0.up())
+        }
+    }
 }
 
-/// Calls the handler export for `input`'s kind.
+/// Calls the handler for `input`, returning 1.0's reply whatever the
+/// component's version.
 pub(crate) async fn call_handler(
     instance: &Instance,
     exports: &Exports,
     store: &mut Store<CallState>,
     input: &HandlerInput<'_>,
 ) -> wasmtime::Result<wit::Reply> {
-    let idx = &exports.handlers[input.kind as usize];
-    let (ctx, qr) = (&input.ctx, input.qr.clone());
+    match exports {
+        Exports::V1 { handle, .. } => {
+            let (ctx, msg) = input.v1();
+            call_export::<_, (wit::Reply,)>(store, instance, handle, (ctx, msg))
+                .await
+                .map(|r| r.0)
+        }
+        Exports::V0_2 { handlers, .. } => call_v0_2(instance, handlers, store, input).await,
+    }
+}
+
+/// A 0.2 component: the `handle-<kind>` export with 0.2's record; kinds
+/// added since 0.2 go to its `handle-event`.
+async fn call_v0_2(
+    instance: &Instance,
+    handlers: &[Option<ComponentExportIndex>],
+    store: &mut Store<CallState>,
+    input: &HandlerInput<'_>,
+) -> wasmtime::Result<wit::Reply> {
+    use wit::Message as M;
+    let kind = input.kind.in_v0_2();
+    let idx = handlers[kind as usize]
+        .as_ref()
+        .ok_or_else(|| wasmtime::format_err!("no 0.2 export for kind {kind}"))?;
+    let ctx = input.v0_2_context();
     let (s, i) = (store, instance);
-    match &input.msg.body {
-        Body::Text { content } => {
-            let m = wit::TextMessage {
-                content: content.clone(),
-            };
-            call1(s, i, idx, (ctx, &m)).await
+    async fn call<P: ComponentNamedList + Lower + Send + Sync>(
+        s: &mut Store<CallState>,
+        i: &Instance,
+        idx: &ComponentExportIndex,
+        params: P,
+    ) -> wasmtime::Result<wit::Reply> {
+        call_export::<P, (old::Reply,)>(s, i, idx, params)
+            .await
+            .map(|r| r.0.up())
+    }
+    let msg = input.v1().1.clone();
+    match msg {
+        M::Text(m) => call(s, i, idx, (ctx, m.down())).await,
+        M::Image(m) => call(s, i, idx, (ctx, m.down())).await,
+        M::Voice(m) => call(s, i, idx, (ctx, m.down())).await,
+        M::Video(m) | M::Shortvideo(m) => {
+            call::<(_, old::VideoMessage)>(s, i, idx, (ctx, m.down())).await
         }
-        Body::Image { pic_url, media_id } => {
-            let m = wit::ImageMessage {
-                pic_url: pic_url.clone(),
-                media_id: media_id.clone(),
-            };
-            call1(s, i, idx, (ctx, &m)).await
+        M::Location(m) => call::<(_, old::LocationMessage)>(s, i, idx, (ctx, m.down())).await,
+        M::Link(m) => call::<(_, old::LinkMessage)>(s, i, idx, (ctx, m.down())).await,
+        M::EventSubscribe(e) => call::<(_, old::SubscribeEvent)>(s, i, idx, (ctx, e.down())).await,
+        M::EventUnsubscribe | M::Unsupported => call(s, i, idx, (ctx,)).await,
+        M::EventScan(e) => call::<(_, old::ScanEvent)>(s, i, idx, (ctx, e.down())).await,
+        M::EventLocation(e) => call::<(_, old::LocationEvent)>(s, i, idx, (ctx, e.down())).await,
+        M::EventClick(e) => call::<(_, old::ClickEvent)>(s, i, idx, (ctx, e.down())).await,
+        M::EventView(e) => call::<(_, old::ViewEvent)>(s, i, idx, (ctx, e.down())).await,
+        M::EventScancodePush(e) | M::EventScancodeWaitmsg(e) => {
+            call::<(_, old::ScancodeEvent)>(s, i, idx, (ctx, e.down())).await
         }
-        Body::Voice {
-            media_id,
-            format,
-            recognition,
-        } => {
-            let m = wit::VoiceMessage {
-                media_id: media_id.clone(),
-                format: format.clone(),
-                recognition: recognition.clone(),
-            };
-            call1(s, i, idx, (ctx, &m)).await
+        M::EventPicSysphoto(e) | M::EventPicPhotoOrAlbum(e) | M::EventPicWeixin(e) => {
+            call::<(_, old::PicEvent)>(s, i, idx, (ctx, e.down())).await
         }
-        // Same record; the export (handle-video / handle-shortvideo) differs.
-        Body::Video {
-            media_id,
-            thumb_media_id,
+        M::EventLocationSelect(e) => {
+            call::<(_, old::LocationSelectEvent)>(s, i, idx, (ctx, e.down())).await
         }
-        | Body::ShortVideo {
-            media_id,
-            thumb_media_id,
-        } => {
-            let m = wit::VideoMessage {
-                media_id: media_id.clone(),
-                thumb_media_id: thumb_media_id.clone(),
-            };
-            call1(s, i, idx, (ctx, &m)).await
+        M::EventSubscribeMsgPopup(e) => {
+            call::<(_, old::SubscribeMsgPopupEvent)>(s, i, idx, (ctx, e.down())).await
         }
-        Body::Location {
-            latitude,
-            longitude,
-            scale,
-            label,
-        } => {
-            let m = wit::LocationMessage {
-                latitude: *latitude,
-                longitude: *longitude,
-                scale: *scale,
-                label: label.clone(),
-            };
-            call1(s, i, idx, (ctx, &m)).await
+        M::Event(e) => call::<(_, old::EventMessage)>(s, i, idx, (ctx, e.down())).await,
+        // 1.0's typed events, which 0.2 has as generic events.
+        M::EventSubscribeMsgChange(_)
+        | M::EventSubscribeMsgSent(_)
+        | M::EventTemplateSendJobFinish(_)
+        | M::EventMassSendJobFinish(_) => {
+            let e: old::EventMessage = convert::event_message(input.msg).down();
+            call(s, i, idx, (ctx, e)).await
         }
-        Body::Link {
-            title,
-            description,
-            url,
-        } => {
-            let m = wit::LinkMessage {
-                title: title.clone(),
-                description: description.clone(),
-                url: url.clone(),
-            };
-            call1(s, i, idx, (ctx, &m)).await
-        }
-        Body::MiniProgramPage { .. } | Body::Unknown => call1(s, i, idx, (ctx,)).await,
-        Body::Event(ev) => match ev {
-            Event::Subscribe { scene, ticket } => {
-                let e = wit::SubscribeEvent {
-                    scene: scene.clone(),
-                    ticket: ticket.clone(),
-                    qr_code: qr,
-                };
-                call1(s, i, idx, (ctx, &e)).await
-            }
-            Event::Unsubscribe => call1(s, i, idx, (ctx,)).await,
-            Event::Scan { scene, ticket } => {
-                let e = wit::ScanEvent {
-                    scene: scene.clone(),
-                    ticket: ticket.clone(),
-                    qr_code: qr,
-                };
-                call1(s, i, idx, (ctx, &e)).await
-            }
-            Event::Location {
-                latitude,
-                longitude,
-                precision,
-            } => {
-                let e = wit::LocationEvent {
-                    latitude: *latitude,
-                    longitude: *longitude,
-                    precision: *precision,
-                };
-                call1(s, i, idx, (ctx, e)).await
-            }
-            Event::Click { key } => {
-                call1(s, i, idx, (ctx, &wit::ClickEvent { key: key.clone() })).await
-            }
-            Event::View { url, menu_id } => {
-                let e = wit::ViewEvent {
-                    url: url.clone(),
-                    menu_id: menu_id.clone(),
-                };
-                call1(s, i, idx, (ctx, &e)).await
-            }
-            Event::ScancodePush(c) | Event::ScancodeWaitmsg(c) => {
-                call1(s, i, idx, (ctx, &wit::ScancodeEvent::from(c))).await
-            }
-            Event::PicSysphoto(p) | Event::PicPhotoOrAlbum(p) | Event::PicWeixin(p) => {
-                call1(s, i, idx, (ctx, &wit::PicEvent::from(p))).await
-            }
-            Event::LocationSelect {
-                key,
-                latitude,
-                longitude,
-                scale,
-                label,
-                poiname,
-            } => {
-                let e = wit::LocationSelectEvent {
-                    key: key.clone(),
-                    latitude: *latitude,
-                    longitude: *longitude,
-                    scale: *scale,
-                    label: label.clone(),
-                    poiname: poiname.clone(),
-                };
-                call1(s, i, idx, (ctx, &e)).await
-            }
-            Event::SubscribeMsgPopup(items) => {
-                let e = wit::SubscribeMsgPopupEvent::from(items.as_slice());
-                call1(s, i, idx, (ctx, &e)).await
-            }
-            other => {
-                let e = wit::EventMessage {
-                    event: ctx.event.clone().unwrap_or_default(),
-                    key: match other {
-                        Event::Other { key, .. } => key.clone(),
-                        _ => input.msg.field("EventKey").map(str::to_owned),
-                    },
-                };
-                call1(s, i, idx, (ctx, &e)).await
-            }
-        },
     }
 }

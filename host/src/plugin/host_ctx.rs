@@ -2,15 +2,19 @@
 //! the plugin's id, its kv namespace and quota, its config, its log buffer
 //! and the call's deadline. Nothing else of the host is reachable from here.
 //!
-//! A store failure is an error the plugin sees, except for `kv-get`, whose
-//! 0.2 signature has no error: there it traps the call (see `kv_get`).
+//! The 1.0 interface is implemented here; 0.2's delegates to it, at the
+//! end of this file. A store failure is an error the plugin sees, except
+//! for 0.2's `kv-get`, whose signature has no error: there it traps the
+//! call (see its `kv_get`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
 use super::account_scope::AccountScope;
-use super::bindings::wechat::plugin::host;
+use super::bindings::v0_2::wechat::plugin::host as host_v0_2;
+use super::bindings::v1::wechat::plugin::host;
+use super::convert::v0_2::Up;
 use super::log_buffer::{LogBuffer, LogLevel};
 use super::state::PluginScope;
 use crate::store::{KvQuota, KvStore, StoreError};
@@ -46,35 +50,53 @@ impl HostCtx {
 
     /// Runs a store call, bounded by the call's deadline (a slow store must
     /// not hold the guest past its limit); failures are logged for the
-    /// operator and returned to the plugin as text.
+    /// operator and returned to the plugin as a `kv-error`.
     async fn store<T>(
         &self,
         op: &str,
         fut: impl Future<Output = Result<T, StoreError>>,
-    ) -> Result<T, String> {
+    ) -> Result<T, host::KvError> {
         let remaining = self.deadline.saturating_duration_since(Instant::now());
         match tokio::time::timeout(remaining, fut).await {
             Ok(Ok(v)) => Ok(v),
             // The store logs an outage once, not per call.
-            Ok(Err(e @ StoreError::Unavailable(_))) => Err(e.to_string()),
+            Ok(Err(e @ StoreError::Unavailable(_))) => {
+                Err(host::KvError::Unavailable(e.to_string()))
+            }
+            // The plugin's own doing (quota, not a counter): nothing to
+            // tell the operator.
+            Ok(Err(e @ (StoreError::KvQuota(_) | StoreError::Invalid(_)))) => {
+                Err(host::KvError::Refused(e.to_string()))
+            }
             Ok(Err(e)) => {
                 tracing::warn!(target: "wxhost::plugin", plugin = %self.plugin, "{op} failed: {e}");
-                Err(e.to_string())
+                Err(host::KvError::Unavailable(e.to_string()))
             }
             Err(_) => {
                 let e = "kv: the call's time limit was reached";
                 tracing::warn!(target: "wxhost::plugin", plugin = %self.plugin, "{op} failed: {e}");
-                Err(e.to_owned())
+                Err(host::KvError::Unavailable(e.to_owned()))
             }
         }
     }
 }
 
-fn check_key(key: &str) -> Result<(), String> {
+fn check_key(key: &str) -> Result<(), host::KvError> {
     if key.is_empty() || key.len() > MAX_KV_KEY_BYTES {
-        return Err(format!("key must be 1 to {MAX_KV_KEY_BYTES} bytes"));
+        return Err(host::KvError::Refused(format!(
+            "key must be 1 to {MAX_KV_KEY_BYTES} bytes"
+        )));
     }
     Ok(())
+}
+
+impl host::KvError {
+    /// The message alone (0.2's `result<_, string>`).
+    fn into_message(self) -> String {
+        match self {
+            host::KvError::Refused(m) | host::KvError::Unavailable(m) => m,
+        }
+    }
 }
 
 impl From<host::Level> for LogLevel {
@@ -100,35 +122,29 @@ impl host::Host for HostCtx {
         Ok(())
     }
 
-    async fn kv_get(&mut self, key: String) -> wasmtime::Result<Option<Vec<u8>>> {
-        if check_key(&key).is_err() {
-            return Ok(None);
+    async fn kv_get(
+        &mut self,
+        key: String,
+    ) -> wasmtime::Result<Result<Option<Vec<u8>>, host::KvError>> {
+        if let Err(e) = check_key(&key) {
+            return Ok(Err(e));
         }
-        // This WIT's kv-get cannot say "failed": answering `none` would
-        // read as "absent", and a plugin's get → default → set would then
-        // overwrite real data during a store outage. The call traps
-        // instead, so no later write of this call happens.
-        match self.store("kv-get", self.kv.get(&self.plugin, &key)).await {
-            Ok(v) => Ok(v),
-            Err(e) => Err(wasmtime::Error::msg(format!(
-                "kv-get failed, so the call was stopped before it could act on a missing value: {e}"
-            ))),
-        }
+        Ok(self.store("kv-get", self.kv.get(&self.plugin, &key)).await)
     }
 
     async fn kv_set(
         &mut self,
         key: String,
         value: Vec<u8>,
-    ) -> wasmtime::Result<Result<(), String>> {
+    ) -> wasmtime::Result<Result<(), host::KvError>> {
         if let Err(e) = check_key(&key) {
             return Ok(Err(e));
         }
         if value.len() > MAX_KV_VALUE_BYTES {
-            return Ok(Err(format!(
+            return Ok(Err(host::KvError::Refused(format!(
                 "value is {} bytes (limit {MAX_KV_VALUE_BYTES})",
                 value.len()
-            )));
+            ))));
         }
         Ok(self
             .store(
@@ -138,7 +154,7 @@ impl host::Host for HostCtx {
             .await)
     }
 
-    async fn kv_delete(&mut self, key: String) -> wasmtime::Result<Result<(), String>> {
+    async fn kv_delete(&mut self, key: String) -> wasmtime::Result<Result<(), host::KvError>> {
         if let Err(e) = check_key(&key) {
             return Ok(Err(e));
         }
@@ -147,7 +163,11 @@ impl host::Host for HostCtx {
             .await)
     }
 
-    async fn kv_incr(&mut self, key: String, delta: i64) -> wasmtime::Result<Result<i64, String>> {
+    async fn kv_incr(
+        &mut self,
+        key: String,
+        delta: i64,
+    ) -> wasmtime::Result<Result<i64, host::KvError>> {
         if let Err(e) = check_key(&key) {
             return Ok(Err(e));
         }
@@ -165,6 +185,61 @@ impl host::Host for HostCtx {
 
     async fn config_keys(&mut self) -> wasmtime::Result<Vec<String>> {
         Ok(self.config.keys().cloned().collect())
+    }
+}
+
+/// WIT 0.2: the same functions; a kv failure is its message. 0.2's
+/// `kv-get` cannot say "failed": an invalid key reads as absent (as 0.2
+/// always did), and a store failure traps the call.
+impl host_v0_2::Host for HostCtx {
+    async fn log(
+        &mut self,
+        level: host_v0_2::Level,
+        message: String,
+        fields: Vec<(String, String)>,
+    ) -> wasmtime::Result<()> {
+        host::Host::log(self, level.up(), message, fields).await
+    }
+
+    async fn kv_get(&mut self, key: String) -> wasmtime::Result<Option<Vec<u8>>> {
+        // Answering `none` on a failure would read as "absent", and a
+        // plugin's get → default → set would then overwrite real data
+        // during a store outage. The call traps instead, so no later write
+        // of this call happens.
+        match host::Host::kv_get(self, key).await? {
+            Ok(v) => Ok(v),
+            Err(host::KvError::Refused(_)) => Ok(None),
+            Err(host::KvError::Unavailable(e)) => Err(wasmtime::Error::msg(format!(
+                "kv-get failed, so the call was stopped before it could act on a missing value: {e}"
+            ))),
+        }
+    }
+
+    async fn kv_set(
+        &mut self,
+        key: String,
+        value: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), String>> {
+        let r = host::Host::kv_set(self, key, value).await?;
+        Ok(r.map_err(host::KvError::into_message))
+    }
+
+    async fn kv_delete(&mut self, key: String) -> wasmtime::Result<Result<(), String>> {
+        let r = host::Host::kv_delete(self, key).await?;
+        Ok(r.map_err(host::KvError::into_message))
+    }
+
+    async fn kv_incr(&mut self, key: String, delta: i64) -> wasmtime::Result<Result<i64, String>> {
+        let r = host::Host::kv_incr(self, key, delta).await?;
+        Ok(r.map_err(host::KvError::into_message))
+    }
+
+    async fn config_get(&mut self, key: String) -> wasmtime::Result<Option<String>> {
+        host::Host::config_get(self, key).await
+    }
+
+    async fn config_keys(&mut self) -> wasmtime::Result<Vec<String>> {
+        host::Host::config_keys(self).await
     }
 }
 
@@ -229,7 +304,7 @@ mod tests {
 
     #[tokio::test]
     async fn kv_get_on_a_failing_store_traps_instead_of_answering_absent() {
-        use host::Host as _;
+        use host_v0_2::Host as _;
         let mut down = ctx(Arc::new(Down));
         let trap = down.kv_get("count".into()).await.unwrap_err();
         assert!(trap.to_string().contains("kv-get failed"), "{trap}");
@@ -237,5 +312,29 @@ mod tests {
         let kv = crate::store::Stores::in_memory().unwrap().kv;
         let mut up = ctx(kv);
         assert_eq!(up.kv_get("count".into()).await.unwrap(), None);
+    }
+
+    /// 1.0 says what happened: a failure is an error, absence is `none`,
+    /// and an invalid key is refused (0.2 read it as absent).
+    #[tokio::test]
+    async fn kv_get_in_1_0_answers_a_store_failure_as_an_error() {
+        use host::Host as _;
+        let mut down = ctx(Arc::new(Down));
+        assert!(matches!(
+            down.kv_get("count".into()).await.unwrap(),
+            Err(host::KvError::Unavailable(m)) if m.contains("paused")
+        ));
+        let mut up = ctx(crate::store::Stores::in_memory().unwrap().kv);
+        assert!(matches!(up.kv_get("count".into()).await.unwrap(), Ok(None)));
+        assert!(matches!(
+            up.kv_get(String::new()).await.unwrap(),
+            Err(host::KvError::Refused(_))
+        ));
+        assert_eq!(
+            host_v0_2::Host::kv_get(&mut up, String::new())
+                .await
+                .unwrap(),
+            None
+        );
     }
 }

@@ -1,12 +1,13 @@
-//! [`Kind`]: which handler export a [`Message`] goes to. It *is* the WIT
+//! [`Kind`]: which case of the WIT `message` a [`Message`] is (and, for a
+//! 0.2 plugin, which `handle-*` export it goes to). It *is* the newest WIT
 //! `kind` enum that bindgen generates (plugins list it in
 //! `describe().handles`); the table of all kinds and their names is generated
 //! from the same WIT file by `build.rs`, so `wit/plugin.wit` is the one list.
 //!
 //! Matching rules (see [`Kind::of`] and `LoadedPlugin::handles`):
 //! - typed messages and the events with a specific handler map to their own kind;
-//! - every other event (`Event::Other`, job-finish, kf-session, ...) is
-//!   [`Kind::Event`] and goes to `handle-event`;
+//! - every other event (`Event::Other`, publish-job-finish, kf-session, ...)
+//!   is [`Kind::Event`], the `event` case of the WIT `message`;
 //! - `Body::Unknown` and mini-program cards are [`Kind::Unsupported`] and go
 //!   to `handle-unsupported`.
 //!
@@ -15,7 +16,7 @@
 
 use std::cmp::Ordering;
 
-pub use super::bindings::wechat::plugin::types::Kind;
+pub use super::bindings::v1::wechat::plugin::types::Kind;
 use crate::protocol::{Body, Event, Message};
 
 include!(concat!(env!("OUT_DIR"), "/kinds.rs"));
@@ -46,6 +47,10 @@ impl Kind {
                 Event::PicWeixin(_) => Kind::EventPicWeixin,
                 Event::LocationSelect { .. } => Kind::EventLocationSelect,
                 Event::SubscribeMsgPopup(_) => Kind::EventSubscribeMsgPopup,
+                Event::SubscribeMsgChange(_) => Kind::EventSubscribeMsgChange,
+                Event::SubscribeMsgSent(_) => Kind::EventSubscribeMsgSent,
+                Event::TemplateSendJobFinish { .. } => Kind::EventTemplateSendJobFinish,
+                Event::MassSendJobFinish { .. } => Kind::EventMassSendJobFinish,
                 _ => Kind::Event,
             },
         }
@@ -61,9 +66,16 @@ impl Kind {
         Kind::ALL.into_iter().find(|k| k.name() == name)
     }
 
-    /// The handler export this kind is delivered to (`handle-event-click`).
-    pub fn export_name(self) -> String {
-        format!("handle-{}", self.name())
+    /// The kind as a plugin built for WIT 0.2 knows it: kinds added since
+    /// are events it receives as its generic `event`.
+    pub fn in_v0_2(self) -> Kind {
+        match self {
+            Kind::EventSubscribeMsgChange
+            | Kind::EventSubscribeMsgSent
+            | Kind::EventTemplateSendJobFinish
+            | Kind::EventMassSendJobFinish => Kind::Event,
+            k => k,
+        }
     }
 }
 

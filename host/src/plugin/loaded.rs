@@ -11,6 +11,7 @@ use std::time::Duration;
 use wasmtime::component::InstancePre;
 
 use super::Inner;
+use super::bindings::WitVersion;
 use super::handler::Exports;
 use super::kind::Kind;
 use super::reuse::Reuse;
@@ -55,6 +56,9 @@ pub(crate) struct PluginCode {
     /// The config's priority override, if any.
     pub priority_override: Option<i32>,
     pub pre: InstancePre<CallState>,
+    /// The WIT version it was built for (`None`: a page-only component
+    /// that uses none of our interfaces).
+    pub wit: Option<WitVersion>,
     /// The message handler, if it exports one.
     pub exports: Option<Exports>,
     /// The page handler, if it exports `wasi:http/incoming-handler`.
@@ -136,6 +140,12 @@ impl LoadedPlugin {
             .imports(c.engine())
             .map(|(n, _)| n.to_owned())
             .collect()
+    }
+
+    /// The WIT version it was built for (`None`: a page-only component
+    /// that uses none of our interfaces).
+    pub fn wit_version(&self) -> Option<WitVersion> {
+        self.code.wit
     }
 
     /// The component's exports.

@@ -18,7 +18,7 @@ use wasmtime::component::Component;
 use wasmtime::component::types::ComponentItem;
 
 use super::Inner;
-use super::bindings::{PluginPre, WIT_PACKAGE, WIT_VERSION};
+use super::bindings::{V1_MINOR, WIT_PACKAGE, WitVersion, v0_2, v1};
 use super::handler::Exports;
 use super::loaded::{LoadedPlugin, PluginCode, PluginInfo};
 use super::reuse::Reuse;
@@ -157,14 +157,24 @@ async fn compile(
     let pre = inner
         .linker
         .instantiate_pre(&component)
-        .map_err(|e| anyhow!("link error: {e:#}"))?;
-    // Type-checks every export against our WIT (and WASI-HTTP's) once, here.
+        .map_err(|e| anyhow!("link error ({}): {e:#}", found.describe_version()))?;
+    // Type-checks every export against its version's WIT (and WASI-HTTP's)
+    // once, here.
     let exports = match &found.handler {
         Some(handler) => {
-            PluginPre::new(pre.clone())
-                .map_err(|e| anyhow!("missing or mistyped handler exports: {e:#}"))?;
+            let checked = match found.version {
+                Some(WitVersion::V1) => v1::PluginPre::new(pre.clone()).map(drop),
+                _ => v0_2::PluginPre::new(pre.clone()).map(drop),
+            };
+            checked.map_err(|e| {
+                anyhow!(
+                    "missing or mistyped handler exports ({}): {e:#}",
+                    found.describe_version()
+                )
+            })?;
+            let version = found.version.unwrap_or(WitVersion::V0_2);
             Some(
-                Exports::resolve(&component, handler)
+                Exports::resolve(&component, handler, version)
                     .ok_or_else(|| anyhow!("{handler}: missing handler functions"))?,
             )
         }
@@ -219,6 +229,7 @@ async fn compile(
             .unwrap_or(inner.cfg.default_timeout),
         priority_override: settings.priority,
         pre,
+        wit: found.version,
         exports,
         web,
         scope,
@@ -278,45 +289,50 @@ fn wit_version(name: &str) -> Option<(&str, (u64, u64, u64))> {
     Some((iface, (parts.next()??, parts.next()??, parts.next()??)))
 }
 
-fn compatible(v: (u64, u64, u64)) -> bool {
-    let host = WIT_VERSION;
-    if host.0 == 0 {
-        v.0 == 0 && v.1 == host.1
-    } else {
-        v.0 == host.0
-    }
-}
-
-/// The WIT versions this host loads (`wechat:plugin@0.2.x`).
+/// The WIT versions this host loads (`wechat:plugin@0.2.x and @1.0.x`).
 pub fn supported() -> String {
-    let (ma, mi, _) = WIT_VERSION;
-    if ma == 0 {
-        format!("{WIT_PACKAGE}@0.{mi}.x")
-    } else {
-        format!("{WIT_PACKAGE}@{ma}.x")
-    }
+    let v1 = match V1_MINOR {
+        0 => "@1.0.x".to_owned(),
+        m => format!("@1.0.x to @1.{m}.x"),
+    };
+    format!("{WIT_PACKAGE}@0.2.x and {v1}")
 }
 
-/// What a component exports of ours.
+/// What a component exports and imports of ours.
 struct Found {
     /// The name of its `wechat:plugin/handler@…` export.
     handler: Option<String>,
+    /// The WIT version its `wechat:plugin` names carry (`None`: a page-only
+    /// component that imports nothing of ours).
+    version: Option<WitVersion>,
     /// It exports `wasi:http/incoming-handler@0.2.x`.
     web: bool,
 }
 
-/// Refuses components built against another major WIT version, naming both,
-/// before linking would fail with a less helpful message, and components
-/// that export neither a message handler nor a page handler.
+impl Found {
+    fn describe_version(&self) -> String {
+        match self.version {
+            Some(v) => format!("built for {v}"),
+            None => "no wechat:plugin interface".to_owned(),
+        }
+    }
+}
+
+/// Refuses components built against a WIT version this host does not link
+/// (another major, or a newer 1.x minor), naming it and the supported range,
+/// before linking would fail with a less helpful message; components that
+/// mix versions; and components that export neither a message handler nor
+/// a page handler.
 fn check_version(engine: &Engine, component: &Component) -> anyhow::Result<Found> {
     let ty = component.component_type();
     let mut handler = None;
+    let mut version: Option<(WitVersion, String)> = None;
     let web = ty.exports(engine).any(|(name, item)| {
         name.starts_with(INCOMING_HANDLER) && matches!(item.ty, ComponentItem::ComponentInstance(_))
     });
     for (name, item) in ty.exports(engine).chain(ty.imports(engine)) {
         if let Some((iface, v)) = wit_version(name) {
-            if !compatible(v) {
+            let Some(this) = WitVersion::of(v) else {
                 bail!(
                     "built against {WIT_PACKAGE}@{}.{}.{} ({name}), this host supports {}",
                     v.0,
@@ -324,6 +340,14 @@ fn check_version(engine: &Engine, component: &Component) -> anyhow::Result<Found
                     v.2,
                     supported()
                 );
+            };
+            match &version {
+                Some((seen, first)) if *seen != this => bail!(
+                    "mixes WIT versions ({first} and {name}): build it against one of {}",
+                    supported()
+                ),
+                Some(_) => {}
+                None => version = Some((this, name.to_owned())),
             }
             if iface == "handler" && matches!(item.ty, ComponentItem::ComponentInstance(_)) {
                 handler = Some(name.to_owned());
@@ -338,7 +362,11 @@ fn check_version(engine: &Engine, component: &Component) -> anyhow::Result<Found
             exports.join(", ")
         );
     }
-    Ok(Found { handler, web })
+    Ok(Found {
+        handler,
+        version: version.map(|(v, _)| v),
+        web,
+    })
 }
 
 #[cfg(test)]
@@ -356,8 +384,12 @@ mod tests {
             Some(("host", (1, 0, 0)))
         );
         assert_eq!(wit_version("wasi:cli/env@0.2.0"), None);
-        assert!(compatible((0, 2, 7)) && !compatible((0, 1, 0)) && !compatible((1, 0, 0)));
-        assert_eq!(supported(), "wechat:plugin@0.2.x");
+        assert_eq!(WitVersion::of((0, 2, 7)), Some(WitVersion::V0_2));
+        assert_eq!(WitVersion::of((1, 0, 3)), Some(WitVersion::V1));
+        assert_eq!(WitVersion::of((0, 1, 0)), None);
+        assert_eq!(WitVersion::of((1, V1_MINOR + 1, 0)), None);
+        assert_eq!(WitVersion::of((2, 0, 0)), None);
+        assert_eq!(supported(), "wechat:plugin@0.2.x and @1.0.x");
         assert!(plugin_id(Path::new("/x/echo.wasm")).is_ok());
         assert!(plugin_id(Path::new("/x/e cho.wasm")).is_err());
     }

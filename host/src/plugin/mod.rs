@@ -1,4 +1,5 @@
-//! The plugin runtime: WebAssembly components (WIT `wechat:plugin@0.2.0`)
+//! The plugin runtime: WebAssembly components (WIT `wechat:plugin@1.0.0`,
+//! and `@0.2.x` for components built before it; docs/wit-versioning.md)
 //! loaded from a directory, run on wasmtime with one fresh instance per call.
 //!
 //! - [`Runtime`] (`runtime.rs`): engine, registry, loading and hot reload,
@@ -11,7 +12,9 @@
 //!   classification into [`PluginError`] (`error.rs`), with a guest's own
 //!   account of an abort read from its stderr (`guest_failure.rs`: Rust
 //!   panics, JavaScript errors, Python tracebacks); `handler.rs`: the
-//!   export for a message's kind; `reply.rs`: validation of what it answered.
+//!   message as plugins receive it ([`HandlerInput`], with the
+//!   [`AccountInfo`] of `account.rs`) and the call of a component's handler
+//!   in its WIT version; `reply.rs`: validation of what it answered.
 //! - [`Kind`] (`kind.rs`): the WIT `kind` enum itself, with its table
 //!   generated from the WIT by `build.rs`.
 //! - `web.rs`: plugins that serve pages (`wasi:http/incoming-handler`),
@@ -29,12 +32,14 @@
 //! - `reuse.rs`: opt-in instance reuse (`plugin.<id>.reuse_calls`): a
 //!   bounded pool of idle instances per loaded version, within the pool's
 //!   permits.
-//! - `convert.rs`: every host ↔ WIT mapping; `bindings.rs`: bindgen;
+//! - `convert/`: every host ↔ WIT mapping (1.0, and 1.0 ↔ 0.2);
+//!   `bindings.rs`: one bindgen per linked WIT version;
 //!   `engine.rs`: Engine, pooling, epochs, linker; `pool.rs`: how many
 //!   instances at once; `watcher.rs`: hot reload (events, the periodic
 //!   rescan, the directory's symlink); `rescan.rs`: reconciling the
 //!   directory with the registry.
 
+mod account;
 mod account_scope;
 mod bindings;
 mod bounds;
@@ -70,7 +75,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use account::AccountInfo;
 pub use account_scope::{AccountGrants, AccountScope};
+pub use bindings::{V1_MINOR, WitVersion};
 pub use bounds::{HOSTCALL_FUEL_BYTES, MAX_COMPONENT_HANDLES, MAX_RANDOM_BYTES, MAX_RESOURCES};
 pub use call::{CallReport, PluginOutcome};
 pub use engine::EPOCH_TICK;
@@ -115,6 +122,10 @@ pub struct RuntimeConfig {
     /// Plugin instances at once (the pool size): `plugins.max_instances`,
     /// else what fits in memory ([`default_max_instances`]).
     pub max_instances: u32,
+    /// The account a call acts for when its caller names none (`plugin
+    /// run`, [`Runtime::dispatch`]): `default` and the configured AppID. The
+    /// server names each push's own ([`AccountScope`]).
+    pub account: AccountInfo,
 }
 
 impl RuntimeConfig {
@@ -142,6 +153,7 @@ impl RuntimeConfig {
                 .plugins
                 .max_instances
                 .unwrap_or_else(|| default_max_instances(largest_memory_mib)),
+            account: AccountInfo::single(&config.wechat.app_id),
         }
     }
 }

@@ -14,7 +14,7 @@
 //! [`PluginError::InvalidReply`]: super::PluginError::InvalidReply
 
 use super::PluginOutcome;
-use super::bindings::wechat::plugin::types as wit;
+use super::bindings::v1::wechat::plugin::types as wit;
 use crate::protocol::{Article, Message, Reply, check_reply};
 
 pub const MAX_TEXT_BYTES: usize = 2048;

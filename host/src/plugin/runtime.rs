@@ -133,14 +133,14 @@ impl Runtime {
             page_share: tokio::sync::Semaphore::new(super::web::page_share(instances)),
             waiting: Default::default(),
             warm_pools: Default::default(),
-            cfg,
             default_account: Arc::new(AccountScope {
-                name: Arc::from(crate::store::DEFAULT_ACCOUNT),
-                app_id: Arc::from(""),
+                name: cfg.account.name.clone(),
+                app_id: cfg.account.app_id.clone(),
                 services,
                 plugins: None,
                 grants: Default::default(),
             }),
+            cfg,
             stats: PluginStats::default(),
         });
         Ok(Arc::new(Runtime {
@@ -509,7 +509,9 @@ impl Runtime {
         deadline: Instant,
         mut calling: impl FnMut(&str) + Send,
     ) -> Dispatch {
-        let input = HandlerInput::new(msg, qr_code);
+        let input = HandlerInput::new(msg)
+            .with_qr_code(qr_code)
+            .with_account(account.info());
         let mut out = Dispatch::default();
         let plugins = account.select(&self.plugins());
         for p in plugins.iter().filter(|p| p.handles(input.kind)) {

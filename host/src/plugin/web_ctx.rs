@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::account_scope::AccountScope;
-use super::bindings::wechat::plugin::web;
+use super::bindings::v0_2::wechat::plugin::web as web_v0_2;
+use super::bindings::v1::wechat::plugin::web;
+use super::convert::v0_2::Down;
 use super::state::PluginScope;
 use crate::api::jssdk::{JsSdk, JsSdkError, MAX_URL_BYTES};
 
@@ -56,5 +58,17 @@ impl web::Host for WebCtx {
             }),
         };
         Ok(result)
+    }
+}
+
+/// WIT 0.2: the same function on 0.2's record.
+impl web_v0_2::Host for WebCtx {
+    async fn get_jssdk_config(
+        &mut self,
+        url: String,
+    ) -> wasmtime::Result<Result<web_v0_2::JssdkConfig, String>> {
+        Ok(web::Host::get_jssdk_config(self, url)
+            .await?
+            .map(Down::down))
     }
 }

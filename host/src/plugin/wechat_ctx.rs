@@ -12,7 +12,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::account_scope::AccountScope;
-use super::bindings::wechat::plugin::{types, wechat};
+use super::bindings::v0_2::wechat::plugin::{types as types_v0_2, wechat as wechat_v0_2};
+use super::bindings::v1::wechat::plugin::{types, wechat};
+use super::convert::v0_2::{Down, Up};
 use super::reply::{MAX_LONG_BYTES, MAX_MEDIA_ID_BYTES, MAX_TEXT_BYTES, MAX_TITLE_BYTES};
 use super::state::PluginScope;
 use crate::api::{ApiError, PluginApi};
@@ -202,6 +204,37 @@ impl wechat::Host for WechatCtx {
 
     fn convert_api_error(&mut self, e: WechatCallError) -> wasmtime::Result<wechat::ApiError> {
         Ok(e.0)
+    }
+}
+
+/// WIT 0.2: the same functions on 0.2's types.
+impl wechat_v0_2::Host for WechatCtx {
+    async fn send_customer_message(
+        &mut self,
+        to_user: String,
+        message: wechat_v0_2::CustomerMessage,
+    ) -> Result<(), WechatCallError> {
+        wechat::Host::send_customer_message(self, to_user, message.up()).await
+    }
+
+    async fn get_user_info(
+        &mut self,
+        openid: String,
+    ) -> Result<wechat_v0_2::UserInfo, WechatCallError> {
+        Ok(wechat::Host::get_user_info(self, openid).await?.down())
+    }
+
+    async fn create_qr_code(
+        &mut self,
+        request: wechat_v0_2::QrCodeRequest,
+    ) -> Result<types_v0_2::QrCode, WechatCallError> {
+        Ok(wechat::Host::create_qr_code(self, request.up())
+            .await?
+            .down())
+    }
+
+    fn convert_api_error(&mut self, e: WechatCallError) -> wasmtime::Result<wechat_v0_2::ApiError> {
+        Ok(e.0.down())
     }
 }
 

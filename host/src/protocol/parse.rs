@@ -229,9 +229,15 @@ fn event(root: &Element) -> Option<Event> {
         "subscribe_msg_popup_event" => {
             Event::SubscribeMsgPopup(subscribe_items(root, "SubscribeMsgPopupEvent"))
         }
-        "subscribe_msg_change_event" => {
-            Event::SubscribeMsgChange(subscribe_items(root, "SubscribeMsgChangeEvent"))
-        }
+        // WeChat documents `SubscribeMsgChangeEvent`, but its own sample
+        // wraps the list in `SubscribeMsgPopupEvent`: take either.
+        "subscribe_msg_change_event" => Event::SubscribeMsgChange(
+            [
+                subscribe_items(root, "SubscribeMsgChangeEvent"),
+                subscribe_items(root, "SubscribeMsgPopupEvent"),
+            ]
+            .concat(),
+        ),
         "subscribe_msg_sent_event" => Event::SubscribeMsgSent(
             lists(root, "SubscribeMsgSentEvent")
                 .map(|l| SubscribeMsgSentItem {
@@ -671,6 +677,17 @@ mod tests {
             ),
             Event::SubscribeMsgChange(vec![SubscribeMsgItem {
                 template_id: "t".into(),
+                status: "reject".into(),
+                popup_scene: None
+            }])
+        );
+        // WeChat's own sample of the change event uses the popup wrapper.
+        assert_eq!(
+            ev(
+                "<Event><![CDATA[subscribe_msg_change_event]]></Event><SubscribeMsgPopupEvent><List><TemplateId><![CDATA[VRR0UEO9VJOLs0MHlU0OilqX6MVFDwH3_3gz3Oc0NIc]]></TemplateId><SubscribeStatusString><![CDATA[reject]]></SubscribeStatusString></List></SubscribeMsgPopupEvent>"
+            ),
+            Event::SubscribeMsgChange(vec![SubscribeMsgItem {
+                template_id: "VRR0UEO9VJOLs0MHlU0OilqX6MVFDwH3_3gz3Oc0NIc".into(),
                 status: "reject".into(),
                 popup_scene: None
             }])

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use wxhost::config::PluginSettings;
-use wxhost::plugin::{HostServices, ReloadEvent, Runtime, RuntimeConfig};
+use wxhost::plugin::{AccountInfo, HostServices, ReloadEvent, Runtime, RuntimeConfig};
 use wxhost::protocol::{Body, Event, Message};
 use wxhost::store::{KvQuota, KvStore, Stores};
 
@@ -78,6 +78,7 @@ pub fn env_sized(
         watch: true,
         rescan_interval: None,
         max_instances,
+        account: AccountInfo::new("default", "wx_test_app"),
     };
     let services = HostServices {
         kv: kv.clone(),

@@ -26,7 +26,7 @@ mod wasi_random {
 
 // The `log` import at the canonical ABI, to pass aliased strings (the SDK's
 // binding takes owned strings, which would cost the guest `count * len`).
-#[link(wasm_import_module = "wechat:plugin/host@0.2.0")]
+#[link(wasm_import_module = "wechat:plugin/host@1.0.0")]
 unsafe extern "C" {
     #[link_name = "log"]
     fn raw_log(level: i32, msg: *const u8, msg_len: usize, fields: *const u32, fields_len: usize);

@@ -1,5 +1,5 @@
-//! Test-only: a plugin built against `wechat:plugin@1.0.0` (see `wit/`), which
-//! this host (0.2.x) must refuse at load with both versions in the message.
+//! Test-only: a plugin built against `wechat:plugin@2.0.0` (see `wit/`), a
+//! major this host (0.2.x and 1.x) must refuse at load, naming both.
 wit_bindgen::generate!({ world: "plugin", path: "wit" });
 
 use exports::wechat::plugin::handler::Guest;
@@ -11,7 +11,7 @@ impl Guest for V2 {
     fn describe() -> PluginInfo {
         PluginInfo {
             name: "fault-wit-v2".into(),
-            version: "1.0.0".into(),
+            version: "2.0.0".into(),
             priority: 0,
             handles: vec![Kind::Text],
         }

@@ -4,10 +4,10 @@
 /// <reference path="./interfaces/wechat-plugin-types.d.ts" />
 /// <reference path="./interfaces/wechat-plugin-web.d.ts" />
 /// <reference path="./interfaces/wechat-plugin-wechat.d.ts" />
-declare module 'wechat:plugin/plugin@0.2.0' {
-  export type * as WechatPluginHost020 from 'wechat:plugin/host@0.2.0'; // import wechat:plugin/host@0.2.0
-  export type * as WechatPluginTypes020 from 'wechat:plugin/types@0.2.0'; // import wechat:plugin/types@0.2.0
-  export type * as WechatPluginWeb020 from 'wechat:plugin/web@0.2.0'; // import wechat:plugin/web@0.2.0
-  export type * as WechatPluginWechat020 from 'wechat:plugin/wechat@0.2.0'; // import wechat:plugin/wechat@0.2.0
-  export * as handler from 'wechat:plugin/handler@0.2.0'; // export wechat:plugin/handler@0.2.0
+declare module 'wechat:plugin/plugin@1.0.0' {
+  export type * as WechatPluginHost100 from 'wechat:plugin/host@1.0.0'; // import wechat:plugin/host@1.0.0
+  export type * as WechatPluginTypes100 from 'wechat:plugin/types@1.0.0'; // import wechat:plugin/types@1.0.0
+  export type * as WechatPluginWeb100 from 'wechat:plugin/web@1.0.0'; // import wechat:plugin/web@1.0.0
+  export type * as WechatPluginWechat100 from 'wechat:plugin/wechat@1.0.0'; // import wechat:plugin/wechat@1.0.0
+  export * as handler from 'wechat:plugin/handler@1.0.0'; // export wechat:plugin/handler@1.0.0
 }
