@@ -325,6 +325,17 @@ async fn an_account_added_through_the_api_serves_within_two_seconds_everywhere_a
     for secret in [POP_SECRET, POP_KEY, "poptoken", SECRETS_KEY] {
         assert!(!text.contains(secret), "{secret} in {text}");
     }
+    // The console's Accounts page lists it, without a credential.
+    let session = one.login().await;
+    let page = one.page(&session.cookie, "/accounts").await;
+    assert!(
+        page.contains(POP_APP_ID) && page.contains("runtime"),
+        "{page}"
+    );
+    for secret in [POP_SECRET, POP_KEY, "poptoken"] {
+        assert!(!page.contains(secret), "{secret} on the page");
+    }
+
     // Nor stored in clear.
     let db = std::fs::read(one.dir.path().join("data/wxhost.db")).unwrap();
     let wal = std::fs::read(one.dir.path().join("data/wxhost.db-wal")).unwrap_or_default();
