@@ -1199,6 +1199,33 @@ mod tests {
         assert_eq!(c.public_origin(), "https://wx.example.com");
         assert_eq!(c.plugin["member"].web.login, Some(WebLogin::Base));
         assert!(!format!("{c:?}").contains(secret));
+        // Pages need an explicit login; a policy is one header line.
+        let plain = Config::from_toml(
+            "t",
+            "[plugin.other]
+priority = 1
+",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(plain.plugin["other"].web.login, None);
+        assert_eq!(plain.plugin["other"].web.content_security_policy, None);
+        assert_eq!(
+            plain.plugin["member"]
+                .web
+                .content_security_policy
+                .as_deref(),
+            Some(""),
+            "the JS-SDK demo keeps its origin"
+        );
+        let e = Config::from_toml(
+            "t",
+            "[plugin.x.web]\nlogin = \"none\"\ncontent_security_policy = \"sandbox\\nX-Evil: 1\"\n",
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("plugin.x.web.content_security_policy"), "{e}");
         for (env_key, value, named) in [
             ("WXHOST_PUBLIC_URL", "ftp://x", "web.public_url"),
             ("WXHOST_PUBLIC_URL", "https://x.cn/wx", "web.public_url"),
