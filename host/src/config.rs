@@ -60,6 +60,9 @@ pub struct WebConfig {
     /// /64) may make per second, in bursts of twice as many; more get 429.
     /// 0: no limit (behind a reverse proxy every request is the proxy's).
     pub page_requests_per_client_per_sec: u32,
+    /// OAuth callbacks one client address may send on to WeChat per minute
+    /// (a junk `code` costs an API call); 0: no limit (behind a proxy).
+    pub oauth_callbacks_per_client_per_min: u32,
 }
 
 /// `[plugin.<id>.web]`.
@@ -902,6 +905,7 @@ impl fmt::Debug for WebConfig {
             oauth_authorize_url,
             max_response_bytes,
             page_requests_per_client_per_sec,
+            oauth_callbacks_per_client_per_min,
         } = self;
         f.debug_struct("WebConfig")
             .field("public_url", public_url)
@@ -920,6 +924,10 @@ impl fmt::Debug for WebConfig {
             .field(
                 "page_requests_per_client_per_sec",
                 page_requests_per_client_per_sec,
+            )
+            .field(
+                "oauth_callbacks_per_client_per_min",
+                oauth_callbacks_per_client_per_min,
             )
             .finish()
     }
@@ -1147,6 +1155,33 @@ mod tests {
         assert_eq!(c.public_origin(), "https://wx.example.com");
         assert_eq!(c.plugin["member"].web.login, Some(WebLogin::Base));
         assert!(!format!("{c:?}").contains(secret));
+        // Pages need an explicit login; a policy is one header line.
+        let plain = Config::from_toml(
+            "t",
+            "[plugin.other]
+priority = 1
+",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(plain.plugin["other"].web.login, None);
+        assert_eq!(plain.plugin["other"].web.content_security_policy, None);
+        assert_eq!(
+            plain.plugin["member"]
+                .web
+                .content_security_policy
+                .as_deref(),
+            Some(""),
+            "the JS-SDK demo keeps its origin"
+        );
+        let e = Config::from_toml(
+            "t",
+            "[plugin.x.web]\nlogin = \"none\"\ncontent_security_policy = \"sandbox\\nX-Evil: 1\"\n",
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("plugin.x.web.content_security_policy"), "{e}");
         for (env_key, value, named) in [
             ("WXHOST_PUBLIC_URL", "ftp://x", "web.public_url"),
             ("WXHOST_PUBLIC_URL", "https://x.cn/wx", "web.public_url"),

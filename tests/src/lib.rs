@@ -9,11 +9,14 @@
 //! - [`browser`]: a visitor of the web side, with its own cookie jar.
 //! - [`console`]: the service and its admin console in-process, on two
 //!   loopback listeners, against the fake WeChat.
+//! - [`webdriver`]: Chromium through ChromeDriver, for tests in a real
+//!   browser.
 
 pub mod browser;
 pub mod console;
 pub mod fake_wechat;
 pub mod redis_server;
 pub mod service;
+pub mod webdriver;
 
 pub use fake_wechat::FakeWechat;

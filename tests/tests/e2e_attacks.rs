@@ -344,3 +344,99 @@ async fn slow_clients_do_not_hold_the_listener() {
     assert!(got < all, "{got} bytes: every response was written");
     drop(trickling);
 }
+
+#[tokio::test]
+async fn a_flood_of_slow_pages_leaves_pushes_their_instances() {
+    use wxhost::protocol::{Mode, Push};
+    // Eight instances; every page spins until its 3 s limit.
+    let config = "[plugins]\nmax_instances = 8\n[plugin.fault-web]\ntimeout_ms = 3000\n[plugin.fault-web.web]\nlogin = \"none\"\n";
+    let host = Wxhost::start(
+        &["echo", "fault-web"],
+        config,
+        &[
+            ("WXHOST_MAX_CONNECTIONS_PER_CLIENT", "0"),
+            ("WXHOST_PAGE_REQUESTS_PER_CLIENT_PER_SEC", "0"),
+        ],
+    )
+    .await;
+    let http = reqwest::Client::new();
+    let pages: Vec<_> = (0..40)
+        .map(|_| {
+            let (http, url) = (
+                http.clone(),
+                format!("{}/app/fault-web/loop", host.origin()),
+            );
+            tokio::spawn(async move { http.get(url).send().await.map(|r| r.status().as_u16()) })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // WeChat's pushes meanwhile get their replies, not a budget cut.
+    for i in 0..4u64 {
+        let reply = host
+            .push(&Push::Text(format!("still here {i}")), Mode::Safe, 500 + i)
+            .await;
+        assert!(
+            reply.contains(&format!("still here {i}")),
+            "push {i} got {reply}\n{}",
+            host.log()
+        );
+    }
+    let mut busy = 0;
+    for p in pages {
+        if matches!(p.await.unwrap(), Ok(503)) {
+            busy += 1;
+        }
+    }
+    assert!(
+        busy > 0,
+        "pages past their share are told the server is busy"
+    );
+}
+
+#[tokio::test]
+async fn with_every_slot_taken_the_reserved_ones_serve_the_callback_only() {
+    let host = Wxhost::start(
+        &[],
+        "[server]\nmax_connections = 20\nreserved_connections = 4\nheader_read_timeout_ms = 30000\n",
+        &[],
+    )
+    .await;
+    let addr: SocketAddr = format!("127.0.0.1:{}", host.port).parse().unwrap();
+    // Sixteen stalled heads take every ordinary slot.
+    let mut stalled = Vec::new();
+    for i in 0..16 {
+        let mut c = connect_from(&format!("127.0.0.{}", 20 + i % 4), addr)
+            .await
+            .unwrap();
+        c.write_all(b"GET /healthz HTTP/1.1\r\nX-").await.unwrap();
+        stalled.push(c);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let health = http
+        .get(format!("{}/healthz", host.origin()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        health.status(),
+        503,
+        "a reserved slot serves no health check"
+    );
+    let ts = wxhost::unix_now().to_string();
+    let sig = protocol::signature(&[TOKEN, &ts, "778"]);
+    let verified = http
+        .get(format!(
+            "{}?signature={sig}&timestamp={ts}&nonce=778&echostr=through",
+            host.url
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(verified.status(), 200);
+    assert_eq!(verified.text().await.unwrap(), "through");
+    drop(stalled);
+}

@@ -67,7 +67,18 @@ fn at(host: &Wxhost, url: &str) -> String {
 async fn three_instances_fetch_the_access_token_once_for_300_concurrent_api_calls() {
     let redis = RedisServer::start().await;
     let fake = FakeWechat::start().await;
-    let hosts = instances(3, &redis, "t1:", &fake, &["fixture"], FIXTURE_CONFIG, &[]).await;
+    // A hundred connections per instance from one address: past the
+    // per-client cap unless it is lifted (as behind a load balancer).
+    let hosts = instances(
+        3,
+        &redis,
+        "t1:",
+        &fake,
+        &["fixture"],
+        FIXTURE_CONFIG,
+        &[("WXHOST_MAX_CONNECTIONS_PER_CLIENT", "0")],
+    )
+    .await;
     let mut calls = Vec::new();
     for (i, host) in hosts.iter().enumerate() {
         for j in 0..100u64 {
@@ -418,6 +429,27 @@ async fn store_migrate_copies_sqlite_to_redis_and_back_and_refuses_a_store_that_
             .put("web-session", "sid", b"alice", Duration::from_secs(600))
             .await
             .unwrap();
+        // Realms of other name lengths beside it (Redis orders sessions by
+        // key, `session:<len>:<realm>:<id>`; SQLite by realm and id), and
+        // reservations: the verification compares sets, not orders.
+        s.sessions
+            .put("admin-session", "a1", b"op", Duration::from_secs(600))
+            .await
+            .unwrap();
+        s.sessions
+            .put("oauth-state", "z9", b"", Duration::from_secs(600))
+            .await
+            .unwrap();
+        s.sessions
+            .put("web-session", "aaa", b"bob", Duration::from_secs(600))
+            .await
+            .unwrap();
+        for scene in ["r2", "r1"] {
+            s.qrcodes
+                .reserve_permanent(scene, 10, wxhost::store::now_secs())
+                .await
+                .unwrap();
+        }
     }
     let migrate = |data: &std::path::Path, from: &str, to: &str| {
         std::process::Command::new(binary())
@@ -517,4 +549,32 @@ async fn serve_starts_while_redis_is_down_answers_pushes_and_recovers_when_it_co
         msg_id += 1;
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+#[tokio::test]
+async fn kv_get_while_redis_is_down_traps_the_call_instead_of_reading_absent() {
+    let mut redis = RedisServer::start().await;
+    let fake = FakeWechat::start().await;
+    let hosts = instances(1, &redis, "t10:", &fake, &["fixture"], FIXTURE_CONFIG, &[]).await;
+    let host = &hosts[0];
+    let (_, body) = host
+        .post_xml(&text_push("kv:set:plan=gold", 95_001), Mode::Safe)
+        .await;
+    assert!(content(host, &body).contains("set plan"), "{body}");
+    redis.kill();
+    let (status, body) = host
+        .post_xml(&text_push("kv:get:plan", 95_002), Mode::Safe)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    // Not "no value": a plugin would take that as absent and write a
+    // default over the real value once the store is back.
+    if body != "success" {
+        let reply = content(host, &body);
+        assert!(!reply.contains("no value"), "{reply}");
+    }
+    assert!(
+        host.log().contains("kv-get failed"),
+        "the call was stopped:\n{}",
+        host.log()
+    );
 }

@@ -12,8 +12,10 @@
 //!   callback), with a short head timeout ([`RESERVED_HEADER_TIMEOUT`]):
 //!   WeChat still gets through while pages or health checks are flooded.
 //! - A per-client cap ([`ConnLimits::max_per_client`], a client being an
-//!   address, an IPv6 one by its /64): a connection past it is closed at
-//!   once, so a few addresses cannot take every slot.
+//!   address, an IPv6 one by its /64): a connection past it gets a reserved
+//!   slot if one is free (callback path only, as above: WeChat may burst
+//!   from one address), else it is closed at once, so a few addresses
+//!   cannot take every slot.
 //! - A header read timeout (hyper's `header_read_timeout` with a
 //!   `TokioTimer`): a request's head must be complete within it, counted
 //!   from the accept or, on a kept-alive connection, from the end of the
@@ -359,10 +361,21 @@ pub async fn serve(
             },
         };
         let (stream, peer) = stream;
-        let Some(counted) = per_client.admit(peer.ip(), limits.max_per_client) else {
-            // Closed at once: this client holds its share already.
-            tracing::debug!(client = %peer.ip(), "connection refused: per-client connection cap");
-            continue;
+        let (slot, counted) = match per_client.admit(peer.ip(), limits.max_per_client) {
+            Some(counted) => (slot, Some(counted)),
+            // Past its cap, a client gets a spare slot at most (for the
+            // callback path alone, as WeChat may burst from one address),
+            // else its connection is closed at once.
+            None => {
+                drop(slot);
+                match spare.clone().try_acquire_owned() {
+                    Ok(spare) => (Slot::Reserved(spare), None),
+                    Err(_) => {
+                        tracing::debug!(client = %peer.ip(), "connection refused: per-client connection cap");
+                        continue;
+                    }
+                }
+            }
         };
         let on_reserved = matches!(slot, Slot::Reserved(_));
         let router = router.clone();

@@ -58,8 +58,8 @@ pub struct Web {
     /// Per plugin id, from `[plugin.<id>.web]`: only these serve pages.
     pages: BTreeMap<String, PageSettings>,
     pub max_response_bytes: usize,
-    /// OAuth callbacks per client that may reach WeChat.
-    pub callback_rate: ClientRate,
+    /// OAuth callbacks per client that may reach WeChat; `None`: unlimited.
+    pub callback_rate: Option<ClientRate>,
     /// Page requests per client; `None`: unlimited.
     pub page_rate: Option<ClientRate>,
 }
@@ -105,10 +105,10 @@ impl Web {
                 })
                 .collect(),
             max_response_bytes: config.web.max_response_bytes,
-            callback_rate: ClientRate::new(
-                oauth::CALLBACKS_PER_MINUTE,
-                Duration::from_secs(60) / oauth::CALLBACKS_PER_MINUTE,
-            ),
+            callback_rate: match config.web.oauth_callbacks_per_client_per_min {
+                0 => None,
+                n => Some(ClientRate::new(n, Duration::from_secs(60) / n)),
+            },
             page_rate: match config.web.page_requests_per_client_per_sec {
                 0 => None,
                 n => Some(ClientRate::per_second(n, n.saturating_mul(2))),

@@ -53,6 +53,9 @@ pub struct Session {
 /// Issues, reads and ends sessions.
 pub struct Sessions {
     cookies: HostCookies,
+    /// The same key, for the sessions of earlier releases (see
+    /// [`Sessions::legacy_id`]).
+    key: Key,
     store: Arc<dyn SessionStore>,
     ttl: Duration,
 }
@@ -66,6 +69,7 @@ impl Sessions {
     pub fn new(key: Key, store: Arc<dyn SessionStore>, ttl: Duration, secure: bool) -> Sessions {
         Sessions {
             cookies: HostCookies::new(key.signing(), secure),
+            key,
             store,
             ttl,
         }
@@ -78,8 +82,11 @@ impl Sessions {
 
     /// The visitor's session, if it has a valid one.
     pub async fn current(&self, headers: &HeaderMap) -> Option<Session> {
-        let id = self.cookies.get(headers, SESSION_COOKIE, "/")?;
-        match self.store.get(SESSION_REALM, &stored_id(&id)).await {
+        let stored = match self.cookies.get(headers, SESSION_COOKIE, "/") {
+            Some(id) => stored_id(&id),
+            None => self.legacy_id(headers)?,
+        };
+        match self.store.get(SESSION_REALM, &stored).await {
             Ok(Some(bytes)) => serde_json::from_slice(&bytes).ok(),
             Ok(None) => None,
             Err(e) => {
@@ -87,6 +94,24 @@ impl Sessions {
                 None
             }
         }
+    }
+
+    /// A session an earlier release started: its cookie, `wxhost_session`
+    /// signed by the `cookie` crate's jar (the same key), names a record
+    /// stored under the bare id. Read until it expires, so an upgrade logs
+    /// nobody out; new sessions are only ever of the current kind. A
+    /// current cookie never verifies here (its MAC covers the purpose).
+    fn legacy_id(&self, headers: &HeaderMap) -> Option<String> {
+        let value = super::host_cookies::single(headers, SESSION_COOKIE)?;
+        let mut jar = cookie::CookieJar::new();
+        jar.add_original(cookie::Cookie::new(SESSION_COOKIE, value.to_owned()));
+        let id = jar
+            .signed(&self.key)
+            .get(SESSION_COOKIE)?
+            .value()
+            .to_owned();
+        // The ids that release issued: 128 random bits, hex.
+        (id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())).then_some(id)
     }
 
     /// Stores `session` under a new id; the `Set-Cookie` for it.
@@ -101,8 +126,12 @@ impl Sessions {
 
     /// Ends the visitor's session (if any); the `Set-Cookie` that clears it.
     pub async fn end(&self, headers: &HeaderMap) -> HeaderValue {
-        if let Some(id) = self.cookies.get(headers, SESSION_COOKIE, "/")
-            && let Err(e) = self.store.delete(SESSION_REALM, &stored_id(&id)).await
+        let stored = match self.cookies.get(headers, SESSION_COOKIE, "/") {
+            Some(id) => Some(stored_id(&id)),
+            None => self.legacy_id(headers),
+        };
+        if let Some(stored) = stored
+            && let Err(e) = self.store.delete(SESSION_REALM, &stored).await
         {
             tracing::warn!(error = %e, "could not delete a web session (it expires by itself)");
         }
@@ -235,6 +264,48 @@ mod tests {
         assert_ne!(records[0].id, id);
         assert_eq!(records[0].id, stored_id(id));
         assert!(store.get(SESSION_REALM, id).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_session_of_the_previous_release_still_reads_after_an_upgrade() {
+        let key = Key::derive_from(b"0123456789abcdef0123456789abcdef-one");
+        let store = crate::store::Stores::in_memory().unwrap().sessions;
+        let s = Sessions::new(key.clone(), store.clone(), Duration::from_secs(60), false);
+        let session = Session {
+            openid: "o_old".into(),
+            unionid: None,
+            scope: WebLogin::Base,
+            snapshot: false,
+            created_at: 1,
+        };
+        // What the previous release wrote: the bare id in the store, the
+        // cookie crate's signed value in the cookie.
+        let id = random_id();
+        let bytes = serde_json::to_vec(&session).unwrap();
+        store
+            .put(SESSION_REALM, &id, &bytes, Duration::from_secs(60))
+            .await
+            .unwrap();
+        let mut jar = cookie::CookieJar::new();
+        jar.signed_mut(&key)
+            .add(cookie::Cookie::new(SESSION_COOKIE, id.clone()));
+        let value = jar.get(SESSION_COOKIE).unwrap().value().to_owned();
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_str(&format!("{SESSION_COOKIE}={value}")).unwrap(),
+        );
+        assert_eq!(s.current(&h).await, Some(session));
+        // Logging out ends it.
+        s.end(&h).await;
+        assert_eq!(s.current(&h).await, None);
+        // A current signed value for another purpose is no session.
+        let other = s.cookies().sign("wxhost_login_x", &id);
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_str(&format!("{SESSION_COOKIE}={other}")).unwrap(),
+        );
+        assert_eq!(s.current(&h).await, None);
     }
 
     #[test]
