@@ -42,7 +42,10 @@ pub mod kv {
     pub fn get(key: &str) -> Option<Vec<u8>> {
         match host::kv_get(key) {
             Ok(v) => v,
-            Err(e) => panic!("kv get {key:?} failed: {}", message(e)),
+            Err(e) => panic!(
+                "kv-get failed for {key:?}, so the call stops before it acts on a missing value: {}",
+                message(e)
+            ),
         }
     }
     /// The value, `Ok(None)` if absent, `Err` if the store failed or the

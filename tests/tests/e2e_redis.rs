@@ -577,4 +577,11 @@ async fn kv_get_while_redis_is_down_traps_the_call_instead_of_reading_absent() {
         "the call was stopped:\n{}",
         host.log()
     );
+    // WIT 1.0 says so to a plugin that asks (`kv::try_get`): an error,
+    // not absence.
+    let (_, body) = host
+        .post_xml(&text_push("kv:try:plan", 95_003), Mode::Safe)
+        .await;
+    let reply = content(host, &body);
+    assert!(reply.contains("kv error: storage unavailable"), "{reply}");
 }
