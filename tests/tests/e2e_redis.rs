@@ -92,7 +92,8 @@ async fn three_instances_fetch_the_access_token_once_for_300_concurrent_api_call
         let reply = hosts[i / 100].open(&body, Mode::Safe);
         assert!(
             reply.contains("user o_test_user subscribed true"),
-            "{reply}"
+            "{reply}\n{}",
+            hosts[i / 100].log()
         );
     }
     assert_eq!(fake.token_fetches(), 1, "one fetch for every instance");
