@@ -137,3 +137,22 @@ async fn only_the_last_link_issued_logs_in_and_a_wrong_token_does_not_spend_it()
     assert_eq!(login(new.clone()).await, 303);
     assert_eq!(login(new).await, 401, "single use");
 }
+
+#[tokio::test]
+async fn uploading_a_page_plugin_under_a_new_id_says_its_pages_are_not_served() {
+    let console = Console::start(&[]).await;
+    let member = std::fs::read(wxhost_tests::service::wasm("member")).unwrap();
+    let res = console
+        .api(reqwest::Method::POST, "/api/v1/plugins?id=member2")
+        .body(member)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let body: serde_json::Value = res.json().await.unwrap();
+    let pages = body["plugin"]["pages"].as_str().unwrap_or_default();
+    assert!(
+        pages.contains("not served") && pages.contains("[plugin.member2.web] login"),
+        "{body}"
+    );
+}

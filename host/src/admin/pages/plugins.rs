@@ -127,10 +127,14 @@ pub async fn upload(
         Ok(p) => done(
             "/plugins",
             &format!(
-                "Plugin {} {} {} installed and serving.",
+                "Plugin {} {} {} installed and serving.{}",
                 p.id,
                 p.name.unwrap_or_default(),
-                p.version.unwrap_or_default()
+                p.version.unwrap_or_default(),
+                // Said at upload: a page plugin under a new id is private.
+                p.pages
+                    .map(|pages| format!(" Its pages: {pages}."))
+                    .unwrap_or_default()
             ),
         ),
         Err(e) => {
