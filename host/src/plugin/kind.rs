@@ -8,8 +8,8 @@
 //! - typed messages and the events with a specific handler map to their own kind;
 //! - every other event (`Event::Other`, publish-job-finish, kf-session, ...)
 //!   is [`Kind::Event`], the `event` case of the WIT `message`;
-//! - `Body::Unknown` and mini-program cards are [`Kind::Unsupported`] and go
-//!   to `handle-unsupported`.
+//! - `Body::Unknown` and mini-program cards are [`Kind::Unsupported`], the
+//!   `unsupported` case.
 //!
 //! A plugin declaring `event` receives every event kind; one declaring
 //! `unsupported` receives only [`Kind::Unsupported`] messages.
