@@ -55,8 +55,9 @@ const LOGIN_PATH: &str = "/oauth";
 struct LoginState {
     next: String,
     scope: WebLogin,
-    /// Unix seconds.
-    expires: u64,
+    /// Unix milliseconds: whole seconds would let a state expire up to a
+    /// second early (a 1 s TTL issued at x.9 s was dead at x+1.0 s).
+    expires_ms: i64,
 }
 
 fn login_cookie(state: &str) -> String {
@@ -138,7 +139,8 @@ pub async fn login(State(web): State<Arc<Web>>, Query(q): Query<LoginQuery>) -> 
     let record = LoginState {
         next,
         scope,
-        expires: crate::unix_now() + web.state_ttl.as_secs(),
+        expires_ms: crate::store::now_millis()
+            + i64::try_from(web.state_ttl.as_millis()).unwrap_or(i64::MAX / 2),
     };
     let json = serde_json::to_vec(&record).expect("a login state serializes");
     let value = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json);
@@ -230,7 +232,7 @@ async fn finish(
         .retry_login("/")
         .into_response());
     };
-    if record.expires <= crate::unix_now() {
+    if record.expires_ms <= crate::store::now_millis() {
         return Err(expired());
     }
     // Past here a callback costs a store write and an API call.
