@@ -11,9 +11,19 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+/// The package root at *run* time. `env!` would freeze the checkout the
+/// build script was compiled in: a target dir shared between checkouts (CI
+/// reuses one across clean clones) then read the old checkout's files.
+fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .expect("cargo sets CARGO_MANIFEST_DIR")
+        .into()
+}
+
 fn main() {
-    let wit = Path::new(env!("CARGO_MANIFEST_DIR")).join("../wit/plugin.wit");
-    println!("cargo:rerun-if-changed={}", wit.display());
+    let wit = manifest_dir().join("../wit/plugin.wit");
+    // Relative to the package root, so a moved checkout is a changed one.
+    println!("cargo:rerun-if-changed=../wit/plugin.wit");
     let text = std::fs::read_to_string(&wit).expect("read wit/plugin.wit");
     let names = kind_cases(&text).expect("wit/plugin.wit: `enum kind { ... }` not found");
 
@@ -63,11 +73,11 @@ const KIT: &[&str] = &[
 
 /// `pub static KIT: &[(&str, &str)]`: (path from the repository root, text).
 fn authoring_kit() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = manifest_dir().join("..");
     let mut files = Vec::new();
     for entry in KIT {
         let path = root.join(entry);
-        println!("cargo:rerun-if-changed={}", path.display());
+        println!("cargo:rerun-if-changed=../{entry}");
         collect(&root, &path, &mut files);
     }
     files.sort();
@@ -75,11 +85,10 @@ fn authoring_kit() {
         String::from("/// The plugin author's kit: (path from the repository root, text).\n");
     out.push_str("pub static KIT: &[(&str, &str)] = &[\n");
     for rel in &files {
-        let abs = root.join(rel).canonicalize().expect("kit file");
+        // Resolved when the host compiles, in whichever checkout that is.
         let _ = writeln!(
             out,
-            "    ({rel:?}, include_str!({:?})),",
-            abs.display().to_string()
+            "    ({rel:?}, include_str!(concat!(env!(\"CARGO_MANIFEST_DIR\"), \"/../{rel}\"))),"
         );
     }
     out.push_str("];\n");
@@ -103,7 +112,8 @@ fn collect(root: &Path, path: &Path, files: &mut Vec<String>) {
             {
                 continue;
             }
-            println!("cargo:rerun-if-changed={}", p.display());
+            let rel = p.strip_prefix(root).expect("under the root");
+            println!("cargo:rerun-if-changed=../{}", rel.display());
             collect(root, &p, files);
         }
     } else {

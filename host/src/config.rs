@@ -16,7 +16,7 @@ mod accounts;
 
 pub use accounts::{
     AccountConfig, AccountPluginSettings, AccountSettings, AccountWebConfig, env_prefix,
-    validate_account,
+    validate_account, web_host,
 };
 
 /// The configuration used when no file is given and `wxhost.toml` is absent:

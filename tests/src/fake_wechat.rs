@@ -123,6 +123,8 @@ impl OAuthUser {
 }
 
 struct OAuthCode {
+    /// The account the code was issued for: only it may exchange it.
+    app_id: String,
     user: OAuthUser,
     scope: String,
     issued: std::time::Instant,
@@ -705,9 +707,13 @@ fn api(st: &mut State_, path: &str, query: &HashMap<String, String>, body: Value
 /// WeChat makes.
 fn authorize(st: &mut State_, query: &HashMap<String, String>) -> Response {
     let bad = |m: &str| (StatusCode::BAD_REQUEST, m.to_owned()).into_response();
-    if query.get("appid").map(String::as_str) != Some(APP_ID) {
+    let Some(app_id) = query
+        .get("appid")
+        .filter(|a| st.secrets.contains_key(a.as_str()))
+        .cloned()
+    else {
         return bad("10003 appid / redirect_uri mismatch");
-    }
+    };
     if query.get("response_type").map(String::as_str) != Some("code") {
         return bad("response_type must be code");
     }
@@ -725,7 +731,7 @@ fn authorize(st: &mut State_, query: &HashMap<String, String>) -> Response {
         let to = format!("{redirect}{sep}state={}", enc(&state));
         return (StatusCode::FOUND, [("location", to)]).into_response();
     }
-    let user = match query.get("openid") {
+    let mut user = match query.get("openid") {
         Some(o) => st
             .oauth_users
             .get(o)
@@ -736,11 +742,17 @@ fn authorize(st: &mut State_, query: &HashMap<String, String>) -> Response {
             .clone()
             .unwrap_or_else(|| OAuthUser::new(OAUTH_OPENID)),
     };
+    // One person has a different openid with each account, as at WeChat;
+    // the default account's is the configured one.
+    if app_id != APP_ID {
+        user.openid = format!("{}-{app_id}", user.openid);
+    }
     st.seq += 1;
     let code = format!("fakecode{:08}{}", st.seq, rand::random::<u32>());
     st.codes.insert(
         code.clone(),
         OAuthCode {
+            app_id,
             user,
             scope,
             issued: std::time::Instant::now(),
@@ -765,10 +777,11 @@ fn url_encode(s: &str) -> String {
 }
 
 fn sns_exchange(st: &mut State_, query: &HashMap<String, String>) -> Value {
-    if query.get("appid").map(String::as_str) != Some(APP_ID) {
+    let app_id = query.get("appid").cloned().unwrap_or_default();
+    let Some(secret) = st.secrets.get(&app_id) else {
         return err(40013, "invalid appid");
-    }
-    if query.get("secret").map(String::as_str) != Some(APP_SECRET) {
+    };
+    if query.get("secret") != Some(secret) {
         return err(40125, "invalid appsecret");
     }
     if query.get("grant_type").map(String::as_str) != Some("authorization_code") {
@@ -778,6 +791,9 @@ fn sns_exchange(st: &mut State_, query: &HashMap<String, String>) -> Value {
     let Some(c) = st.codes.get_mut(&code) else {
         return err(40029, "invalid code");
     };
+    if c.app_id != app_id {
+        return err(40029, "invalid code");
+    }
     if c.used {
         return err(40163, "code been used");
     }

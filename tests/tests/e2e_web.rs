@@ -803,3 +803,120 @@ async fn simulate_oauth_logs_a_test_openid_in_and_opens_the_page() {
     let page = browser.get(&format!("{}/app/member/", host.origin())).await;
     assert!(page.body.contains("o_dev_tester"), "{}", page.body);
 }
+
+/// An account with its own `[account.<name>.web] public_url`: requests on
+/// that host log in with its AppID, keep their sessions and web users in its
+/// store scope, sign JS-SDK configs for its origin, and serve its plugin
+/// set's pages; the default host keeps the default account.
+#[tokio::test]
+async fn an_accounts_own_host_name_logs_in_with_its_app_and_keeps_its_sessions_apart() {
+    const SHOP_APP_ID: &str = "wxshop0000000001";
+    const SHOP_SECRET: &str = "shop-secret-0123456789abcdef0123";
+    const SHOP: &str = "http://shop.test";
+    let fake = FakeWechat::start().await;
+    fake.add_app(SHOP_APP_ID, SHOP_SECRET);
+    let config = "[account.shop]\napp_id = \"wxshop0000000001\"\ntoken = \"shoptoken\"\n\
+                  [account.shop.web]\npublic_url = \"http://shop.test\"\n\
+                  [account.club]\napp_id = \"wxclub0000000001\"\ntoken = \"clubtoken\"\n\
+                  plugins = [\"echo\"]\n[account.club.web]\npublic_url = \"http://club.test:8443\"\n";
+    let host = start(
+        &fake,
+        &["member", "echo"],
+        config,
+        &[
+            ("WXHOST_ACCOUNT_SHOP_APP_SECRET", SHOP_SECRET),
+            ("WXHOST_ACCOUNT_CLUB_APP_SECRET", "club-secret"),
+        ],
+    )
+    .await;
+    let origin = host.origin();
+    let browser = Browser::new();
+    let as_shop = [("host", "shop.test")];
+    // What the browser would open on shop.test, sent to this server.
+    let here = |url: &str| url.replace(SHOP, &origin);
+
+    // The login starts with the shop's AppID and comes back to its host.
+    let page = browser
+        .get_with(&format!("{origin}/app/member/"), &as_shop)
+        .await;
+    assert_eq!(page.status, 302, "{}", host.log());
+    let login = browser
+        .get_with(&format!("{origin}{}", page.location().unwrap()), &as_shop)
+        .await;
+    let authorize = login.location().unwrap().to_owned();
+    let params = query_of(&authorize);
+    assert_eq!(params[0].1, SHOP_APP_ID, "{authorize}");
+    assert_eq!(params[1].1, format!("{SHOP}/oauth/callback"));
+    let callback = browser.get(&authorize).await.location().unwrap().to_owned();
+    assert!(callback.starts_with(&format!("{SHOP}/oauth/callback?")));
+    let done = browser.get_with(&here(&callback), &as_shop).await;
+    assert_eq!(done.status, 302, "{}\n{}", done.body, host.log());
+    assert!(browser.cookie("wxhost_session").is_some());
+
+    // The page on the shop's host shows the shop's openid for this person.
+    let page = browser
+        .get_with(&format!("{origin}/app/member/"), &as_shop)
+        .await;
+    assert_eq!(page.status, 200, "{}", host.log());
+    let shop_openid = format!("{OAUTH_OPENID}-{SHOP_APP_ID}");
+    assert!(
+        page.body
+            .contains(&format!("<code id=\"openid\">{shop_openid}</code>")),
+        "{}",
+        page.body
+    );
+
+    // The same cookie on the default host is nobody: the session lives in
+    // the shop's store scope.
+    let page = browser.get(&format!("{origin}/app/member/")).await;
+    assert_eq!(page.status, 302, "{}", page.body);
+    let shop_store = Stores::sqlite(&host.dir.path().join("data"))
+        .unwrap()
+        .for_account("shop")
+        .unwrap();
+    assert!(
+        shop_store
+            .web_users
+            .get(&shop_openid)
+            .await
+            .unwrap()
+            .is_some(),
+        "the web user is the shop's"
+    );
+
+    // JS-SDK: the shop's AppID, for pages on the shop's origin only.
+    let shop_page = format!("{SHOP}/app/member/");
+    let signed = browser
+        .get_with(
+            &format!("{origin}/jssdk/config?url={}", urlencode(&shop_page)),
+            &as_shop,
+        )
+        .await;
+    assert_eq!(signed.status, 200, "{}", signed.body);
+    let json: serde_json::Value = serde_json::from_str(&signed.body).unwrap();
+    assert_eq!(json["appId"], SHOP_APP_ID);
+    let foreign = browser
+        .get_with(
+            &format!(
+                "{origin}/jssdk/config?url={}",
+                urlencode(&format!("{origin}/app/member/"))
+            ),
+            &as_shop,
+        )
+        .await;
+    assert_eq!(
+        foreign.status, 400,
+        "another origin's page: {}",
+        foreign.body
+    );
+
+    // `club` serves only `echo`: no member page on its host (the port is
+    // part of the host name).
+    let page = browser
+        .get_with(
+            &format!("{origin}/app/member/"),
+            &[("host", "club.test:8443")],
+        )
+        .await;
+    assert_eq!(page.status, 404, "{}", page.body);
+}

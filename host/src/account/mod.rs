@@ -31,7 +31,7 @@ use arc_swap::ArcSwap;
 
 use crate::api::jssdk::JsSdk;
 use crate::api::{PluginApi, Wechat};
-use crate::config::{AccountSettings, Config};
+use crate::config::{AccountSettings, Config, web_host};
 use crate::plugin::{AccountGrants, AccountScope, HostServices};
 use crate::protocol::{Callback, CallbackSettings};
 use crate::store::{DEFAULT_ACCOUNT, Stores};
@@ -77,6 +77,12 @@ pub struct Account {
     pub origin: Origin,
     /// A runtime account's `updated_ms` when it was built (0: the config's).
     pub version: i64,
+    /// The origin its web pages, OAuth and JS-SDK signatures are on: its
+    /// `[account.<name>.web] public_url`, else the deployment's.
+    pub web_origin: Arc<str>,
+    /// The `Host` its own `public_url` is reached at (`None`: it has none,
+    /// and its web side is not served).
+    pub web_host: Option<String>,
 }
 
 impl Account {
@@ -104,6 +110,7 @@ impl Account {
             .public_url
             .clone()
             .unwrap_or_else(|| config.public_origin());
+        let web_host = settings.public_url.as_deref().and_then(web_host);
         let jssdk = match &wechat {
             Some(api) => Some(Arc::new(
                 JsSdk::new(&w.app_id, &origin_url, api.jsapi_ticket())
@@ -146,6 +153,8 @@ impl Account {
             settings,
             origin,
             version: 0,
+            web_origin: Arc::from(origin_url.as_str()),
+            web_host,
         })
     }
 
@@ -210,16 +219,29 @@ pub struct Accounts {
 struct Registry {
     by_name: BTreeMap<Arc<str>, Arc<Account>>,
     by_app_id: HashMap<Arc<str>, Arc<Account>>,
+    /// Accounts with their own `public_url`, by its host.
+    by_web_host: HashMap<String, Arc<Account>>,
 }
 
 impl Registry {
     fn of(accounts: impl IntoIterator<Item = Arc<Account>>) -> Registry {
         let mut r = Registry::default();
         for a in accounts {
-            r.by_app_id.insert(a.app_id.clone(), a.clone());
-            r.by_name.insert(a.name.clone(), a);
+            r.insert(a);
         }
         r
+    }
+
+    fn insert(&mut self, a: Arc<Account>) {
+        self.by_app_id.insert(a.app_id.clone(), a.clone());
+        if let Some(host) = &a.web_host {
+            // The config and the API refuse a host that is taken; the
+            // first account (by name) keeps it should two ever meet here.
+            self.by_web_host
+                .entry(host.clone())
+                .or_insert_with(|| a.clone());
+        }
+        self.by_name.insert(a.name.clone(), a);
     }
 }
 
@@ -255,6 +277,24 @@ impl Accounts {
         self.current.load().by_app_id.get(app_id).cloned()
     }
 
+    /// The account whose own `public_url` is on `host` (a request's `Host`
+    /// header, any case; a scheme's default port may be given or not).
+    pub fn by_web_host(&self, host: &str) -> Option<Arc<Account>> {
+        let r = self.current.load();
+        if r.by_web_host.is_empty() {
+            return None;
+        }
+        let host = host.to_ascii_lowercase();
+        let bare = host
+            .strip_suffix(":443")
+            .or_else(|| host.strip_suffix(":80"))
+            .unwrap_or(&host);
+        r.by_web_host
+            .get(bare)
+            .or_else(|| r.by_web_host.get(&host))
+            .cloned()
+    }
+
     /// The `default` account (`[wechat]`), always present.
     pub fn default_account(&self) -> Arc<Account> {
         self.by_name(DEFAULT_ACCOUNT)
@@ -274,8 +314,7 @@ impl Accounts {
         if let Some(d) = keep_default
             && !r.by_name.contains_key(DEFAULT_ACCOUNT)
         {
-            r.by_app_id.insert(d.app_id.clone(), d.clone());
-            r.by_name.insert(d.name.clone(), d);
+            r.insert(d);
         }
         self.current.store(Arc::new(r));
     }

@@ -17,7 +17,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::{Account, Accounts, Origin};
-use crate::config::{AccountConfig, validate_account};
+use crate::config::{AccountConfig, validate_account, web_host};
 use crate::store::{DEFAULT_ACCOUNT, StoreError, StoredAccount, now_millis};
 
 /// How often every instance reads the runtime accounts.
@@ -277,6 +277,27 @@ impl Accounts {
                 "AppID {} is already another account's",
                 a.app_id
             )));
+        }
+        if let Some(host) = web_host(&a.web.public_url) {
+            let config_hosts = std::iter::once(self.config.web.public_url.clone()).chain(
+                self.config
+                    .account
+                    .values()
+                    .map(|c| c.web.public_url.clone()),
+            );
+            let stored_hosts = stored.iter().filter(|s| s.name != name).filter_map(|s| {
+                serde_json::from_str::<AccountConfig>(&s.settings)
+                    .ok()
+                    .map(|o| o.web.public_url)
+            });
+            if config_hosts
+                .chain(stored_hosts)
+                .any(|u| web_host(&u).as_deref() == Some(host.as_str()))
+            {
+                return Err(AccountChange::Conflict(format!(
+                    "web host {host} is already another account's"
+                )));
+            }
         }
         let credentials = Credentials {
             app_secret: std::mem::take(&mut a.app_secret),

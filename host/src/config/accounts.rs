@@ -212,9 +212,14 @@ impl Config {
         }
     }
 
-    /// Every `[account.<name>]`, and no two accounts with one AppID.
+    /// Every `[account.<name>]`; no two accounts with one AppID or one web
+    /// host name.
     pub(super) fn validate_accounts(&self) -> Result<(), ConfigError> {
         let mut app_ids = BTreeMap::from([(self.wechat.app_id.as_str(), DEFAULT_ACCOUNT)]);
+        let mut hosts = BTreeMap::new();
+        if let Some(h) = web_host(&self.web.public_url) {
+            hosts.insert(h, DEFAULT_ACCOUNT);
+        }
         for (name, a) in &self.account {
             validate_account(self, name, a)?;
             if let Some(other) = app_ids.insert(&a.app_id, name) {
@@ -223,9 +228,30 @@ impl Config {
                     format!("`{}` is already account {other}'s AppID", a.app_id),
                 ));
             }
+            if let Some(h) = web_host(&a.web.public_url)
+                && let Some(other) = hosts.insert(h.clone(), name)
+            {
+                return Err(invalid(
+                    &format!("account.{name}.web.public_url"),
+                    format!("host {h} is already account {other}'s web address"),
+                ));
+            }
         }
         Ok(())
     }
+}
+
+/// The host name (and port, when not the scheme's default) a web
+/// `public_url` is reached at, lower-cased: what a browser sends as `Host`
+/// and what picks the account a page request acts for. `None` for an empty
+/// or unparsable URL.
+pub fn web_host(public_url: &str) -> Option<String> {
+    let url = url::Url::parse(public_url).ok()?;
+    let host = url.host_str()?.to_ascii_lowercase();
+    Some(match url.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host,
+    })
 }
 
 /// One account's keys, each error naming `account.<name>.<key>` (and the
@@ -468,5 +494,34 @@ mod tests {
         assert!(e.contains("account.b"), "{e}");
         let e = err("", &[("WXHOST_ACCOUNT_NOPE_TOKEN", "x")]);
         assert!(e.contains("WXHOST_ACCOUNT_NOPE_TOKEN"), "{e}");
+        // One host name, one account (the case and a default port do not
+        // make another).
+        let e = err(
+            "[web]\npublic_url = \"https://wx.example.com\"\n\
+             [account.b]\napp_id = \"wxb\"\ntoken = \"t\"\n\
+             [account.b.web]\npublic_url = \"https://WX.example.com:443\"\n",
+            &[],
+        );
+        assert!(
+            e.contains("account.b.web.public_url") && e.contains("account default"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_web_host_is_what_a_browser_sends_as_host() {
+        assert_eq!(
+            web_host("https://Wx.Example.com").as_deref(),
+            Some("wx.example.com")
+        );
+        assert_eq!(
+            web_host("https://wx.example.com:443").as_deref(),
+            Some("wx.example.com")
+        );
+        assert_eq!(
+            web_host("http://club.test:8443").as_deref(),
+            Some("club.test:8443")
+        );
+        assert_eq!(web_host(""), None);
     }
 }

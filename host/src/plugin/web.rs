@@ -17,6 +17,7 @@
 //! bound, so a page can neither hold the store past its call nor make the
 //! host buffer without limit.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -27,10 +28,10 @@ use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::exports::wasi::http::incoming_handler::GuestIndices;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 
-use super::PluginError;
 use super::call::InstanceUse;
 use super::loaded::LoadedPlugin;
 use super::state::CallState;
+use super::{AccountScope, PluginError};
 
 /// How long a page call waits for its share of the pool.
 pub const PAGE_QUEUE_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
@@ -79,6 +80,7 @@ impl LoadedPlugin {
     /// messages. Failures are logged (one line) here.
     pub async fn serve_web(
         &self,
+        account: &Arc<AccountScope>,
         request: http::Request<Bytes>,
         max_response_bytes: usize,
     ) -> (Result<http::Response<Bytes>, PluginError>, WebCallReport) {
@@ -114,9 +116,7 @@ impl LoadedPlugin {
         };
         let deadline = Instant::now() + code.timeout;
         let (r, report) = code
-            // Pages act for the default account (per-account web origins
-            // are not routed yet).
-            .with_instance(&code.inner.default_account, deadline, InstanceUse::Fresh, async |instance, store| {
+            .with_instance(account, deadline, InstanceUse::Fresh, async |instance, store| {
                 let guest = web.indices.load(&mut *store, instance)?;
                 let (tx, rx) = tokio::sync::oneshot::channel();
                 let (req, out) = {

@@ -142,7 +142,6 @@ impl Service {
             );
         }
         let api = default.wechat.clone();
-        let jssdk = default.jssdk.clone();
         // The runtime's own services are the default account's: what a call
         // acts for when its caller names no account (`plugin run`).
         let runtime = Runtime::new(
@@ -187,7 +186,7 @@ impl Service {
             readiness,
         });
         let web = Arc::new(
-            Web::new(config, &stores, api.clone(), jssdk, runtime.clone())
+            Web::new(config, accounts.clone(), runtime.clone())
                 .context("setting up the web side (web.session_secret)")?,
         );
         let router = router(state.clone(), config, web);

@@ -98,7 +98,12 @@ pub async fn serve(State(web): State<Arc<Web>>, request: Request) -> Response {
         tracing::debug!(plugin = %id, "page refused: no [plugin.{id}.web] login configured");
         return not_found();
     };
-    let session = web.sessions.current(&parts.headers).await;
+    let site = web.sites.for_request(&parts);
+    // An account whose `plugins = [...]` leaves the plugin out has no such page.
+    if !site.account.plugins.serves(id) {
+        return not_found();
+    }
+    let session = site.sessions.current(&parts.headers).await;
     let required = settings.login;
     let has = session.as_ref().map_or(WebLogin::None, |s| s.scope);
     if has < required {
@@ -139,7 +144,7 @@ pub async fn serve(State(web): State<Arc<Web>>, request: Request) -> Response {
         }
     };
     let request = match plugin_request(
-        &web,
+        site.origin(),
         parts.method,
         &parts.uri,
         &parts.headers,
@@ -156,7 +161,9 @@ pub async fn serve(State(web): State<Arc<Web>>, request: Request) -> Response {
             .into_response();
         }
     };
-    let (result, _report) = plugin.serve_web(request, web.max_response_bytes).await;
+    let (result, _report) = plugin
+        .serve_web(&site.account.plugins, request, web.max_response_bytes)
+        .await;
     match result {
         Ok(response) => plugin_response(response, id, settings.csp.as_ref()),
         Err(e) => error_page(&e),
@@ -167,7 +174,7 @@ pub async fn serve(State(web): State<Arc<Web>>, request: Request) -> Response {
 /// origin, the client's headers less `x-wxhost-*` and wxhost's cookies,
 /// plus the identity headers.
 fn plugin_request(
-    web: &Web,
+    origin: &str,
     method: Method,
     uri: &Uri,
     headers: &HeaderMap,
@@ -175,7 +182,7 @@ fn plugin_request(
     body: Bytes,
 ) -> Option<http::Request<Bytes>> {
     let pq = uri.path_and_query().map_or("/", |pq| pq.as_str());
-    let absolute: Uri = format!("{}{pq}", web.origin).parse().ok()?;
+    let absolute: Uri = format!("{origin}{pq}").parse().ok()?;
     let mut builder = http::Request::builder().method(method).uri(absolute);
     let out = builder.headers_mut()?;
     for (name, value) in headers {

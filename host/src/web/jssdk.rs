@@ -2,16 +2,14 @@
 //! this server, `{"appId","timestamp","nonceStr","signature"}` (§7.9), signed
 //! with the managed jsapi_ticket ([`crate::api::jssdk::JsSdk`]).
 
-use std::sync::Arc;
-
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::Query;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::Web;
+use super::site::CurrentSite;
 use crate::api::jssdk::JsSdkError;
 
 #[derive(Debug, Deserialize)]
@@ -23,11 +21,11 @@ fn error(status: StatusCode, message: &str) -> Response {
     (status, Json(json!({ "error": message }))).into_response()
 }
 
-pub async fn config(State(web): State<Arc<Web>>, Query(q): Query<ConfigQuery>) -> Response {
+pub async fn config(CurrentSite(site): CurrentSite, Query(q): Query<ConfigQuery>) -> Response {
     let Some(url) = q.url.filter(|u| !u.is_empty()) else {
         return error(StatusCode::BAD_REQUEST, "give the page's URL: ?url=…");
     };
-    let Some(jssdk) = &web.jssdk else {
+    let Some(jssdk) = &site.account.jssdk else {
         return error(
             StatusCode::SERVICE_UNAVAILABLE,
             "the JS-SDK needs the account's API credentials (wechat.app_secret)",

@@ -4,6 +4,8 @@
 //! `server::router` merges with the callback's.
 //!
 //! - `oauth.rs`: `/oauth/login`, `/oauth/callback`, `/oauth/logout`.
+//! - `site.rs` ([`site::Site`]): the account a request acts for, by the
+//!   host it names (`[account.<name>.web] public_url`), else the default.
 //! - `session.rs` ([`session::Sessions`]): session cookies over the
 //!   `SessionStore`, the signing key and where it is kept.
 //! - `host_cookies.rs`: the host's own cookies — names, purpose-bound
@@ -22,6 +24,7 @@ pub mod next;
 pub mod oauth;
 pub mod pages;
 pub mod session;
+pub mod site;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -30,30 +33,21 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::{any, get, post};
 
-use crate::api::Wechat;
-use crate::api::jssdk::JsSdk;
 use axum::http::HeaderValue;
 
+use crate::account::Accounts;
 use crate::config::{Config, DEFAULT_PAGE_CSP, WebLogin};
 use crate::http::rate::ClientRate;
 use crate::plugin::Runtime;
-use crate::store::{SessionStore, Stores, WebUserStore};
 
-/// Everything the web routes need.
+/// Everything the web routes need; what differs per account is its
+/// [`site::Site`].
 pub struct Web {
-    /// The public origin, no trailing slash (`https://wx.example.com`).
-    pub origin: String,
-    pub app_id: String,
+    /// Each account's web side, found by the request's host.
+    pub sites: site::Sites,
     pub authorize_url: String,
-    pub sessions: session::Sessions,
-    /// Spent login states (and, through `sessions`, sessions).
-    pub store: Arc<dyn SessionStore>,
-    pub users: Arc<dyn WebUserStore>,
     /// How long a login state lives.
     pub state_ttl: Duration,
-    /// `None` without an AppSecret: no login, no JS-SDK.
-    pub wechat: Option<Arc<Wechat>>,
-    pub jssdk: Option<Arc<JsSdk>>,
     pub runtime: Arc<Runtime>,
     /// Per plugin id, from `[plugin.<id>.web]`: only these serve pages.
     pages: BTreeMap<String, PageSettings>,
@@ -67,28 +61,18 @@ pub struct Web {
 impl Web {
     pub fn new(
         config: &Config,
-        stores: &Stores,
-        wechat: Option<Arc<Wechat>>,
-        jssdk: Option<Arc<JsSdk>>,
+        accounts: Arc<Accounts>,
         runtime: Arc<Runtime>,
     ) -> anyhow::Result<Web> {
-        let origin = config.public_origin();
         let key = session::load_key(config)?;
         Ok(Web {
-            sessions: session::Sessions::new(
+            sites: site::Sites::new(
+                accounts,
                 key,
-                stores.sessions.clone(),
                 Duration::from_secs(config.web.session_ttl_secs),
-                origin.starts_with("https://"),
             ),
-            origin,
-            app_id: config.wechat.app_id.clone(),
             authorize_url: config.web.oauth_authorize_url.clone(),
-            store: stores.sessions.clone(),
-            users: stores.web_users.clone(),
             state_ttl: Duration::from_secs(config.web.oauth_state_ttl_secs),
-            wechat,
-            jssdk,
             runtime,
             pages: config
                 .plugin

@@ -37,6 +37,7 @@ use super::Web;
 use super::next::safe_next;
 use super::pages::Page;
 use super::session::{Session, random_id};
+use super::site::{CurrentSite, Site};
 use crate::api::ApiError;
 use crate::api::oauth::{CODE_EXPIRED, CODE_USED, INVALID_CODE};
 use crate::config::WebLogin;
@@ -118,7 +119,11 @@ fn found(location: &str, cookie: Option<HeaderValue>) -> Response {
 }
 
 /// `GET /oauth/login`.
-pub async fn login(State(web): State<Arc<Web>>, Query(q): Query<LoginQuery>) -> Response {
+pub async fn login(
+    State(web): State<Arc<Web>>,
+    CurrentSite(site): CurrentSite,
+    Query(q): Query<LoginQuery>,
+) -> Response {
     let next = safe_next(q.next.as_deref());
     let scope = match q.scope.as_deref() {
         None | Some("") | Some("base") | Some("snsapi_base") => WebLogin::Base,
@@ -132,7 +137,7 @@ pub async fn login(State(web): State<Arc<Web>>, Query(q): Query<LoginQuery>) -> 
             .into_response();
         }
     };
-    if web.wechat.is_none() {
+    if site.account.wechat.is_none() {
         return not_configured();
     }
     let state = random_id();
@@ -145,13 +150,13 @@ pub async fn login(State(web): State<Arc<Web>>, Query(q): Query<LoginQuery>) -> 
     let json = serde_json::to_vec(&record).expect("a login state serializes");
     let value = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json);
     let cookie =
-        web.sessions
+        site.sessions
             .cookies()
             .set(&login_cookie(&state), &value, LOGIN_PATH, web.state_ttl);
-    let redirect_uri = format!("{}/oauth/callback", web.origin);
+    let redirect_uri = format!("{}/oauth/callback", site.origin());
     let url = authorize_url(
         &web.authorize_url,
-        &web.app_id,
+        &site.account.app_id,
         &redirect_uri,
         scope,
         &state,
@@ -177,19 +182,20 @@ pub struct CallbackQuery {
 /// `GET /oauth/callback`.
 pub async fn callback(
     State(web): State<Arc<Web>>,
+    CurrentSite(site): CurrentSite,
     ClientIp(client): ClientIp,
     headers: HeaderMap,
     Query(q): Query<CallbackQuery>,
 ) -> Response {
-    match finish(&web, client, &headers, q).await {
+    match finish(&web, &site, client, &headers, q).await {
         Ok(r) | Err(r) => r,
     }
 }
 
 /// The login `state` started in this browser, from its cookie: `None` if
 /// the browser has none (or a forged one).
-fn login_state(web: &Web, headers: &HeaderMap, state: &str) -> Option<LoginState> {
-    let value = web
+fn login_state(site: &Site, headers: &HeaderMap, state: &str) -> Option<LoginState> {
+    let value = site
         .sessions
         .cookies()
         .get(headers, &login_cookie(state), LOGIN_PATH)?;
@@ -201,6 +207,7 @@ fn login_state(web: &Web, headers: &HeaderMap, state: &str) -> Option<LoginState
 
 async fn finish(
     web: &Web,
+    site: &Site,
     client: std::net::IpAddr,
     headers: &HeaderMap,
     q: CallbackQuery,
@@ -214,7 +221,7 @@ async fn finish(
         .retry_login("/")
         .into_response()
     };
-    let Some(wechat) = &web.wechat else {
+    let Some(wechat) = &site.account.wechat else {
         return Err(not_configured());
     };
     let state = q
@@ -222,7 +229,7 @@ async fn finish(
         .as_deref()
         .filter(|s| valid_state(s))
         .ok_or_else(expired)?;
-    let Some(record) = login_state(web, headers, state) else {
+    let Some(record) = login_state(site, headers, state) else {
         tracing::info!("OAuth callback refused: no login cookie for its state in this browser");
         return Err(Page::new(
             StatusCode::FORBIDDEN,
@@ -254,7 +261,13 @@ async fn finish(
         return Err(res);
     }
     // Spent, whatever happens next.
-    match web.store.claim(STATE_REALM, state, web.state_ttl).await {
+    match site
+        .account
+        .stores
+        .sessions
+        .claim(STATE_REALM, state, web.state_ttl)
+        .await
+    {
         Ok(true) => {}
         Ok(false) => return Err(expired()),
         Err(e) => {
@@ -340,8 +353,10 @@ async fn finish(
             }
         }
     }
-    if let Err(e) = web
-        .users
+    if let Err(e) = site
+        .account
+        .stores
+        .web_users
         .record_login(&login, crate::store::now_secs())
         .await
     {
@@ -354,7 +369,7 @@ async fn finish(
         snapshot: grant.snapshot,
         created_at: crate::unix_now(),
     };
-    let cookie = web.sessions.start(&session).await.map_err(|e| {
+    let cookie = site.sessions.start(&session).await.map_err(|e| {
         tracing::warn!(error = %e, "could not store a web session");
         Page::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -371,7 +386,7 @@ async fn finish(
     let mut res = found(&record.next, Some(cookie));
     res.headers_mut().append(
         header::SET_COOKIE,
-        web.sessions
+        site.sessions
             .cookies()
             .removal(&login_cookie(state), LOGIN_PATH),
     );
@@ -385,11 +400,11 @@ pub struct LogoutQuery {
 
 /// `POST /oauth/logout[?next=PATH]`: 303 to `next` (default `/`).
 pub async fn logout(
-    State(web): State<Arc<Web>>,
+    CurrentSite(site): CurrentSite,
     headers: HeaderMap,
     Query(q): Query<LogoutQuery>,
 ) -> Response {
-    let cleared = web.sessions.end(&headers).await;
+    let cleared = site.sessions.end(&headers).await;
     let next = safe_next(q.next.as_deref());
     let mut res = (StatusCode::SEE_OTHER, [(header::LOCATION, next)]).into_response();
     res.headers_mut().append(header::SET_COOKIE, cleared);
