@@ -818,3 +818,79 @@ async fn serve_logs_the_login_link_once_and_never_a_secret() {
         );
     }
 }
+
+/// The console's account switcher: a page acts for the account its
+/// `?account=` names, its forms carry it, and what they do lands in that
+/// account's store and goes to WeChat with that account's token.
+#[tokio::test]
+async fn the_console_acts_for_the_account_its_page_names() {
+    const SHOP_APP_ID: &str = "wxshop0000000001";
+    const SHOP_SECRET: &str = "shop-secret-0123456789abcdef0123";
+    let c = Console::start_with(
+        &["echo"],
+        "[account.shop]\napp_id = \"wxshop0000000001\"\ntoken = \"shoptoken\"\n",
+        &[("WXHOST_ACCOUNT_SHOP_APP_SECRET", SHOP_SECRET)],
+        None,
+    )
+    .await;
+    c.fake.add_app(SHOP_APP_ID, SHOP_SECRET);
+    let s = c.login().await;
+
+    // The default page offers the switcher; the shop's page says whose it is
+    // and carries the account in every link and form.
+    let page = c.page(&s.cookie, "/menus").await;
+    assert!(page.contains("id=\"account-switch\""), "{page}");
+    assert!(!page.contains("action=\"/menus/publish?account="), "{page}");
+    let page = c.page(&s.cookie, "/menus?account=shop").await;
+    assert!(page.contains("<option value=\"shop\" selected>"), "{page}");
+    assert!(page.contains("id=\"acting-account\">· shop"), "{page}");
+    assert!(
+        page.contains("action=\"/menus/publish?account=shop\""),
+        "{page}"
+    );
+    assert!(page.contains("href=\"/qrcodes?account=shop\""), "{page}");
+
+    let res = c
+        .http
+        .post(c.url("/menus/publish?account=shop"))
+        .header("cookie", &s.cookie)
+        .form(&[
+            ("csrf", s.csrf.as_str()),
+            ("menu", VALID_MENU),
+            ("note", "shop menu"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let back = res.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        back.starts_with("/menus?") && back.contains("account=shop"),
+        "{back}"
+    );
+    assert_eq!(c.fake.apps_called(paths::MENU_CREATE), [SHOP_APP_ID]);
+    let shop = c.stores.for_account("shop").unwrap();
+    assert_eq!(
+        shop.menus.current().await.unwrap().map(|v| v.note),
+        Some(Some("shop menu".to_owned()))
+    );
+    assert!(
+        c.stores.menus.current().await.unwrap().is_none(),
+        "the default's menu is untouched"
+    );
+    // Its audit entry is the shop's.
+    let audit = c.page(&s.cookie, "/audit?account=shop").await;
+    assert!(audit.contains("menu_publish"), "{audit}");
+    let audit = c.page(&s.cookie, "/audit").await;
+    assert!(!audit.contains("menu_publish"), "{audit}");
+
+    // An account that is not served: a 404, nothing done.
+    let res = c
+        .http
+        .get(c.url("/menus?account=nope"))
+        .header("cookie", &s.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+}

@@ -30,7 +30,7 @@ use anyhow::Context;
 use arc_swap::ArcSwap;
 
 use crate::api::jssdk::JsSdk;
-use crate::api::{PluginApi, Wechat};
+use crate::api::{ApiOptions, PluginApi, Wechat};
 use crate::config::{AccountSettings, Config, web_host};
 use crate::plugin::{AccountGrants, AccountScope, HostServices};
 use crate::protocol::{Callback, CallbackSettings};
@@ -102,9 +102,13 @@ impl Account {
         let wechat = if w.app_secret.is_empty() {
             None
         } else {
-            let api = Wechat::new(w, &stores)
+            let options = ApiOptions {
+                account: Arc::from(name.as_str()),
+                ..ApiOptions::default()
+            };
+            let api = Wechat::with_options(w, &stores, options)
                 .with_context(|| format!("account {name}: setting up the WeChat API client"))?;
-            Some(Arc::new(api.for_account(&name)))
+            Some(Arc::new(api))
         };
         let origin_url = settings
             .public_url

@@ -91,6 +91,8 @@ pub trait CredentialSource: Send + Sync + 'static {
     fn name(&self) -> &'static str;
     /// Its key in the [`TokenStore`] (for the access_token, the AppID).
     fn key(&self) -> &str;
+    /// The account it is the credential of (the `account` metric label).
+    fn account(&self) -> &str;
     /// Asks WeChat for a new value. `force`: invalidate the current one
     /// everywhere (the access_token's stable_token force-refresh).
     async fn fetch(&self, force: bool) -> Result<Fetched, ApiError>;
@@ -408,7 +410,7 @@ impl<S: CredentialSource> Core<S> {
     async fn fetch(&self, force: bool) -> Result<StoredToken, ApiError> {
         let fetched = self.source.fetch(force).await;
         let result = if fetched.is_ok() { "ok" } else { "error" };
-        metrics::counter!("wxhost_token_fetches_total", "credential" => self.source.name(), "result" => result).increment(1);
+        metrics::counter!("wxhost_token_fetches_total", "credential" => self.source.name(), "result" => result, "account" => self.source.account().to_owned()).increment(1);
         let fetched = fetched?;
         let now = now_secs();
         let stored = StoredToken {
@@ -447,6 +449,9 @@ mod tests {
         }
         fn key(&self) -> &str {
             "ticket:wx1"
+        }
+        fn account(&self) -> &str {
+            "default"
         }
         async fn fetch(&self, _force: bool) -> Result<Fetched, ApiError> {
             self.0.fetch_add(1, Ordering::SeqCst);

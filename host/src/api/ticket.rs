@@ -40,6 +40,10 @@ impl CredentialSource for JsapiTicketSource {
         &self.key
     }
 
+    fn account(&self) -> &str {
+        self.wechat.account()
+    }
+
     async fn fetch(&self, _force: bool) -> Result<Fetched, ApiError> {
         let answer = self
             .wechat

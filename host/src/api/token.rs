@@ -4,6 +4,8 @@
 //! `/cgi-bin/token` (each call invalidates the previous token, which the
 //! shared store and its fetch lock make rare).
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use serde_json::{Value, json};
 
@@ -22,6 +24,8 @@ pub struct AccessTokenSource {
     pub app_secret: String,
     pub endpoint: TokenEndpoint,
     pub retry: RetryPolicy,
+    /// The account whose token it is (the `account` metric label).
+    pub account: Arc<str>,
 }
 
 impl std::fmt::Debug for AccessTokenSource {
@@ -43,6 +47,10 @@ impl CredentialSource for AccessTokenSource {
     /// The AppID (the key every stored token has had).
     fn key(&self) -> &str {
         &self.app_id
+    }
+
+    fn account(&self) -> &str {
+        &self.account
     }
 
     async fn fetch(&self, force: bool) -> Result<Fetched, ApiError> {

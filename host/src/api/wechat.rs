@@ -31,6 +31,8 @@ pub struct ApiOptions {
     pub http_timeout: Duration,
     /// Permanent QR codes this account may have (WeChat: 100,000).
     pub permanent_qr_limit: u64,
+    /// The account it acts for: the `account` label of its metrics.
+    pub account: Arc<str>,
 }
 
 impl Default for ApiOptions {
@@ -40,6 +42,7 @@ impl Default for ApiOptions {
             refresh_margin: Duration::from_secs(300),
             http_timeout: Duration::from_secs(10),
             permanent_qr_limit: 100_000,
+            account: Arc::from(crate::store::DEFAULT_ACCOUNT),
         }
     }
 }
@@ -84,6 +87,7 @@ impl Wechat {
                 app_secret: w.app_secret.clone(),
                 endpoint: w.token_endpoint,
                 retry: options.retry,
+                account: options.account.clone(),
             },
             stores.tokens.clone(),
             options.refresh_margin,
@@ -94,15 +98,14 @@ impl Wechat {
             menus: stores.menus.clone(),
             qrcodes: stores.qrcodes.clone(),
             token_store: stores.tokens.clone(),
+            account: options.account.clone(),
             options,
-            account: Arc::from(crate::store::DEFAULT_ACCOUNT),
         })
     }
 
-    /// The same client, labelled as acting for account `name`.
-    pub fn for_account(mut self, name: &str) -> Wechat {
-        self.account = Arc::from(name);
-        self
+    /// The account it acts for.
+    pub fn account(&self) -> &str {
+        &self.account
     }
 
     pub fn tokens(&self) -> &TokenManager {

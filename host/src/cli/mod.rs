@@ -115,8 +115,13 @@ pub(crate) fn open_stores(config: &Config) -> anyhow::Result<crate::store::Store
 /// The store and API client a CLI command uses: the same store as `serve`,
 /// so commands reuse the server's access_token instead of fetching.
 pub(crate) fn open_wechat(config: &Config) -> anyhow::Result<crate::api::Wechat> {
-    Ok(crate::api::Wechat::new(
+    let options = crate::api::ApiOptions {
+        account: std::sync::Arc::from(config.acting_account()),
+        ..Default::default()
+    };
+    Ok(crate::api::Wechat::with_options(
         &config.wechat,
         &open_stores(config)?,
+        options,
     )?)
 }

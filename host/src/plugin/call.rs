@@ -366,9 +366,9 @@ impl LoadedPlugin {
             .and_then(|reply| reply::validate(reply, input.msg).map_err(PluginError::InvalidReply));
         code.inner.stats.record(&code.id, &result);
         let acct = account.name.to_string();
-        metrics::counter!("wxhost_plugin_calls_total", "plugin" => code.id.clone(), "account" => acct.clone()).increment(1);
+        metrics::counter!("wxhost_plugin_calls_total", "plugin" => code.id.clone(), "kind" => "message", "account" => acct.clone()).increment(1);
         if let Err(e) = &result {
-            metrics::counter!("wxhost_plugin_failures_total", "plugin" => code.id.clone(), "class" => e.kind(), "account" => acct).increment(1);
+            metrics::counter!("wxhost_plugin_failures_total", "plugin" => code.id.clone(), "class" => e.kind(), "kind" => "message", "account" => acct).increment(1);
         }
         match &result {
             Err(e @ PluginError::Shed { .. }) => tracing::warn!(

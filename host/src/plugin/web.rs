@@ -106,8 +106,8 @@ impl LoadedPlugin {
             };
             let counted: Result<(), _> = Err(e.clone());
             code.inner.stats.record(&code.id, &counted);
-            metrics::counter!("wxhost_plugin_calls_total", "plugin" => code.id.clone(), "kind" => "page").increment(1);
-            metrics::counter!("wxhost_plugin_failures_total", "plugin" => code.id.clone(), "class" => e.kind(), "kind" => "page").increment(1);
+            metrics::counter!("wxhost_plugin_calls_total", "plugin" => code.id.clone(), "kind" => "page", "account" => account.name.to_string()).increment(1);
+            metrics::counter!("wxhost_plugin_failures_total", "plugin" => code.id.clone(), "class" => e.kind(), "kind" => "page", "account" => account.name.to_string()).increment(1);
             let report = WebCallReport {
                 elapsed: Default::default(),
                 memory_peak_bytes: 0,
@@ -163,9 +163,9 @@ impl LoadedPlugin {
         // Counted like message calls (the console's plugin stats, /metrics),
         // told apart by the `kind` label of the metrics.
         code.inner.stats.record(&code.id, &result);
-        metrics::counter!("wxhost_plugin_calls_total", "plugin" => code.id.clone(), "kind" => "page").increment(1);
+        metrics::counter!("wxhost_plugin_calls_total", "plugin" => code.id.clone(), "kind" => "page", "account" => account.name.to_string()).increment(1);
         if let Err(e) = &result {
-            metrics::counter!("wxhost_plugin_failures_total", "plugin" => code.id.clone(), "class" => e.kind(), "kind" => "page").increment(1);
+            metrics::counter!("wxhost_plugin_failures_total", "plugin" => code.id.clone(), "class" => e.kind(), "kind" => "page", "account" => account.name.to_string()).increment(1);
         }
         if let Err(e) = &result {
             tracing::warn!(

@@ -13,7 +13,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::{Chrome, CsrfForm, Flash, NoticeQuery, done, html};
+use super::{Chrome, CsrfForm, Flash, NoticeQuery, Scoped, done, html};
 use crate::account::AccountView;
 use crate::admin::Admin;
 use crate::admin::auth::Operator;
@@ -35,19 +35,15 @@ async fn render(admin: &Admin, op: &Operator, status: StatusCode, flash: Flash) 
         Err(e) => (Vec::new(), Flash::Error(e.into())),
     };
     let page = AccountsPage {
-        page: Chrome::new("Accounts", "accounts", op).with(flash),
+        page: Chrome::new("Accounts", "accounts", op, &admin).with(flash),
         accounts,
         can_add: admin.accounts.accepts_runtime_accounts(),
     };
     html(status, &page)
 }
 
-pub async fn page(
-    State(admin): State<Arc<Admin>>,
-    op: Operator,
-    Query(q): Query<NoticeQuery>,
-) -> Response {
-    render(&admin, &op, StatusCode::OK, q.into()).await
+pub async fn page(Scoped(view): Scoped, op: Operator, Query(q): Query<NoticeQuery>) -> Response {
+    render(&view, &op, StatusCode::OK, q.into()).await
 }
 
 /// The add form.
@@ -69,11 +65,12 @@ pub struct AddForm {
 
 pub async fn add(
     State(admin): State<Arc<Admin>>,
+    Scoped(view): Scoped,
     op: Operator,
     Form(f): Form<AddForm>,
 ) -> Response {
     if let Err(e) = op.check_csrf(&f.csrf) {
-        return render(&admin, &op, e.status, Flash::Error(e)).await;
+        return render(&view, &op, e.status, Flash::Error(e)).await;
     }
     let plugins: Vec<String> = f
         .plugins
@@ -102,28 +99,30 @@ pub async fn add(
         .await;
     match result {
         Ok(()) => done(
+            &view,
             "/accounts",
             &format!("Account {name} added: it serves now."),
         ),
-        Err(e) => render(&admin, &op, e.status, Flash::Error(e)).await,
+        Err(e) => render(&view, &op, e.status, Flash::Error(e)).await,
     }
 }
 
 pub async fn remove(
     State(admin): State<Arc<Admin>>,
+    Scoped(view): Scoped,
     op: Operator,
     Path(name): Path<String>,
     Form(f): Form<CsrfForm>,
 ) -> Response {
     if let Err(e) = op.check_csrf(&f.csrf) {
-        return render(&admin, &op, e.status, Flash::Error(e)).await;
+        return render(&view, &op, e.status, Flash::Error(e)).await;
     }
     let result = admin.accounts.remove(&name).await.map_err(AdminError::from);
     admin
         .audited_account(&op.actor, "account_remove", &name, "", &result)
         .await;
     match result {
-        Ok(()) => done("/accounts", &format!("Account {name} removed.")),
-        Err(e) => render(&admin, &op, e.status, Flash::Error(e)).await,
+        Ok(()) => done(&view, "/accounts", &format!("Account {name} removed.")),
+        Err(e) => render(&view, &op, e.status, Flash::Error(e)).await,
     }
 }

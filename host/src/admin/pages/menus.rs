@@ -3,16 +3,14 @@
 //! history with diffs between versions (`similar`), rollback, delete, and
 //! the conditional menus.
 
-use std::sync::Arc;
-
 use askama::Template;
 use axum::Form;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::{Chrome, CsrfForm, Flash, NoticeQuery, done, html, when};
+use super::{Chrome, CsrfForm, Flash, NoticeQuery, Scoped, done, html, when};
 use crate::admin::Admin;
 use crate::admin::auth::Operator;
 use crate::admin::error::AdminError;
@@ -107,7 +105,12 @@ async fn render(
     let history = admin.stores.menus.history().await;
     let history = match history {
         Ok(h) => h,
-        Err(e) => return super::html(StatusCode::SERVICE_UNAVAILABLE, &error_page(op, e.into())),
+        Err(e) => {
+            return super::html(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &error_page(admin, op, e.into()),
+            );
+        }
     };
     let current: Option<&MenuVersion> = history.iter().find(|v| v.current);
     let menu = current.and_then(|v| Menu::from_json(&v.json).ok());
@@ -168,7 +171,7 @@ async fn render(
         })
         .collect();
     let page = MenusPage {
-        page: Chrome::new("Menus", "menus", op).with(flash),
+        page: Chrome::new("Menus", "menus", op, &admin).with(flash),
         account: admin.app_id.clone(),
         current_id: current.map(|v| v.id),
         current_label: current
@@ -189,20 +192,16 @@ async fn render(
     html(status, &page)
 }
 
-fn error_page(op: &Operator, e: AdminError) -> DiffPage {
+fn error_page(admin: &Admin, op: &Operator, e: AdminError) -> DiffPage {
     DiffPage {
-        page: Chrome::new("Menus", "menus", op).with(Flash::Error(e)),
+        page: Chrome::new("Menus", "menus", op, &admin).with(Flash::Error(e)),
         from: 0,
         to: 0,
         lines: Vec::new(),
     }
 }
 
-pub async fn page(
-    State(admin): State<Arc<Admin>>,
-    op: Operator,
-    Query(q): Query<NoticeQuery>,
-) -> Response {
+pub async fn page(Scoped(admin): Scoped, op: Operator, Query(q): Query<NoticeQuery>) -> Response {
     render(&admin, &op, StatusCode::OK, q.into(), None).await
 }
 
@@ -216,24 +215,20 @@ pub struct PublishForm {
     note: String,
 }
 
-pub async fn publish(
-    State(admin): State<Arc<Admin>>,
-    op: Operator,
-    Form(f): Form<PublishForm>,
-) -> Response {
+pub async fn publish(Scoped(admin): Scoped, op: Operator, Form(f): Form<PublishForm>) -> Response {
     let submitted = Some((f.menu.clone(), f.note.clone()));
     if let Err(e) = op.check_csrf(&f.csrf) {
         return render(&admin, &op, e.status, Flash::Error(e), submitted).await;
     }
     let note = Some(f.note.trim()).filter(|n| !n.is_empty());
     match admin.publish_menu(&op.actor, &f.menu, note).await {
-        Ok(v) => done("/menus", &format!("Published as version {}.", v.id)),
+        Ok(v) => done(&admin, "/menus", &format!("Published as version {}.", v.id)),
         Err(e) => render(&admin, &op, e.status, Flash::Error(e), submitted).await,
     }
 }
 
 pub async fn rollback(
-    State(admin): State<Arc<Admin>>,
+    Scoped(admin): Scoped,
     op: Operator,
     Path(id): Path<i64>,
     Form(f): Form<CsrfForm>,
@@ -243,6 +238,7 @@ pub async fn rollback(
     }
     match admin.rollback_menu(&op.actor, id).await {
         Ok(v) => done(
+            &admin,
             "/menus",
             &format!("Rolled back: version {} is current.", v.id),
         ),
@@ -250,16 +246,12 @@ pub async fn rollback(
     }
 }
 
-pub async fn delete(
-    State(admin): State<Arc<Admin>>,
-    op: Operator,
-    Form(f): Form<CsrfForm>,
-) -> Response {
+pub async fn delete(Scoped(admin): Scoped, op: Operator, Form(f): Form<CsrfForm>) -> Response {
     if let Err(e) = op.check_csrf(&f.csrf) {
         return render(&admin, &op, e.status, Flash::Error(e), None).await;
     }
     match admin.delete_menu(&op.actor).await {
-        Ok(()) => done("/menus", "The menu was deleted on WeChat."),
+        Ok(()) => done(&admin, "/menus", "The menu was deleted on WeChat."),
         Err(e) => render(&admin, &op, e.status, Flash::Error(e), None).await,
     }
 }
@@ -312,11 +304,7 @@ pub fn diff_lines(old: &str, new: &str) -> Vec<(&'static str, String)> {
     out
 }
 
-pub async fn diff(
-    State(admin): State<Arc<Admin>>,
-    op: Operator,
-    Query(q): Query<DiffQuery>,
-) -> Response {
+pub async fn diff(Scoped(admin): Scoped, op: Operator, Query(q): Query<DiffQuery>) -> Response {
     let get = |id| {
         let admin = admin.clone();
         async move {
@@ -331,10 +319,10 @@ pub async fn diff(
     };
     let (a, b) = match (get(q.from).await, get(q.to).await) {
         (Ok(a), Ok(b)) => (a, b),
-        (Err(e), _) | (_, Err(e)) => return html(e.status, &error_page(&op, e)),
+        (Err(e), _) | (_, Err(e)) => return html(e.status, &error_page(&admin, &op, e)),
     };
     let page = DiffPage {
-        page: Chrome::new("Menu diff", "menus", &op),
+        page: Chrome::new("Menu diff", "menus", &op, &admin),
         from: a.id,
         to: b.id,
         lines: diff_lines(&a.json, &b.json),

@@ -5,6 +5,11 @@
 //! redirect (POST/redirect/GET), and a refused action re-renders its page
 //! with the reason.
 //!
+//! Every page acts for one account, named by `?account=NAME` (absent: the
+//! default): the switcher in the frame picks it, and every link and form
+//! carries it, so a form always acts for the account its page showed — two
+//! tabs on two accounts never cross (a cookie would).
+//!
 //! - `login.rs`: login, the one-time link, logout.
 //! - `accounts.rs`: the accounts served, adding and removing runtime ones.
 //! - `overview.rs`, `plugins.rs`, `menus.rs`, `qrcodes.rs`,
@@ -46,10 +51,22 @@ pub struct Chrome {
     pub error: Option<String>,
     /// A refused menu's problems.
     pub problems: Vec<String>,
+    /// The account the page acts for, and every account (the switcher).
+    pub account: String,
+    pub accounts: Vec<String>,
+    /// `?account=NAME` for links and form actions (empty for the default),
+    /// and the same as `&account=NAME` after a query.
+    pub q: String,
+    pub amp: String,
 }
 
 impl Chrome {
-    fn new(title: &'static str, nav: &'static str, op: &Operator) -> Chrome {
+    fn new(title: &'static str, nav: &'static str, op: &Operator, admin: &Admin) -> Chrome {
+        let account = admin.account.to_string();
+        let (q, amp) = match account_param(admin) {
+            Some(p) => (format!("?{p}"), format!("&{p}")),
+            None => (String::new(), String::new()),
+        };
         Chrome {
             title,
             nav,
@@ -58,6 +75,15 @@ impl Chrome {
             notice: None,
             error: None,
             problems: Vec::new(),
+            account,
+            accounts: admin
+                .accounts
+                .all()
+                .iter()
+                .map(|a| a.name.to_string())
+                .collect(),
+            q,
+            amp,
         }
     }
 
@@ -115,12 +141,46 @@ pub fn html<T: Template>(status: StatusCode, page: &T) -> Response {
     }
 }
 
-/// Back to `path` with a notice.
-pub fn done(path: &str, notice: &str) -> Response {
-    let q: String = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("notice", notice)
-        .finish();
-    Redirect::to(&format!("{path}?{q}")).into_response()
+/// `account=NAME` when `admin` acts for another account than the default.
+fn account_param(admin: &Admin) -> Option<String> {
+    (*admin.account != *crate::store::DEFAULT_ACCOUNT).then(|| {
+        url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("account", &admin.account)
+            .finish()
+    })
+}
+
+/// Back to `path` (of the account `admin` acts for) with a notice.
+pub fn done(admin: &Admin, path: &str, notice: &str) -> Response {
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    q.append_pair("notice", notice);
+    if *admin.account != *crate::store::DEFAULT_ACCOUNT {
+        q.append_pair("account", &admin.account);
+    }
+    Redirect::to(&format!("{path}?{}", q.finish())).into_response()
+}
+
+/// The console acting for the account a page's `?account=` names (absent:
+/// the default); an unknown name is a 404 page.
+pub struct Scoped(pub Arc<Admin>);
+
+impl axum::extract::FromRequestParts<Arc<Admin>> for Scoped {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        admin: &Arc<Admin>,
+    ) -> Result<Self, Self::Rejection> {
+        let named = parts.uri.query().and_then(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .find(|(k, _)| k == "account")
+                .map(|(_, v)| v.into_owned())
+        });
+        admin
+            .for_account(named.as_deref().filter(|a| !a.is_empty()))
+            .map(Scoped)
+            .map_err(|e| (StatusCode::NOT_FOUND, e.message).into_response())
+    }
 }
 
 /// Unix seconds as the pages show time.

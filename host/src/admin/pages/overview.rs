@@ -2,17 +2,16 @@
 //! charts, outcomes, plugin failures by class, the token's state.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use askama::Template;
-use axum::extract::{Query, State};
+use axum::extract::Query;
 use axum::http::StatusCode;
 use axum::response::Response;
 
-use super::{Chrome, NoticeQuery, html};
+use super::{Chrome, NoticeQuery, Scoped, html};
 use crate::admin::auth::Operator;
-use crate::admin::{Admin, charts};
+use crate::admin::charts;
 use crate::server::activity::OutcomeClass;
 
 #[derive(Template)]
@@ -43,11 +42,7 @@ pub fn ms(d: Option<Duration>) -> String {
     }
 }
 
-pub async fn page(
-    State(admin): State<Arc<Admin>>,
-    op: Operator,
-    Query(q): Query<NoticeQuery>,
-) -> Response {
+pub async fn page(Scoped(admin): Scoped, op: Operator, Query(q): Query<NoticeQuery>) -> Response {
     let o = admin.service.activity.overview(crate::unix_now());
     let per_minute: Vec<u64> = o.minutes.iter().map(|m| m.pushes).collect();
     let quantile = |q: f64| -> Vec<Option<f64>> {
@@ -65,7 +60,7 @@ pub async fn page(
     }
     let (token_state, token_detail) = admin.token_summary().await;
     let page = OverviewPage {
-        page: Chrome::new("Overview", "overview", &op).with(q.into()),
+        page: Chrome::new("Overview", "overview", &op, &admin).with(q.into()),
         pushes_hour: per_minute.iter().sum(),
         pushes_minute: per_minute.last().copied().unwrap_or(0),
         p50: ms(o.p50),

@@ -10,7 +10,7 @@ use axum::extract::{Multipart, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use super::{Chrome, CsrfForm, Flash, NoticeQuery, done, html, when};
+use super::{Chrome, CsrfForm, Flash, NoticeQuery, Scoped, done, html, when};
 use crate::admin::Admin;
 use crate::admin::auth::Operator;
 use crate::admin::error::AdminError;
@@ -80,18 +80,14 @@ struct PluginsPage {
 
 fn render(admin: &Admin, op: &Operator, status: StatusCode, flash: Flash) -> Response {
     let page = PluginsPage {
-        page: Chrome::new("Plugins", "plugins", op).with(flash),
+        page: Chrome::new("Plugins", "plugins", op, &admin).with(flash),
         plugins: admin.plugin_views().into_iter().map(Row::from).collect(),
     };
     html(status, &page)
 }
 
-pub async fn page(
-    State(admin): State<Arc<Admin>>,
-    op: Operator,
-    Query(q): Query<NoticeQuery>,
-) -> Response {
-    render(&admin, &op, StatusCode::OK, q.into())
+pub async fn page(Scoped(view): Scoped, op: Operator, Query(q): Query<NoticeQuery>) -> Response {
+    render(&view, &op, StatusCode::OK, q.into())
 }
 
 fn refused(admin: &Admin, op: &Operator, e: AdminError) -> Response {
@@ -101,18 +97,19 @@ fn refused(admin: &Admin, op: &Operator, e: AdminError) -> Response {
 /// `POST /plugins/upload` (multipart: `csrf`, `id`, `file`).
 pub async fn upload(
     State(admin): State<Arc<Admin>>,
+    Scoped(view): Scoped,
     op: Operator,
     multipart: Multipart,
 ) -> Response {
     let (csrf, id, file) = match read_upload(multipart).await {
         Ok(parts) => parts,
-        Err(e) => return refused(&admin, &op, e),
+        Err(e) => return refused(&view, &op, e),
     };
     if let Err(e) = op.check_csrf(&csrf) {
-        return refused(&admin, &op, e);
+        return refused(&view, &op, e);
     }
     let Some((file_name, bytes)) = file else {
-        return refused(&admin, &op, AdminError::bad_request("choose a .wasm file"));
+        return refused(&view, &op, AdminError::bad_request("choose a .wasm file"));
     };
     let id = match id.filter(|i| !i.trim().is_empty()) {
         Some(id) => id.trim().to_owned(),
@@ -125,6 +122,7 @@ pub async fn upload(
     };
     match admin.upload_plugin(&op.actor, &id, bytes).await {
         Ok(p) => done(
+            &view,
             "/plugins",
             &format!(
                 "Plugin {} {} {} installed and serving.{}",
@@ -142,7 +140,7 @@ pub async fn upload(
                 message: format!("Upload of {id}.wasm refused: {}", e.message),
                 ..e
             };
-            refused(&admin, &op, e)
+            refused(&view, &op, e)
         }
     }
 }
@@ -171,34 +169,46 @@ async fn read_upload(mut multipart: Multipart) -> Result<Upload, AdminError> {
     Ok((csrf, id, file))
 }
 
-async fn switch(admin: Arc<Admin>, op: Operator, id: String, csrf: String, on: bool) -> Response {
+async fn switch(
+    admin: Arc<Admin>,
+    view: Arc<Admin>,
+    op: Operator,
+    id: String,
+    csrf: String,
+    on: bool,
+) -> Response {
     if let Err(e) = op.check_csrf(&csrf) {
-        return refused(&admin, &op, e);
+        return refused(&view, &op, e);
     }
     match admin.switch_plugin(&op.actor, &id, on).await {
-        Ok(()) if on => done("/plugins", &format!("Plugin {id} enabled.")),
+        Ok(()) if on => done(&view, "/plugins", &format!("Plugin {id} enabled.")),
         Ok(()) => done(
+            &view,
             "/plugins",
             &format!("Plugin {id} disabled: it no longer serves."),
         ),
-        Err(e) => refused(&admin, &op, e),
+        Err(e) => refused(&view, &op, e),
     }
 }
 
 pub async fn enable(
     State(admin): State<Arc<Admin>>,
+    Scoped(view): Scoped,
     op: Operator,
     Path(id): Path<String>,
     Form(f): Form<CsrfForm>,
 ) -> Response {
-    switch(admin, op, id, f.csrf, true).await.into_response()
+    switch(admin, view, op, id, f.csrf, true)
+        .await
+        .into_response()
 }
 
 pub async fn disable(
     State(admin): State<Arc<Admin>>,
+    Scoped(view): Scoped,
     op: Operator,
     Path(id): Path<String>,
     Form(f): Form<CsrfForm>,
 ) -> Response {
-    switch(admin, op, id, f.csrf, false).await
+    switch(admin, view, op, id, f.csrf, false).await
 }

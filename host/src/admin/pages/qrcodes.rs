@@ -2,16 +2,14 @@
 //! here (SVG of its URL, nothing fetched from WeChat), scans and follows per
 //! scene, the permanent quota.
 
-use std::sync::Arc;
-
 use askama::Template;
 use axum::Form;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::{Chrome, Flash, html, when};
+use super::{Chrome, Flash, Scoped, html, when};
 use crate::admin::Admin;
 use crate::admin::auth::Operator;
 use crate::admin::error::AdminError;
@@ -112,7 +110,7 @@ async fn render(
         Err(e) => (Vec::new(), 0, Flash::Error(e.clone()), e.status),
     };
     let page = QrPage {
-        page: Chrome::new("QR codes", "qrcodes", op).with(flash),
+        page: Chrome::new("QR codes", "qrcodes", op, &admin).with(flash),
         query: query.to_owned(),
         codes,
         permanent_used: used,
@@ -122,11 +120,7 @@ async fn render(
     html(status, &page)
 }
 
-pub async fn page(
-    State(admin): State<Arc<Admin>>,
-    op: Operator,
-    Query(q): Query<ListQuery>,
-) -> Response {
+pub async fn page(Scoped(admin): Scoped, op: Operator, Query(q): Query<ListQuery>) -> Response {
     let flash = super::NoticeQuery { notice: q.notice }.into();
     render(&admin, &op, &q.q, StatusCode::OK, flash).await
 }
@@ -145,11 +139,7 @@ pub struct CreateForm {
     note: String,
 }
 
-pub async fn create(
-    State(admin): State<Arc<Admin>>,
-    op: Operator,
-    Form(f): Form<CreateForm>,
-) -> Response {
+pub async fn create(Scoped(admin): Scoped, op: Operator, Form(f): Form<CreateForm>) -> Response {
     if let Err(e) = op.check_csrf(&f.csrf) {
         return render(&admin, &op, "", e.status, Flash::Error(e)).await;
     }
@@ -173,6 +163,7 @@ pub async fn create(
     };
     match admin.create_qr(&op.actor, &req).await {
         Ok(r) => super::done(
+            &admin,
             "/qrcodes",
             &format!("QR code {} for scene {} created.", r.id, r.code.scene),
         ),
@@ -181,11 +172,7 @@ pub async fn create(
 }
 
 /// `GET /qrcodes/{id}.svg`: the code's image, drawn here from its URL.
-pub async fn image(
-    State(admin): State<Arc<Admin>>,
-    _op: Operator,
-    Path(file): Path<String>,
-) -> Response {
+pub async fn image(Scoped(admin): Scoped, _op: Operator, Path(file): Path<String>) -> Response {
     let Some(id) = file
         .strip_suffix(".svg")
         .and_then(|i| i.parse::<i64>().ok())

@@ -1,17 +1,15 @@
 //! The token page (state and force refresh), the recent pushes and the
 //! audit log.
 
-use std::sync::Arc;
-
 use askama::Template;
 use axum::Form;
-use axum::extract::{Query, State};
+use axum::extract::Query;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
 use super::overview::ms;
-use super::{Chrome, Flash, NoticeQuery, done, html, when};
+use super::{Chrome, Flash, NoticeQuery, Scoped, done, html, when};
 use crate::admin::auth::Operator;
 use crate::admin::{Admin, DAILY_TOKEN_LIMIT};
 use crate::server::activity::{OutcomeClass, RECENT_CAPACITY};
@@ -67,7 +65,7 @@ async fn token_page(admin: &Admin, op: &Operator, status: StatusCode, flash: Fla
         },
     };
     let page = TokenPage {
-        page: Chrome::new("Access token", "token", op).with(flash),
+        page: Chrome::new("Access token", "token", op, &admin).with(flash),
         app_id: admin.app_id.clone(),
         endpoint: admin.token_endpoint,
         status: row,
@@ -76,11 +74,7 @@ async fn token_page(admin: &Admin, op: &Operator, status: StatusCode, flash: Fla
     html(status, &page)
 }
 
-pub async fn token(
-    State(admin): State<Arc<Admin>>,
-    op: Operator,
-    Query(q): Query<NoticeQuery>,
-) -> Response {
+pub async fn token(Scoped(admin): Scoped, op: Operator, Query(q): Query<NoticeQuery>) -> Response {
     token_page(&admin, &op, StatusCode::OK, q.into()).await
 }
 
@@ -92,17 +86,14 @@ pub struct RefreshForm {
     force: Option<String>,
 }
 
-pub async fn refresh(
-    State(admin): State<Arc<Admin>>,
-    op: Operator,
-    Form(f): Form<RefreshForm>,
-) -> Response {
+pub async fn refresh(Scoped(admin): Scoped, op: Operator, Form(f): Form<RefreshForm>) -> Response {
     if let Err(e) = op.check_csrf(&f.csrf) {
         return token_page(&admin, &op, e.status, Flash::Error(e)).await;
     }
     let force = f.force.is_some_and(|v| v == "true" || v == "on");
     match admin.refresh_token(&op.actor, force).await {
         Ok(s) => done(
+            &admin,
             "/token",
             &format!(
                 "Fetched a new token ({}).",
@@ -133,7 +124,7 @@ struct PushesPage {
     pushes: Vec<PushRow>,
 }
 
-pub async fn pushes(State(admin): State<Arc<Admin>>, op: Operator) -> Response {
+pub async fn pushes(Scoped(admin): Scoped, op: Operator) -> Response {
     let activity = &admin.service.activity;
     let pushes = activity
         .recent(RECENT_CAPACITY)
@@ -155,7 +146,7 @@ pub async fn pushes(State(admin): State<Arc<Admin>>, op: Operator) -> Response {
         })
         .collect();
     let page = PushesPage {
-        page: Chrome::new("Recent pushes", "pushes", &op),
+        page: Chrome::new("Recent pushes", "pushes", &op, &admin),
         capacity: RECENT_CAPACITY,
         show_content: activity.shows_content(),
         pushes,
@@ -170,7 +161,7 @@ struct AuditPage {
     entries: Vec<(String, String, String, String)>,
 }
 
-pub async fn audit(State(admin): State<Arc<Admin>>, op: Operator) -> Response {
+pub async fn audit(Scoped(admin): Scoped, op: Operator) -> Response {
     let (entries, flash) = match admin.stores.audit.recent(500).await {
         Ok(e) => (
             e.into_iter()
@@ -181,7 +172,7 @@ pub async fn audit(State(admin): State<Arc<Admin>>, op: Operator) -> Response {
         Err(e) => (Vec::new(), Flash::Error(e.into())),
     };
     let page = AuditPage {
-        page: Chrome::new("Audit log", "audit", &op).with(flash),
+        page: Chrome::new("Audit log", "audit", &op, &admin).with(flash),
         entries,
     };
     html(StatusCode::OK, &page)
