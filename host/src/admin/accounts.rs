@@ -87,16 +87,9 @@ fn parse(body: &[u8]) -> Result<(Option<String>, AccountConfig), AdminError> {
 async fn create(State(admin): State<Arc<Admin>>, caller: ApiCaller, body: Bytes) -> ApiResult {
     let (name, account) = parse(&body)?;
     let name = name.ok_or_else(|| AdminError::bad_request("name: must be set"))?;
-    let app_id = account.app_id.clone();
-    let result = admin
-        .accounts
-        .put(&name, account, false)
-        .await
-        .map_err(AdminError::from);
     admin
-        .audited_account(&caller.actor, "account_add", &name, &app_id, &result)
-        .await;
-    result?;
+        .put_account(&caller.actor, &name, account, false)
+        .await?;
     Ok((StatusCode::CREATED, show_json(&admin, &name).await?).into_response())
 }
 
@@ -112,16 +105,7 @@ async fn change(
             "name: an account cannot be renamed (remove it and add it again)",
         ));
     }
-    let app_id = account.app_id.clone();
-    let result = admin
-        .accounts
-        .put(&name, account, true)
-        .await
-        .map_err(AdminError::from);
-    admin
-        .audited_account(&caller.actor, "account_change", &name, &app_id, &result)
-        .await;
-    result?;
+    admin.put_account(&caller.actor, &name, account, true).await?;
     Ok(show_json(&admin, &name).await?.into_response())
 }
 
@@ -130,11 +114,7 @@ async fn remove(
     caller: ApiCaller,
     Path(name): Path<String>,
 ) -> ApiResult {
-    let result = admin.accounts.remove(&name).await.map_err(AdminError::from);
-    admin
-        .audited_account(&caller.actor, "account_remove", &name, "", &result)
-        .await;
-    result?;
+    admin.remove_account(&caller.actor, &name).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -145,8 +125,41 @@ async fn show_json(admin: &Admin, name: &str) -> Result<Json<Value>, AdminError>
 }
 
 impl Admin {
+    /// Adds runtime account `name` (or with `replace` changes it), audited
+    /// whatever the outcome: the one way the API and the console do it.
+    pub(super) async fn put_account(
+        &self,
+        actor: &str,
+        name: &str,
+        account: AccountConfig,
+        replace: bool,
+    ) -> Result<(), AdminError> {
+        let app_id = account.app_id.clone();
+        let result = self
+            .accounts
+            .put(name, account, replace)
+            .await
+            .map_err(AdminError::from);
+        let action = if replace {
+            "account_change"
+        } else {
+            "account_add"
+        };
+        self.audited_account(actor, action, name, &app_id, &result)
+            .await;
+        result
+    }
+
+    /// Removes runtime account `name`, audited whatever the outcome.
+    pub(super) async fn remove_account(&self, actor: &str, name: &str) -> Result<(), AdminError> {
+        let result = self.accounts.remove(name).await.map_err(AdminError::from);
+        self.audited_account(actor, "account_remove", name, "", &result)
+            .await;
+        result
+    }
+
     /// Audits an account change (never its credentials).
-    pub(super) async fn audited_account(
+    async fn audited_account(
         &self,
         actor: &str,
         action: &str,

@@ -17,7 +17,6 @@ use super::{Chrome, CsrfForm, Flash, NoticeQuery, Scoped, done, html};
 use crate::account::AccountView;
 use crate::admin::Admin;
 use crate::admin::auth::Operator;
-use crate::admin::error::AdminError;
 use crate::config::AccountConfig;
 
 #[derive(Template)]
@@ -88,16 +87,7 @@ pub async fn add(
         ..AccountConfig::default()
     };
     let name = f.name.trim().to_owned();
-    let app_id = account.app_id.clone();
-    let result = admin
-        .accounts
-        .put(&name, account, false)
-        .await
-        .map_err(AdminError::from);
-    admin
-        .audited_account(&op.actor, "account_add", &name, &app_id, &result)
-        .await;
-    match result {
+    match admin.put_account(&op.actor, &name, account, false).await {
         Ok(()) => done(
             &view,
             "/accounts",
@@ -117,11 +107,7 @@ pub async fn remove(
     if let Err(e) = op.check_csrf(&f.csrf) {
         return render(&view, &op, e.status, Flash::Error(e)).await;
     }
-    let result = admin.accounts.remove(&name).await.map_err(AdminError::from);
-    admin
-        .audited_account(&op.actor, "account_remove", &name, "", &result)
-        .await;
-    match result {
+    match admin.remove_account(&op.actor, &name).await {
         Ok(()) => done(&view, "/accounts", &format!("Account {name} removed.")),
         Err(e) => render(&view, &op, e.status, Flash::Error(e)).await,
     }
