@@ -19,15 +19,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 mkdir -p "$WORK/plugins"
 cp build/wasm/echo.wasm "$WORK/plugins/"
 : >"$WORK/one.toml"
-python3 - "$N" "$WORK/many.toml" <<'PY'
-import sys
-n, out = int(sys.argv[1]), sys.argv[2]
-with open(out, "w") as f:
-    for i in range(n):
-        key = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEF" + "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[i % 26]
-        f.write(f'[account.a{i}]\napp_id = "wxacc{i:010d}"\ntoken = "tok{i}"\n'
-                f'encoding_aes_key = "{key}"\napp_secret = "secret-{i:08d}"\n\n')
-PY
+bench/accounts-config.py "$N" "$WORK/many.toml"
 # run CONFIG LABEL: seconds from exec to /healthz answering, and VmRSS then.
 run() {
     local port pid start end

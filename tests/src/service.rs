@@ -107,6 +107,37 @@ impl Wxhost {
         Wxhost::start_files(&files, config_toml, env, true).await
     }
 
+    /// [`Wxhost::start`] pointed at `fake`: its API base URL, its OAuth
+    /// authorize page and the default account's AppSecret, then `env`.
+    pub async fn start_against(
+        fake: &crate::fake_wechat::FakeWechat,
+        plugins: &[&str],
+        config_toml: &str,
+        env: &[(&str, &str)],
+    ) -> Wxhost {
+        let files: Vec<(String, PathBuf)> =
+            plugins.iter().map(|p| (p.to_string(), wasm(p))).collect();
+        Wxhost::start_files_against(fake, &files, config_toml, env).await
+    }
+
+    /// [`Wxhost::start_against`] with `(id, file)` pairs.
+    pub async fn start_files_against(
+        fake: &crate::fake_wechat::FakeWechat,
+        files: &[(String, PathBuf)],
+        config_toml: &str,
+        env: &[(&str, &str)],
+    ) -> Wxhost {
+        let base = fake.base_url();
+        let authorize = format!("{base}{}", crate::fake_wechat::paths::OAUTH_AUTHORIZE);
+        let mut all = vec![
+            ("WXHOST_API_BASE_URL", base.as_str()),
+            ("WXHOST_APP_SECRET", crate::fake_wechat::APP_SECRET),
+            ("WXHOST_OAUTH_AUTHORIZE_URL", authorize.as_str()),
+        ];
+        all.extend_from_slice(env);
+        Wxhost::start_files(files, config_toml, &all, true).await
+    }
+
     /// [`Wxhost::start`] with `(id, file)` pairs, and a compile cache of its
     /// own when `shared_cache` is false (every component is compiled).
     pub async fn start_files(

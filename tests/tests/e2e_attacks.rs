@@ -11,23 +11,11 @@ use tokio::net::{TcpSocket, TcpStream};
 use wxhost::protocol;
 use wxhost::store::Stores;
 use wxhost_tests::browser::Browser;
-use wxhost_tests::fake_wechat::{APP_SECRET, FakeWechat, paths};
+use wxhost_tests::fake_wechat::{FakeWechat, paths};
 use wxhost_tests::service::{TOKEN, Wxhost};
 
 const FAULT_WEB_PUBLIC: &str =
     "[plugin.fault-web]\ntimeout_ms = 2000\n[plugin.fault-web.web]\nlogin = \"none\"\n";
-
-async fn start(fake: &FakeWechat, plugins: &[&str], config: &str, env: &[(&str, &str)]) -> Wxhost {
-    let base = fake.base_url();
-    let authorize = format!("{base}{}", paths::OAUTH_AUTHORIZE);
-    let mut all = vec![
-        ("WXHOST_API_BASE_URL", base.as_str()),
-        ("WXHOST_APP_SECRET", APP_SECRET),
-        ("WXHOST_OAUTH_AUTHORIZE_URL", authorize.as_str()),
-    ];
-    all.extend_from_slice(env);
-    Wxhost::start(plugins, config, &all).await
-}
 
 fn state_of(location: &str) -> String {
     let q = location.split_once('?').map_or("", |(_, q)| q);
@@ -46,7 +34,7 @@ async fn store_records(host: &Wxhost) -> usize {
 #[tokio::test]
 async fn an_anonymous_login_flood_leaves_the_store_flat() {
     let fake = FakeWechat::start().await;
-    let host = start(&fake, &["member"], "", &[]).await;
+    let host = Wxhost::start_against(&fake, &["member"], "", &[]).await;
     let before = store_records(&host).await;
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -77,7 +65,7 @@ async fn an_anonymous_login_flood_leaves_the_store_flat() {
 #[tokio::test]
 async fn junk_callbacks_from_one_client_are_rate_limited_before_reaching_wechat() {
     let fake = FakeWechat::start().await;
-    let host = start(&fake, &["member"], "", &[]).await;
+    let host = Wxhost::start_against(&fake, &["member"], "", &[]).await;
     let browser = Browser::new();
     let (mut refused, mut tried) = (0, 0);
     for _ in 0..40 {
@@ -117,7 +105,7 @@ async fn session_of(host: &Wxhost) -> String {
 #[tokio::test]
 async fn a_planted_second_session_cookie_in_any_spelling_is_no_session() {
     let fake = FakeWechat::start().await;
-    let host = start(&fake, &["member"], "", &[]).await;
+    let host = Wxhost::start_against(&fake, &["member"], "", &[]).await;
     let victim = session_of(&host).await;
     let attacker = session_of(&host).await;
     let page = format!("{}/app/member/", host.origin());
@@ -157,7 +145,7 @@ async fn a_planted_second_session_cookie_in_any_spelling_is_no_session() {
 #[tokio::test]
 async fn plugin_pages_never_see_host_cookies_however_spelt_and_come_sandboxed() {
     let fake = FakeWechat::start().await;
-    let host = start(&fake, &["fault-web"], FAULT_WEB_PUBLIC, &[]).await;
+    let host = Wxhost::start_against(&fake, &["fault-web"], FAULT_WEB_PUBLIC, &[]).await;
     let page = Browser::new()
         .get_with(
             &format!("{}/app/fault-web/headers", host.origin()),
@@ -198,14 +186,7 @@ async fn a_page_plugin_without_web_settings_is_not_served_until_configured() {
         ("member".to_owned(), member.clone()),
         ("member2".to_owned(), member),
     ];
-    let base = fake.base_url();
-    let authorize = format!("{base}{}", paths::OAUTH_AUTHORIZE);
-    let env = [
-        ("WXHOST_API_BASE_URL", base.as_str()),
-        ("WXHOST_APP_SECRET", APP_SECRET),
-        ("WXHOST_OAUTH_AUTHORIZE_URL", authorize.as_str()),
-    ];
-    let host = Wxhost::start_files(&files, "", &env, true).await;
+    let host = Wxhost::start_files_against(&fake, &files, "", &[]).await;
     let b = Browser::new();
     let refused = b.get(&format!("{}/app/member2/", host.origin())).await;
     assert_eq!(refused.status, 404, "{refused:?}");
@@ -223,11 +204,11 @@ async fn a_page_plugin_without_web_settings_is_not_served_until_configured() {
     assert_eq!(member.status, 302);
     drop(host);
 
-    let public = Wxhost::start_files(
+    let public = Wxhost::start_files_against(
+        &fake,
         &files,
         "[plugin.member2.web]\nlogin = \"none\"\n",
-        &env,
-        true,
+        &[],
     )
     .await;
     let page = Browser::new()
@@ -252,7 +233,7 @@ async fn outgoing_http_needs_a_list_and_never_reaches_internal_addresses_by_wild
         let config = format!(
             "[plugin.fault-web]\ntimeout_ms = 2000\ncapabilities = [\"http-outgoing\"]\nhttp_hosts = [{hosts}]\n[plugin.fault-web.web]\nlogin = \"none\"\n"
         );
-        let host = start(&fake, &["fault-web"], &config, &[]).await;
+        let host = Wxhost::start_against(&fake, &["fault-web"], &config, &[]).await;
         let denied = Browser::new().get(&fetch(&host, &target)).await;
         assert!(
             denied.body.contains("HttpRequestDenied"),

@@ -458,6 +458,20 @@ async fn store_migrate_copies_sqlite_to_redis_and_back_and_refuses_a_store_that_
                 .await
                 .unwrap();
         }
+        // A runtime account (its record, credentials sealed) with data in
+        // its own scope.
+        s.accounts
+            .put(&wxhost::store::StoredAccount {
+                name: "pop".into(),
+                settings: "{\"app_id\":\"wxpop\"}".into(),
+                secrets: vec![7, 8, 9],
+                updated_ms: 1_700_000_000_000,
+            })
+            .await
+            .unwrap();
+        let pop = s.for_account("pop").unwrap();
+        pop.kv.set("echo", "k", b"pop's", q).await.unwrap();
+        pop.menus.insert("{\"button\":[2]}", None).await.unwrap();
     }
     let migrate = |data: &std::path::Path, from: &str, to: &str| {
         std::process::Command::new(binary())
@@ -483,6 +497,8 @@ async fn store_migrate_copies_sqlite_to_redis_and_back_and_refuses_a_store_that_
         "{stdout}"
     );
     assert!(stdout.contains("verified"), "{stdout}");
+    assert!(stdout.contains("runtime accounts 1 copied"), "{stdout}");
+    assert!(stdout.contains("account pop:"), "{stdout}");
     assert!(!stdout.contains("secret-token"));
     // Again: the destination is no longer empty.
     let again = migrate(&first, "sqlite", "redis");
@@ -498,6 +514,23 @@ async fn store_migrate_copies_sqlite_to_redis_and_back_and_refuses_a_store_that_
     let (a, b) = (
         wxhost::store::Stores::sqlite(&first).unwrap(),
         wxhost::store::Stores::sqlite(&second).unwrap(),
+    );
+    // Every account's scope came across, and the runtime account itself.
+    assert_eq!(
+        a.accounts.list().await.unwrap(),
+        b.accounts.list().await.unwrap()
+    );
+    let (pa, pb) = (a.for_account("pop").unwrap(), b.for_account("pop").unwrap());
+    assert_eq!(pb.kv.export().await.unwrap().len(), 1);
+    assert_eq!(pa.kv.export().await.unwrap(), pb.kv.export().await.unwrap());
+    assert_eq!(
+        pa.menus.history().await.unwrap(),
+        pb.menus.history().await.unwrap()
+    );
+    assert_ne!(
+        a.kv.export().await.unwrap(),
+        pb.kv.export().await.unwrap(),
+        "the scopes stay apart"
     );
     assert_eq!(a.kv.export().await.unwrap(), b.kv.export().await.unwrap());
     assert_eq!(

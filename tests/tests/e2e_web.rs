@@ -7,23 +7,11 @@ use std::time::Duration;
 use wxhost::protocol::{self, Mode, Push, Reply};
 use wxhost::store::Stores;
 use wxhost_tests::browser::{Browser, Page};
-use wxhost_tests::fake_wechat::{APP_ID, APP_SECRET, FakeWechat, OAUTH_OPENID, OAuthUser, paths};
+use wxhost_tests::fake_wechat::{APP_ID, FakeWechat, OAUTH_OPENID, OAuthUser, paths};
 use wxhost_tests::service::Wxhost;
 
 const FAULT_WEB: &str =
     "[plugin.fault-web]\ntimeout_ms = 500\n[plugin.fault-web.web]\nlogin = \"none\"\n";
-
-async fn start(fake: &FakeWechat, plugins: &[&str], config: &str, env: &[(&str, &str)]) -> Wxhost {
-    let base = fake.base_url();
-    let authorize = format!("{base}{}", paths::OAUTH_AUTHORIZE);
-    let mut all = vec![
-        ("WXHOST_API_BASE_URL", base.as_str()),
-        ("WXHOST_APP_SECRET", APP_SECRET),
-        ("WXHOST_OAUTH_AUTHORIZE_URL", authorize.as_str()),
-    ];
-    all.extend_from_slice(env);
-    Wxhost::start(plugins, config, &all).await
-}
 
 fn query_of(url: &str) -> Vec<(String, String)> {
     let q = url.split_once('?').map(|(_, q)| q).unwrap_or("");
@@ -75,7 +63,7 @@ fn text_of(xml: &str) -> String {
 #[tokio::test]
 async fn a_visitor_logs_in_through_wechat_oauth_and_the_page_shows_their_openid() {
     let fake = FakeWechat::start().await;
-    let host = start(&fake, &["member"], "", &[]).await;
+    let host = Wxhost::start_against(&fake, &["member"], "", &[]).await;
     let origin = host.origin();
     let browser = Browser::new();
 
@@ -205,7 +193,8 @@ async fn a_visitor_logs_in_through_wechat_oauth_and_the_page_shows_their_openid(
 #[tokio::test]
 async fn a_replayed_expired_or_foreign_state_is_refused_and_starts_no_session() {
     let fake = FakeWechat::start().await;
-    let host = start(&fake, &["member"], "[web]\noauth_state_ttl_secs = 1\n", &[]).await;
+    let host =
+        Wxhost::start_against(&fake, &["member"], "[web]\noauth_state_ttl_secs = 1\n", &[]).await;
     let origin = host.origin();
 
     // Replayed: the first use logs in, the second is refused (its login
@@ -269,7 +258,7 @@ async fn a_replayed_expired_or_foreign_state_is_refused_and_starts_no_session() 
 #[tokio::test]
 async fn next_is_always_a_path_on_this_server() {
     let fake = FakeWechat::start().await;
-    let host = start(&fake, &[], "", &[]).await;
+    let host = Wxhost::start_against(&fake, &[], "", &[]).await;
     for (next, lands) in [
         ("/app/member/?tab=1", "/app/member/?tab=1"),
         ("//evil.example/", "/"),
@@ -299,7 +288,7 @@ async fn next_is_always_a_path_on_this_server() {
 #[tokio::test]
 async fn wechats_refusals_are_readable_pages_with_a_4xx() {
     let fake = FakeWechat::start().await;
-    let host = start(&fake, &[], "", &[]).await;
+    let host = Wxhost::start_against(&fake, &[], "", &[]).await;
     let browser = Browser::new();
 
     // A code used twice: 40163.
@@ -375,7 +364,7 @@ async fn wechats_refusals_are_readable_pages_with_a_4xx() {
 #[tokio::test]
 async fn a_tampered_or_logged_out_cookie_is_a_logged_out_visitor() {
     let fake = FakeWechat::start().await;
-    let host = start(&fake, &["member"], "", &[]).await;
+    let host = Wxhost::start_against(&fake, &["member"], "", &[]).await;
     let origin = host.origin();
     let browser = Browser::new();
     log_in(&host, &browser, "/app/member/").await;
@@ -423,7 +412,8 @@ async fn a_session_survives_a_restart_with_the_generated_secret() {
     let browser = Browser::new();
     let port;
     {
-        let host = start(&fake, &["member"], "", &[("WXHOST_DATA_DIR", &data_dir)]).await;
+        let host =
+            Wxhost::start_against(&fake, &["member"], "", &[("WXHOST_DATA_DIR", &data_dir)]).await;
         log_in(&host, &browser, "/app/member/").await;
         port = host.port;
     }
@@ -434,7 +424,8 @@ async fn a_session_survives_a_restart_with_the_generated_secret() {
         let mode = std::fs::metadata(&secret).unwrap().permissions().mode();
         assert_eq!(mode & 0o077, 0, "the secret is private: {mode:o}");
     }
-    let host = start(&fake, &["member"], "", &[("WXHOST_DATA_DIR", &data_dir)]).await;
+    let host =
+        Wxhost::start_against(&fake, &["member"], "", &[("WXHOST_DATA_DIR", &data_dir)]).await;
     assert_ne!(host.port, port);
     let page = browser.get(&format!("{}/app/member/", host.origin())).await;
     assert_eq!(page.status, 200, "{page:?}");
@@ -448,7 +439,7 @@ async fn a_session_survives_a_restart_with_the_generated_secret() {
 #[tokio::test]
 async fn a_spoofed_identity_header_never_reaches_the_plugin() {
     let fake = FakeWechat::start().await;
-    let host = start(&fake, &["member", "fault-web"], FAULT_WEB, &[]).await;
+    let host = Wxhost::start_against(&fake, &["member", "fault-web"], FAULT_WEB, &[]).await;
     let origin = host.origin();
     let spoof = [
         ("x-wxhost-openid", "o_admin"),
@@ -507,7 +498,7 @@ async fn a_spoofed_identity_header_never_reaches_the_plugin() {
 async fn a_userinfo_login_keeps_the_profile_and_a_snapshot_user_is_marked() {
     let fake = FakeWechat::start().await;
     let config = FAULT_WEB.replace("login = \"none\"", "login = \"userinfo\"");
-    let host = start(&fake, &["fault-web"], &config, &[]).await;
+    let host = Wxhost::start_against(&fake, &["fault-web"], &config, &[]).await;
     let mut user = OAuthUser::new("o_profile_user");
     user.unionid = Some("u_union_1".into());
     user.nickname = "小明".into();
@@ -567,7 +558,7 @@ async fn a_userinfo_login_keeps_the_profile_and_a_snapshot_user_is_marked() {
 #[tokio::test]
 async fn a_page_that_traps_or_loops_gets_500_or_504_while_pushes_and_other_pages_go_on() {
     let fake = FakeWechat::start().await;
-    let host = start(&fake, &["echo", "fault-web"], FAULT_WEB, &[]).await;
+    let host = Wxhost::start_against(&fake, &["echo", "fault-web"], FAULT_WEB, &[]).await;
     let origin = host.origin();
     let browser = Browser::new();
     let looping = {
@@ -643,7 +634,7 @@ async fn outgoing_http_from_a_page_is_denied_unless_granted_and_then_only_to_its
     let fetch =
         |host: &Wxhost, url: &str| format!("{}/app/fault-web/fetch?url={url}", host.origin());
 
-    let host = start(&fake, &["fault-web"], FAULT_WEB, &[]).await;
+    let host = Wxhost::start_against(&fake, &["fault-web"], FAULT_WEB, &[]).await;
     let denied = Browser::new().get(&fetch(&host, &target)).await;
     assert!(denied.body.contains("HttpRequestDenied"), "{}", denied.body);
     assert_eq!(fake.calls("/cgi-bin/unknown"), 0);
@@ -653,7 +644,7 @@ async fn outgoing_http_from_a_page_is_denied_unless_granted_and_then_only_to_its
         "[plugin.fault-web]\ntimeout_ms = 2000\ncapabilities = [\"http-outgoing\"]\nhttp_hosts = [\"{}\"]\n[plugin.fault-web.web]\nlogin = \"none\"\n",
         fake.addr()
     );
-    let host = start(&fake, &["fault-web"], &config, &[]).await;
+    let host = Wxhost::start_against(&fake, &["fault-web"], &config, &[]).await;
     let fetched = Browser::new().get(&fetch(&host, &target)).await;
     // (The fake answers JSON 41001 there, with HTTP 200.)
     assert!(
@@ -675,7 +666,7 @@ async fn outgoing_http_from_a_page_is_denied_unless_granted_and_then_only_to_its
 #[tokio::test]
 async fn jssdk_config_signs_this_servers_pages_and_a_plugin_gets_the_same() {
     let fake = FakeWechat::start().await;
-    let host = start(&fake, &["member"], "", &[]).await;
+    let host = Wxhost::start_against(&fake, &["member"], "", &[]).await;
     let origin = host.origin();
     let browser = Browser::new();
     let page = format!("{origin}/app/member/?a=1&b=中");
@@ -731,7 +722,7 @@ async fn a_hundred_concurrent_jssdk_configs_fetch_one_ticket() {
     fake.set_latency(paths::GET_TICKET, Duration::from_millis(200));
     // A hundred connections from one address: past the per-client cap
     // unless it is lifted (as behind a proxy).
-    let host = start(
+    let host = Wxhost::start_against(
         &fake,
         &[],
         "",
@@ -765,7 +756,7 @@ async fn a_hundred_concurrent_jssdk_configs_fetch_one_ticket() {
 #[tokio::test]
 async fn simulate_oauth_logs_a_test_openid_in_and_opens_the_page() {
     let fake = FakeWechat::start().await;
-    let host = start(&fake, &["member"], "", &[]).await;
+    let host = Wxhost::start_against(&fake, &["member"], "", &[]).await;
     let out = tokio::process::Command::new(wxhost_tests::service::binary())
         .args([
             "simulate",
@@ -819,7 +810,7 @@ async fn an_accounts_own_host_name_logs_in_with_its_app_and_keeps_its_sessions_a
                   [account.shop.web]\npublic_url = \"http://shop.test\"\n\
                   [account.club]\napp_id = \"wxclub0000000001\"\ntoken = \"clubtoken\"\n\
                   plugins = [\"echo\"]\n[account.club.web]\npublic_url = \"http://club.test:8443\"\n";
-    let host = start(
+    let host = Wxhost::start_against(
         &fake,
         &["member", "echo"],
         config,

@@ -10,7 +10,7 @@ use std::process::Output;
 
 use wxhost::protocol::{self, Mode, Push, Reply};
 use wxhost_tests::browser::Browser;
-use wxhost_tests::fake_wechat::{APP_SECRET, FakeWechat, OAUTH_OPENID, paths};
+use wxhost_tests::fake_wechat::{FakeWechat, OAUTH_OPENID};
 use wxhost_tests::service::{Wxhost, cli};
 
 fn fixtures() -> PathBuf {
@@ -77,14 +77,7 @@ async fn wit_0_2_echo_and_welcome_answer_text_and_a_follow_with_its_scene() {
 #[tokio::test]
 async fn wit_0_2_member_serves_its_page_behind_the_login_and_shares_kv_with_the_chat() {
     let fake = FakeWechat::start().await;
-    let base = fake.base_url();
-    let authorize = format!("{base}{}", paths::OAUTH_AUTHORIZE);
-    let env = [
-        ("WXHOST_API_BASE_URL", base.as_str()),
-        ("WXHOST_APP_SECRET", APP_SECRET),
-        ("WXHOST_OAUTH_AUTHORIZE_URL", authorize.as_str()),
-    ];
-    let host = Wxhost::start_files(&[v0_2("member")], "", &env, true).await;
+    let host = Wxhost::start_files_against(&fake, &[v0_2("member")], "", &[]).await;
     let origin = host.origin();
     let browser = Browser::new();
 

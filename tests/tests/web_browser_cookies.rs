@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use fantoccini::{Client, Locator};
-use wxhost_tests::fake_wechat::{APP_SECRET, FakeWechat, OAUTH_OPENID, paths};
+use wxhost_tests::fake_wechat::{FakeWechat, OAUTH_OPENID};
 use wxhost_tests::service::Wxhost;
 use wxhost_tests::webdriver::{browser, start_driver};
 
@@ -34,16 +34,11 @@ async fn session_cookie(c: &Client) -> String {
 #[tokio::test]
 async fn a_plugin_page_cannot_plant_or_replace_the_session_in_a_real_browser() {
     let fake = FakeWechat::start().await;
-    let base = fake.base_url();
-    let authorize = format!("{base}{}", paths::OAUTH_AUTHORIZE);
-    let host = Wxhost::start(
+    let host = Wxhost::start_against(
+        &fake,
         &["member", "fault-web"],
         "[plugin.fault-web]\ntimeout_ms = 2000\n[plugin.fault-web.web]\nlogin = \"none\"\n",
-        &[
-            ("WXHOST_API_BASE_URL", base.as_str()),
-            ("WXHOST_APP_SECRET", APP_SECRET),
-            ("WXHOST_OAUTH_AUTHORIZE_URL", authorize.as_str()),
-        ],
+        &[],
     )
     .await;
     let driver = start_driver().await;

@@ -105,7 +105,9 @@ async fn change(
             "name: an account cannot be renamed (remove it and add it again)",
         ));
     }
-    admin.put_account(&caller.actor, &name, account, true).await?;
+    admin
+        .put_account(&caller.actor, &name, account, true)
+        .await?;
     Ok(show_json(&admin, &name).await?.into_response())
 }
 

@@ -4,7 +4,9 @@
 //! and live permanent-code reservations, live sessions, web users, the admin audit log,
 //! QR scene counters and plugins switched off — from one backend
 //! of the configuration to the other, ids kept, then reads the destination
-//! back and checks it holds the same. Only into an empty store: merging two
+//! back and checks it holds the same. It does so for every account's store
+//! scope — the configuration's accounts and those added at runtime, whose
+//! records (credentials still sealed) are copied too. Only into an empty store: merging two
 //! stores' ids is not a migration. Fetch locks and push bookkeeping are
 //! short-lived and not copied. Stop `serve` first, so nothing changes
 //! under the copy.
@@ -95,10 +97,6 @@ impl Snapshot {
         ]
     }
 
-    fn is_empty(&self) -> bool {
-        self.counts().iter().all(|(_, n)| *n == 0)
-    }
-
     async fn write_to(&self, s: &Stores) -> anyhow::Result<()> {
         s.kv.import(&self.kv).await.context("writing kv entries")?;
         s.tokens
@@ -152,70 +150,121 @@ impl MigrateCommand {
         );
         let source = Stores::open(&from).with_context(|| format!("opening {}", from.describe()))?;
         let dest = Stores::open(&to).with_context(|| format!("opening {}", to.describe()))?;
-        let there = Snapshot::of(&dest)
+        // Every account's scope: the configuration's and those added at
+        // runtime (their records live in the default scope of the source).
+        let runtime = source
+            .accounts
+            .list()
             .await
-            .with_context(|| format!("reading {}", to.describe()))?;
-        if !there.is_empty() {
-            let held: Vec<String> = there
-                .counts()
-                .iter()
-                .filter(|(_, n)| *n > 0)
-                .map(|(what, n)| format!("{n} {what}"))
-                .collect();
+            .with_context(|| format!("reading the runtime accounts of {}", from.describe()))?;
+        let mut names: Vec<String> = config.accounts().into_iter().map(|a| a.name).collect();
+        names.extend(runtime.iter().map(|a| a.name.clone()));
+        names.sort();
+        names.dedup();
+        let scoped = |s: &Stores, name: &str| {
+            s.for_account(name)
+                .with_context(|| format!("opening account {name}'s store scope"))
+        };
+        let mut pairs = Vec::new();
+        for name in &names {
+            pairs.push((name.as_str(), scoped(&source, name)?, scoped(&dest, name)?));
+        }
+        let held_there = dest.accounts.list().await?.len();
+        let mut held = Vec::new();
+        for (name, _, d) in &pairs {
+            let there = Snapshot::of(d)
+                .await
+                .with_context(|| format!("reading {} (account {name})", to.describe()))?;
+            held.extend(
+                there
+                    .counts()
+                    .iter()
+                    .filter(|(_, n)| *n > 0)
+                    .map(|(what, n)| format!("{n} {what} of account {name}")),
+            );
+        }
+        if held_there > 0 {
+            held.push(format!("{held_there} runtime accounts"));
+        }
+        if !held.is_empty() {
             bail!(
                 "{} already holds data ({}): migrate only into an empty store",
                 to.describe(),
                 held.join(", ")
             );
         }
-        let snapshot = Snapshot::of(&source)
-            .await
-            .with_context(|| format!("reading {}", from.describe()))?;
         writeln!(out, "from {}", from.describe())?;
         writeln!(out, "to   {}", to.describe())?;
-        snapshot.write_to(&dest).await?;
-        let copied = Snapshot::of(&dest)
-            .await
-            .with_context(|| format!("reading back {}", to.describe()))?;
-        for ((what, n), (_, m)) in snapshot.counts().iter().zip(copied.counts()) {
-            writeln!(out, "{what:<16} {n} copied, {m} in the destination")?;
+        // Their credentials stay sealed as they are: the same
+        // WXHOST_SECRETS_KEY opens them on the other backend.
+        for a in &runtime {
+            dest.accounts
+                .put(a)
+                .await
+                .with_context(|| format!("writing runtime account {}", a.name))?;
         }
-        // Sessions' expiries are recomputed from what is left of them, so
-        // they are compared without it. Sessions and reservations come in
-        // each backend's own order (SQLite by realm and id, Redis by key,
-        // whose realm is length-prefixed): compared as sets keyed by
-        // identity.
-        let without_expiry = |s: &Snapshot| {
-            s.sessions
-                .iter()
-                .map(|r| ((r.realm.clone(), r.id.clone()), r.value.clone()))
-                .collect::<std::collections::BTreeMap<_, _>>()
-        };
-        let reservations = |s: &Snapshot| {
-            s.reservations
-                .iter()
-                .map(|r| (r.id, (r.scene.clone(), r.created_at)))
-                .collect::<std::collections::BTreeMap<_, _>>()
-        };
-        let same = snapshot.counts() == copied.counts()
-            && snapshot.kv == copied.kv
-            && snapshot.tokens == copied.tokens
-            && snapshot.menus == copied.menus
-            && snapshot.qrcodes == copied.qrcodes
-            && reservations(&snapshot) == reservations(&copied)
-            && snapshot.web_users == copied.web_users
-            && snapshot.audit == copied.audit
-            && snapshot.scene_stats == copied.scene_stats
-            && snapshot.plugins_off == copied.plugins_off
-            && without_expiry(&snapshot) == without_expiry(&copied);
         ensure!(
-            same,
-            "the destination does not read back what was copied: it is incomplete, do not use it"
+            dest.accounts.list().await? == runtime,
+            "the destination does not read back the runtime accounts: it is incomplete, do not use it"
         );
+        writeln!(out, "runtime accounts {} copied", runtime.len())?;
+        for (name, s, d) in &pairs {
+            if pairs.len() > 1 {
+                writeln!(out, "account {name}:")?;
+            }
+            copy_scope(s, d, out)
+                .await
+                .with_context(|| format!("account {name}"))?;
+        }
         writeln!(
             out,
             "verified: the destination holds everything the source does"
         )?;
         Ok(())
     }
+}
+
+/// Copies one account's scope and reads it back.
+async fn copy_scope(source: &Stores, dest: &Stores, out: &mut dyn Write) -> anyhow::Result<()> {
+    let snapshot = Snapshot::of(source).await.context("reading the source")?;
+    snapshot.write_to(dest).await?;
+    let copied = Snapshot::of(dest)
+        .await
+        .context("reading back the destination")?;
+    for ((what, n), (_, m)) in snapshot.counts().iter().zip(copied.counts()) {
+        writeln!(out, "{what:<16} {n} copied, {m} in the destination")?;
+    }
+    // Sessions' expiries are recomputed from what is left of them, so
+    // they are compared without it. Sessions and reservations come in
+    // each backend's own order (SQLite by realm and id, Redis by key,
+    // whose realm is length-prefixed): compared as sets keyed by
+    // identity.
+    let without_expiry = |s: &Snapshot| {
+        s.sessions
+            .iter()
+            .map(|r| ((r.realm.clone(), r.id.clone()), r.value.clone()))
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    let reservations = |s: &Snapshot| {
+        s.reservations
+            .iter()
+            .map(|r| (r.id, (r.scene.clone(), r.created_at)))
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    let same = snapshot.counts() == copied.counts()
+        && snapshot.kv == copied.kv
+        && snapshot.tokens == copied.tokens
+        && snapshot.menus == copied.menus
+        && snapshot.qrcodes == copied.qrcodes
+        && reservations(&snapshot) == reservations(&copied)
+        && snapshot.web_users == copied.web_users
+        && snapshot.audit == copied.audit
+        && snapshot.scene_stats == copied.scene_stats
+        && snapshot.plugins_off == copied.plugins_off
+        && without_expiry(&snapshot) == without_expiry(&copied);
+    ensure!(
+        same,
+        "the destination does not read back what was copied: it is incomplete, do not use it"
+    );
+    Ok(())
 }

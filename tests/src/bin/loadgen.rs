@@ -5,6 +5,10 @@
 //! until a server answers a text with itself (after copying a plugin in:
 //! hot-load time; or right after starting the server: restart time).
 //!
+//! `accounts` spreads the pushes over N accounts (those of
+//! `bench/accounts-config.py`), each push to a random one's URL, signed and
+//! encrypted with its keys.
+//!
 //! For `bench/web.sh`: `get` sends GETs (with a `Cookie`, e.g. a logged-in
 //! session) at full rate, and `web-floor` serves a page of the same size
 //! from bare axum.
@@ -23,7 +27,7 @@ use wxhost::protocol::signed_request;
 
 fn usage() -> ! {
     eprintln!(
-        "usage: loadgen floor ADDR | loadgen run URL CONNECTIONS SECONDS LABEL [TOKEN AES_KEY APP_ID] | loadgen until URL TIMEOUT_SECS LABEL [SRC DST]\n       loadgen web-floor ADDR | loadgen get URL CONNECTIONS SECONDS LABEL [COOKIE]"
+        "usage: loadgen floor ADDR | loadgen run URL CONNECTIONS SECONDS LABEL [TOKEN AES_KEY APP_ID] | loadgen until URL TIMEOUT_SECS LABEL [SRC DST]\n       loadgen accounts BASE_URL CONNECTIONS SECONDS LABEL N\n       loadgen web-floor ADDR | loadgen get URL CONNECTIONS SECONDS LABEL [COOKIE]"
     );
     std::process::exit(2)
 }
@@ -67,6 +71,16 @@ async fn main() -> anyhow::Result<()> {
                 token,
                 key,
                 app_id,
+            )
+            .await
+        }
+        Some("accounts") if args.len() == 6 => {
+            accounts(
+                &args[1],
+                args[2].parse()?,
+                args[3].parse()?,
+                &args[4],
+                args[5].parse()?,
             )
             .await
         }
@@ -250,6 +264,42 @@ fn report(label: &str, mut all: Vec<Duration>, elapsed: f64, errors: usize) {
         pct(0.50),
         pct(0.99),
     );
+}
+
+/// Pushes to `n` accounts (`bench/accounts-config.py`'s), each request to
+/// a random one at `<base>/<app_id>`, with its Token and key.
+async fn accounts(
+    base: &str,
+    connections: usize,
+    seconds: u64,
+    label: &str,
+    n: usize,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(n > 0, "N must be at least 1");
+    let accounts: Vec<(String, String, MsgCrypt)> = (0..n)
+        .map(|i| {
+            let app_id = format!("wxacc{i:010}");
+            let key = format!(
+                "abcdefghijklmnopqrstuvwxyz0123456789ABCDEF{}",
+                (b'A' + (i % 26) as u8) as char
+            );
+            let crypt = MsgCrypt::new(AesKey::from_encoding_aes_key(&key)?, &app_id);
+            Ok((format!("{base}/{app_id}"), format!("tok{i}"), crypt))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    drive(connections, seconds, label, move |client, i| {
+        let (url, token, crypt) = &accounts[rand::random_range(0..accounts.len())];
+        let now = wxhost::unix_now();
+        let xml = Push::Text(format!("load {i}")).to_xml(
+            "gh_load",
+            &format!("o_user_{}", i % 1000),
+            now,
+            1_000_000 + i,
+        );
+        let (u, body) = signed_request(url, token, Some(crypt), Mode::Safe, &xml, now);
+        client.post(&u).body(body)
+    })
+    .await
 }
 
 async fn run(

@@ -34,7 +34,7 @@ async fn render(admin: &Admin, op: &Operator, status: StatusCode, flash: Flash) 
         Err(e) => (Vec::new(), Flash::Error(e.into())),
     };
     let page = AccountsPage {
-        page: Chrome::new("Accounts", "accounts", op, &admin).with(flash),
+        page: Chrome::new("Accounts", "accounts", op, admin).with(flash),
         accounts,
         can_add: admin.accounts.accepts_runtime_accounts(),
     };

@@ -171,7 +171,7 @@ async fn render(
         })
         .collect();
     let page = MenusPage {
-        page: Chrome::new("Menus", "menus", op, &admin).with(flash),
+        page: Chrome::new("Menus", "menus", op, admin).with(flash),
         account: admin.app_id.clone(),
         current_id: current.map(|v| v.id),
         current_label: current
@@ -194,7 +194,7 @@ async fn render(
 
 fn error_page(admin: &Admin, op: &Operator, e: AdminError) -> DiffPage {
     DiffPage {
-        page: Chrome::new("Menus", "menus", op, &admin).with(Flash::Error(e)),
+        page: Chrome::new("Menus", "menus", op, admin).with(Flash::Error(e)),
         from: 0,
         to: 0,
         lines: Vec::new(),

@@ -80,7 +80,7 @@ struct PluginsPage {
 
 fn render(admin: &Admin, op: &Operator, status: StatusCode, flash: Flash) -> Response {
     let page = PluginsPage {
-        page: Chrome::new("Plugins", "plugins", op, &admin).with(flash),
+        page: Chrome::new("Plugins", "plugins", op, admin).with(flash),
         plugins: admin.plugin_views().into_iter().map(Row::from).collect(),
     };
     html(status, &page)

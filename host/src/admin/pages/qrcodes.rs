@@ -110,7 +110,7 @@ async fn render(
         Err(e) => (Vec::new(), 0, Flash::Error(e.clone()), e.status),
     };
     let page = QrPage {
-        page: Chrome::new("QR codes", "qrcodes", op, &admin).with(flash),
+        page: Chrome::new("QR codes", "qrcodes", op, admin).with(flash),
         query: query.to_owned(),
         codes,
         permanent_used: used,

@@ -65,7 +65,7 @@ async fn token_page(admin: &Admin, op: &Operator, status: StatusCode, flash: Fla
         },
     };
     let page = TokenPage {
-        page: Chrome::new("Access token", "token", op, &admin).with(flash),
+        page: Chrome::new("Access token", "token", op, admin).with(flash),
         app_id: admin.app_id.clone(),
         endpoint: admin.token_endpoint,
         status: row,
