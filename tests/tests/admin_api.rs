@@ -884,6 +884,15 @@ async fn the_console_acts_for_the_account_its_page_names() {
     let audit = c.page(&s.cookie, "/audit").await;
     assert!(!audit.contains("menu_publish"), "{audit}");
 
+    // Every recent push names its account, in the console and the API.
+    c.push(&Push::Text("hi".into()), rand::random()).await;
+    let res = c.api(Method::GET, "/api/v1/pushes").send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["pushes"][0]["account"], "default", "{body}");
+    let page = c.page(&s.cookie, "/pushes").await;
+    assert!(page.contains("<th>Account</th>"), "{page}");
+
     // An account that is not served: a 404, nothing done.
     let res = c
         .http

@@ -311,6 +311,7 @@ async fn pushes(State(admin): State<Arc<Admin>>, _: ApiCaller) -> ApiResult {
         .map(|p| {
             json!({
                 "at": p.at,
+                "account": &*p.account,
                 "kind": p.kind,
                 "user": p.user,
                 "plugin": p.plugin,

@@ -12,7 +12,7 @@
 //! uncontended lock and a few small copies.
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::outcome::Outcome;
@@ -84,6 +84,8 @@ impl OutcomeClass {
 pub struct PushRecord {
     /// Unix seconds.
     pub at: u64,
+    /// The account it was pushed to.
+    pub account: Arc<str>,
     /// The plugin kind (`text`, `event-click`, …).
     pub kind: &'static str,
     /// The sender's openid, masked (`oAbC…yz`).
@@ -94,6 +96,17 @@ pub struct PushRecord {
     pub latency: Duration,
     /// The text (or event key) only with `admin.show_content`.
     pub content: Option<String>,
+}
+
+/// One answered push, as the endpoint saw it.
+#[derive(Debug, Clone, Copy)]
+pub struct Answered<'a> {
+    pub account: &'a Arc<str>,
+    pub msg: &'a Message,
+    pub plugin: Option<&'a str>,
+    pub outcome: Outcome,
+    pub retry: bool,
+    pub latency: Duration,
 }
 
 /// One minute of the overview.
@@ -191,17 +204,18 @@ impl Activity {
     }
 
     /// Counts one answered push at `now` (unix seconds).
-    pub fn record(
-        &self,
-        now: u64,
-        msg: &Message,
-        plugin: Option<&str>,
-        outcome: Outcome,
-        retry: bool,
-        latency: Duration,
-    ) {
+    pub fn record(&self, now: u64, push: Answered<'_>) {
+        let Answered {
+            account,
+            msg,
+            plugin,
+            outcome,
+            retry,
+            latency,
+        } = push;
         let record = PushRecord {
             at: now,
+            account: account.clone(),
             kind: crate::plugin::Kind::of(msg).name(),
             user: mask_openid(&msg.from_user),
             plugin: plugin.map(str::to_owned),
@@ -292,6 +306,10 @@ fn content_of(msg: &Message) -> Option<String> {
 mod tests {
     use super::*;
 
+    fn acct() -> Arc<str> {
+        Arc::from("shop")
+    }
+
     fn text(from: &str, content: &str) -> Message {
         crate::protocol::parse_message(&format!(
             "<xml><ToUserName>gh_1</ToUserName><FromUserName>{from}</FromUserName><CreateTime>1</CreateTime><MsgType>text</MsgType><Content>{content}</Content><MsgId>7</MsgId></xml>"
@@ -305,17 +323,31 @@ mod tests {
         let hidden = Activity::new(false);
         hidden.record(
             60,
-            &msg,
-            Some("echo"),
-            Outcome::Reply,
-            false,
-            Duration::from_millis(2),
+            Answered {
+                account: &acct(),
+                msg: &msg,
+                plugin: Some("echo"),
+                outcome: Outcome::Reply,
+                retry: false,
+                latency: Duration::from_millis(2),
+            },
         );
         let r = &hidden.recent(10)[0];
         assert_eq!(r.user, "oUse…yz");
+        assert_eq!(&*r.account, "shop");
         assert_eq!((r.kind, r.content.as_deref()), ("text", None));
         let shown = Activity::new(true);
-        shown.record(60, &msg, None, Outcome::NoPlugin, false, Duration::ZERO);
+        shown.record(
+            60,
+            Answered {
+                account: &acct(),
+                msg: &msg,
+                plugin: None,
+                outcome: Outcome::NoPlugin,
+                retry: false,
+                latency: Duration::ZERO,
+            },
+        );
         assert_eq!(
             shown.recent(10)[0].content.as_deref(),
             Some("my secret order")
@@ -330,28 +362,37 @@ mod tests {
         for i in 0..99 {
             a.record(
                 t0,
-                &msg,
-                None,
-                Outcome::Reply,
-                false,
-                Duration::from_millis(1 + i % 2),
+                Answered {
+                    account: &acct(),
+                    msg: &msg,
+                    plugin: None,
+                    outcome: Outcome::Reply,
+                    retry: false,
+                    latency: Duration::from_millis(1 + i % 2),
+                },
             );
         }
         a.record(
             t0 + 60,
-            &msg,
-            None,
-            Outcome::Late,
-            false,
-            Duration::from_millis(4500),
+            Answered {
+                account: &acct(),
+                msg: &msg,
+                plugin: None,
+                outcome: Outcome::Late,
+                retry: false,
+                latency: Duration::from_millis(4500),
+            },
         );
         a.record(
             t0 + 60,
-            &msg,
-            None,
-            Outcome::Reply,
-            true,
-            Duration::from_millis(1),
+            Answered {
+                account: &acct(),
+                msg: &msg,
+                plugin: None,
+                outcome: Outcome::Reply,
+                retry: true,
+                latency: Duration::from_millis(1),
+            },
         );
         let o = a.overview(t0 + 60);
         assert_eq!(o.minutes.len(), WINDOW_MINUTES);
@@ -375,7 +416,17 @@ mod tests {
         let a = Activity::new(false);
         let msg = text("oUser1234567890xyz", "x");
         for i in 0..(RECENT_CAPACITY as u64 + 10) {
-            a.record(i, &msg, None, Outcome::Reply, false, Duration::ZERO);
+            a.record(
+                i,
+                Answered {
+                    account: &acct(),
+                    msg: &msg,
+                    plugin: None,
+                    outcome: Outcome::Reply,
+                    retry: false,
+                    latency: Duration::ZERO,
+                },
+            );
         }
         let r = a.recent(usize::MAX);
         assert_eq!(r.len(), RECENT_CAPACITY);

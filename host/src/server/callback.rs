@@ -25,6 +25,7 @@ use axum::response::{IntoResponse, Response};
 use tokio::sync::watch;
 
 use super::AppState;
+use super::activity::Answered;
 use super::deadlines::Deadlines;
 use super::dedup::Pending;
 use super::dispatch::Decision;
@@ -273,7 +274,7 @@ fn start(
 /// (labels bounded: the plugin kind and the outcome, never a user or id).
 fn observe(
     state: &AppState,
-    account: &str,
+    account: &Arc<str>,
     message: &Message,
     plugin: Option<&str>,
     outcome: Outcome,
@@ -281,10 +282,10 @@ fn observe(
     latency: std::time::Duration,
 ) {
     let kind = crate::plugin::Kind::of(message).name();
-    let account = account.to_owned();
-    metrics::counter!("wxhost_pushes_total", "kind" => kind, "outcome" => outcome.as_str(), "account" => account.clone())
+    let label = account.to_string();
+    metrics::counter!("wxhost_pushes_total", "kind" => kind, "outcome" => outcome.as_str(), "account" => label.clone())
         .increment(1);
-    metrics::histogram!("wxhost_push_latency_seconds", "account" => account)
+    metrics::histogram!("wxhost_push_latency_seconds", "account" => label)
         .record(latency.as_secs_f64());
     if retry {
         metrics::counter!("wxhost_dedup_replays_total").increment(1);
@@ -292,9 +293,17 @@ fn observe(
     if matches!(outcome, Outcome::Late | Outcome::Deadline) {
         metrics::counter!("wxhost_budget_cuts_total", "outcome" => outcome.as_str()).increment(1);
     }
-    state
-        .activity
-        .record(crate::unix_now(), message, plugin, outcome, retry, latency);
+    state.activity.record(
+        crate::unix_now(),
+        Answered {
+            account,
+            msg: message,
+            plugin,
+            outcome,
+            retry,
+            latency,
+        },
+    );
 }
 
 /// `text`, `event:CLICK`, … for the push log line (no allocation).

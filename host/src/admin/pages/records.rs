@@ -106,6 +106,7 @@ pub async fn refresh(Scoped(admin): Scoped, op: Operator, Form(f): Form<RefreshF
 
 struct PushRow {
     at: String,
+    account: String,
     kind: &'static str,
     user: String,
     plugin: String,
@@ -131,6 +132,7 @@ pub async fn pushes(Scoped(admin): Scoped, op: Operator) -> Response {
         .into_iter()
         .map(|p| PushRow {
             at: when(p.at as i64),
+            account: p.account.to_string(),
             kind: p.kind,
             user: p.user,
             plugin: p.plugin.unwrap_or_default(),
