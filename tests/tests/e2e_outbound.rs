@@ -419,3 +419,49 @@ async fn keys_dedupe_and_bad_jobs_are_refused_naming_the_field() {
     let (status, _) = host.api(Method::GET, "/api/v1/messages?status=lost", None).await;
     assert_eq!(status, 400);
 }
+
+#[tokio::test]
+async fn the_cli_queues_jobs_the_server_sends_and_shows_them() {
+    let fake = FakeWechat::start().await;
+    let host = Host::start(&fake, "[outbound]\npoll_ms = 20\n", &[]).await;
+    let dir = host.wx.dir.path().to_owned();
+    let run = |args: &[&str]| {
+        let out = wxhost_tests::service::cli(&dir)
+            .args(args)
+            .env("WXHOST_DATA_DIR", dir.join("data"))
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, stdout, stderr) = run(&[
+        "send", "template", "--to", "o_cli", "--template-id", "TPL_SHIPPED",
+        "--data", r#"{"thing1": {"value": "已发货"}}"#, "--key", "cli-1",
+    ]);
+    assert!(ok, "{stdout}{stderr}");
+    let id: i64 = stdout.trim().strip_prefix("queued job ").unwrap().parse().unwrap();
+    let j = host.wait_job(id, |j| j["status"] != "queued").await;
+    assert_eq!(j["status"], "sent", "{j}");
+    let (ok, stdout, _) = run(&["messages", "show", &id.to_string()]);
+    assert!(ok);
+    let shown: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!((shown["status"].as_str(), shown["msgid"].as_u64()), (Some("sent"), j["msgid"].as_u64()));
+    // A file: queued whole or not at all, the bad line named.
+    let file = dir.join("jobs.jsonl");
+    let good = template_job("o_file_1").to_string();
+    let bad = json!({"channel": "template", "to": "o_file_2", "template_id": "T", "data": {"remark": {"value": "x"}}});
+    std::fs::write(&file, format!("{good}\n\n{bad}\n")).unwrap();
+    let (ok, _, stderr) = run(&["send", "--file", file.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(stderr.contains("line 3: data.remark"), "{stderr}");
+    assert_eq!(host.all_jobs().await.len(), 1);
+    std::fs::write(&file, format!("{good}\n{}\n", template_job("o_file_2"))).unwrap();
+    let (ok, stdout, stderr) = run(&["send", "--file", file.to_str().unwrap()]);
+    assert!(ok, "{stderr}");
+    assert_eq!(stdout.lines().count(), 2, "{stdout}");
+    let (ok, stdout, _) = run(&["messages", "list", "--status", "sent"]);
+    assert!(ok && stdout.contains("template"), "{stdout}");
+}
