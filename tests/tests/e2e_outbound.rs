@@ -465,3 +465,46 @@ async fn the_cli_queues_jobs_the_server_sends_and_shows_them() {
     let (ok, stdout, _) = run(&["messages", "list", "--status", "sent"]);
     assert!(ok && stdout.contains("template"), "{stdout}");
 }
+
+#[tokio::test]
+async fn the_messages_page_shows_depth_pauses_and_a_jobs_history() {
+    let c = wxhost_tests::console::Console::start_with(
+        &[],
+        "[outbound]\npoll_ms = 20\nretry_base_ms = 20\n",
+        &[],
+        None,
+    )
+    .await;
+    c.fake.exhaust_quota(APP_ID, TEMPLATE_SEND);
+    let res = c
+        .api(Method::POST, "/api/v1/messages")
+        .json(&json!([template_job("o_page_1"), template_job("o_page_2")]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202);
+    let ids: Vec<i64> = res.json::<Value>().await.unwrap()["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_i64().unwrap())
+        .collect();
+    // The first call answers 45009: the account's template API pauses.
+    let done = c
+        .eventually(Duration::from_secs(20), || async {
+            let r = c.api(Method::GET, "/api/v1/outbound").send().await.unwrap();
+            let v: Value = r.json().await.unwrap();
+            !v["pauses"].as_array().unwrap().is_empty()
+        })
+        .await;
+    assert!(done);
+    let s = c.login().await;
+    let page = c.page(&s.cookie, "/messages").await;
+    assert!(page.contains(r#"id="pauses""#) && page.contains(TEMPLATE_SEND), "{page}");
+    assert!(page.contains("daily_quota"), "{page}");
+    assert!(page.contains(r#"id="depth""#) && page.contains(r#"id="send-rate""#));
+    assert!(page.contains(&format!(r#"href="/messages/{}""#, ids[0])));
+    let job = c.page(&s.cookie, &format!("/messages/{}", ids[0])).await;
+    assert!(job.contains(r#"id="history""#) && job.contains("queued"), "{job}");
+    assert!(job.contains("TPL_SHIPPED"));
+}

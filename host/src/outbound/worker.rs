@@ -29,6 +29,8 @@ use crate::store::now_millis;
 const MAX_RATE_WAIT: Duration = Duration::from_secs(1);
 /// How often pauses recorded by another process are picked up.
 const RELOAD_PAUSES_EVERY: Duration = Duration::from_secs(5);
+/// How often the queue-depth gauges are refreshed.
+const GAUGES_EVERY: Duration = Duration::from_secs(5);
 /// How long a stopping worker lets sends in flight finish.
 const STOP_GRACE: Duration = Duration::from_secs(5);
 
@@ -60,6 +62,7 @@ impl Worker {
         let poll = Duration::from_millis(settings.poll_ms);
         let lease_ms = (settings.lease_secs * 1000) as i64;
         let mut last_reload = tokio::time::Instant::now();
+        tokio::spawn(gauges(o.clone(), stop.clone()));
         tracing::info!(
             concurrency = settings.concurrency,
             rate_per_sec = settings.rate_per_sec,
@@ -351,6 +354,69 @@ impl Worker {
             .await
         {
             tracing::warn!(job = job.id, error = %e, "outbound: job not put back; due again when its lease lapses");
+        }
+    }
+}
+
+/// Names and explains the outbound metrics (`/metrics`).
+pub fn describe_metrics() {
+    use metrics::{describe_counter, describe_gauge};
+    describe_gauge!(
+        "wxhost_outbound_queue_depth",
+        "Outbound jobs queued (due or waiting for a retry or a pause), by account"
+    );
+    describe_counter!("wxhost_outbound_enqueued_total", "Outbound jobs queued");
+    describe_counter!(
+        "wxhost_outbound_sent_total",
+        "Outbound jobs WeChat accepted, by channel"
+    );
+    describe_counter!(
+        "wxhost_outbound_failed_total",
+        "Outbound jobs given up, by channel and reason"
+    );
+    describe_counter!(
+        "wxhost_outbound_retries_total",
+        "Outbound sends to be retried, by channel and reason"
+    );
+    describe_counter!(
+        "wxhost_outbound_fallbacks_total",
+        "Customer-service jobs switched to their fallback, by reason"
+    );
+    describe_counter!(
+        "wxhost_outbound_pauses_total",
+        "APIs paused for an account by WeChat's daily quota (45009), by channel"
+    );
+    describe_counter!(
+        "wxhost_outbound_rate_waits_total",
+        "Sends that waited for their (account, API) rate slot, by channel"
+    );
+    describe_counter!(
+        "wxhost_outbound_receipts_total",
+        "Receipt pushes, by channel and the status they set (unmatched: no job had the msgid)"
+    );
+}
+
+/// Keeps `wxhost_outbound_queue_depth` current until `stop`.
+async fn gauges(outbound: Arc<Outbound>, stop: CancellationToken) {
+    let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
+    loop {
+        if let Ok(stats) = outbound.queue.stats(now_millis()).await {
+            let mut depth: std::collections::HashMap<String, u64> =
+                seen.iter().map(|a| (a.clone(), 0)).collect();
+            for (account, status, n) in stats.by_status {
+                if status == super::job::Status::Queued {
+                    depth.insert(account, n);
+                }
+            }
+            for (account, n) in depth {
+                metrics::gauge!("wxhost_outbound_queue_depth", "account" => account.clone())
+                    .set(n as f64);
+                seen.insert(account);
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(GAUGES_EVERY) => {}
+            _ = stop.cancelled() => return,
         }
     }
 }
