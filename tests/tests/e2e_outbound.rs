@@ -508,3 +508,53 @@ async fn the_messages_page_shows_depth_pauses_and_a_jobs_history() {
     assert!(job.contains(r#"id="history""#) && job.contains("queued"), "{job}");
     assert!(job.contains("TPL_SHIPPED"));
 }
+
+/// `name_total{labels} value` lines of a Prometheus text summed.
+fn metric_sum(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(name) && !l.starts_with('#'))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test]
+async fn three_instances_on_redis_drain_one_queue_and_never_send_a_job_twice() {
+    let redis = wxhost_tests::redis_server::RedisServer::start().await;
+    let fake = FakeWechat::start().await;
+    fake.inject(TEMPLATE_SEND, Fault { errcode: -1, every: 5, after_delivery: true });
+    let env = redis.env("wxo:");
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let toml = "[outbound]\nrate_per_sec = 100\nconcurrency = 8\nlease_secs = 5\nretry_base_ms = 50\nretry_max_ms = 200\npoll_ms = 20\n";
+    let mut hosts = Vec::new();
+    for _ in 0..3 {
+        hosts.push(Host::start(&fake, toml, &env).await);
+    }
+    let jobs: Vec<Value> = (0..1500).map(|i| template_job(&format!("o_r_{i:05}"))).collect();
+    let ids = hosts[0].submit(&jobs).await;
+    assert_eq!(ids.len(), 1500);
+    // A key is one job across instances too.
+    let mut keyed = template_job("o_keyed");
+    keyed["key"] = json!("same-everywhere");
+    let (_, a) = hosts[1].api(Method::POST, "/api/v1/messages", Some(keyed.clone())).await;
+    let (_, b) = hosts[2].api(Method::POST, "/api/v1/messages", Some(keyed)).await;
+    assert_eq!(a["id"], b["id"]);
+    // One instance dies mid-drain: its leased jobs go to the others once
+    // their leases lapse.
+    let until = Instant::now() + Duration::from_secs(120);
+    while fake.deliveries().len() < 400 {
+        assert!(Instant::now() < until);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut sent_by = Vec::new();
+    for h in &hosts {
+        let text = h.http.get(format!("{}/metrics", h.admin)).send().await.unwrap().text().await.unwrap();
+        sent_by.push(metric_sum(&text, "wxhost_outbound_sent_total"));
+    }
+    assert!(sent_by.iter().all(|n| *n > 0.0), "every instance sends: {sent_by:?}");
+    hosts[2].wx.kill();
+    let counts = hosts[0].wait_drained(Duration::from_secs(180)).await;
+    assert_eq!(counts.get("sent"), Some(&1501), "{counts:?}");
+    let all = hosts[1].all_jobs().await;
+    assert_eq!(all.len(), 1501);
+    assert_exactly_once(&fake, &all, 1501);
+}

@@ -5,7 +5,9 @@
 //!
 //! - [`job`]: the job JSON and the queue's record of it.
 //! - [`queue`]: the [`queue::JobQueue`] trait (leases, outcomes, receipts,
-//!   opt-outs, last pushes, pauses); [`sqlite`]: its SQLite backend.
+//!   opt-outs, last pushes, pauses); [`sqlite`] and [`redis`]: its
+//!   backends (the deployment's own: several instances on one Redis drain
+//!   one queue).
 //! - [`rules`]: template data rules, checked before queueing.
 //! - [`rate`]: the token buckets; [`retry`]: errcode → retry, pause,
 //!   fallback or failure, and the backoff.
@@ -27,6 +29,7 @@ pub mod job;
 pub mod queue;
 pub mod rate;
 pub mod receipts;
+pub mod redis;
 pub mod retry;
 pub mod rules;
 pub mod sqlite;
@@ -70,9 +73,20 @@ pub struct Outbound {
 }
 
 impl Outbound {
-    /// The queue in `<data_dir>/outbound.db` for the accounts of `accounts`.
+    /// The queue on the deployment's backend — `<data_dir>/outbound.db`,
+    /// or its Redis (shared by every instance) — for `accounts`.
     pub fn open(config: &Config, accounts: Arc<Accounts>) -> Result<Arc<Outbound>, StoreError> {
-        let queue = Arc::new(sqlite::SqliteQueue::open(&config.storage.data_dir)?);
+        let location = config
+            .store_location(None)
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        let queue: Arc<dyn JobQueue> = match location {
+            crate::store::StoreLocation::Sqlite { data_dir } => {
+                Arc::new(sqlite::SqliteQueue::open(&data_dir)?)
+            }
+            crate::store::StoreLocation::Redis(settings) => {
+                Arc::new(redis::RedisQueue::open(&settings)?)
+            }
+        };
         Ok(Outbound::with_queue(
             queue,
             config.outbound.clone(),
