@@ -26,6 +26,17 @@ pub const TEMPLATE_SEND: &str = "/cgi-bin/message/template/send";
 pub const SUBSCRIBE_SEND: &str = "/cgi-bin/message/subscribe/bizsend";
 pub const MASS_SENDALL: &str = "/cgi-bin/message/mass/sendall";
 pub const MASS_SEND: &str = "/cgi-bin/message/mass/send";
+pub const MEDIA_UPLOAD: &str = "/cgi-bin/media/upload";
+pub const MATERIAL_ADD: &str = "/cgi-bin/material/add_material";
+
+/// An upload the fake took: its path, `type` and the part's file name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Upload {
+    pub path: String,
+    pub kind: String,
+    pub file_name: String,
+    pub media_id: String,
+}
 
 /// How long WeChat remembers a template's `client_msg_id`.
 const TEMPLATE_DEDUP: Duration = Duration::from_secs(600);
@@ -67,10 +78,66 @@ pub(crate) struct OutboundState {
     /// (app, user, client id) → (msgid, when first seen).
     seen: HashMap<(String, String, String), (u64, Instant)>,
     deliveries: Vec<Delivery>,
+    uploads: Vec<Upload>,
+}
+
+/// A media upload as WeChat checks it: a multipart part named `media`
+/// whose file name has an extension WeChat takes for the `type` (40005
+/// "invalid file type" otherwise, 41005 without the part).
+fn upload(st: &mut OutboundState, path: &str, query: &HashMap<String, String>, body: &Value) -> Value {
+    let err = |code: i64, msg: &str| json!({"errcode": code, "errmsg": msg});
+    let kind = query.get("type").cloned().unwrap_or_default();
+    let raw = body.get("_raw").and_then(Value::as_str).unwrap_or("");
+    let Some(at) = raw.find("name=\"media\"") else {
+        return err(41005, "media data missing");
+    };
+    let header = &raw[at..raw[at..].find("\r\n\r\n").map_or(raw.len(), |e| at + e)];
+    let file_name = header
+        .split("filename=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap_or("")
+        .to_owned();
+    let ext = file_name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
+    let ok = match kind.as_str() {
+        "image" => ["jpg", "jpeg", "png", "gif", "bmp"].contains(&ext.as_str()),
+        "voice" => ["amr", "mp3"].contains(&ext.as_str()),
+        "video" => ext == "mp4",
+        "thumb" => ["jpg", "jpeg"].contains(&ext.as_str()),
+        _ => return err(40004, "invalid media type"),
+    };
+    if !ok {
+        return err(40005, "invalid file type");
+    }
+    if st.next_msgid == 0 {
+        st.next_msgid = FIRST_MSGID;
+    }
+    st.next_msgid += 1;
+    let media_id = format!("fake-media-{}", st.next_msgid);
+    st.uploads.push(Upload {
+        path: path.to_owned(),
+        kind: kind.clone(),
+        file_name,
+        media_id: media_id.clone(),
+    });
+    if path == MATERIAL_ADD {
+        json!({"media_id": media_id, "url": format!("http://mmbiz.qpic.cn/fake/{media_id}")})
+    } else {
+        json!({"type": kind, "media_id": media_id, "created_at": 1_700_000_000})
+    }
 }
 
 /// Answers `path` for `app_id` if it is an outbound endpoint.
-pub(crate) fn api(st: &mut OutboundState, app_id: &str, path: &str, body: &Value) -> Option<Value> {
+pub(crate) fn api(
+    st: &mut OutboundState,
+    app_id: &str,
+    path: &str,
+    query: &HashMap<String, String>,
+    body: &Value,
+) -> Option<Value> {
+    if path == MEDIA_UPLOAD || path == MATERIAL_ADD {
+        return Some(upload(st, path, query, body));
+    }
     if ![TEMPLATE_SEND, SUBSCRIBE_SEND, MASS_SENDALL, MASS_SEND].contains(&path) {
         return None;
     }
@@ -212,6 +279,11 @@ impl FakeWechat {
         self.outbound(|st| st.calls.get(path).copied().unwrap_or(0))
     }
 
+    /// The media uploads the fake took, in order.
+    pub fn uploads(&self) -> Vec<Upload> {
+        self.outbound(|st| st.uploads.clone())
+    }
+
     /// The most calls to `path` that arrived within any one second.
     pub fn max_per_second(&self, path: &str) -> usize {
         self.outbound(|st| max_in_any_second(st.arrivals.get(path).map_or(&[][..], Vec::as_slice)))
@@ -243,15 +315,16 @@ mod tests {
             }],
         );
         let body = json!({"touser": "o1", "template_id": "T", "client_msg_id": "c1", "data": {}});
-        let first = api(&mut st, "app", TEMPLATE_SEND, &body).unwrap();
+        let q = HashMap::new();
+        let first = api(&mut st, "app", TEMPLATE_SEND, &q, &body).unwrap();
         assert_eq!(first["errcode"], -1);
         st.faults.clear();
-        let again = api(&mut st, "app", TEMPLATE_SEND, &body).unwrap();
+        let again = api(&mut st, "app", TEMPLATE_SEND, &q, &body).unwrap();
         assert_eq!(again["errcode"], 0);
         assert_eq!(again["msgid"].as_u64(), Some(FIRST_MSGID));
         assert_eq!(st.deliveries.len(), 1);
         let other = json!({"touser": "o1", "template_id": "T", "client_msg_id": "c2", "data": {}});
-        api(&mut st, "app", TEMPLATE_SEND, &other).unwrap();
+        api(&mut st, "app", TEMPLATE_SEND, &q, &other).unwrap();
         assert_eq!(st.deliveries.len(), 2);
     }
 }

@@ -533,7 +533,7 @@ async fn handle(
                     .entry(path.clone())
                     .or_default()
                     .push(app_id.clone());
-                match crate::fake_outbound::api(&mut st.outbound, &app_id, &path, &parsed) {
+                match crate::fake_outbound::api(&mut st.outbound, &app_id, &path, &query, &parsed) {
                     Some(answer) => Some(answer),
                     None => api(&mut st, &path, &query, parsed),
                 }

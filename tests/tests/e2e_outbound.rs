@@ -558,3 +558,61 @@ async fn three_instances_on_redis_drain_one_queue_and_never_send_a_job_twice() {
     assert_eq!(all.len(), 1501);
     assert_exactly_once(&fake, &all, 1501);
 }
+
+/// WeChat's own multipart form with the field `media`.
+fn media_form(file_name: &str, bytes: &[u8]) -> (String, Vec<u8>) {
+    let boundary = "wxhost-test-boundary-7MA4YWxkTrZu0gW";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"media\"; filename=\"{file_name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+#[tokio::test]
+async fn media_uploads_once_per_content_with_the_right_extension_and_limits_checked_first() {
+    let fake = FakeWechat::start().await;
+    let host = Host::start(&fake, "[outbound]\nenabled = false\n", &[]).await;
+    let post = |query: &str, file_name: &str, bytes: Vec<u8>| {
+        let (ctype, body) = media_form(file_name, &bytes);
+        host.http
+            .post(format!("{}/api/v1/media?{query}", host.admin))
+            .bearer_auth(API_TOKEN)
+            .header("content-type", ctype)
+            .body(body)
+            .send()
+    };
+    let mut png = vec![0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A];
+    png.extend(std::iter::repeat_n(7u8, 5000));
+    // The caller's file name has no extension: the host names it by content.
+    let first: Value = post("type=image", "upload", png.clone()).await.unwrap().json().await.unwrap();
+    assert_eq!(first["cached"], false, "{first}");
+    let again: Value = post("type=image", "other-name", png.clone()).await.unwrap().json().await.unwrap();
+    assert_eq!((again["cached"].as_bool(), &again["media_id"]), (Some(true), &first["media_id"]));
+    let uploads = fake.uploads();
+    assert_eq!(uploads.len(), 1, "{uploads:?}");
+    assert_eq!((uploads[0].kind.as_str(), uploads[0].file_name.as_str()), ("image", "media.png"));
+    // Other bytes: another upload; permanent material is cached apart.
+    let mut other = png.clone();
+    other.push(1);
+    let r = post("type=image", "x", other).await.unwrap();
+    assert_eq!(r.status(), 201);
+    let m: Value = post("type=image&permanent=true", "x", png.clone()).await.unwrap().json().await.unwrap();
+    assert_eq!(m["cached"], false);
+    assert!(m["url"].as_str().unwrap().starts_with("http://mmbiz.qpic.cn/"));
+    assert_eq!(fake.uploads().len(), 3);
+    // A PNG is no voice, and a thumb is at most 64 KB: refused before a call.
+    let r = post("type=voice", "a.png", png.clone()).await.unwrap();
+    assert_eq!(r.status(), 400);
+    let mut big = vec![0xFF, 0xD8, 0xFF, 0xE0];
+    big.resize(65 << 10, 0);
+    let r = post("type=thumb", "t.jpg", big).await.unwrap();
+    assert_eq!(r.status(), 400);
+    let text = r.text().await.unwrap();
+    assert!(text.contains("65536"), "{text}");
+    let r = post("type=sticker", "a.png", png).await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(fake.uploads().len(), 3);
+}

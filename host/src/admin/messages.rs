@@ -9,6 +9,9 @@
 //!   `attempts`, `msgid`, the job and its history.
 //! - `GET /api/v1/outbound`: queue depth, failures by reason, pauses.
 //! - Tags: `GET|POST /api/v1/tags`, `GET|POST /api/v1/tags/<id>/members`.
+//! - `POST /api/v1/media?type=image|voice|video|thumb[&permanent=true]`:
+//!   WeChat's own multipart form (field `media`), uploaded once per content
+//!   (`outbound/media.rs`); its body is read after auth, up to 10 MiB.
 
 use std::sync::Arc;
 
@@ -33,6 +36,66 @@ type ApiResult = Result<Response, AdminError>;
 
 /// Jobs a listing returns at most.
 const MAX_LIST: usize = 1000;
+
+/// The media upload: a large body, read only once the caller is signed in
+/// (see `admin::router`).
+pub fn upload_routes() -> Router<Arc<Admin>> {
+    Router::new().route(
+        "/api/v1/media",
+        axum::routing::post(upload_media).layer(axum::extract::DefaultBodyLimit::max(
+            crate::api::media::MAX_MEDIA_BYTES + (64 << 10),
+        )),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+struct MediaQuery {
+    account: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    #[serde(default)]
+    permanent: bool,
+}
+
+/// `POST /api/v1/media`.
+async fn upload_media(
+    State(admin): State<Arc<Admin>>,
+    _: ApiCaller,
+    Query(q): Query<MediaQuery>,
+    mut form: axum::extract::Multipart,
+) -> ApiResult {
+    let admin = admin.for_account(q.account.as_deref())?;
+    let kind = q
+        .kind
+        .as_deref()
+        .and_then(crate::api::media::MediaKind::parse)
+        .ok_or_else(|| AdminError::bad_request("?type=image, voice, video or thumb"))?;
+    let mut bytes = None;
+    while let Some(field) = form
+        .next_field()
+        .await
+        .map_err(|e| AdminError::bad_request(format!("multipart form: {e}")))?
+    {
+        if field.name() == Some("media") {
+            let data = field
+                .bytes()
+                .await
+                .map_err(|e| AdminError::bad_request(format!("multipart form: {e}")))?;
+            bytes = Some(data);
+        }
+    }
+    let bytes = bytes.ok_or_else(|| AdminError::bad_request("the form has no `media` field"))?;
+    let wechat = wechat(&admin)?;
+    let media = crate::outbound::media::upload(
+        wechat,
+        &*admin.stores.kv,
+        kind,
+        &bytes,
+        q.permanent,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(json!(media))).into_response())
+}
 
 pub fn routes() -> Router<Arc<Admin>> {
     Router::new()

@@ -188,6 +188,7 @@ pub fn router(admin: Arc<Admin>) -> Router {
     let uploads = Router::new()
         .merge(pages::upload_routes())
         .merge(api::upload_routes())
+        .merge(messages::upload_routes())
         .layer(axum::middleware::from_fn_with_state(
             admin.clone(),
             upload_after_auth,

@@ -13,13 +13,14 @@
 //! - [`Wechat`] ([`wechat`]): the facade the host uses; implements [`PluginApi`].
 //! - [`menu`], [`qrcode`], [`custom`], [`user`]: the feature APIs;
 //!   [`template`] (template and subscription sends, API quota), [`mass`],
-//!   [`tags`]: the outbound calls `crate::outbound` queues.
+//!   [`media`] (uploads), [`tags`]: the outbound calls `crate::outbound` queues.
 
 pub mod client;
 pub mod credential;
 pub mod custom;
 pub mod jssdk;
 pub mod mass;
+pub mod media;
 pub mod menu;
 pub mod oauth;
 pub mod qrcode;

@@ -8,7 +8,8 @@
 //!   opt-outs, last pushes, pauses); [`sqlite`] and [`redis`]: its
 //!   backends (the deployment's own: several instances on one Redis drain
 //!   one queue).
-//! - [`rules`]: template data rules, checked before queueing.
+//! - [`rules`]: template data rules, checked before queueing;
+//!   [`media`]: uploads cached by content hash.
 //! - [`rate`]: the token buckets; [`retry`]: errcode → retry, pause,
 //!   fallback or failure, and the backoff.
 //! - [`worker`]: drains the queue (started with the service).
@@ -26,6 +27,7 @@
 //! sent again (at least once).
 
 pub mod job;
+pub mod media;
 pub mod queue;
 pub mod rate;
 pub mod receipts;
