@@ -13,11 +13,13 @@ use std::time::Duration;
 use serde::Deserialize;
 
 mod accounts;
+mod outbound;
 
 pub use accounts::{
     AccountConfig, AccountPluginSettings, AccountSettings, AccountWebConfig, env_prefix,
     validate_account, web_host,
 };
+pub use outbound::OutboundConfig;
 
 /// The configuration used when no file is given and `wxhost.toml` is absent:
 /// sample credentials (WeChat's own test vectors), so that `wxhost serve` and
@@ -39,6 +41,9 @@ pub struct Config {
     /// The operator's console, API and metrics (`host/src/admin`).
     #[serde(default)]
     pub admin: AdminConfig,
+    /// The outbound message queue (`crate::outbound`).
+    #[serde(default)]
+    pub outbound: OutboundConfig,
     /// More Official Accounts beside `[wechat]` (the `default` one), by name
     /// (`accounts.rs`).
     #[serde(default)]
@@ -609,6 +614,7 @@ impl Config {
         validate_http_url("wechat.api_base_url (WXHOST_API_BASE_URL)", &w.api_base_url)?;
         self.validate_accounts()?;
         self.validate_storage()?;
+        self.outbound.validate()?;
         if self.plugins.memory_mib == 0 || self.plugins.timeout_ms == 0 {
             return Err(invalid(
                 "plugins",

@@ -11,7 +11,9 @@
 //!   share: the accept loop and connection limits, the body deadline,
 //!   health checks.
 //! - [`web`]: the web side: OAuth login, sessions, JS-SDK, plugin pages.
-//! - [`api`]: WeChat server APIs (access_token, menus, QR codes, customer service).
+//! - [`api`]: WeChat server APIs (access_token, menus, QR codes, customer service,
+//!   template, subscription and mass messages, tags).
+//! - [`outbound`]: the durable queue of outbound messages and its worker.
 //! - [`store`]: persistent state, one narrow trait per concern (SQLite by default).
 //! - [`config`]: the configuration file and environment.
 //! - [`admin`]: the operator's console, API, metrics and health checks, on
@@ -19,7 +21,7 @@
 //! - [`cli`]: the `wxhost` commands, one file each.
 //! - [`fsutil`]: private files and directories.
 //!
-//! Dependencies point one way: `cli` → `admin` → `server` → `web` → `account` → `plugin`, `api` → `store`,
+//! Dependencies point one way: `cli` → `admin` → `server` → `outbound` → `account`; `server` → `web` → `account` → `plugin`, `api` → `store`,
 //! `protocol`; `server` and `admin` → `http` → `store`; `store` and `protocol` depend on nothing else of wxhost.
 
 pub mod account;
@@ -29,6 +31,7 @@ pub mod cli;
 pub mod config;
 pub mod fsutil;
 pub mod http;
+pub mod outbound;
 pub mod plugin;
 pub mod protocol;
 pub mod server;

@@ -40,6 +40,9 @@
 //!   and `/sns/userinfo` answers for `snsapi_userinfo` grants (48001
 //!   otherwise; a snapshot user's fails).
 //!
+//! - Template, subscription and mass sends: `fake_outbound.rs`
+//!   (`client_msg_id` honoured, deliveries and rates recorded, faults).
+//!
 //! Every request is counted and recorded per path (faulted ones too):
 //! POST bodies as parsed JSON, GET queries as a JSON object.
 
@@ -144,7 +147,7 @@ fn norm(path: &str) -> String {
 }
 
 #[derive(Default)]
-struct State_ {
+pub(crate) struct State_ {
     expires_in: i64,
     seq: u64,
     /// The registered apps (AppID → AppSecret): [`APP_ID`] and those added
@@ -170,22 +173,24 @@ struct State_ {
     refuse_authorize: bool,
     codes: HashMap<String, OAuthCode>,
     web_tokens: HashMap<String, (OAuthUser, String)>,
+    /// Template, subscription and mass sends (`fake_outbound.rs`).
+    pub(crate) outbound: crate::fake_outbound::OutboundState,
 }
 
-struct Inner {
+pub(crate) struct Inner {
     state: Mutex<State_>,
     recorded: Notify,
 }
 
 impl Inner {
-    fn lock(&self) -> MutexGuard<'_, State_> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State_> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
 /// A running fake; stops when dropped.
 pub struct FakeWechat {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
     addr: SocketAddr,
     shutdown: Option<oneshot::Sender<()>>,
 }
@@ -526,8 +531,14 @@ async fn handle(
         _ => match check_token(&st, &query) {
             Err(e) => e,
             Ok(app_id) => {
-                st.acted_for.entry(path.clone()).or_default().push(app_id);
-                api(&mut st, &path, &query, parsed)
+                st.acted_for
+                    .entry(path.clone())
+                    .or_default()
+                    .push(app_id.clone());
+                match crate::fake_outbound::api(&mut st.outbound, &app_id, &path, &query, &parsed) {
+                    Some(answer) => Some(answer),
+                    None => api(&mut st, &path, &query, parsed),
+                }
             }
         },
     };

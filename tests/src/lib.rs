@@ -3,6 +3,8 @@
 //! - [`fake_wechat`]: a fake WeChat API server (real HTTP on 127.0.0.1) with
 //!   fault injection, for tests of the API client, late replies, and anything
 //!   else that calls WeChat.
+//! - [`fake_outbound`]: its template, subscription and mass endpoints
+//!   (deliveries, per-second rates, faults).
 //! - [`service`]: the real `wxhost` binary as a fixture, played against as WeChat.
 //! - [`redis_server`]: a real `redis-server` on a free loopback port, for
 //!   the Redis backend (killable and restartable, for fault tests).
@@ -14,6 +16,7 @@
 
 pub mod browser;
 pub mod console;
+pub mod fake_outbound;
 pub mod fake_wechat;
 pub mod redis_server;
 pub mod service;

@@ -3,7 +3,7 @@
 //! The host is instrumented with the `metrics` facade at the places that
 //! know (`server/callback.rs`, `server/late.rs`, `plugin/call.rs`,
 //! `plugin/runtime.rs`, `plugin/registry.rs`, `api/wechat.rs`,
-//! `api/credential.rs`); this module installs the one recorder a process
+//! `api/credential.rs`, `outbound/worker.rs`); this module installs the one recorder a process
 //! may have (`metrics-exporter-prometheus`), on first use, and renders it.
 //! Until it is installed the macros cost a branch and record nothing. Labels
 //! are bounded sets (kind, outcome, plugin id, failure class, errcode),
@@ -64,6 +64,7 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
 
 fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram};
+    crate::outbound::worker::describe_metrics();
     describe_counter!(
         "wxhost_pushes_total",
         "Pushes answered, by plugin kind and outcome"

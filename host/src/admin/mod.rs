@@ -12,7 +12,8 @@
 //! - `pages/`: the server-rendered pages (askama templates in
 //!   `host/templates/admin/`); `charts.rs`: their SVG charts.
 //! - `api.rs`: `/api/v1`; `accounts.rs`: `/api/v1/accounts` (runtime
-//!   accounts); `error.rs`: [`AdminError`] as JSON.
+//!   accounts); `messages.rs`: `/api/v1/messages` (the outbound queue)
+//!   and `/api/v1/tags`; `error.rs`: [`AdminError`] as JSON.
 //! - `metrics.rs`: the process's Prometheus recorder and `GET /metrics`.
 //! - `/healthz`, `/readyz`: [`crate::http::health`], as on the callback
 //!   listener.
@@ -27,6 +28,7 @@ pub mod auth;
 mod charts;
 pub mod error;
 mod login_limit;
+mod messages;
 pub mod metrics;
 pub mod ops;
 mod pages;
@@ -172,6 +174,7 @@ pub fn router(admin: Arc<Admin>) -> Router {
     let small = Router::new()
         .merge(pages::routes())
         .merge(accounts::routes())
+        .merge(messages::routes())
         .merge(api::routes())
         .route("/metrics", get(metrics::render))
         .merge(health::routes(
@@ -185,6 +188,7 @@ pub fn router(admin: Arc<Admin>) -> Router {
     let uploads = Router::new()
         .merge(pages::upload_routes())
         .merge(api::upload_routes())
+        .merge(messages::upload_routes())
         .layer(axum::middleware::from_fn_with_state(
             admin.clone(),
             upload_after_auth,

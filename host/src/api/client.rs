@@ -140,6 +140,23 @@ impl ApiClient {
         self.send(request, path).await
     }
 
+    /// `POST base + path ? query` with a multipart form (media uploads);
+    /// reqwest writes the boundary into the Content-Type itself (a
+    /// hand-set one loses it: WeChat's 44001).
+    pub async fn post_multipart(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        form: reqwest::multipart::Form,
+    ) -> Result<Value, ApiError> {
+        let request = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .query(query)
+            .multipart(form);
+        self.send(request, path).await
+    }
+
     async fn send(&self, request: reqwest::RequestBuilder, path: &str) -> Result<Value, ApiError> {
         let response = request
             .send()

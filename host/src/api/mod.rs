@@ -11,15 +11,21 @@
 //!   the second, and [`jssdk`]: the JS-SDK signature made with it.
 //! - [`oauth`]: the web login's code exchange and user info.
 //! - [`Wechat`] ([`wechat`]): the facade the host uses; implements [`PluginApi`].
-//! - [`menu`], [`qrcode`], [`custom`], [`user`]: the feature APIs.
+//! - [`menu`], [`qrcode`], [`custom`], [`user`]: the feature APIs;
+//!   [`template`] (template and subscription sends, API quota), [`mass`],
+//!   [`media`] (uploads), [`tags`]: the outbound calls `crate::outbound` queues.
 
 pub mod client;
 pub mod credential;
 pub mod custom;
 pub mod jssdk;
+pub mod mass;
+pub mod media;
 pub mod menu;
 pub mod oauth;
 pub mod qrcode;
+pub mod tags;
+pub mod template;
 pub mod ticket;
 pub mod token;
 pub mod user;

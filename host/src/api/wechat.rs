@@ -128,12 +128,25 @@ impl Wechat {
 
     /// `GET path` with the access_token added; the answer once errcode is 0.
     pub async fn get(&self, path: &str, query: &[(&str, &str)]) -> Result<Value, ApiError> {
-        self.call(Method::Get, path, query, None).await
+        self.call(Method::Get, path, query, None, &self.options.retry)
+            .await
     }
 
     /// `POST path` with the access_token added and a JSON body.
     pub async fn post(&self, path: &str, body: &Value) -> Result<Value, ApiError> {
-        self.call(Method::Post, path, &[], Some(body)).await
+        self.call(Method::Post, path, &[], Some(body), &self.options.retry)
+            .await
+    }
+
+    /// [`Wechat::post`] without the busy (-1) retries: for callers that
+    /// own their retries (the outbound queue, whose backoff is recorded
+    /// in the job and does not hold a sender while it waits).
+    pub async fn post_once(&self, path: &str, body: &Value) -> Result<Value, ApiError> {
+        let once = RetryPolicy {
+            busy_attempts: 1,
+            ..self.options.retry
+        };
+        self.call(Method::Post, path, &[], Some(body), &once).await
     }
 
     async fn call(
@@ -142,6 +155,7 @@ impl Wechat {
         path: &str,
         query: &[(&str, &str)],
         body: Option<&Value>,
+        retry: &RetryPolicy,
     ) -> Result<Value, ApiError> {
         let mut token_retried = false;
         loop {
@@ -149,9 +163,7 @@ impl Wechat {
             let mut q: Vec<(&str, &str)> = Vec::with_capacity(query.len() + 1);
             q.push(("access_token", &token));
             q.extend_from_slice(query);
-            let answer = self
-                .options
-                .retry
+            let answer = retry
                 .run(|| match (method, body) {
                     (Method::Post, Some(body)) => self.client.post(path, &q, body).boxed(),
                     _ => self.client.get(path, &q).boxed(),

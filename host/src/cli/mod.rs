@@ -6,7 +6,8 @@
 //! - [`serve`], [`simulate`] (and [`simulate_oauth`], its `--oauth`),
 //!   [`plugin_run`] (`plugin run`), [`token`], [`menu`], [`qrcode`],
 //!   [`show_config`] (`config`), [`store_migrate`] (`store migrate`),
-//!   [`admin`] (`admin hash-password`).
+//!   [`admin`] (`admin hash-password`), [`send`] and [`messages`] (the
+//!   outbound queue).
 //! - The plugin author's commands: [`plugin_new`] (`plugin new`),
 //!   [`plugin_build`] (`plugin build`), [`plugin_check`] (`plugin check`);
 //!   [`authoring_kit`]: the SDKs, WIT, templates and tool set-up scripts
@@ -18,12 +19,14 @@ pub mod admin;
 pub mod authoring_kit;
 pub mod guest_tools;
 pub mod menu;
+pub mod messages;
 pub mod plugin_build;
 pub mod plugin_check;
 pub mod plugin_new;
 pub mod plugin_run;
 pub mod push_args;
 pub mod qrcode;
+pub mod send;
 pub mod serve;
 pub mod show_config;
 pub mod simulate;
@@ -64,6 +67,11 @@ pub enum Command {
     /// The admin console: hash-password.
     #[command(subcommand)]
     Admin(admin::AdminCommand),
+    /// Queue an outbound message: template, subscribe, customer, mass, or --file jobs.jsonl.
+    Send(send::SendCommand),
+    /// The outbound queue's jobs: list, show.
+    #[command(subcommand)]
+    Messages(messages::MessagesCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -93,6 +101,8 @@ impl Command {
             Command::Qrcode(c) => c.run(config, out).await,
             Command::Store(c) => c.run(config, out).await,
             Command::Admin(c) => c.run(config, out),
+            Command::Send(c) => c.run(config, out).await,
+            Command::Messages(c) => c.run(config, out).await,
         }
     }
 }

@@ -232,6 +232,7 @@ fn start(
     deadlines: Deadlines,
 ) -> Pending<Decision> {
     endpoint.scenes.offer(&message);
+    state.outbound.observe(&endpoint.account.name, &message);
     let (tx, rx) = watch::channel(None);
     let state = state.clone();
     let endpoint = endpoint.clone();

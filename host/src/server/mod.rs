@@ -93,6 +93,9 @@ pub struct AppState {
     pub activity: Activity,
     /// Whether the store answers and the plugins are loaded (`/readyz`).
     pub readiness: Arc<Readiness>,
+    /// The outbound message queue: pushes feed it receipts and the users'
+    /// last pushes; [`run`] drains it.
+    pub outbound: Arc<crate::outbound::Outbound>,
 }
 
 impl AppState {
@@ -184,6 +187,8 @@ impl Service {
             next_request_id: AtomicU64::new(1),
             activity: Activity::new(config.admin.show_content),
             readiness,
+            outbound: crate::outbound::Outbound::open(config, accounts.clone())
+                .context("opening the outbound queue (outbound.db in the data dir)")?,
         });
         let web = Arc::new(
             Web::new(config, accounts.clone(), runtime.clone())
@@ -244,7 +249,18 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let outbound_stop = tokio_util::sync::CancellationToken::new();
+    let outbound = service
+        .state
+        .outbound
+        .settings
+        .enabled
+        .then(|| service.state.outbound.start(outbound_stop.clone()));
     conn::serve(service.router, listener, service.limits, shutdown).await;
+    outbound_stop.cancel();
+    if let Some(worker) = outbound {
+        let _ = worker.await;
+    }
     let state = &service.state;
     let tasks = &state.tasks;
     tasks.close();

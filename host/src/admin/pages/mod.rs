@@ -13,11 +13,13 @@
 //! - `login.rs`: login, the one-time link, logout.
 //! - `accounts.rs`: the accounts served, adding and removing runtime ones.
 //! - `overview.rs`, `plugins.rs`, `menus.rs`, `qrcodes.rs`,
-//!   `records.rs` (token, recent pushes, audit log).
+//!   `records.rs` (token, recent pushes, audit log), `messages.rs` (the
+//!   outbound queue).
 
 mod accounts;
 mod login;
 mod menus;
+mod messages;
 mod overview;
 mod plugins;
 mod qrcodes;
@@ -215,6 +217,8 @@ pub fn routes() -> Router<Arc<Admin>> {
         .route("/token/refresh", post(records::refresh))
         .route("/pushes", get(records::pushes))
         .route("/audit", get(records::audit))
+        .route("/messages", get(messages::page))
+        .route("/messages/{id}", get(messages::job))
         .route("/accounts", get(accounts::page).post(accounts::add))
         .route("/accounts/{name}/remove", post(accounts::remove))
 }
