@@ -29,6 +29,7 @@ use super::deadlines::Deadlines;
 use super::dedup::Pending;
 use super::dispatch::Decision;
 use super::endpoint::Endpoint;
+use super::hold::{self, Deliveries};
 use super::inflight::Phase;
 use super::late;
 use super::memory::{Admitted, Arrival};
@@ -164,7 +165,13 @@ async fn push(
         .open(&query, &body, now)
         .map_err(refuse)?;
     let message = inbound.message.clone();
-    let deadlines = Deadlines::new(arrived, state.budget, state.late_window(&endpoint));
+    // Registered before admission, so the worker the first delivery starts
+    // sees every later one (`hold`).
+    let deliveries = state.holds.arrive(&message, arrived);
+    let mut deadlines = Deadlines::new(arrived, state.budget, state.late_window(&endpoint));
+    if deliveries.is_some() {
+        deadlines = deadlines.held_until(arrived + hold::horizon(state.budget));
+    }
     let push = Arrival {
         inbound: &inbound,
         body: &body,
@@ -175,7 +182,13 @@ async fn push(
     let (decision, retry) = match endpoint
         .pushes
         .admit(&push, &|| {
-            start(&state, &endpoint, message.clone(), deadlines)
+            start(
+                &state,
+                &endpoint,
+                message.clone(),
+                deadlines,
+                deliveries.clone(),
+            )
         })
         .await
     {
@@ -229,6 +242,7 @@ fn start(
     endpoint: &Arc<Endpoint>,
     message: Arc<Message>,
     deadlines: Deadlines,
+    deliveries: Option<Arc<Deliveries>>,
 ) -> Pending<Decision> {
     endpoint.scenes.offer(&message);
     let (tx, rx) = watch::channel(None);
@@ -250,6 +264,19 @@ fn start(
                 let _ = tx.send(Some(Arc::new(decision)));
             }
             _ = tokio::time::sleep_until(deadlines.reply.into()) => {
+                // The plugin still working holds for WeChat's retries: no
+                // answer yet; a reply ready before the last delivery's
+                // budget answers whichever delivery is open.
+                if let Some(deliveries) = deliveries.filter(|_| state.holds.policy.holds(record.plugin().as_deref())) {
+                    record.phase(Phase::Held);
+                    tokio::select! {
+                        decision = &mut work => {
+                            let _ = tx.send(Some(Arc::new(decision)));
+                            return;
+                        }
+                        _ = deliveries.last_budget(state.budget) => {}
+                    }
+                }
                 // The worker, not each waiting request, publishes the budget
                 // answer: every delivery of this message (the first and any
                 // retry of WeChat's) then gets the same `success`, and a reply

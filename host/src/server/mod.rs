@@ -21,6 +21,8 @@
 //! - `dispatch.rs`: plugins + stored QR code → a [`Decision`] with its
 //!   [`Outcome`] (`outcome.rs`).
 //! - `late.rs`: replies that miss the budget, as customer-service messages.
+//! - `hold.rs`: pushes held for WeChat's retries (replies up to ~14 s
+//!   without customer-service messages).
 //! - `activity.rs` ([`Activity`]): the last hour per minute and the recent
 //!   pushes, in memory, for the admin console's overview;
 //!   `scene_counter.rs` ([`SceneCounter`]): scans and follows per QR scene,
@@ -34,6 +36,7 @@ pub mod dedup;
 pub mod dispatch;
 pub mod endpoint;
 pub mod expiring;
+pub mod hold;
 pub mod inflight;
 pub mod late;
 pub mod memory;
@@ -89,6 +92,9 @@ pub struct AppState {
     /// How long shutdown waits for detached plugin work (late replies).
     pub shutdown_grace: Duration,
     pub next_request_id: AtomicU64,
+    /// Which plugins hold a push for WeChat's retries, and the deliveries
+    /// of each message while they may.
+    pub holds: hold::Holds,
     /// What the admin console's overview and recent pushes show.
     pub activity: Activity,
     /// Whether the store answers and the plugins are loaded (`/readyz`).
@@ -183,6 +189,7 @@ impl Service {
             inflight: inflight::InFlight::default(),
             shutdown_grace: Duration::from_secs(config.server.shutdown_grace_secs),
             next_request_id: AtomicU64::new(1),
+            holds: hold::Holds::new(config.hold_policy(), SEEN_CAPACITY),
             activity: Activity::new(config.admin.show_content),
             readiness,
         });
