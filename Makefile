@@ -41,6 +41,7 @@ test: plugins
 	scripts/setup-browser.sh
 	cargo build -p wxhost --bin wxhost
 	cargo test
+	cargo test -p wxhost-sdk
 	SOAK_PROFILE=debug bench/soak.sh 15 8
 
 lint: setup

@@ -3,6 +3,10 @@
 //! - [`fake_wechat`]: a fake WeChat API server (real HTTP on 127.0.0.1) with
 //!   fault injection, for tests of the API client, late replies, and anything
 //!   else that calls WeChat.
+//! - [`fake_model`]: a fake OpenAI-compatible model server (delays,
+//!   failures, recorded calls), for the assistant plugin.
+//! - [`retrying`]: WeChat's delivery of a push: unanswered in 5 s, it is
+//!   delivered again, three deliveries in all.
 //! - [`service`]: the real `wxhost` binary as a fixture, played against as WeChat.
 //! - [`redis_server`]: a real `redis-server` on a free loopback port, for
 //!   the Redis backend (killable and restartable, for fault tests).
@@ -14,8 +18,10 @@
 
 pub mod browser;
 pub mod console;
+pub mod fake_model;
 pub mod fake_wechat;
 pub mod redis_server;
+pub mod retrying;
 pub mod service;
 pub mod webdriver;
 
