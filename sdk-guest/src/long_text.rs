@@ -150,6 +150,11 @@ fn keep(user: &str, parts: &[String]) {
     }
 }
 
+/// Forgets what is kept for `user`'s "more" (a new conversation).
+pub fn forget(user: &str) {
+    keep(user, &[]);
+}
+
 /// The next kept part of a long answer for `user`, as a reply (with
 /// `more_hint` while more is left); `None` when nothing is kept.
 pub fn take_more(user: &str, more_hint: &str) -> Option<Reply> {

@@ -78,23 +78,28 @@ impl SecretSource {
     /// The value of secret `name` from here; the error names the secret and
     /// the place, never a value.
     pub fn read(&self, name: &str) -> Result<String, String> {
-        let value = match self {
-            SecretSource::Env(var) => std::env::var(var).map_err(|_| {
-                format!("secret `{name}` is missing: expected in the environment variable {var}")
-            })?,
-            SecretSource::File(path) => std::fs::read_to_string(path)
-                .map_err(|e| {
+        let (value, place) = match self {
+            SecretSource::Env(var) => (
+                std::env::var(var).unwrap_or_default(),
+                format!("the environment variable {var}"),
+            ),
+            SecretSource::File(path) => {
+                let place = format!("the file {}", path.display());
+                let value = std::fs::read_to_string(path).map_err(|e| {
                     format!(
-                        "secret `{name}` is missing: expected in the file {} ({})",
-                        path.display(),
+                        "secret `{name}` is missing: expected in {place} ({})",
                         e.kind()
                     )
-                })?
-                .trim_end_matches(['\n', '\r'])
-                .to_owned(),
+                })?;
+                (value.trim_end_matches(['\n', '\r']).to_owned(), place)
+            }
         };
+        // An empty value is as good as none (an unset variable in a unit
+        // file is often set to "").
         if value.is_empty() {
-            return Err(format!("secret `{name}` is empty (from {self})"));
+            return Err(format!(
+                "secret `{name}` is missing: expected in {place} (unset or empty)"
+            ));
         }
         Ok(value)
     }
@@ -185,6 +190,10 @@ mod tests {
             "{shown}"
         );
         std::fs::write(&path, "").unwrap();
-        assert!(Secrets::read(&sources).unwrap_err().contains("empty"));
+        assert!(
+            Secrets::read(&sources)
+                .unwrap_err()
+                .contains("unset or empty")
+        );
     }
 }
