@@ -212,6 +212,10 @@ pub struct ServerConfig {
     /// reply is ready (`server::hold`; replies up to ~14 s).
     #[serde(default)]
     pub hold_for_retries: bool,
+    /// Show "typing…" to a user whose message the plugins are still
+    /// working on after this many milliseconds (`server::typing`); 0: never.
+    #[serde(default)]
+    pub typing_after_ms: u64,
     /// A request's headers must arrive within this, counted from the accept
     /// or, on a kept-alive connection, from the previous response (so it is
     /// also the keep-alive idle limit).
@@ -501,6 +505,7 @@ impl Config {
             }
             "WXHOST_PATH" => self.server.path = value.to_owned(),
             "WXHOST_BUDGET_MS" => self.server.budget_ms = parse_u64(value)?,
+            "WXHOST_TYPING_AFTER_MS" => self.server.typing_after_ms = parse_u64(value)?,
             "WXHOST_HOLD_FOR_RETRIES" => {
                 self.server.hold_for_retries = value
                     .parse()

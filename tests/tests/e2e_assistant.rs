@@ -338,3 +338,29 @@ async fn a_missing_secret_refuses_the_plugin_naming_the_secret_and_where() {
     );
     assert!(model.calls().is_empty());
 }
+
+#[tokio::test]
+async fn a_slow_answer_shows_typing_where_configured() {
+    let model = FakeModel::start().await;
+    let wechat = FakeWechat::start().await;
+    let host = assistant(&model, &wechat, "typing_after_ms = 300", "", &[]).await;
+    assert_eq!(ask(&host, "fast", 1).await, "echo: fast (1 messages)");
+    assert_eq!(
+        wechat.calls(paths::CUSTOM_TYPING),
+        0,
+        "a quick answer needs none"
+    );
+    assert_eq!(
+        ask(&host, "delay:1500 slow", 2).await,
+        "echo: slow (3 messages)"
+    );
+    assert_eq!(
+        wechat.requests(paths::CUSTOM_TYPING),
+        [serde_json::json!({"touser": USER, "command": "Typing"})]
+    );
+    // Off by default.
+    let host = assistant(&model, &wechat, "", "", &[]).await;
+    wechat.reset_counts();
+    ask(&host, "delay:1500 slow", 3).await;
+    assert_eq!(wechat.calls(paths::CUSTOM_TYPING), 0);
+}

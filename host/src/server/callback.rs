@@ -35,6 +35,7 @@ use super::late;
 use super::memory::{Admitted, Arrival};
 use super::outcome::Outcome;
 use super::refused::Refused;
+use super::typing;
 use crate::protocol::{CallbackQuery, Message, ProtocolError, SUCCESS};
 
 /// GET at `server.path`: the default account's URL verification.
@@ -258,6 +259,7 @@ fn start(
         let work = endpoint
             .dispatcher
             .dispatch(&message, deadlines.work, |id| record.calling(id));
+        let work = typing::alongside(work, endpoint.typing.clone(), &message);
         tokio::pin!(work);
         tokio::select! {
             decision = &mut work => {

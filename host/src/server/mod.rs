@@ -21,6 +21,7 @@
 //! - `dispatch.rs`: plugins + stored QR code → a [`Decision`] with its
 //!   [`Outcome`] (`outcome.rs`).
 //! - `late.rs`: replies that miss the budget, as customer-service messages.
+//! - `typing.rs`: the typing status for pushes still being worked on.
 //! - `hold.rs`: pushes held for WeChat's retries (replies up to ~14 s
 //!   without customer-service messages).
 //! - `activity.rs` ([`Activity`]): the last hour per minute and the recent
@@ -45,6 +46,7 @@ pub mod refused;
 pub mod scene_counter;
 pub mod seen;
 pub mod shared;
+pub mod typing;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -178,6 +180,8 @@ impl Service {
                 dedup_ttl: Duration::from_secs(config.server.dedup_ttl_secs),
                 timestamp_window_secs: config.server.timestamp_window_secs,
                 late_replies: config.server.late_replies,
+                typing_after: (config.server.typing_after_ms > 0)
+                    .then(|| Duration::from_millis(config.server.typing_after_ms)),
                 tasks: tasks.clone(),
             },
         );
