@@ -150,6 +150,12 @@ fn keep(user: &str, parts: &[String]) {
     }
 }
 
+/// Keeps all of `text` for `user`'s "more" (an answer ready after WeChat
+/// stopped waiting, where it cannot be sent).
+pub fn keep_for_more(user: &str, text: &str, more_hint: &str) {
+    keep(user, &split(text, MAX_TEXT_BYTES - more_hint.len()));
+}
+
 /// Forgets what is kept for `user`'s "more" (a new conversation).
 pub fn forget(user: &str) {
     keep(user, &[]);

@@ -364,3 +364,38 @@ async fn a_slow_answer_shows_typing_where_configured() {
     ask(&host, "delay:1500 slow", 3).await;
     assert_eq!(wechat.calls(paths::CUSTOM_TYPING), 0);
 }
+
+#[tokio::test]
+async fn where_sending_is_not_allowed_an_answer_after_the_last_delivery_waits_for_more() {
+    // The schedule at a fifth of its speed, late replies off (an account
+    // that may not send customer-service messages): the third delivery is
+    // answered `success`, and the answer, ready later, is the "more" reply.
+    let model = FakeModel::start().await;
+    let wechat = FakeWechat::start().await;
+    let host = assistant(
+        &model,
+        &wechat,
+        "hold_for_retries = true\nlate_replies = false",
+        "late_after_secs = \"3\"",
+        &[("WXHOST_BUDGET_MS", "1000")],
+    )
+    .await;
+    let wait = Duration::from_millis(1500);
+    let attempts = deliver(&host, &text_xml("delay:5000 slow", 904), Mode::Safe, wait).await;
+    assert_eq!(attempts.len(), 3, "{attempts:#?}");
+    assert_eq!(
+        attempts[2].delivery,
+        Delivery::Answered {
+            status: 200,
+            body: "success".into()
+        }
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while !host.log().contains("kept for") {
+        assert!(std::time::Instant::now() < deadline, "{}", host.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(ask(&host, "more", 905).await, "echo: slow (1 messages)");
+    assert_eq!(model.calls().len(), 1);
+    assert_eq!(wechat.calls(paths::CUSTOM_SEND), 0);
+}

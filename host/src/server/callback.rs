@@ -171,7 +171,11 @@ async fn push(
     let deliveries = state.holds.arrive(&message, arrived);
     let mut deadlines = Deadlines::new(arrived, state.budget, state.late_window(&endpoint));
     if deliveries.is_some() {
-        deadlines = deadlines.held_until(arrived + hold::horizon(state.budget));
+        // A held push's plugins may run past the last delivery, late
+        // replies or not (each within its own limit): a plugin can still
+        // keep a reply no delivery took (the assistant's "more").
+        let window = hold::horizon(state.budget).max(state.late_reply_window);
+        deadlines = deadlines.held_until(arrived + window);
     }
     let push = Arrival {
         inbound: &inbound,

@@ -25,7 +25,8 @@ impl Deadlines {
     }
 
     /// Plugins of a push held for WeChat's retries (`super::hold`) may run
-    /// until `until` (the last delivery's budget), late replies or not.
+    /// until `until` (at least the last delivery's budget), late replies or
+    /// not.
     pub fn held_until(self, until: Instant) -> Deadlines {
         Deadlines {
             work: self.work.max(until),

@@ -7,7 +7,10 @@
 //! `model_timeout_ms` (default 20000; keep it below the plugin's
 //! `timeout_ms`), `send_long` (`true` where the account may send
 //! customer-service messages: a long answer's first parts go out as such;
-//! else the rest waits for "more"). The key is a secret:
+//! else the rest waits for "more"), `late_after_secs` (default 14: where
+//! the account may not send customer-service messages, an answer ready this
+//! long after the message came, when WeChat has stopped waiting, is kept
+//! whole for "more" instead of being lost). The key is a secret:
 //! `[plugin.assistant.secrets] api_key = "env:ASSISTANT_API_KEY"` (none: no
 //! `Authorization` header, for local servers). The host needs
 //! `capabilities = ["http-outgoing"]` and `http_hosts` naming the server.
@@ -29,6 +32,8 @@ const MORE: [&str; 3] = ["more", "更多", "/more"];
 const MORE_HINT: &str = "\n（回复“更多”查看余下内容 / reply \"more\" for the rest）";
 const DEFAULT_MAX_HISTORY: usize = 10;
 const DEFAULT_TIMEOUT_MS: u64 = 20_000;
+/// WeChat's last delivery is answered by ~14.5 s after the message.
+const DEFAULT_LATE_AFTER_SECS: u64 = 14;
 /// A model answer larger than this is refused (the reply could not hold it
 /// anyway; the kept rest lives in kv).
 const MAX_RESPONSE_BYTES: usize = 256 * 1024;
@@ -41,12 +46,12 @@ impl Plugin for Assistant {
     }
 
     fn handle_text(ctx: &Context, msg: TextMessage) -> Reply {
-        converse(&ctx.from_user, msg.content.trim())
+        converse(ctx, msg.content.trim())
     }
 
     fn handle_voice(ctx: &Context, msg: VoiceMessage) -> Reply {
         match msg.recognition.as_deref().map(str::trim) {
-            Some(text) if !text.is_empty() => converse(&ctx.from_user, text),
+            Some(text) if !text.is_empty() => converse(ctx, text),
             _ => Reply::text(
                 "抱歉，没能识别这段语音，请发文字。Sorry, I could not make out that voice message; please type it.",
             ),
@@ -54,7 +59,8 @@ impl Plugin for Assistant {
     }
 }
 
-fn converse(user: &str, text: &str) -> Reply {
+fn converse(ctx: &Context, text: &str) -> Reply {
+    let user = ctx.from_user.as_str();
     if text.eq_ignore_ascii_case(RESET) {
         let _ = kv::delete(&history_key(user));
         long_text::forget(user);
@@ -83,6 +89,13 @@ fn converse(user: &str, text: &str) -> Reply {
         Ok(answer) => {
             history.push(text, &answer, settings.max_history);
             history.save(user);
+            if !settings.send_long && seconds_since(ctx.create_time) >= settings.late_after_secs {
+                log::info("the answer is ready after WeChat stopped waiting: kept for \"more\"");
+                long_text::keep_for_more(user, &answer, MORE_HINT);
+                // Still the reply, for a host that can send it late.
+                let first = long_text::split(&answer, long_text::MAX_TEXT_BYTES).remove(0);
+                return Reply::text(first);
+            }
             long_text::reply_long(user, &answer, settings.send_long, MORE_HINT)
         }
         Err(Failure::Timeout) => {
@@ -107,6 +120,7 @@ struct Settings {
     max_history: usize,
     timeout_ms: u64,
     send_long: bool,
+    late_after_secs: u64,
     api_key: Option<String>,
 }
 
@@ -123,9 +137,20 @@ impl Settings {
                 .and_then(|v| v.trim().parse().ok())
                 .unwrap_or(DEFAULT_TIMEOUT_MS),
             send_long: config::get("send_long").is_some_and(|v| v.trim() == "true"),
+            late_after_secs: config::get("late_after_secs")
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(DEFAULT_LATE_AFTER_SECS),
             api_key: config::get("api_key"),
         }
     }
+}
+
+/// Whole seconds since `create_time` (WeChat's, in unix seconds).
+fn seconds_since(create_time: u64) -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+        .saturating_sub(create_time)
 }
 
 fn history_key(user: &str) -> String {
