@@ -1364,4 +1364,50 @@ priority = 1
             "{d}"
         );
     }
+
+    #[test]
+    fn holding_is_refused_with_redis_and_per_plugin_overrides_the_default() {
+        let c = Config::from_toml(
+            "t",
+            "[server]\nhold_for_retries = true\n[plugin.a]\nhold_for_retries = false\n",
+            &[],
+        )
+        .unwrap();
+        let p = c.hold_policy();
+        assert!(p.holds(Some("b")) && !p.holds(Some("a")));
+        assert!(!Config::from_toml("t", "", &[]).unwrap().hold_policy().any());
+        let c = Config::from_toml("t", "", &env(&[("WXHOST_HOLD_FOR_RETRIES", "true")])).unwrap();
+        assert!(c.server.hold_for_retries);
+        let e = Config::from_toml(
+            "t",
+            "[storage]\nbackend = \"redis\"\nredis_url = \"redis://127.0.0.1/\"\n[plugin.a]\nhold_for_retries = true\n",
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("server.hold_for_retries"), "{e}");
+    }
+
+    #[test]
+    fn a_secret_is_a_source_never_a_value_and_never_also_config() {
+        let e = Config::from_toml(
+            "t",
+            "[plugin.bot.secrets]\napi_key = \"sk-pasted-by-mistake\"\n",
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("env:VARIABLE") && !e.contains("sk-pasted"),
+            "{e}"
+        );
+        let e = Config::from_toml(
+            "t",
+            "[plugin.bot.config]\napi_key = \"x\"\n[plugin.bot.secrets]\napi_key = \"env:K\"\n",
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("plugin.bot.secrets.api_key"), "{e}");
+    }
 }

@@ -39,13 +39,15 @@ pub(crate) struct HostCtx {
 impl HostCtx {
     /// The account's kv scope, and its config for the plugin if it has one.
     pub fn new(scope: &PluginScope, account: &AccountScope, deadline: Instant) -> HostCtx {
-        let config = account.grants(&scope.id).and_then(|g| g.config.clone());
+        let grants = account.grants(&scope.id);
+        let config = grants.and_then(|g| g.config.clone());
+        let secrets = grants.and_then(|g| g.secrets.clone());
         HostCtx {
             plugin: scope.id.clone(),
             kv: account.services.kv.clone(),
             quota: scope.kv_quota,
             config: config.unwrap_or_else(|| scope.config.clone()),
-            secrets: scope.secrets.clone(),
+            secrets: secrets.unwrap_or_else(|| scope.secrets.clone()),
             log: LogBuffer::default(),
             deadline,
         }
