@@ -399,3 +399,54 @@ async fn where_sending_is_not_allowed_an_answer_after_the_last_delivery_waits_fo
     assert_eq!(model.calls().len(), 1);
     assert_eq!(wechat.calls(paths::CUSTOM_SEND), 0);
 }
+
+#[tokio::test]
+async fn the_api_key_never_appears_in_the_console_or_its_api() {
+    let model = FakeModel::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("assistant-key");
+    std::fs::write(&key_file, format!("{KEY}\n")).unwrap();
+    let toml = format!(
+        "[admin]\nshow_content = true\n\
+         [plugin.assistant]\ntimeout_ms = 30000\ncapabilities = [\"http-outgoing\"]\nhttp_hosts = [\"{}\"]\n\
+         [plugin.assistant.config]\nbase_url = \"{}\"\n\
+         [plugin.assistant.secrets]\napi_key = \"file:{}\"\n",
+        model.host(),
+        model.base_url(),
+        key_file.display()
+    );
+    let console =
+        wxhost_tests::console::Console::start_with(&["assistant"], &toml, &[], None).await;
+    let reply = console.push(&Push::Text("hi".into()), 1).await;
+    assert!(reply.contains("echo: hi"), "{reply}");
+    assert_eq!(
+        model.calls()[0].authorization.as_deref(),
+        Some(&*format!("Bearer {KEY}"))
+    );
+    let session = console.login().await;
+    for path in ["/", "/plugins", "/pushes", "/audit"] {
+        let page = console.page(&session.cookie, path).await;
+        assert!(!page.contains(KEY), "key on {path}");
+    }
+    for path in [
+        "/api/v1/plugins",
+        "/api/v1/pushes",
+        "/api/v1/accounts",
+        "/api/v1/audit",
+    ] {
+        let r = console
+            .api(reqwest::Method::GET, path)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        assert!(!r.text().await.unwrap().contains(KEY), "key in {path}");
+    }
+    let metrics = reqwest::get(console.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!metrics.contains(KEY));
+}
