@@ -277,10 +277,13 @@ fn start(
                     record.phase(Phase::Held);
                     tokio::select! {
                         decision = &mut work => {
+                            metrics::counter!("wxhost_held_pushes_total", "result" => "answered").increment(1);
                             let _ = tx.send(Some(Arc::new(decision)));
                             return;
                         }
-                        _ = deliveries.last_budget(state.budget) => {}
+                        _ = deliveries.last_budget(state.budget) => {
+                            metrics::counter!("wxhost_held_pushes_total", "result" => "late").increment(1);
+                        }
                     }
                 }
                 // The worker, not each waiting request, publishes the budget
