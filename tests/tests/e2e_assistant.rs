@@ -15,12 +15,14 @@ const KEY: &str = "sk-test-assistant-key-5f0c9a7e";
 const USER: &str = "o_test_user";
 
 /// The assistant against `model` and `wechat`, its key from the
-/// environment; `server` is extra `[server]` TOML, `config` extra
-/// `[plugin.assistant.config]` lines.
-async fn assistant(
+/// environment; `server` is extra `[server]` TOML, `plugin` extra
+/// `[plugin.assistant]` lines, `config` extra `[plugin.assistant.config]`
+/// lines.
+async fn assistant_with(
     model: &FakeModel,
     wechat: &FakeWechat,
     server: &str,
+    plugin: &str,
     config: &str,
     env: &[(&str, &str)],
 ) -> Wxhost {
@@ -28,7 +30,7 @@ async fn assistant(
         "[server]\n{server}\n\
          [plugin.assistant]\ntimeout_ms = 30000\n\
          capabilities = [\"http-outgoing\", \"customer-message\"]\n\
-         http_hosts = [\"{host}\"]\n\
+         http_hosts = [\"{host}\"]\n{plugin}\n\
          [plugin.assistant.config]\nbase_url = \"{base}\"\nmodel = \"test-model\"\n\
          max_history = \"2\"\n{config}\n\
          [plugin.assistant.secrets]\napi_key = \"env:ASSISTANT_API_KEY\"\n",
@@ -43,6 +45,16 @@ async fn assistant(
     ];
     vars.extend_from_slice(env);
     Wxhost::start(&["assistant"], &toml, &vars).await
+}
+
+async fn assistant(
+    model: &FakeModel,
+    wechat: &FakeWechat,
+    server: &str,
+    config: &str,
+    env: &[(&str, &str)],
+) -> Wxhost {
+    assistant_with(model, wechat, server, "", config, env).await
 }
 
 fn text_xml(content: &str, msg_id: u64) -> String {
@@ -73,10 +85,11 @@ async fn ask(host: &Wxhost, text: &str, msg_id: u64) -> String {
 async fn a_nine_second_answer_arrives_on_the_retry_open_when_it_is_ready() {
     // WeChat's real schedule (5 s waits, the default 4.5 s budget): the
     // first delivery is left unanswered, the second (open from 5 s to 10 s)
-    // gets the answer at ~9 s. One model call, no customer message.
+    // gets the answer at ~9 s. One model call, no customer message. Held
+    // by the plugin's own setting (the server's default is off).
     let model = FakeModel::start().await;
     let wechat = FakeWechat::start().await;
-    let host = assistant(&model, &wechat, "hold_for_retries = true", "", &[]).await;
+    let host = assistant_with(&model, &wechat, "", "hold_for_retries = true", "", &[]).await;
     let attempts = deliver(
         &host,
         &text_xml("delay:9000 hello", 901),
