@@ -6,7 +6,7 @@ export CARGO_TARGET_DIR
 WXHOST_LISTEN ?= 127.0.0.1:8080
 EXAMPLES := echo keyword welcome menu member
 
-.PHONY: setup plugins js-types run release test lint bench load web-load soak clean-run
+.PHONY: setup plugins js-types run run-assistant release test lint bench load web-load soak clean-run
 
 setup:
 	rustup target add wasm32-wasip2
@@ -29,6 +29,17 @@ run: plugins
 	for p in $(EXAMPLES); do cp build/wasm/$$p.wasm plugins.d/; done
 	WXHOST_LISTEN=$(WXHOST_LISTEN) WXHOST_REQUIRE_ENCRYPTION=$(WXHOST_REQUIRE_ENCRYPTION) cargo run -p wxhost -- serve
 
+# The assistant plugin against the fake model server of the tests (no account,
+# no key): chat with `wxhost simulate --text hello` (deploy/assistant-dev.toml).
+run-assistant: plugins
+	mkdir -p plugins.d
+	for p in keyword welcome menu member assistant; do cp build/wasm/$$p.wasm plugins.d/; done
+	cargo build -p wxhost-tests --bin fake-model
+	"$(CARGO_TARGET_DIR)/debug/fake-model" 127.0.0.1:8098 & model=$$!; \
+	trap 'kill $$model' EXIT INT TERM; \
+	WXHOST_LISTEN=$(WXHOST_LISTEN) WXHOST_REQUIRE_ENCRYPTION=$(WXHOST_REQUIRE_ENCRYPTION) \
+	cargo run -p wxhost -- --config deploy/assistant-dev.toml serve
+
 release:
 	cargo build --release -p wxhost
 
@@ -41,6 +52,7 @@ test: plugins
 	scripts/setup-browser.sh
 	cargo build -p wxhost --bin wxhost
 	cargo test
+	cargo test -p wxhost-sdk
 	SOAK_PROFILE=debug bench/soak.sh 15 8
 
 lint: setup

@@ -14,6 +14,7 @@ use serde::Deserialize;
 
 mod accounts;
 mod outbound;
+pub mod secrets;
 
 pub use accounts::{
     AccountConfig, AccountPluginSettings, AccountSettings, AccountWebConfig, env_prefix,
@@ -211,6 +212,15 @@ pub struct ServerConfig {
     /// With late replies on, how long after a push its plugins may still
     /// run (each within its own time limit).
     pub late_reply_window_secs: u64,
+    /// Leave a delivery unanswered when its budget runs out while the
+    /// plugin still works, and answer WeChat's retry that is open when the
+    /// reply is ready (`server::hold`; replies up to ~14 s).
+    #[serde(default)]
+    pub hold_for_retries: bool,
+    /// Show "typing…" to a user whose message the plugins are still
+    /// working on after this many milliseconds (`server::typing`); 0: never.
+    #[serde(default)]
+    pub typing_after_ms: u64,
     /// A request's headers must arrive within this, counted from the accept
     /// or, on a kept-alive connection, from the previous response (so it is
     /// also the keep-alive idle limit).
@@ -346,6 +356,9 @@ pub struct PluginSettings {
     pub priority: Option<i32>,
     pub memory_mib: Option<u64>,
     pub timeout_ms: Option<u64>,
+    /// Overrides `server.hold_for_retries` for pushes this plugin is still
+    /// working on at the budget.
+    pub hold_for_retries: Option<bool>,
     /// Overrides `plugins.kv_max_bytes`.
     pub kv_max_bytes: Option<u64>,
     /// Overrides `plugins.kv_max_keys`.
@@ -360,6 +373,10 @@ pub struct PluginSettings {
     /// Values the plugin reads with `config-get`.
     #[serde(default)]
     pub config: BTreeMap<String, String>,
+    /// Values the plugin reads with `config-get` too, but kept out of the
+    /// config: where each is (`env:VAR`, `file:/path`), read at load.
+    #[serde(default)]
+    pub secrets: BTreeMap<String, secrets::SecretSource>,
     /// Its web pages (`/app/<id>/…`), when it serves any.
     #[serde(default)]
     pub web: PluginWebSettings,
@@ -493,6 +510,12 @@ impl Config {
             }
             "WXHOST_PATH" => self.server.path = value.to_owned(),
             "WXHOST_BUDGET_MS" => self.server.budget_ms = parse_u64(value)?,
+            "WXHOST_TYPING_AFTER_MS" => self.server.typing_after_ms = parse_u64(value)?,
+            "WXHOST_HOLD_FOR_RETRIES" => {
+                self.server.hold_for_retries = value
+                    .parse()
+                    .map_err(|_| invalid(key, format!("`{value}` is not true or false")))?
+            }
             "WXHOST_TOKEN" => self.wechat.token = value.to_owned(),
             "WXHOST_APP_ID" => self.wechat.app_id = value.to_owned(),
             "WXHOST_APP_SECRET" => self.wechat.app_secret = value.to_owned(),
@@ -566,6 +589,22 @@ impl Config {
             return Err(invalid(
                 "server.dedup_ttl_secs",
                 "must be at least 20: WeChat retries for about 15 s",
+            ));
+        }
+        for (id, p) in &self.plugin {
+            if let Some(name) = p.secrets.keys().find(|k| p.config.contains_key(*k)) {
+                return Err(invalid(
+                    &format!("plugin.{id}.secrets.{name}"),
+                    "is also in the plugin's config: a name is config or a secret, not both",
+                ));
+            }
+        }
+        if self.hold_policy().any() && self.storage.backend == StorageBackend::Redis {
+            // A retry reaching another instance answers `success` at its
+            // own budget (`server::shared`), which would lose a held reply.
+            return Err(invalid(
+                "server.hold_for_retries",
+                "needs storage.backend = \"sqlite\" (one instance) for now: with several instances a retry may reach one that does not hold",
             ));
         }
         if self.server.late_reply_window_secs == 0 {
@@ -815,6 +854,18 @@ impl Config {
         format!("http://{addr}")
     }
 
+    /// Which plugins hold pushes for WeChat's retries.
+    pub fn hold_policy(&self) -> crate::server::hold::HoldPolicy {
+        crate::server::hold::HoldPolicy {
+            default: self.server.hold_for_retries,
+            per_plugin: self
+                .plugin
+                .iter()
+                .filter_map(|(id, p)| Some((id.clone(), p.hold_for_retries?)))
+                .collect(),
+        }
+    }
+
     pub fn budget(&self) -> Duration {
         Duration::from_millis(self.server.budget_ms)
     }
@@ -1022,8 +1073,10 @@ impl fmt::Debug for PluginSettings {
             reuse_calls,
             capabilities,
             config,
+            secrets,
             web,
             http_hosts,
+            hold_for_retries,
         } = self;
         let config: BTreeMap<&str, &str> =
             config.keys().map(|k| (k.as_str(), "<redacted>")).collect();
@@ -1037,8 +1090,11 @@ impl fmt::Debug for PluginSettings {
             .field("reuse_calls", reuse_calls)
             .field("capabilities", capabilities)
             .field("config", &config)
+            // Where each secret is, never its value (not read here).
+            .field("secrets", secrets)
             .field("web", web)
             .field("http_hosts", http_hosts)
+            .field("hold_for_retries", hold_for_retries)
             .finish()
     }
 }
@@ -1313,5 +1369,51 @@ priority = 1
             !d.contains("s3cr3t-value") && !d.contains(&c.wechat.encoding_aes_key),
             "{d}"
         );
+    }
+
+    #[test]
+    fn holding_is_refused_with_redis_and_per_plugin_overrides_the_default() {
+        let c = Config::from_toml(
+            "t",
+            "[server]\nhold_for_retries = true\n[plugin.a]\nhold_for_retries = false\n",
+            &[],
+        )
+        .unwrap();
+        let p = c.hold_policy();
+        assert!(p.holds(Some("b")) && !p.holds(Some("a")));
+        assert!(!Config::from_toml("t", "", &[]).unwrap().hold_policy().any());
+        let c = Config::from_toml("t", "", &env(&[("WXHOST_HOLD_FOR_RETRIES", "true")])).unwrap();
+        assert!(c.server.hold_for_retries);
+        let e = Config::from_toml(
+            "t",
+            "[storage]\nbackend = \"redis\"\nredis_url = \"redis://127.0.0.1/\"\n[plugin.a]\nhold_for_retries = true\n",
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("server.hold_for_retries"), "{e}");
+    }
+
+    #[test]
+    fn a_secret_is_a_source_never_a_value_and_never_also_config() {
+        let e = Config::from_toml(
+            "t",
+            "[plugin.bot.secrets]\napi_key = \"sk-pasted-by-mistake\"\n",
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("env:VARIABLE") && !e.contains("sk-pasted"),
+            "{e}"
+        );
+        let e = Config::from_toml(
+            "t",
+            "[plugin.bot.config]\napi_key = \"x\"\n[plugin.bot.secrets]\napi_key = \"env:K\"\n",
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("plugin.bot.secrets.api_key"), "{e}");
     }
 }

@@ -29,6 +29,9 @@
 //! Every call runs in a fresh instance: globals do not survive between
 //! messages. Keep state with [`kv`].
 //!
+//! Long answers: [`long_text`] splits a text into WeChat-sized parts and
+//! sends or keeps what does not fit in one reply.
+//!
 //! Web pages: [`web`] (a request/response pair, a small router,
 //! [`export_web!`]) exports `wasi:http/incoming-handler`, mounted by the
 //! host at `/app/<plugin-id>/` and sharing the plugin's kv.
@@ -51,6 +54,7 @@ mod helpers;
 pub use bindings::wechat::plugin::host::KvError;
 pub use helpers::{config, kv, log, wechat};
 
+pub mod long_text;
 pub mod web;
 /// The WASI bindings `export_web!` uses.
 #[doc(hidden)]

@@ -140,3 +140,10 @@ export const KINDS: ReadonlyArray<{
   handler: string;
   export: string;
 }>;
+
+/** The most bytes (UTF-8) of one text reply or customer-service text. */
+export const MAX_TEXT_BYTES: number;
+/** Customer-service messages WeChat allows per user message (45047 past it). */
+export const CUSTOMER_MESSAGES_PER_USER_MESSAGE: number;
+/** Splits `text` into parts of at most `maxBytes` (default 2,048) bytes on sentence ends, then spaces, then characters; joined, they are `text`. */
+export function splitText(text: string, maxBytes?: number): string[];

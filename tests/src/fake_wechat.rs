@@ -93,6 +93,7 @@ pub mod paths {
     pub const MENU_DEL_CONDITIONAL: &str = "/cgi-bin/menu/delconditional";
     pub const QRCODE_CREATE: &str = "/cgi-bin/qrcode/create";
     pub const CUSTOM_SEND: &str = "/cgi-bin/message/custom/send";
+    pub const CUSTOM_TYPING: &str = "/cgi-bin/message/custom/typing";
     pub const USER_INFO: &str = "/cgi-bin/user/info";
     pub const GET_TICKET: &str = "/cgi-bin/ticket/getticket";
     pub const OAUTH_AUTHORIZE: &str = "/connect/oauth2/authorize";
@@ -689,6 +690,15 @@ fn api(st: &mut State_, path: &str, query: &HashMap<String, String>, body: Value
                 err(40003, "invalid openid")
             } else if !matches!(msgtype, "text" | "image" | "voice" | "video" | "music" | "news" | "mpnewsarticle" | "msgmenu" | "wxcard" | "miniprogrampage") || body.get(msgtype).is_none() {
                 err(40008, "invalid message type")
+            } else {
+                ok()
+            }
+        }
+        paths::CUSTOM_TYPING => {
+            if body.get("touser").and_then(Value::as_str).is_none_or(str::is_empty) {
+                err(40003, "invalid openid")
+            } else if !matches!(body.get("command").and_then(Value::as_str), Some("Typing" | "CancelTyping")) {
+                err(40097, "invalid args")
             } else {
                 ok()
             }

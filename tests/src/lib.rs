@@ -5,6 +5,10 @@
 //!   else that calls WeChat.
 //! - [`fake_outbound`]: its template, subscription and mass endpoints
 //!   (deliveries, per-second rates, faults).
+//! - [`fake_model`]: a fake OpenAI-compatible model server (delays,
+//!   failures, recorded calls), for the assistant plugin.
+//! - [`retrying`]: WeChat's delivery of a push: unanswered in 5 s, it is
+//!   delivered again, three deliveries in all.
 //! - [`service`]: the real `wxhost` binary as a fixture, played against as WeChat.
 //! - [`redis_server`]: a real `redis-server` on a free loopback port, for
 //!   the Redis backend (killable and restartable, for fault tests).
@@ -17,8 +21,10 @@
 pub mod browser;
 pub mod console;
 pub mod fake_outbound;
+pub mod fake_model;
 pub mod fake_wechat;
 pub mod redis_server;
+pub mod retrying;
 pub mod service;
 pub mod webdriver;
 

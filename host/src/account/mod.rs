@@ -32,6 +32,7 @@ use arc_swap::ArcSwap;
 use crate::api::jssdk::JsSdk;
 use crate::api::{ApiOptions, PluginApi, Wechat};
 use crate::config::{AccountSettings, Config, web_host};
+use crate::config::secrets::Secrets;
 use crate::plugin::{AccountGrants, AccountScope, HostServices};
 use crate::protocol::{Callback, CallbackSettings};
 use crate::store::{DEFAULT_ACCOUNT, Stores};
@@ -144,7 +145,7 @@ impl Account {
                 jssdk: jssdk.clone(),
             },
             plugins: settings.plugins.clone(),
-            grants: grants(&settings, config),
+            grants: grants(&settings, config, origin)?,
         });
         Ok(Account {
             name,
@@ -168,11 +169,35 @@ impl Account {
 }
 
 /// Its `[account.<name>.plugin.<id>]` overrides merged over `[plugin.<id>]`.
-fn grants(settings: &AccountSettings, config: &Config) -> BTreeMap<String, AccountGrants> {
+/// Its own secrets are read here: one that cannot be read (or any, on an
+/// account added at runtime) refuses the account, naming it.
+fn grants(
+    settings: &AccountSettings,
+    config: &Config,
+    origin: Origin,
+) -> anyhow::Result<BTreeMap<String, AccountGrants>> {
     settings
         .plugin
         .iter()
         .map(|(id, o)| {
+            let name = &settings.name;
+            let secrets = match (o.secrets.is_empty(), origin) {
+                (true, _) => None,
+                (false, Origin::Runtime) => anyhow::bail!(
+                    "account {name}: plugin {id}: secrets come from the config file only"
+                ),
+                (false, Origin::Config) => {
+                    let mut merged = config
+                        .plugin
+                        .get(id)
+                        .map(|p| p.secrets.clone())
+                        .unwrap_or_default();
+                    merged.extend(o.secrets.clone());
+                    let read = Secrets::read(&merged)
+                        .map_err(|e| anyhow::anyhow!("account {name}: plugin {id}: {e}"))?;
+                    Some(read)
+                }
+            };
             let config_values = (!o.config.is_empty()).then(|| {
                 let mut merged = config
                     .plugin
@@ -186,8 +211,9 @@ fn grants(settings: &AccountSettings, config: &Config) -> BTreeMap<String, Accou
                 priority: o.priority,
                 capabilities: o.capabilities.clone().map(Arc::new),
                 config: config_values,
+                secrets,
             };
-            (id.clone(), g)
+            Ok((id.clone(), g))
         })
         .collect()
 }
@@ -389,5 +415,49 @@ mod tests {
         accounts.replace(vec![]);
         assert!(accounts.by_name("shop").is_none());
         assert_eq!(&*accounts.default_account().name, "default");
+    }
+
+    #[tokio::test]
+    async fn an_account_reads_its_own_secrets_over_the_plugins_and_a_missing_one_refuses_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (shared, own) = (dir.path().join("shared"), dir.path().join("own"));
+        std::fs::write(&shared, "sk-shared\n").unwrap();
+        std::fs::write(&own, "sk-shop").unwrap();
+        let toml = |own: &std::path::Path| {
+            format!(
+                r#"
+                [account.shop]
+                app_id = "wxshop"
+                token = "shoptoken"
+                [plugin.fixture.secrets]
+                api_key = "file:{}"
+                other = "file:{}"
+                [account.shop.plugin.fixture.secrets]
+                api_key = "file:{}"
+                "#,
+                shared.display(),
+                shared.display(),
+                own.display()
+            )
+        };
+        let config = Config::from_toml("t.toml", &toml(&own), &[]).unwrap();
+        let stores = Stores::in_memory().unwrap();
+        let accounts = Accounts::from_config(&config, &stores, None).unwrap();
+        let shop = accounts.by_name("shop").unwrap();
+        let secrets = shop.plugins.grants["fixture"].secrets.clone().unwrap();
+        assert_eq!(secrets.get("api_key"), Some("sk-shop"));
+        assert_eq!(secrets.get("other"), Some("sk-shared"));
+        assert!(!format!("{shop:?} {:?}", shop.plugins.grants).contains("sk-"));
+
+        let missing = dir.path().join("missing");
+        let config = Config::from_toml("t.toml", &toml(&missing), &[]).unwrap();
+        let Err(e) = Accounts::from_config(&config, &stores, None) else {
+            panic!("an account whose secret is missing was built");
+        };
+        let e = format!("{e:#}");
+        assert!(
+            e.contains("account shop") && e.contains("`api_key`") && e.contains("missing"),
+            "{e}"
+        );
     }
 }

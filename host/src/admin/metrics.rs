@@ -90,6 +90,14 @@ fn describe() {
         "wxhost_late_replies_total",
         "Replies that missed the budget, sent as customer-service messages"
     );
+    describe_counter!(
+        "wxhost_held_pushes_total",
+        "Pushes held for WeChat's retries: answered on a retry, or past the last delivery (late)"
+    );
+    describe_counter!(
+        "wxhost_typing_total",
+        "Typing statuses sent for slow pushes, by result"
+    );
     describe_counter!("wxhost_plugin_calls_total", "Plugin calls, by plugin");
     describe_counter!(
         "wxhost_plugin_failures_total",

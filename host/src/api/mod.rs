@@ -28,6 +28,9 @@ pub mod tags;
 pub mod template;
 pub mod ticket;
 pub mod token;
+pub mod typing;
+
+pub use typing::TypingCommand;
 pub mod user;
 pub mod wechat;
 
@@ -124,4 +127,10 @@ pub trait PluginApi: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<(), ApiError>>;
     fn get_user_info<'a>(&'a self, openid: &'a str) -> BoxFuture<'a, Result<UserInfo, ApiError>>;
     fn create_qr_code(&self, request: QrCodeRequest) -> BoxFuture<'_, Result<QrCode, ApiError>>;
+    /// The typing status in `to_user`'s chat (`typing::TypingCommand`).
+    fn send_typing<'a>(
+        &'a self,
+        to_user: &'a str,
+        command: TypingCommand,
+    ) -> BoxFuture<'a, Result<(), ApiError>>;
 }

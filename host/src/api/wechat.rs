@@ -221,4 +221,12 @@ impl PluginApi for Wechat {
         }
         .boxed()
     }
+
+    fn send_typing<'a>(
+        &'a self,
+        to_user: &'a str,
+        command: super::TypingCommand,
+    ) -> BoxFuture<'a, Result<(), ApiError>> {
+        self.send_typing(to_user, command).boxed()
+    }
 }

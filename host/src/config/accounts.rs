@@ -73,6 +73,11 @@ pub struct AccountPluginSettings {
     /// Merged over `[plugin.<id>.config]`, key by key.
     #[serde(default)]
     pub config: BTreeMap<String, String>,
+    /// Merged over `[plugin.<id>.secrets]`, name by name: where each of
+    /// this account's secrets is. Config-file accounts only (an account
+    /// added through the admin API must not read the host's environment).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub secrets: BTreeMap<String, super::secrets::SecretSource>,
 }
 
 /// One account, resolved: its credentials and endpoints complete.
@@ -369,6 +374,7 @@ impl fmt::Debug for AccountPluginSettings {
             priority,
             capabilities,
             config,
+            secrets,
         } = self;
         let config: BTreeMap<&str, &str> =
             config.keys().map(|k| (k.as_str(), "<redacted>")).collect();
@@ -376,6 +382,7 @@ impl fmt::Debug for AccountPluginSettings {
             .field("priority", priority)
             .field("capabilities", capabilities)
             .field("config", &config)
+            .field("secrets", secrets)
             .finish()
     }
 }

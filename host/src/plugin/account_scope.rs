@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use super::{AccountInfo, HostServices, LoadedPlugin};
 use crate::config::Capability;
+use crate::config::secrets::Secrets;
 
 /// One account, as plugin calls see it.
 pub struct AccountScope {
@@ -30,6 +31,8 @@ pub struct AccountGrants {
     pub priority: Option<i32>,
     pub capabilities: Option<Arc<BTreeSet<Capability>>>,
     pub config: Option<Arc<BTreeMap<String, String>>>,
+    /// `[plugin.<id>.secrets]` with this account's own merged over, read.
+    pub secrets: Option<Secrets>,
 }
 
 impl AccountScope {

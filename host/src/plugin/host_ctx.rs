@@ -17,6 +17,7 @@ use super::bindings::v1::wechat::plugin::host;
 use super::convert::v0_2::Up;
 use super::log_buffer::{LogBuffer, LogLevel};
 use super::state::PluginScope;
+use crate::config::secrets::Secrets;
 use crate::store::{KvQuota, KvStore, StoreError};
 
 /// Longest kv key.
@@ -29,6 +30,7 @@ pub(crate) struct HostCtx {
     kv: Arc<dyn KvStore>,
     quota: KvQuota,
     config: Arc<BTreeMap<String, String>>,
+    secrets: Secrets,
     pub log: LogBuffer,
     /// Set per call (an instance reused across calls gets each call's own).
     pub deadline: Instant,
@@ -37,12 +39,15 @@ pub(crate) struct HostCtx {
 impl HostCtx {
     /// The account's kv scope, and its config for the plugin if it has one.
     pub fn new(scope: &PluginScope, account: &AccountScope, deadline: Instant) -> HostCtx {
-        let config = account.grants(&scope.id).and_then(|g| g.config.clone());
+        let grants = account.grants(&scope.id);
+        let config = grants.and_then(|g| g.config.clone());
+        let secrets = grants.and_then(|g| g.secrets.clone());
         HostCtx {
             plugin: scope.id.clone(),
             kv: account.services.kv.clone(),
             quota: scope.kv_quota,
             config: config.unwrap_or_else(|| scope.config.clone()),
+            secrets: secrets.unwrap_or_else(|| scope.secrets.clone()),
             log: LogBuffer::default(),
             deadline,
         }
@@ -180,11 +185,21 @@ impl host::Host for HostCtx {
     }
 
     async fn config_get(&mut self, key: String) -> wasmtime::Result<Option<String>> {
-        Ok(self.config.get(&key).cloned())
+        // A name is config or a secret, never both (checked at start-up).
+        Ok(self
+            .config
+            .get(&key)
+            .cloned()
+            .or_else(|| self.secrets.get(&key).map(str::to_owned)))
     }
 
+    /// Secrets' names are listed with the config's: the plugin reads them
+    /// the same way, and a name is what the operator wrote, not a value.
     async fn config_keys(&mut self) -> wasmtime::Result<Vec<String>> {
-        Ok(self.config.keys().cloned().collect())
+        let mut keys: Vec<String> = self.config.keys().cloned().collect();
+        keys.extend(self.secrets.names().map(str::to_owned));
+        keys.sort_unstable();
+        Ok(keys)
     }
 }
 
@@ -281,6 +296,7 @@ mod tests {
         let scope = PluginScope {
             id: Arc::from("p"),
             config: Default::default(),
+            secrets: Default::default(),
             capabilities: Default::default(),
             kv_quota: KvQuota {
                 max_bytes: 1 << 20,

@@ -24,6 +24,7 @@ use super::loaded::{LoadedPlugin, PluginCode, PluginInfo};
 use super::reuse::Reuse;
 use super::state::PluginScope;
 use super::web::{INCOMING_HANDLER, WebExport};
+use crate::config::secrets::Secrets;
 use crate::store::KvQuota;
 
 /// Largest component accepted.
@@ -205,9 +206,13 @@ async fn compile(
             "plugin {id} serves pages, but they are not served: set [plugin.{id}.web] login = \"none\" (public), \"base\" or \"userinfo\""
         );
     }
+    // A secret that cannot be read refuses the plugin: it would otherwise
+    // run without what it was configured to have.
+    let secrets = Secrets::read(&settings.secrets).map_err(|e| anyhow!("{e}"))?;
     let scope = Arc::new(PluginScope {
         id: Arc::from(id.as_str()),
         config: Arc::new(settings.config),
+        secrets,
         capabilities: Arc::new(settings.capabilities),
         kv_quota: KvQuota {
             max_bytes: settings

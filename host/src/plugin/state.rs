@@ -25,6 +25,7 @@ use super::outgoing_http::OutgoingHttp;
 use super::web_ctx::WebCtx;
 use super::wechat_ctx::WechatCtx;
 use crate::config::Capability;
+use crate::config::secrets::Secrets;
 use crate::store::KvQuota;
 
 /// What host functions know about the plugin they serve; shared by every
@@ -32,6 +33,8 @@ use crate::store::KvQuota;
 pub(crate) struct PluginScope {
     pub id: Arc<str>,
     pub config: Arc<BTreeMap<String, String>>,
+    /// `[plugin.<id>.secrets]`, read at load; `config-get` reads them too.
+    pub secrets: Secrets,
     pub capabilities: Arc<BTreeSet<Capability>>,
     pub kv_quota: KvQuota,
     /// With `http-outgoing`: `plugin.<id>.http_hosts` (empty: none; see `outgoing_http.rs`).

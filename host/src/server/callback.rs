@@ -30,11 +30,13 @@ use super::deadlines::Deadlines;
 use super::dedup::Pending;
 use super::dispatch::Decision;
 use super::endpoint::Endpoint;
+use super::hold::{self, Deliveries};
 use super::inflight::Phase;
 use super::late;
 use super::memory::{Admitted, Arrival};
 use super::outcome::Outcome;
 use super::refused::Refused;
+use super::typing;
 use crate::protocol::{CallbackQuery, Message, ProtocolError, SUCCESS};
 
 /// GET at `server.path`: the default account's URL verification.
@@ -165,7 +167,17 @@ async fn push(
         .open(&query, &body, now)
         .map_err(refuse)?;
     let message = inbound.message.clone();
-    let deadlines = Deadlines::new(arrived, state.budget, state.late_window(&endpoint));
+    // Registered before admission, so the worker the first delivery starts
+    // sees every later one (`hold`).
+    let deliveries = state.holds.arrive(&message, arrived);
+    let mut deadlines = Deadlines::new(arrived, state.budget, state.late_window(&endpoint));
+    if deliveries.is_some() {
+        // A held push's plugins may run past the last delivery, late
+        // replies or not (each within its own limit): a plugin can still
+        // keep a reply no delivery took (the assistant's "more").
+        let window = hold::horizon(state.budget).max(state.late_reply_window);
+        deadlines = deadlines.held_until(arrived + window);
+    }
     let push = Arrival {
         inbound: &inbound,
         body: &body,
@@ -176,7 +188,13 @@ async fn push(
     let (decision, retry) = match endpoint
         .pushes
         .admit(&push, &|| {
-            start(&state, &endpoint, message.clone(), deadlines)
+            start(
+                &state,
+                &endpoint,
+                message.clone(),
+                deadlines,
+                deliveries.clone(),
+            )
         })
         .await
     {
@@ -230,6 +248,7 @@ fn start(
     endpoint: &Arc<Endpoint>,
     message: Arc<Message>,
     deadlines: Deadlines,
+    deliveries: Option<Arc<Deliveries>>,
 ) -> Pending<Decision> {
     endpoint.scenes.offer(&message);
     state.outbound.observe(&endpoint.account.name, &message);
@@ -246,12 +265,29 @@ fn start(
         let work = endpoint
             .dispatcher
             .dispatch(&message, deadlines.work, |id| record.calling(id));
+        let work = typing::alongside(work, endpoint.typing.clone(), &message);
         tokio::pin!(work);
         tokio::select! {
             decision = &mut work => {
                 let _ = tx.send(Some(Arc::new(decision)));
             }
             _ = tokio::time::sleep_until(deadlines.reply.into()) => {
+                // The plugin still working holds for WeChat's retries: no
+                // answer yet; a reply ready before the last delivery's
+                // budget answers whichever delivery is open.
+                if let Some(deliveries) = deliveries.filter(|_| state.holds.policy.holds(record.plugin().as_deref())) {
+                    record.phase(Phase::Held);
+                    tokio::select! {
+                        decision = &mut work => {
+                            metrics::counter!("wxhost_held_pushes_total", "result" => "answered").increment(1);
+                            let _ = tx.send(Some(Arc::new(decision)));
+                            return;
+                        }
+                        _ = deliveries.last_budget(state.budget) => {
+                            metrics::counter!("wxhost_held_pushes_total", "result" => "late").increment(1);
+                        }
+                    }
+                }
                 // The worker, not each waiting request, publishes the budget
                 // answer: every delivery of this message (the first and any
                 // retry of WeChat's) then gets the same `success`, and a reply

@@ -24,6 +24,16 @@ impl Deadlines {
         }
     }
 
+    /// Plugins of a push held for WeChat's retries (`super::hold`) may run
+    /// until `until` (at least the last delivery's budget), late replies or
+    /// not.
+    pub fn held_until(self, until: Instant) -> Deadlines {
+        Deadlines {
+            work: self.work.max(until),
+            ..self
+        }
+    }
+
     /// Whether plugins may run past the reply deadline.
     pub fn allows_late(&self) -> bool {
         self.work > self.reply

@@ -16,6 +16,7 @@ use tokio_util::task::TaskTracker;
 use super::dispatch::Dispatcher;
 use super::memory::{LocalMemory, PushMemory};
 use super::scene_counter::SceneCounter;
+use super::typing::TypingSettings;
 use super::{SEEN_CAPACITY, dedup, seen, shared};
 use crate::account::{Account, Accounts};
 use crate::api::PluginApi;
@@ -33,6 +34,9 @@ pub struct Endpoint {
     pub late_replies: Option<Arc<dyn PluginApi>>,
     /// Scans and follows per QR scene, into the account's store.
     pub scenes: SceneCounter,
+    /// The typing status for slow pushes (`server.typing_after_ms`, when
+    /// the account has API credentials).
+    pub typing: Option<TypingSettings>,
 }
 
 /// What every endpoint is built with.
@@ -42,6 +46,8 @@ pub struct EndpointSettings {
     pub dedup_ttl: Duration,
     pub timestamp_window_secs: u64,
     pub late_replies: bool,
+    /// `server.typing_after_ms`; `None`: off.
+    pub typing_after: Option<Duration>,
     pub tasks: TaskTracker,
 }
 
@@ -117,6 +123,13 @@ impl Endpoints {
                 .filter(|_| s.late_replies)
                 .map(|w| w as Arc<dyn PluginApi>),
             scenes: SceneCounter::start(account.stores.scene_stats.clone()),
+            typing: s
+                .typing_after
+                .zip(account.wechat.clone())
+                .map(|(after, api)| TypingSettings {
+                    api: api as Arc<dyn PluginApi>,
+                    after,
+                }),
             account,
         }
     }

@@ -15,6 +15,9 @@ use crate::protocol::Message;
 pub enum Phase {
     /// Plugins running within the reply budget.
     Dispatching,
+    /// The budget passed with no delivery answered: held for WeChat's
+    /// retries (`server::hold`).
+    Held,
     /// The budget passed (WeChat got `success`); plugins still running for
     /// a late reply.
     LateReply,
@@ -26,6 +29,7 @@ impl Phase {
     pub fn as_str(self) -> &'static str {
         match self {
             Phase::Dispatching => "dispatching",
+            Phase::Held => "held",
             Phase::LateReply => "late_reply",
             Phase::Delivering => "delivering",
         }
@@ -103,6 +107,12 @@ impl WorkRecord {
 
     pub fn phase(&self, phase: Phase) {
         self.update(|w| w.phase = phase);
+    }
+
+    /// The plugin being called (or last called).
+    pub fn plugin(&self) -> Option<Arc<str>> {
+        let work = self.work.lock().unwrap();
+        work.get(&self.id).and_then(|(_, w)| w.plugin.clone())
     }
 
     /// A plugin call starts.

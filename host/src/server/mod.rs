@@ -21,6 +21,9 @@
 //! - `dispatch.rs`: plugins + stored QR code → a [`Decision`] with its
 //!   [`Outcome`] (`outcome.rs`).
 //! - `late.rs`: replies that miss the budget, as customer-service messages.
+//! - `typing.rs`: the typing status for pushes still being worked on.
+//! - `hold.rs`: pushes held for WeChat's retries (replies up to ~14 s
+//!   without customer-service messages).
 //! - `activity.rs` ([`Activity`]): the last hour per minute and the recent
 //!   pushes, in memory, for the admin console's overview;
 //!   `scene_counter.rs` ([`SceneCounter`]): scans and follows per QR scene,
@@ -34,6 +37,7 @@ pub mod dedup;
 pub mod dispatch;
 pub mod endpoint;
 pub mod expiring;
+pub mod hold;
 pub mod inflight;
 pub mod late;
 pub mod memory;
@@ -42,6 +46,7 @@ pub mod refused;
 pub mod scene_counter;
 pub mod seen;
 pub mod shared;
+pub mod typing;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -89,6 +94,9 @@ pub struct AppState {
     /// How long shutdown waits for detached plugin work (late replies).
     pub shutdown_grace: Duration,
     pub next_request_id: AtomicU64,
+    /// Which plugins hold a push for WeChat's retries, and the deliveries
+    /// of each message while they may.
+    pub holds: hold::Holds,
     /// What the admin console's overview and recent pushes show.
     pub activity: Activity,
     /// Whether the store answers and the plugins are loaded (`/readyz`).
@@ -174,6 +182,8 @@ impl Service {
                 dedup_ttl: Duration::from_secs(config.server.dedup_ttl_secs),
                 timestamp_window_secs: config.server.timestamp_window_secs,
                 late_replies: config.server.late_replies,
+                typing_after: (config.server.typing_after_ms > 0)
+                    .then(|| Duration::from_millis(config.server.typing_after_ms)),
                 tasks: tasks.clone(),
             },
         );
@@ -185,6 +195,7 @@ impl Service {
             inflight: inflight::InFlight::default(),
             shutdown_grace: Duration::from_secs(config.server.shutdown_grace_secs),
             next_request_id: AtomicU64::new(1),
+            holds: hold::Holds::new(config.hold_policy(), SEEN_CAPACITY),
             activity: Activity::new(config.admin.show_content),
             readiness,
             outbound: crate::outbound::Outbound::open(config, accounts.clone())

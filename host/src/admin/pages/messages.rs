@@ -118,7 +118,7 @@ pub async fn page(State(admin): State<Arc<Admin>>, op: Operator, Query(q): Query
     }
     depth.sort();
     let page = MessagesPage {
-        page: Chrome::new("Messages", "messages", &op).with(flash),
+        page: Chrome::new("Messages", "messages", &op, &admin).with(flash),
         depth,
         per_second: format!("{:.1}", stats.sent_last_minute as f64 / 60.0),
         failures: stats.failures,
@@ -155,7 +155,7 @@ pub async fn job(State(admin): State<Arc<Admin>>, op: Operator, Path(id): Path<S
         Err(e) => return (e.status, e.message).into_response(),
     };
     let page = JobPage {
-        page: Chrome::new("Message", "messages", &op),
+        page: Chrome::new("Message", "messages", &op, &admin),
         job: JobRow::from(&j),
         msgid: j.msgid.map(|m| m.to_string()).unwrap_or_else(|| "—".into()),
         deadline: at(j.deadline_ms),
