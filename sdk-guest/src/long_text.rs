@@ -172,10 +172,11 @@ pub fn take_more(user: &str, more_hint: &str) -> Option<Reply> {
 mod tests {
     use super::*;
 
-    /// A small deterministic generator (no dependency): texts mixing
-    /// scripts, punctuation and spaces.
-    fn texts() -> Vec<String> {
-        let pieces = [
+    use proptest::prelude::*;
+
+    /// Texts mixing scripts, sentence ends, spaces and 4-byte characters.
+    fn text() -> impl Strategy<Value = String> {
+        let piece = prop::sample::select(vec![
             "你好",
             "。",
             "！",
@@ -188,36 +189,35 @@ mod tests {
             "word",
             "😀",
             "é",
-            "长长长长长长长长",
+            "长长长长",
             "x",
-        ];
-        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
-        let mut out = Vec::new();
-        for len in [0usize, 1, 10, 100, 700, 2000] {
-            for _ in 0..20 {
-                let mut s = String::new();
-                for _ in 0..len {
-                    seed ^= seed << 13;
-                    seed ^= seed >> 7;
-                    seed ^= seed << 17;
-                    s.push_str(pieces[(seed % pieces.len() as u64) as usize]);
-                }
-                out.push(s);
-            }
-        }
-        out
+        ]);
+        prop::collection::vec(piece, 0..1500).prop_map(|p| p.concat())
     }
 
-    #[test]
-    fn parts_fit_cover_the_text_and_are_never_empty() {
-        for text in texts() {
-            for max in [4, 7, 64, 300, MAX_TEXT_BYTES] {
-                let parts = split(&text, max);
-                assert_eq!(parts.concat(), text);
-                for p in &parts {
-                    assert!(!p.is_empty() && p.len() <= max, "{max}: {p:?}");
-                }
+    proptest! {
+        #[test]
+        fn parts_fit_cover_the_text_and_are_never_empty(text in text(), max in 1usize..3000) {
+            let parts = split(&text, max);
+            prop_assert_eq!(parts.concat(), text);
+            for p in &parts {
+                prop_assert!(!p.is_empty() && p.len() <= max.max(4));
             }
+        }
+
+        #[test]
+        fn a_plan_loses_nothing_and_stays_within_the_limits(text in text(), can_send in any::<bool>()) {
+            let hint = " [more]";
+            let p = plan(&text, can_send, hint);
+            prop_assert!(p.send.len() < CUSTOMER_MESSAGES_PER_USER_MESSAGE);
+            prop_assert!(p.reply.len() <= MAX_TEXT_BYTES);
+            prop_assert!(p.send.iter().chain(&p.kept).all(|s| s.len() <= MAX_TEXT_BYTES));
+            let reply = match p.kept.is_empty() {
+                true => p.reply.as_str(),
+                false => p.reply.strip_suffix(hint).unwrap(),
+            };
+            let whole: String = p.send.iter().map(String::as_str).chain([reply]).chain(p.kept.iter().map(String::as_str)).collect();
+            prop_assert_eq!(whole, text);
         }
     }
 

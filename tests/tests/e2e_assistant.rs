@@ -108,6 +108,13 @@ async fn a_nine_second_answer_arrives_on_the_retry_open_when_it_is_ready() {
     }
     assert_eq!(model.calls().len(), 1);
     assert_eq!(wechat.calls(paths::CUSTOM_SEND), 0);
+    // The first delivery's request ended with WeChat's connection: nothing
+    // was answered on it (one push line, the second delivery's, retry=true).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let log = host.log();
+    let pushes: Vec<&str> = log.lines().filter(|l| l.contains("msg_id=901")).collect();
+    assert_eq!(pushes.len(), 1, "{log}");
+    assert!(pushes[0].contains("retry=true") && pushes[0].contains("outcome=\"reply\""));
 }
 
 #[tokio::test]

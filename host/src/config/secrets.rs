@@ -127,6 +127,29 @@ impl Secrets {
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.0.keys().map(String::as_str)
     }
+
+    /// `text` with every secret value in it replaced by `<secret>`: what a
+    /// plugin logs must not carry its key (an HTTP error quoting its own
+    /// request, a debug line).
+    pub fn redact<'a>(&self, text: &'a str) -> std::borrow::Cow<'a, str> {
+        let mut out = std::borrow::Cow::Borrowed(text);
+        for value in self.0.values() {
+            if out.contains(value.as_str()) {
+                out = std::borrow::Cow::Owned(out.replace(value.as_str(), "<secret>"));
+            }
+        }
+        out
+    }
+
+    #[cfg(test)]
+    pub fn of(values: &[(&str, &str)]) -> Secrets {
+        Secrets(Arc::new(
+            values
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        ))
+    }
 }
 
 impl fmt::Debug for Secrets {

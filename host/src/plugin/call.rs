@@ -195,8 +195,9 @@ impl PluginCode {
         let report = CallReport {
             result: (),
             logs: std::mem::take(&mut state.host.log).finish(&self.id),
-            stdout: state.stdout.take(),
-            stderr: state.stderr.take(),
+            // What the plugin printed is logged and shown: never its secrets.
+            stdout: state.host.redact(&state.stdout.take()),
+            stderr: state.host.redact(&state.stderr.take()),
             instantiate: if reused {
                 Duration::ZERO
             } else {
@@ -274,7 +275,7 @@ impl PluginCode {
         match err.downcast_ref::<Trap>() {
             Some(Trap::Interrupt) => timeout(),
             Some(Trap::UnreachableCodeReached) => {
-                let stderr = state.stderr.text();
+                let stderr = state.host.redact(&state.stderr.text());
                 match GuestFailure::from_stderr(&stderr) {
                     Some(f) => PluginError::Panic {
                         message: f.message,

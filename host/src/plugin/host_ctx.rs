@@ -53,6 +53,12 @@ impl HostCtx {
         }
     }
 
+    /// `text` without the plugin's secret values (its stdout and stderr are
+    /// logged).
+    pub fn redact(&self, text: &str) -> String {
+        self.secrets.redact(text).into_owned()
+    }
+
     /// Runs a store call, bounded by the call's deadline (a slow store must
     /// not hold the guest past its limit); failures are logged for the
     /// operator and returned to the plugin as a `kv-error`.
@@ -123,6 +129,11 @@ impl host::Host for HostCtx {
         message: String,
         fields: Vec<(String, String)>,
     ) -> wasmtime::Result<()> {
+        let message = self.secrets.redact(&message);
+        let fields: Vec<(String, String)> = fields
+            .into_iter()
+            .map(|(k, v)| (k, self.secrets.redact(&v).into_owned()))
+            .collect();
         self.log.push(&self.plugin, level.into(), &message, &fields);
         Ok(())
     }
@@ -316,6 +327,29 @@ mod tests {
             grants: Default::default(),
         };
         HostCtx::new(&scope, &account, Instant::now() + Duration::from_secs(5))
+    }
+
+    #[tokio::test]
+    async fn a_plugin_logging_its_secret_logs_it_redacted() {
+        use host::Host as _;
+        let mut c = ctx(Arc::new(Down));
+        c.secrets = Secrets::of(&[("api_key", "sk-live-abcdef123")]);
+        c.log(
+            host::Level::Warn,
+            "call failed: Authorization: Bearer sk-live-abcdef123".into(),
+            vec![("header".into(), "Bearer sk-live-abcdef123".into())],
+        )
+        .await
+        .unwrap();
+        let lines = std::mem::take(&mut c.log).finish("p");
+        let shown = format!("{:?} {:?}", lines[0].message, lines[0].fields);
+        assert!(!shown.contains("sk-live"), "{shown}");
+        assert!(shown.contains("Bearer <secret>"), "{shown}");
+        assert_eq!(
+            c.config_get("api_key".into()).await.unwrap().as_deref(),
+            Some("sk-live-abcdef123")
+        );
+        assert_eq!(c.config_keys().await.unwrap(), ["api_key"]);
     }
 
     #[tokio::test]
