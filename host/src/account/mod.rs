@@ -186,6 +186,7 @@ fn grants(settings: &AccountSettings, config: &Config) -> BTreeMap<String, Accou
                 priority: o.priority,
                 capabilities: o.capabilities.clone().map(Arc::new),
                 config: config_values,
+                http_hosts: o.http_hosts.clone().map(Arc::from),
             };
             (id.clone(), g)
         })

@@ -30,6 +30,7 @@ pub struct AccountGrants {
     pub priority: Option<i32>,
     pub capabilities: Option<Arc<BTreeSet<Capability>>>,
     pub config: Option<Arc<BTreeMap<String, String>>>,
+    pub http_hosts: Option<Arc<[String]>>,
 }
 
 impl AccountScope {
