@@ -829,14 +829,7 @@ impl Config {
                     "must be one line of visible ASCII",
                 ));
             }
-            for h in &p.http_hosts {
-                if h.is_empty() || h.contains(['/', '@', ' ']) {
-                    return Err(invalid(
-                        &format!("plugin.{id}.http_hosts"),
-                        format!("`{h}` is not a host or host:port"),
-                    ));
-                }
-            }
+            validate_http_hosts(&format!("plugin.{id}.http_hosts"), &p.http_hosts)?;
         }
         Ok(())
     }
@@ -924,6 +917,17 @@ fn validate_http_url(key: &str, value: &str) -> Result<(), ConfigError> {
 /// A web origin: `http(s)://host[:port]`, no path. Our routes are at the
 /// root: a path would build a redirect_uri that does not reach
 /// /oauth/callback.
+/// Each entry of an `http_hosts` list is a host, `host:port` or `*`.
+fn validate_http_hosts(key: &str, hosts: &[String]) -> Result<(), ConfigError> {
+    match hosts
+        .iter()
+        .find(|h| h.is_empty() || h.contains(['/', '@', ' ']))
+    {
+        Some(h) => Err(invalid(key, format!("`{h}` is not a host or host:port"))),
+        None => Ok(()),
+    }
+}
+
 fn validate_origin(key: &str, value: &str) -> Result<(), ConfigError> {
     let url = url::Url::parse(value).map_err(|e| invalid(key, e.to_string()))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {

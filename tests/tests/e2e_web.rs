@@ -640,9 +640,16 @@ async fn outgoing_http_from_a_page_is_denied_unless_granted_and_then_only_to_its
     assert_eq!(fake.calls("/cgi-bin/unknown"), 0);
     drop(host);
 
+    // Two more accounts on their own host names: `strict` takes the grant
+    // away, `wide` lists the other host instead.
     let config = format!(
-        "[plugin.fault-web]\ntimeout_ms = 2000\ncapabilities = [\"http-outgoing\"]\nhttp_hosts = [\"{}\"]\n[plugin.fault-web.web]\nlogin = \"none\"\n",
-        fake.addr()
+        "[plugin.fault-web]\ntimeout_ms = 2000\ncapabilities = [\"http-outgoing\"]\nhttp_hosts = [\"{}\"]\n[plugin.fault-web.web]\nlogin = \"none\"\n\
+         [account.strict]\napp_id = \"wxstrict00000001\"\ntoken = \"t\"\n[account.strict.web]\npublic_url = \"http://strict.test\"\n\
+         [account.strict.plugin.fault-web]\ncapabilities = []\n\
+         [account.wide]\napp_id = \"wxwide000000001\"\ntoken = \"t\"\n[account.wide.web]\npublic_url = \"http://wide.test\"\n\
+         [account.wide.plugin.fault-web]\nhttp_hosts = [\"{}\"]\n",
+        fake.addr(),
+        other.addr()
     );
     let host = Wxhost::start_against(&fake, &["fault-web"], &config, &[]).await;
     let fetched = Browser::new().get(&fetch(&host, &target)).await;
@@ -654,6 +661,7 @@ async fn outgoing_http_from_a_page_is_denied_unless_granted_and_then_only_to_its
         host.log()
     );
     assert_eq!(fake.calls("/cgi-bin/unknown"), 1);
+    let elsewhere_url = elsewhere.clone();
     let elsewhere = Browser::new().get(&fetch(&host, &elsewhere)).await;
     assert!(
         elsewhere.body.contains("HttpRequestDenied"),
@@ -661,6 +669,22 @@ async fn outgoing_http_from_a_page_is_denied_unless_granted_and_then_only_to_its
         elsewhere.body
     );
     assert_eq!(other.calls("/cgi-bin/unknown"), 0);
+
+    // Per account: the account's own grants and hosts, not the plugin's.
+    let strict = Browser::new()
+        .get_with(&fetch(&host, &target), &[("host", "strict.test")])
+        .await;
+    assert!(strict.body.contains("HttpRequestDenied"), "{}", strict.body);
+    assert_eq!(fake.calls("/cgi-bin/unknown"), 1);
+    let wide = Browser::new()
+        .get_with(&fetch(&host, &elsewhere_url), &[("host", "wide.test")])
+        .await;
+    assert!(wide.body.contains("fetched: HTTP 200"), "{}", wide.body);
+    assert_eq!(other.calls("/cgi-bin/unknown"), 1);
+    let wide = Browser::new()
+        .get_with(&fetch(&host, &target), &[("host", "wide.test")])
+        .await;
+    assert!(wide.body.contains("HttpRequestDenied"), "{}", wide.body);
 }
 
 #[tokio::test]

@@ -212,6 +212,7 @@ fn grants(
                 capabilities: o.capabilities.clone().map(Arc::new),
                 config: config_values,
                 secrets,
+                http_hosts: o.http_hosts.clone().map(Arc::from),
             };
             Ok((id.clone(), g))
         })

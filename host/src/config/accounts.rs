@@ -78,6 +78,8 @@ pub struct AccountPluginSettings {
     /// added through the admin API must not read the host's environment).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub secrets: BTreeMap<String, super::secrets::SecretSource>,
+    /// Replaces `[plugin.<id>] http_hosts` for this account.
+    pub http_hosts: Option<Vec<String>>,
 }
 
 /// One account, resolved: its credentials and endpoints complete.
@@ -321,6 +323,11 @@ pub fn validate_account(config: &Config, name: &str, a: &AccountConfig) -> Resul
             format!("`{bad}` is not a plugin id (a .wasm file's stem)"),
         ));
     }
+    for (id, p) in &a.plugin {
+        if let Some(hosts) = &p.http_hosts {
+            super::validate_http_hosts(&key(&format!("plugin.{id}.http_hosts")), hosts)?;
+        }
+    }
     Ok(())
 }
 
@@ -375,6 +382,7 @@ impl fmt::Debug for AccountPluginSettings {
             capabilities,
             config,
             secrets,
+            http_hosts,
         } = self;
         let config: BTreeMap<&str, &str> =
             config.keys().map(|k| (k.as_str(), "<redacted>")).collect();
@@ -383,6 +391,7 @@ impl fmt::Debug for AccountPluginSettings {
             .field("capabilities", capabilities)
             .field("config", &config)
             .field("secrets", secrets)
+            .field("http_hosts", http_hosts)
             .finish()
     }
 }
@@ -501,6 +510,11 @@ mod tests {
         assert!(e.contains("account.b"), "{e}");
         let e = err("", &[("WXHOST_ACCOUNT_NOPE_TOKEN", "x")]);
         assert!(e.contains("WXHOST_ACCOUNT_NOPE_TOKEN"), "{e}");
+        let e = err(
+            "[account.b]\napp_id = \"wxb\"\ntoken = \"t\"\n[account.b.plugin.echo]\nhttp_hosts = [\"a/b\"]\n",
+            &[],
+        );
+        assert!(e.contains("account.b.plugin.echo.http_hosts"), "{e}");
         // One host name, one account (the case and a default port do not
         // make another).
         let e = err(

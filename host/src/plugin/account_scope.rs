@@ -33,6 +33,7 @@ pub struct AccountGrants {
     pub config: Option<Arc<BTreeMap<String, String>>>,
     /// `[plugin.<id>.secrets]` with this account's own merged over, read.
     pub secrets: Option<Secrets>,
+    pub http_hosts: Option<Arc<[String]>>,
 }
 
 impl AccountScope {

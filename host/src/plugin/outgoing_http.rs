@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
+use super::AccountScope;
 use super::state::PluginScope;
 use crate::config::Capability;
 
@@ -104,13 +105,22 @@ pub fn internal(ip: IpAddr) -> bool {
 }
 
 impl OutgoingHttp {
-    pub fn new(scope: &PluginScope) -> OutgoingHttp {
+    /// What the plugin may reach acting for `account`: the account's
+    /// `[account.<name>.plugin.<id>]` capabilities and `http_hosts` where
+    /// it has its own (an account may grant less), else the plugin's.
+    pub fn new(scope: &PluginScope, account: &AccountScope) -> OutgoingHttp {
+        let grants = account.grants(&scope.id);
+        let capabilities = grants
+            .and_then(|g| g.capabilities.as_ref())
+            .unwrap_or(&scope.capabilities);
+        let hosts = grants
+            .and_then(|g| g.http_hosts.clone())
+            .unwrap_or_else(|| scope.http_hosts.clone());
         OutgoingHttp {
             plugin: scope.id.clone(),
-            allowed: scope
-                .capabilities
+            allowed: capabilities
                 .contains(&Capability::HttpOutgoing)
-                .then(|| scope.http_hosts.clone()),
+                .then_some(hosts),
         }
     }
 

@@ -85,7 +85,7 @@ impl CallState {
             wechat: WechatCtx::new(scope, account, deadline),
             web: WebCtx::new(scope, account, deadline),
             http: WasiHttpCtx::new(),
-            outgoing: OutgoingHttp::new(scope),
+            outgoing: OutgoingHttp::new(scope, account),
             stdout,
             stderr,
         }
