@@ -403,6 +403,9 @@ pub enum Capability {
     Qrcode,
     /// Outgoing HTTP (`wasi:http/outgoing-handler`), to `http_hosts` only.
     HttpOutgoing,
+    /// `outbound.enqueue` / `outbound.job-status` (WIT 1.1): messages
+    /// through the host's queue.
+    Outbound,
 }
 
 impl Capability {
@@ -412,6 +415,7 @@ impl Capability {
             Capability::UserInfo => "user-info",
             Capability::Qrcode => "qrcode",
             Capability::HttpOutgoing => "http-outgoing",
+            Capability::Outbound => "outbound",
         }
     }
 }

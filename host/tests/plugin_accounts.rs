@@ -26,6 +26,7 @@ fn account(
             kv: Stores::in_memory().unwrap().kv,
             wechat: None,
             jssdk: None,
+            outbound: Default::default(),
         },
         plugins: plugins.map(|p| p.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>()),
         grants,

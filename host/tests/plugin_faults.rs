@@ -113,7 +113,8 @@ async fn other_major_wit_version_is_refused_naming_both() {
     let err = e.rt.load_file(&wasm("fault_wit_v2")).await.unwrap_err();
     let msg = format!("{err:#}");
     assert!(
-        msg.contains("wechat:plugin@2.0.0") && msg.contains("wechat:plugin@0.2.x and @1.0.x"),
+        msg.contains("wechat:plugin@2.0.0")
+            && msg.contains("wechat:plugin@0.2.x and @1.0.x to @1.1.x"),
         "{msg}"
     );
 }
@@ -276,6 +277,7 @@ async fn a_full_instance_pool_makes_calls_wait_and_sheds_those_out_of_time() {
             kv: one.kv.clone(),
             wechat: None,
             jssdk: None,
+            outbound: Default::default(),
         },
     )
     .unwrap();

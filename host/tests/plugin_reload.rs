@@ -205,6 +205,7 @@ async fn restart_uses_the_compiled_artifact_cache() {
             kv: e.kv.clone(),
             wechat: None,
             jssdk: None,
+            outbound: Default::default(),
         },
     )
     .unwrap();
@@ -236,6 +237,7 @@ fn runtime_over(
             kv: e.kv.clone(),
             wechat: None,
             jssdk: None,
+            outbound: Default::default(),
         },
     )
     .unwrap()

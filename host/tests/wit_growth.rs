@@ -1,21 +1,22 @@
 //! WIT 1.x grows without rebuilding plugins (docs/wit-versioning.md),
 //! proven with a pretend next minor, `host/tests/wit-next/plugin.wit`
-//! (`wechat:plugin@1.1.0`: one more kind and `message` case, one more host
-//! interface). A host built for it links its 1.1 host functions, and a
-//! component built for 1.0 (the `fixture` plugin, from today's SDK) links
-//! against them unchanged — wasmtime resolves its `@1.0.0` imports to the
-//! semver-compatible `@1.1.0` definitions, new interface and all — while
-//! the host calls its exports with 1.0's types, converting the new kind to
-//! 1.0's generic `event`, as `host/src/plugin/convert/` does for 0.2.
+//! (`wechat:plugin@1.2.0`: today's 1.1 plus one more kind and `message`
+//! case and one more host interface). A host built for it links its host
+//! functions, and a component built for 1.0 (the `fixture` plugin as
+//! released, `tests/fixtures/wit-1.0/fixture.wasm`) links against them
+//! unchanged — wasmtime resolves its `@1.0.0` imports to the
+//! semver-compatible `@1.2.0` definitions, the interfaces 1.1 and 1.2 added
+//! and all — while the host calls its exports with 1.0's types, converting
+//! the new kind to 1.0's generic `event`, as `host/src/plugin/convert/`
+//! does for 0.2.
 
 mod plugin_support;
 
-use plugin_support::wasm;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-/// The host as a later 1.1 release would be built: its imports.
+/// The host as a later 1.2 release would be built: its imports.
 mod next {
     wasmtime::component::bindgen!({
         world: "plugin",
@@ -27,7 +28,7 @@ mod next {
 /// The 1.0 exports a 1.0 component is called through (the host keeps
 /// every released minor's bindings whose types it changed).
 mod v1_0 {
-    wasmtime::component::bindgen!({ world: "plugin", path: "../wit" });
+    wasmtime::component::bindgen!({ world: "plugin", path: "../wit/1.0" });
 }
 
 use next::wechat::plugin as n;
@@ -37,7 +38,7 @@ struct State {
     wasi: WasiCtx,
     table: ResourceTable,
     kv: std::collections::HashMap<String, Vec<u8>>,
-    typing: Vec<String>,
+    marked: Vec<String>,
 }
 
 impl WasiView for State {
@@ -127,9 +128,31 @@ impl n::web::Host for State {
 
 impl n::types::Host for State {}
 
-impl n::typing::Host for State {
-    fn typing(&mut self, to_user: String) -> wasmtime::Result<Result<(), String>> {
-        self.typing.push(to_user);
+impl n::chat::Host for State {
+    fn set_typing(
+        &mut self,
+        _: String,
+        _: bool,
+    ) -> wasmtime::Result<Result<(), n::wechat::ApiError>> {
+        not_granted()
+    }
+}
+
+impl n::outbound::Host for State {
+    fn enqueue(&mut self, _: String) -> wasmtime::Result<Result<i64, String>> {
+        Ok(Err("not in this test".into()))
+    }
+    fn job_status(
+        &mut self,
+        _: i64,
+    ) -> wasmtime::Result<Result<Option<n::outbound::JobState>, String>> {
+        Ok(Ok(None))
+    }
+}
+
+impl n::presence::Host for State {
+    fn mark_read(&mut self, to_user: String) -> wasmtime::Result<Result<(), String>> {
+        self.marked.push(to_user);
         Ok(Ok(()))
     }
 }
@@ -173,7 +196,11 @@ fn a_1_0_component_runs_on_a_host_built_for_a_later_1_x() {
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker).unwrap();
     next::Plugin::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s).unwrap();
 
-    let component = Component::from_file(&engine, wasm("fixture")).unwrap();
+    let released = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/fixtures/wit-1.0/fixture.wasm"
+    );
+    let component = Component::from_file(&engine, released).unwrap();
     let imports: Vec<String> = component
         .component_type()
         .imports(&engine)
@@ -184,7 +211,7 @@ fn a_1_0_component_runs_on_a_host_built_for_a_later_1_x() {
         imports.iter().all(|i| i.ends_with("@1.0.0")),
         "built for 1.0: {imports:?}"
     );
-    // Links: every `@1.0.0` import resolves to the 1.1 host's definitions.
+    // Links: every `@1.0.0` import resolves to the 1.2 host's definitions.
     let pre = linker.instantiate_pre(&component).unwrap();
     let pre = v1_0::PluginPre::new(pre).expect("1.0 exports type-check");
 
@@ -194,7 +221,7 @@ fn a_1_0_component_runs_on_a_host_built_for_a_later_1_x() {
             wasi: WasiCtx::builder().build(),
             table: ResourceTable::new(),
             kv: Default::default(),
-            typing: vec![],
+            marked: vec![],
         },
     );
     let plugin = pre.instantiate(&mut store).unwrap();
@@ -202,7 +229,7 @@ fn a_1_0_component_runs_on_a_host_built_for_a_later_1_x() {
     let info = handler.call_describe(&mut store).unwrap();
     assert_eq!(info.name, "fixture");
 
-    // A kind 1.0 has: its typed case, calling back into the 1.1 host's kv.
+    // A kind 1.0 has: its typed case, calling back into the 1.2 host's kv.
     let set = n::types::Message::Text(n::types::TextMessage {
         content: "kv:set:k=v".into(),
     });
@@ -215,7 +242,7 @@ fn a_1_0_component_runs_on_a_host_built_for_a_later_1_x() {
     );
     assert_eq!(store.data().kv.get("k").map(Vec::as_slice), Some(&b"v"[..]));
 
-    // The kind 1.1 added: 1.0's generic event, which the SDK hands to the
+    // The kind 1.2 added: 1.0's generic event, which the SDK hands to the
     // plugin's `handle_event`.
     let new_kind = n::types::Message::EventUserInfoModified(n::types::UserInfoModifiedEvent {
         openid: "o_user".into(),

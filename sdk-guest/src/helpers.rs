@@ -101,4 +101,30 @@ pub mod config {
 /// an error with code -2.
 pub mod wechat {
     pub use crate::bindings::wechat::plugin::wechat::*;
+
+    /// WeChat's "typing" status in `to_user`'s chat (WIT 1.1; capability
+    /// `customer-message`): `true` shows it, `false` ends it.
+    pub fn set_typing(to_user: &str, on: bool) -> Result<(), ApiError> {
+        crate::bindings::wechat::plugin::chat::set_typing(to_user, on)
+    }
+}
+
+/// Messages through the host's durable queue (WIT 1.1; capability
+/// `outbound`): template, subscription, customer-service and mass
+/// messages, rate limited, retried without duplicates and joined to their
+/// receipts by the host, for the account of the message being handled.
+pub mod outbound {
+    pub use crate::bindings::wechat::plugin::outbound::JobState;
+
+    /// Queues one job, written as the admin API's job JSON, e.g.
+    /// `{"channel": "template", "to": "o…", "template_id": "…", "data": {…}}`.
+    /// Returns its id (a job with a `key` seen before: the first job's).
+    pub fn enqueue(job: &str) -> Result<i64, String> {
+        crate::bindings::wechat::plugin::outbound::enqueue(job)
+    }
+
+    /// A job this account queued, if there is one with that id.
+    pub fn status(id: i64) -> Result<Option<JobState>, String> {
+        crate::bindings::wechat::plugin::outbound::job_status(id)
+    }
 }

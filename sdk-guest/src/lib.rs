@@ -38,7 +38,7 @@
 
 use std::marker::PhantomData;
 
-/// The raw bindings generated from `wit/plugin.wit` (`wechat:plugin@1.0.0`).
+/// The raw bindings generated from `wit/plugin.wit` (`wechat:plugin@1.1.0`).
 pub mod bindings {
     wit_bindgen::generate!({
         world: "plugin",
@@ -52,7 +52,7 @@ pub mod bindings {
 mod helpers;
 /// Why a kv call failed ([`kv::try_get`]).
 pub use bindings::wechat::plugin::host::KvError;
-pub use helpers::{config, kv, log, wechat};
+pub use helpers::{config, kv, log, outbound, wechat};
 
 pub mod long_text;
 pub mod web;

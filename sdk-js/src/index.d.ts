@@ -121,8 +121,18 @@ export const wechat: {
   sendCustomerMessage(toUser: string, message: W.CustomerMessage): void;
   getUserInfo(openid: string): W.UserInfo;
   createQrCode(request: W.QrCodeRequest): T.QrCode;
+  /** WIT 1.1, capability `customer-message`. */
+  setTyping(toUser: string, on: boolean): void;
   NOT_GRANTED: -2;
   TRANSPORT: -3;
+};
+/** WIT 1.1, capability `outbound`: the host's durable message queue. */
+export const outbound: {
+  /** The admin API's job object (or its JSON); the job's id. Throws the host's refusal. */
+  enqueue(job: object | string): bigint;
+  status(id: bigint | number):
+    | { id: bigint; status: string; reason?: string; attempts: number; msgid?: bigint }
+    | undefined;
 };
 export const CustomerMessage: {
   text(content: string): W.CustomerMessage;

@@ -3,6 +3,6 @@
 export { definePlugin } from "./plugin.js";
 export { Reply, article } from "./reply.js";
 export { log, kv, config, web, KvError } from "./host.js";
-export { wechat, WechatError, CustomerMessage } from "./wechat.js";
+export { wechat, WechatError, CustomerMessage, outbound } from "./wechat.js";
 export { KINDS } from "./kinds.js";
 export { splitText, MAX_TEXT_BYTES, CUSTOMER_MESSAGES_PER_USER_MESSAGE } from "./long_text.js";

@@ -2,7 +2,7 @@
 // grants (`customer-message`, `user-info`, `qrcode`). A refused or failed call
 // throws `WechatError` with the host's `code` (-2 not granted, -3 transport,
 // else WeChat's errcode), so plugins can degrade instead of failing.
-import { api } from "./wit.js";
+import { api, chatApi, outboundApi } from "./wit.js";
 
 export class WechatError extends Error {
   constructor(call, cause) {
@@ -37,6 +37,8 @@ export const wechat = {
   getUserInfo: (openid) => call("get-user-info", () => api.getUserInfo(openid)),
   /** Capability `qrcode`. `{ scene, expireSeconds?, note? }`. */
   createQrCode: (request) => call("create-qr-code", () => api.createQrCode(request)),
+  /** WIT 1.1, capability `customer-message`: the "typing" status in `toUser`'s chat. */
+  setTyping: (toUser, on) => call("set-typing", () => chatApi.setTyping(toUser, on)),
   NOT_GRANTED,
   TRANSPORT,
 };
@@ -49,4 +51,16 @@ export const CustomerMessage = {
   video: (video) => ({ tag: "video", val: video }),
   music: (music) => ({ tag: "music", val: music }),
   news: (articles) => ({ tag: "news", val: [...articles] }),
+};
+
+/**
+ * WIT 1.1, capability `outbound`: messages through the host's durable queue,
+ * for the account of the message being handled. `enqueue(job)` takes the
+ * admin API's job object (or its JSON) and returns the job's id; `status(id)`
+ * its state (`{ id, status, reason, attempts, msgid }`) or undefined. A
+ * refusal throws an Error naming what is wrong.
+ */
+export const outbound = {
+  enqueue: (job) => outboundApi.enqueue(typeof job === "string" ? job : JSON.stringify(job)),
+  status: (id) => outboundApi.jobStatus(BigInt(id)),
 };

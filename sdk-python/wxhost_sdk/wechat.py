@@ -5,7 +5,7 @@ transport, else WeChat's errcode), so plugins can degrade instead of failing."""
 from typing import Iterable, Optional
 
 from componentize_py_types import Err
-from wit_world.imports import types, wechat as api
+from wit_world.imports import chat as chat_api, outbound as outbound_api, types, wechat as api
 
 NOT_GRANTED = -2
 TRANSPORT = -3
@@ -45,6 +45,37 @@ def get_user_info(openid: str) -> api.UserInfo:
 def create_qr_code(scene: str, expire_seconds: Optional[int] = None, note: Optional[str] = None) -> types.QrCode:
     """Capability ``qrcode``; ``expire_seconds=None`` makes a permanent code."""
     return _call("create-qr-code", api.create_qr_code, api.QrCodeRequest(scene, expire_seconds, note))
+
+
+def set_typing(to_user: str, on: bool = True) -> None:
+    """WIT 1.1, capability ``customer-message``: the "typing" status in ``to_user``'s chat."""
+    _call("set-typing", chat_api.set_typing, to_user, on)
+
+
+class OutboundError(Exception):
+    """The host refused a job (the message names what is wrong)."""
+
+
+def enqueue(job) -> int:
+    """WIT 1.1, capability ``outbound``: queues one job (the admin API's job
+    object or its JSON) for the account of the message being handled;
+    returns its id."""
+    import json
+
+    text = job if isinstance(job, str) else json.dumps(job)
+    try:
+        return outbound_api.enqueue(text)
+    except Err as e:
+        raise OutboundError(e.value) from None
+
+
+def job_status(job_id: int):
+    """WIT 1.1: a job of this account's (``id``, ``status``, ``reason``,
+    ``attempts``, ``msgid``), or ``None``."""
+    try:
+        return outbound_api.job_status(job_id)
+    except Err as e:
+        raise OutboundError(e.value) from None
 
 
 class CustomerMessage:

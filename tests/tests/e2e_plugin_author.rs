@@ -166,7 +166,7 @@ fn plugin_check_refuses_a_wrong_wit_version_and_prints_what_a_good_component_dec
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         err.contains("built against wechat:plugin@2.0.0")
-            && err.contains("this host supports wechat:plugin@0.2.x and @1.0.x"),
+            && err.contains("this host supports wechat:plugin@0.2.x and @1.0.x to @1.1.x"),
         "{}",
         show(&o)
     );

@@ -31,9 +31,9 @@ use arc_swap::ArcSwap;
 
 use crate::api::jssdk::JsSdk;
 use crate::api::{ApiOptions, PluginApi, Wechat};
-use crate::config::{AccountSettings, Config, web_host};
 use crate::config::secrets::Secrets;
-use crate::plugin::{AccountGrants, AccountScope, HostServices};
+use crate::config::{AccountSettings, Config, web_host};
+use crate::plugin::{AccountGrants, AccountScope, HostServices, OutboundSlot};
 use crate::protocol::{Callback, CallbackSettings};
 use crate::store::{DEFAULT_ACCOUNT, Stores};
 
@@ -94,6 +94,7 @@ impl Account {
         origin: Origin,
         config: &Config,
         stores: &Stores,
+        outbound: &OutboundSlot,
     ) -> anyhow::Result<Account> {
         let name = settings.name.clone();
         let stores = stores
@@ -143,6 +144,7 @@ impl Account {
                 kv: stores.kv.clone(),
                 wechat: wechat.clone().map(|w| w as Arc<dyn PluginApi>),
                 jssdk: jssdk.clone(),
+                outbound: outbound.clone(),
             },
             plugins: settings.plugins.clone(),
             grants: grants(&settings, config, origin)?,
@@ -244,6 +246,8 @@ pub struct Accounts {
     /// Runtime accounts that could not be built, with the version that
     /// failed (retried when it changes).
     failed: std::sync::Mutex<HashMap<String, i64>>,
+    /// The outbound queue every account's plugins use, once opened.
+    outbound: OutboundSlot,
 }
 
 #[derive(Default)]
@@ -285,10 +289,11 @@ impl Accounts {
         stores: &Stores,
         key: Option<SecretsKey>,
     ) -> anyhow::Result<Accounts> {
+        let outbound = OutboundSlot::default();
         let accounts = config
             .accounts()
             .into_iter()
-            .map(|s| Account::build(s, Origin::Config, config, stores).map(Arc::new))
+            .map(|s| Account::build(s, Origin::Config, config, stores, &outbound).map(Arc::new))
             .collect::<anyhow::Result<Vec<_>>>()?;
         Ok(Accounts {
             current: ArcSwap::from_pointee(Registry::of(accounts)),
@@ -297,7 +302,14 @@ impl Accounts {
             key,
             sync_lock: tokio::sync::Mutex::new(()),
             failed: Default::default(),
+            outbound,
         })
+    }
+
+    /// Where every account's plugins find the outbound queue: the service
+    /// sets it once it has opened the queue.
+    pub fn outbound_slot(&self) -> &OutboundSlot {
+        &self.outbound
     }
 
     pub fn by_name(&self, name: &str) -> Option<Arc<Account>> {

@@ -162,8 +162,14 @@ impl Accounts {
         }
         validate_account(&self.config, &s.name, &a).map_err(|e| e.to_string())?;
         let settings = self.config.resolve_account(&s.name, &a);
-        let mut account = Account::build(settings, Origin::Runtime, &self.config, &self.stores)
-            .map_err(|e| format!("{e:#}"))?;
+        let mut account = Account::build(
+            settings,
+            Origin::Runtime,
+            &self.config,
+            &self.stores,
+            &self.outbound,
+        )
+        .map_err(|e| format!("{e:#}"))?;
         account.version = s.updated_ms;
         Ok(Some(account))
     }

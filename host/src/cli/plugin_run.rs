@@ -101,6 +101,7 @@ pub(crate) fn runtime(
             kv,
             wechat: None,
             jssdk: None,
+            outbound: Default::default(),
         },
     )
 }

@@ -13,6 +13,7 @@
 //! - [`rate`]: the token buckets; [`retry`]: errcode → retry, pause,
 //!   fallback or failure, and the backoff.
 //! - [`worker`]: drains the queue (started with the service).
+//! - `plugin.rs`: the queue as plugins use it (WIT 1.1 `outbound`).
 //! - [`receipts`]: what pushes tell the queue (receipts, opt-outs, the
 //!   users' last pushes), off the push path.
 //!
@@ -28,6 +29,7 @@
 
 pub mod job;
 pub mod media;
+mod plugin;
 pub mod queue;
 pub mod rate;
 pub mod receipts;

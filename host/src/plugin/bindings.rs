@@ -1,5 +1,7 @@
 //! Host-side bindings, one `bindgen!` per released WIT version: [`v1`]
-//! (`wit/plugin.wit`, `wechat:plugin@1.0.0`, the host's own model) and
+//! (`wit/plugin.wit`, `wechat:plugin@1.1.0`, the host's own model; a
+//! component built for 1.0 links to it unchanged, its `@1.0.0` imports
+//! matched to the `@1.1.0` definitions by semver) and
 //! [`v0_2`] (`wit/0.2/plugin.wit`, kept so components built for 0.2 keep
 //! running; `convert/v0_2.rs` maps the host's types down to it). A later
 //! 1.x whose types change gets its own module here and `v1` stays, linked
@@ -12,7 +14,7 @@
 //! [`WechatCallError`](super::wechat_ctx::WechatCallError), so host code
 //! uses `?` and the conversion happens once per version, in `convert_api_error`.
 
-/// `wechat:plugin@1.0.0`: the current interface.
+/// `wechat:plugin@1.1.0`: the current interface (1.0 components link to it).
 pub mod v1 {
     wasmtime::component::bindgen!({
         world: "plugin",
@@ -50,8 +52,8 @@ pub enum WitVersion {
     V1,
 }
 
-/// The newest 1.x minor this host implements (`1.0`).
-pub const V1_MINOR: u64 = 0;
+/// The newest 1.x minor this host implements (`1.1`).
+pub const V1_MINOR: u64 = 1;
 
 impl WitVersion {
     /// The version a component's `wechat:plugin/...@<version>` names

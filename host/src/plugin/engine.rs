@@ -15,6 +15,7 @@ use wasmtime::{
 
 use super::bindings::{v0_2, v1};
 use super::host_ctx::HostCtx;
+use super::outbound_ctx::OutboundCtx;
 use super::state::CallState;
 use super::web_ctx::WebCtx;
 use super::wechat_ctx::WechatCtx;
@@ -80,10 +81,15 @@ pub(crate) fn build(instances: u32) -> anyhow::Result<EngineParts> {
     // Every WIT version the host runs, each under its own names
     // (`wechat:plugin/host@1.0.0`, `...@0.2.0`), on the same contexts.
     {
-        use v1::wechat::plugin::{host, web, wechat};
+        use v1::wechat::plugin::{chat, host, outbound, web, wechat};
         host::add_to_linker::<CallState, HasSelf<HostCtx>>(&mut linker, |s| &mut s.host)?;
         wechat::add_to_linker::<CallState, HasSelf<WechatCtx>>(&mut linker, |s| &mut s.wechat)?;
         web::add_to_linker::<CallState, HasSelf<WebCtx>>(&mut linker, |s| &mut s.web)?;
+        // 1.1: components built for 1.0 do not import these.
+        outbound::add_to_linker::<CallState, HasSelf<OutboundCtx>>(&mut linker, |s| {
+            &mut s.outbound_queue
+        })?;
+        chat::add_to_linker::<CallState, HasSelf<WechatCtx>>(&mut linker, |s| &mut s.wechat)?;
     }
     {
         use v0_2::wechat::plugin::{host, web, wechat};

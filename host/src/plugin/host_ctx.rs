@@ -322,6 +322,7 @@ mod tests {
                 kv,
                 wechat: None,
                 jssdk: None,
+                outbound: Default::default(),
             },
             plugins: None,
             grants: Default::default(),

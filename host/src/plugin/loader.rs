@@ -294,7 +294,7 @@ fn wit_version(name: &str) -> Option<(&str, (u64, u64, u64))> {
     Some((iface, (parts.next()??, parts.next()??, parts.next()??)))
 }
 
-/// The WIT versions this host loads (`wechat:plugin@0.2.x and @1.0.x`).
+/// The WIT versions this host loads (`wechat:plugin@0.2.x and @1.0.x to @1.1.x`).
 pub fn supported() -> String {
     let v1 = match V1_MINOR {
         0 => "@1.0.x".to_owned(),
@@ -394,7 +394,7 @@ mod tests {
         assert_eq!(WitVersion::of((0, 1, 0)), None);
         assert_eq!(WitVersion::of((1, V1_MINOR + 1, 0)), None);
         assert_eq!(WitVersion::of((2, 0, 0)), None);
-        assert_eq!(supported(), "wechat:plugin@0.2.x and @1.0.x");
+        assert_eq!(supported(), "wechat:plugin@0.2.x and @1.0.x to @1.1.x");
         assert!(plugin_id(Path::new("/x/echo.wasm")).is_ok());
         assert!(plugin_id(Path::new("/x/e cho.wasm")).is_err());
     }

@@ -56,6 +56,7 @@ mod limiter;
 mod loaded;
 mod loader;
 mod log_buffer;
+mod outbound_ctx;
 mod outgoing_http;
 mod pool;
 mod registry;
@@ -88,6 +89,7 @@ pub use kind::Kind;
 pub use loaded::{LoadedPlugin, PluginInfo};
 pub use loader::{MAX_COMPONENT_BYTES, plugin_id, supported as supported_wit};
 pub use log_buffer::{LogLevel, LogLine, MAX_LOG_LINES};
+pub use outbound_ctx::{JobView, OutboundSlot, PluginOutbound};
 pub use pool::{DEFAULT_MAX_INSTANCES, MAX_INSTANCES, default_max_instances};
 pub use reply::{MAX_LONG_BYTES, MAX_MEDIA_ID_BYTES, MAX_TEXT_BYTES, MAX_TITLE_BYTES};
 pub use reuse::MAX_REUSE_CALLS;
@@ -168,6 +170,9 @@ pub struct HostServices {
     pub wechat: Option<Arc<dyn PluginApi>>,
     /// JS-SDK configs for plugin pages; `None` without API credentials.
     pub jssdk: Option<Arc<crate::api::jssdk::JsSdk>>,
+    /// The outbound queue (one for every account), once the service has
+    /// opened it.
+    pub outbound: OutboundSlot,
 }
 
 /// Shared by the runtime and every loaded plugin (a plugin may outlive a

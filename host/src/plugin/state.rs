@@ -21,6 +21,7 @@ use super::bounds::{MAX_RANDOM_BYTES, MAX_RESOURCES};
 use super::capture::{CAPTURE_BYTES, CapturePipe};
 use super::host_ctx::HostCtx;
 use super::limiter::Limiter;
+use super::outbound_ctx::OutboundCtx;
 use super::outgoing_http::OutgoingHttp;
 use super::web_ctx::WebCtx;
 use super::wechat_ctx::WechatCtx;
@@ -48,6 +49,8 @@ pub(crate) struct CallState {
     pub host: HostCtx,
     pub wechat: WechatCtx,
     pub web: WebCtx,
+    /// WIT 1.1 `outbound` (named apart from `outgoing`, which is HTTP).
+    pub outbound_queue: OutboundCtx,
     http: WasiHttpCtx,
     outgoing: OutgoingHttp,
     pub stdout: CapturePipe,
@@ -84,6 +87,7 @@ impl CallState {
             host: HostCtx::new(scope, account, deadline),
             wechat: WechatCtx::new(scope, account, deadline),
             web: WebCtx::new(scope, account, deadline),
+            outbound_queue: OutboundCtx::new(scope, account, deadline),
             http: WasiHttpCtx::new(),
             outgoing: OutgoingHttp::new(scope, account),
             stdout,
@@ -101,6 +105,7 @@ impl CallState {
         self.host.deadline = deadline;
         self.wechat.deadline = deadline;
         self.web.deadline = deadline;
+        self.outbound_queue.deadline = deadline;
         self.host.log = Default::default();
     }
 }

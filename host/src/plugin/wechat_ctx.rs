@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use super::account_scope::AccountScope;
 use super::bindings::v0_2::wechat::plugin::{types as types_v0_2, wechat as wechat_v0_2};
-use super::bindings::v1::wechat::plugin::{types, wechat};
+use super::bindings::v1::wechat::plugin::{chat, types, wechat};
 use super::convert::v0_2::{Down, Up};
 use super::reply::{MAX_LONG_BYTES, MAX_MEDIA_ID_BYTES, MAX_TEXT_BYTES, MAX_TITLE_BYTES};
 use super::state::PluginScope;
@@ -204,6 +204,20 @@ impl wechat::Host for WechatCtx {
 
     fn convert_api_error(&mut self, e: WechatCallError) -> wasmtime::Result<wechat::ApiError> {
         Ok(e.0)
+    }
+}
+
+/// WIT 1.1 `chat`: a customer-service API, so under `customer-message`.
+impl chat::Host for WechatCtx {
+    async fn set_typing(&mut self, to_user: String, on: bool) -> Result<(), WechatCallError> {
+        let api = self.granted(Capability::CustomerMessage)?;
+        at_most("openid", &to_user, MAX_OPENID_BYTES)?;
+        let command = if on {
+            crate::api::TypingCommand::Typing
+        } else {
+            crate::api::TypingCommand::CancelTyping
+        };
+        self.bounded(api.send_typing(&to_user, command)).await
     }
 }
 

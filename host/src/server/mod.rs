@@ -201,6 +201,10 @@ impl Service {
             outbound: crate::outbound::Outbound::open(config, accounts.clone())
                 .context("opening the outbound queue (outbound.db in the data dir)")?,
         });
+        // Plugins of every account queue through it (WIT 1.1 `outbound`).
+        let _ = accounts
+            .outbound_slot()
+            .set(state.outbound.clone() as Arc<dyn crate::plugin::PluginOutbound>);
         let web = Arc::new(
             Web::new(config, accounts.clone(), runtime.clone())
                 .context("setting up the web side (web.session_secret)")?,

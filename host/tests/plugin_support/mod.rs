@@ -84,6 +84,7 @@ pub fn env_sized(
         kv: kv.clone(),
         wechat: None,
         jssdk: None,
+        outbound: Default::default(),
     };
     Env {
         rt: Runtime::new(cfg, services).unwrap(),
