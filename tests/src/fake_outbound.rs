@@ -84,7 +84,12 @@ pub(crate) struct OutboundState {
 /// A media upload as WeChat checks it: a multipart part named `media`
 /// whose file name has an extension WeChat takes for the `type` (40005
 /// "invalid file type" otherwise, 41005 without the part).
-fn upload(st: &mut OutboundState, path: &str, query: &HashMap<String, String>, body: &Value) -> Value {
+fn upload(
+    st: &mut OutboundState,
+    path: &str,
+    query: &HashMap<String, String>,
+    body: &Value,
+) -> Value {
     let err = |code: i64, msg: &str| json!({"errcode": code, "errmsg": msg});
     let kind = query.get("type").cloned().unwrap_or_default();
     let raw = body.get("_raw").and_then(Value::as_str).unwrap_or("");
@@ -98,7 +103,10 @@ fn upload(st: &mut OutboundState, path: &str, query: &HashMap<String, String>, b
         .and_then(|r| r.split('"').next())
         .unwrap_or("")
         .to_owned();
-    let ext = file_name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
+    let ext = file_name
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default();
     let ok = match kind.as_str() {
         "image" => ["jpg", "jpeg", "png", "gif", "bmp"].contains(&ext.as_str()),
         "voice" => ["amr", "mp3"].contains(&ext.as_str()),
@@ -225,7 +233,9 @@ pub(crate) fn api(
         TEMPLATE_SEND => json!({"errcode": 0, "errmsg": "ok", "msgid": msgid}),
         // bizsend answers no msgid; its receipt push carries one.
         SUBSCRIBE_SEND => json!({"errcode": 0, "errmsg": "ok"}),
-        _ => json!({"errcode": 0, "errmsg": "send job submission success", "msg_id": msgid, "msg_data_id": msgid}),
+        _ => {
+            json!({"errcode": 0, "errmsg": "send job submission success", "msg_id": msgid, "msg_data_id": msgid})
+        }
     })
 }
 

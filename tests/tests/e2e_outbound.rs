@@ -51,7 +51,11 @@ impl Host {
     async fn wait_admin(&self) {
         let until = Instant::now() + Duration::from_secs(30);
         while Instant::now() < until {
-            if let Ok(r) = self.http.get(format!("{}/healthz", self.admin)).send().await
+            if let Ok(r) = self
+                .http
+                .get(format!("{}/healthz", self.admin))
+                .send()
+                .await
                 && r.status().is_success()
             {
                 return;
@@ -82,7 +86,13 @@ impl Host {
                 .api(Method::POST, "/api/v1/messages", Some(json!(chunk)))
                 .await;
             assert_eq!(status, 202, "{body}");
-            ids.extend(body["ids"].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()));
+            ids.extend(
+                body["ids"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_i64().unwrap()),
+            );
         }
         ids
     }
@@ -103,7 +113,11 @@ impl Host {
             if done(&j) {
                 return j;
             }
-            assert!(Instant::now() < until, "job {id} stuck: {j}\n{}", self.wx.log());
+            assert!(
+                Instant::now() < until,
+                "job {id} stuck: {j}\n{}",
+                self.wx.log()
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -127,7 +141,11 @@ impl Host {
             if c.get("queued").copied().unwrap_or(0) == 0 && !c.is_empty() {
                 return c;
             }
-            assert!(Instant::now() < until, "queue not drained: {c:?}\n{}", self.wx.log());
+            assert!(
+                Instant::now() < until,
+                "queue not drained: {c:?}\n{}",
+                self.wx.log()
+            );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
@@ -138,7 +156,11 @@ impl Host {
         let mut before = String::new();
         loop {
             let (_, body) = self
-                .api(Method::GET, &format!("/api/v1/messages?limit=1000{before}"), None)
+                .api(
+                    Method::GET,
+                    &format!("/api/v1/messages?limit=1000{before}"),
+                    None,
+                )
                 .await;
             let page = body["messages"].as_array().unwrap().clone();
             let Some(last) = page.last() else { break };
@@ -163,7 +185,11 @@ fn assert_exactly_once(fake: &FakeWechat, jobs: &[Value], users: usize) {
         per_user.entry(&d.to).or_default().push(d.msgid);
     }
     let twice: Vec<_> = per_user.iter().filter(|(_, m)| m.len() > 1).collect();
-    assert!(twice.is_empty(), "delivered more than once: {:?}", &twice[..twice.len().min(5)]);
+    assert!(
+        twice.is_empty(),
+        "delivered more than once: {:?}",
+        &twice[..twice.len().min(5)]
+    );
     assert_eq!(per_user.len(), users, "users reached");
     assert_eq!(deliveries.len(), users);
     for j in jobs {
@@ -178,15 +204,31 @@ async fn ten_thousand_templates_under_faults_arrive_once_each_within_the_rate() 
     let fake = FakeWechat::start().await;
     // Every 7th call delivers but answers -1 (a lost answer); every 11th
     // answers 45011 (minute quota) without delivering.
-    fake.inject(TEMPLATE_SEND, Fault { errcode: -1, every: 7, after_delivery: true });
-    fake.inject(TEMPLATE_SEND, Fault { errcode: 45011, every: 11, after_delivery: false });
+    fake.inject(
+        TEMPLATE_SEND,
+        Fault {
+            errcode: -1,
+            every: 7,
+            after_delivery: true,
+        },
+    );
+    fake.inject(
+        TEMPLATE_SEND,
+        Fault {
+            errcode: 45011,
+            every: 11,
+            after_delivery: false,
+        },
+    );
     const RATE: usize = 400;
     const CONCURRENCY: usize = 16;
     let toml = format!(
         "[outbound]\nrate_per_sec = {RATE}\nconcurrency = {CONCURRENCY}\nretry_base_ms = 50\nretry_max_ms = 400\npoll_ms = 20\n"
     );
     let host = Host::start(&fake, &toml, &[]).await;
-    let jobs: Vec<Value> = (0..10_000).map(|i| template_job(&format!("o_user_{i:05}"))).collect();
+    let jobs: Vec<Value> = (0..10_000)
+        .map(|i| template_job(&format!("o_user_{i:05}")))
+        .collect();
     let ids = host.submit(&jobs).await;
     assert_eq!(ids.len(), 10_000);
     assert_eq!(ids.iter().collect::<HashSet<_>>().len(), 10_000);
@@ -202,7 +244,10 @@ async fn ten_thousand_templates_under_faults_arrive_once_each_within_the_rate() 
     // The bucket: sends spaced 1/RATE apart; what the fake sees in any one
     // second is at most RATE plus the sends that were already in flight.
     let max = fake.max_per_second(TEMPLATE_SEND);
-    assert!(max <= RATE + CONCURRENCY, "{max} calls in one second, rate {RATE}");
+    assert!(
+        max <= RATE + CONCURRENCY,
+        "{max} calls in one second, rate {RATE}"
+    );
 }
 
 #[tokio::test]
@@ -210,7 +255,9 @@ async fn kill_9_mid_drain_then_restart_delivers_the_rest_none_twice() {
     let fake = FakeWechat::start().await;
     let toml = "[outbound]\nrate_per_sec = 150\nconcurrency = 8\nlease_secs = 5\nretry_base_ms = 50\npoll_ms = 20\n";
     let mut host = Host::start(&fake, toml, &[]).await;
-    let jobs: Vec<Value> = (0..1500).map(|i| template_job(&format!("o_k_{i:05}"))).collect();
+    let jobs: Vec<Value> = (0..1500)
+        .map(|i| template_job(&format!("o_k_{i:05}")))
+        .collect();
     host.submit(&jobs).await;
     let until = Instant::now() + Duration::from_secs(120);
     while fake.deliveries().len() < 300 {
@@ -275,11 +322,17 @@ async fn daily_quota_pauses_one_account_while_another_keeps_sending() {
     }
     let paused = host.job(ids[0]).await;
     assert!(
-        host.all_jobs().await.iter().any(|j| j["reason"] == "daily_quota"),
+        host.all_jobs()
+            .await
+            .iter()
+            .any(|j| j["reason"] == "daily_quota"),
         "{paused}"
     );
     assert_eq!(
-        fake.deliveries().iter().filter(|d| d.app_id == SHOP_APP_ID).count(),
+        fake.deliveries()
+            .iter()
+            .filter(|d| d.app_id == SHOP_APP_ID)
+            .count(),
         30
     );
 }
@@ -291,12 +344,20 @@ async fn a_refusing_user_fails_without_retry_and_opts_out() {
     let host = Host::start(&fake, "[outbound]\nretry_base_ms = 20\npoll_ms = 20\n", &[]).await;
     let id = host.submit(&[template_job("o_refuser")]).await[0];
     let j = host.wait_job(id, |j| j["status"] != "queued").await;
-    assert_eq!((j["status"].as_str(), j["reason"].as_str()), (Some("failed"), Some("user_refused")), "{j}");
+    assert_eq!(
+        (j["status"].as_str(), j["reason"].as_str()),
+        (Some("failed"), Some("user_refused")),
+        "{j}"
+    );
     assert_eq!(j["attempts"], 1);
     // A later job to them with that template fails at once, no call.
     let again = host.submit(&[template_job("o_refuser")]).await[0];
     let j = host.wait_job(again, |j| j["status"] != "queued").await;
-    assert_eq!((j["reason"].as_str(), j["attempts"].as_u64()), (Some("opted_out"), Some(0)), "{j}");
+    assert_eq!(
+        (j["reason"].as_str(), j["attempts"].as_u64()),
+        (Some("opted_out"), Some(0)),
+        "{j}"
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(fake.outbound_calls(TEMPLATE_SEND), 1);
 }
@@ -313,15 +374,22 @@ fn event_xml(from: &str, inner: &str) -> String {
 async fn receipts_mark_jobs_delivered_or_failed_and_rejects_opt_out() {
     let fake = FakeWechat::start().await;
     let host = Host::start(&fake, "[outbound]\npoll_ms = 20\n", &[]).await;
-    let ids = host.submit(&[template_job("o_r1"), template_job("o_r2")]).await;
+    let ids = host
+        .submit(&[template_job("o_r1"), template_job("o_r2")])
+        .await;
     let a = host.wait_job(ids[0], |j| j["status"] == "sent").await;
     let b = host.wait_job(ids[1], |j| j["status"] == "sent").await;
     let (ma, mb) = (a["msgid"].as_u64().unwrap(), b["msgid"].as_u64().unwrap());
-    assert!(ma > 1 << 53, "msgids beyond a float's precision survive: {ma}");
+    assert!(
+        ma > 1 << 53,
+        "msgids beyond a float's precision survive: {ma}"
+    );
     for (from, msgid, status) in [("o_r1", ma, "success"), ("o_r2", mb, "failed:user block")] {
         let xml = event_xml(
             from,
-            &format!("<Event><![CDATA[TEMPLATESENDJOBFINISH]]></Event><MsgID>{msgid}</MsgID><Status><![CDATA[{status}]]></Status>"),
+            &format!(
+                "<Event><![CDATA[TEMPLATESENDJOBFINISH]]></Event><MsgID>{msgid}</MsgID><Status><![CDATA[{status}]]></Status>"
+            ),
         );
         let (code, body) = host.wx.post_xml(&xml, Mode::Safe).await;
         assert_eq!(code, 200, "{body}");
@@ -329,7 +397,10 @@ async fn receipts_mark_jobs_delivered_or_failed_and_rejects_opt_out() {
     let a = host.wait_job(ids[0], |j| j["status"] != "sent").await;
     assert_eq!(a["status"], "delivered", "{a}");
     let b = host.wait_job(ids[1], |j| j["status"] != "sent").await;
-    assert_eq!((b["status"].as_str(), b["reason"].as_str()), (Some("failed"), Some("user_block")));
+    assert_eq!(
+        (b["status"].as_str(), b["reason"].as_str()),
+        (Some("failed"), Some("user_block"))
+    );
     assert!(b["history"].as_array().unwrap().len() >= 3, "{b}");
 
     // A reject in a subscription change event: later jobs with that
@@ -370,12 +441,26 @@ async fn a_silent_user_gets_the_fallback_template_an_active_one_the_customer_mes
         .push(&wxhost::protocol::Push::Text("hi".into()), Mode::Safe, 77)
         .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let ids = host.submit(&[customer("o_silent"), customer("o_test_user")]).await;
+    let ids = host
+        .submit(&[customer("o_silent"), customer("o_test_user")])
+        .await;
     let silent = host.wait_job(ids[0], |j| j["status"] != "queued").await;
-    assert_eq!((silent["status"].as_str(), silent["via"].as_str()), (Some("sent"), Some("template")), "{silent}");
+    assert_eq!(
+        (silent["status"].as_str(), silent["via"].as_str()),
+        (Some("sent"), Some("template")),
+        "{silent}"
+    );
     let active = host.wait_job(ids[1], |j| j["status"] != "queued").await;
-    assert_eq!((active["status"].as_str(), active["via"].as_str()), (Some("sent"), Some("customer")), "{active}");
-    let to_silent: Vec<_> = fake.deliveries().into_iter().filter(|d| d.to == "o_silent").collect();
+    assert_eq!(
+        (active["status"].as_str(), active["via"].as_str()),
+        (Some("sent"), Some("customer")),
+        "{active}"
+    );
+    let to_silent: Vec<_> = fake
+        .deliveries()
+        .into_iter()
+        .filter(|d| d.to == "o_silent")
+        .collect();
     assert_eq!(to_silent.len(), 1);
     assert_eq!(to_silent[0].template_id.as_deref(), Some("TPL_SHIPPED"));
     let custom = fake.requests(paths::CUSTOM_SEND);
@@ -385,7 +470,11 @@ async fn a_silent_user_gets_the_fallback_template_an_active_one_the_customer_mes
     fake.fail_next(paths::CUSTOM_SEND, 45015, 1);
     let id = host.submit(&[customer("o_test_user")]).await[0];
     let j = host.wait_job(id, |j| j["status"] != "queued").await;
-    assert_eq!((j["status"].as_str(), j["via"].as_str()), (Some("sent"), Some("template")), "{j}");
+    assert_eq!(
+        (j["status"].as_str(), j["via"].as_str()),
+        (Some("sent"), Some("template")),
+        "{j}"
+    );
 }
 
 #[tokio::test]
@@ -394,7 +483,9 @@ async fn keys_dedupe_and_bad_jobs_are_refused_naming_the_field() {
     let host = Host::start(&fake, "[outbound]\nenabled = false\n", &[]).await;
     let mut job = template_job("o_k");
     job["key"] = json!("order-42-shipped");
-    let (s1, first) = host.api(Method::POST, "/api/v1/messages", Some(job.clone())).await;
+    let (s1, first) = host
+        .api(Method::POST, "/api/v1/messages", Some(job.clone()))
+        .await;
     let (s2, second) = host.api(Method::POST, "/api/v1/messages", Some(job)).await;
     assert_eq!((s1, s2), (202, 202));
     assert_eq!(first["id"], second["id"]);
@@ -402,7 +493,11 @@ async fn keys_dedupe_and_bad_jobs_are_refused_naming_the_field() {
     let mut bad = template_job("o_k");
     bad["data"]["thing1"]["value"] = json!("这是一个超过二十个字符的很长很长很长的商品名称");
     let (status, body) = host
-        .api(Method::POST, "/api/v1/messages", Some(json!([template_job("o_ok"), bad])))
+        .api(
+            Method::POST,
+            "/api/v1/messages",
+            Some(json!([template_job("o_ok"), bad])),
+        )
         .await;
     assert_eq!(status, 400, "{body}");
     let e = body["error"].as_str().unwrap();
@@ -413,10 +508,18 @@ async fn keys_dedupe_and_bad_jobs_are_refused_naming_the_field() {
         .api(Method::POST, "/api/v1/messages", Some(json!({"channel": "template", "account": "nope", "to": "o", "template_id": "T", "data": {"thing1": {"value": "x"}}})))
         .await;
     assert_eq!(status, 400);
-    assert!(body["error"].as_str().unwrap().contains("no account `nope`"), "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("no account `nope`"),
+        "{body}"
+    );
     let (status, _) = host.api(Method::GET, "/api/v1/messages/999999", None).await;
     assert_eq!(status, 404);
-    let (status, _) = host.api(Method::GET, "/api/v1/messages?status=lost", None).await;
+    let (status, _) = host
+        .api(Method::GET, "/api/v1/messages?status=lost", None)
+        .await;
     assert_eq!(status, 400);
 }
 
@@ -438,17 +541,33 @@ async fn the_cli_queues_jobs_the_server_sends_and_shows_them() {
         )
     };
     let (ok, stdout, stderr) = run(&[
-        "send", "template", "--to", "o_cli", "--template-id", "TPL_SHIPPED",
-        "--data", r#"{"thing1": {"value": "已发货"}}"#, "--key", "cli-1",
+        "send",
+        "template",
+        "--to",
+        "o_cli",
+        "--template-id",
+        "TPL_SHIPPED",
+        "--data",
+        r#"{"thing1": {"value": "已发货"}}"#,
+        "--key",
+        "cli-1",
     ]);
     assert!(ok, "{stdout}{stderr}");
-    let id: i64 = stdout.trim().strip_prefix("queued job ").unwrap().parse().unwrap();
+    let id: i64 = stdout
+        .trim()
+        .strip_prefix("queued job ")
+        .unwrap()
+        .parse()
+        .unwrap();
     let j = host.wait_job(id, |j| j["status"] != "queued").await;
     assert_eq!(j["status"], "sent", "{j}");
     let (ok, stdout, _) = run(&["messages", "show", &id.to_string()]);
     assert!(ok);
     let shown: Value = serde_json::from_str(&stdout).unwrap();
-    assert_eq!((shown["status"].as_str(), shown["msgid"].as_u64()), (Some("sent"), j["msgid"].as_u64()));
+    assert_eq!(
+        (shown["status"].as_str(), shown["msgid"].as_u64()),
+        (Some("sent"), j["msgid"].as_u64())
+    );
     // A file: queued whole or not at all, the bad line named.
     let file = dir.join("jobs.jsonl");
     let good = template_job("o_file_1").to_string();
@@ -500,12 +619,18 @@ async fn the_messages_page_shows_depth_pauses_and_a_jobs_history() {
     assert!(done);
     let s = c.login().await;
     let page = c.page(&s.cookie, "/messages").await;
-    assert!(page.contains(r#"id="pauses""#) && page.contains(TEMPLATE_SEND), "{page}");
+    assert!(
+        page.contains(r#"id="pauses""#) && page.contains(TEMPLATE_SEND),
+        "{page}"
+    );
     assert!(page.contains("daily_quota"), "{page}");
     assert!(page.contains(r#"id="depth""#) && page.contains(r#"id="send-rate""#));
     assert!(page.contains(&format!(r#"href="/messages/{}""#, ids[0])));
     let job = c.page(&s.cookie, &format!("/messages/{}", ids[0])).await;
-    assert!(job.contains(r#"id="history""#) && job.contains("queued"), "{job}");
+    assert!(
+        job.contains(r#"id="history""#) && job.contains("queued"),
+        "{job}"
+    );
     assert!(job.contains("TPL_SHIPPED"));
 }
 
@@ -521,7 +646,14 @@ fn metric_sum(text: &str, name: &str) -> f64 {
 async fn three_instances_on_redis_drain_one_queue_and_never_send_a_job_twice() {
     let redis = wxhost_tests::redis_server::RedisServer::start().await;
     let fake = FakeWechat::start().await;
-    fake.inject(TEMPLATE_SEND, Fault { errcode: -1, every: 5, after_delivery: true });
+    fake.inject(
+        TEMPLATE_SEND,
+        Fault {
+            errcode: -1,
+            every: 5,
+            after_delivery: true,
+        },
+    );
     let env = redis.env("wxo:");
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let toml = "[outbound]\nrate_per_sec = 100\nconcurrency = 8\nlease_secs = 5\nretry_base_ms = 50\nretry_max_ms = 200\npoll_ms = 20\n";
@@ -529,14 +661,20 @@ async fn three_instances_on_redis_drain_one_queue_and_never_send_a_job_twice() {
     for _ in 0..3 {
         hosts.push(Host::start(&fake, toml, &env).await);
     }
-    let jobs: Vec<Value> = (0..1500).map(|i| template_job(&format!("o_r_{i:05}"))).collect();
+    let jobs: Vec<Value> = (0..1500)
+        .map(|i| template_job(&format!("o_r_{i:05}")))
+        .collect();
     let ids = hosts[0].submit(&jobs).await;
     assert_eq!(ids.len(), 1500);
     // A key is one job across instances too.
     let mut keyed = template_job("o_keyed");
     keyed["key"] = json!("same-everywhere");
-    let (_, a) = hosts[1].api(Method::POST, "/api/v1/messages", Some(keyed.clone())).await;
-    let (_, b) = hosts[2].api(Method::POST, "/api/v1/messages", Some(keyed)).await;
+    let (_, a) = hosts[1]
+        .api(Method::POST, "/api/v1/messages", Some(keyed.clone()))
+        .await;
+    let (_, b) = hosts[2]
+        .api(Method::POST, "/api/v1/messages", Some(keyed))
+        .await;
     assert_eq!(a["id"], b["id"]);
     // One instance dies mid-drain: its leased jobs go to the others once
     // their leases lapse.
@@ -547,10 +685,21 @@ async fn three_instances_on_redis_drain_one_queue_and_never_send_a_job_twice() {
     }
     let mut sent_by = Vec::new();
     for h in &hosts {
-        let text = h.http.get(format!("{}/metrics", h.admin)).send().await.unwrap().text().await.unwrap();
+        let text = h
+            .http
+            .get(format!("{}/metrics", h.admin))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         sent_by.push(metric_sum(&text, "wxhost_outbound_sent_total"));
     }
-    assert!(sent_by.iter().all(|n| *n > 0.0), "every instance sends: {sent_by:?}");
+    assert!(
+        sent_by.iter().all(|n| *n > 0.0),
+        "every instance sends: {sent_by:?}"
+    );
     hosts[2].wx.kill();
     let counts = hosts[0].wait_drained(Duration::from_secs(180)).await;
     assert_eq!(counts.get("sent"), Some(&1501), "{counts:?}");
@@ -587,21 +736,47 @@ async fn media_uploads_once_per_content_with_the_right_extension_and_limits_chec
     let mut png = vec![0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A];
     png.extend(std::iter::repeat_n(7u8, 5000));
     // The caller's file name has no extension: the host names it by content.
-    let first: Value = post("type=image", "upload", png.clone()).await.unwrap().json().await.unwrap();
+    let first: Value = post("type=image", "upload", png.clone())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(first["cached"], false, "{first}");
-    let again: Value = post("type=image", "other-name", png.clone()).await.unwrap().json().await.unwrap();
-    assert_eq!((again["cached"].as_bool(), &again["media_id"]), (Some(true), &first["media_id"]));
+    let again: Value = post("type=image", "other-name", png.clone())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (again["cached"].as_bool(), &again["media_id"]),
+        (Some(true), &first["media_id"])
+    );
     let uploads = fake.uploads();
     assert_eq!(uploads.len(), 1, "{uploads:?}");
-    assert_eq!((uploads[0].kind.as_str(), uploads[0].file_name.as_str()), ("image", "media.png"));
+    assert_eq!(
+        (uploads[0].kind.as_str(), uploads[0].file_name.as_str()),
+        ("image", "media.png")
+    );
     // Other bytes: another upload; permanent material is cached apart.
     let mut other = png.clone();
     other.push(1);
     let r = post("type=image", "x", other).await.unwrap();
     assert_eq!(r.status(), 201);
-    let m: Value = post("type=image&permanent=true", "x", png.clone()).await.unwrap().json().await.unwrap();
+    let m: Value = post("type=image&permanent=true", "x", png.clone())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(m["cached"], false);
-    assert!(m["url"].as_str().unwrap().starts_with("http://mmbiz.qpic.cn/"));
+    assert!(
+        m["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://mmbiz.qpic.cn/")
+    );
     assert_eq!(fake.uploads().len(), 3);
     // A PNG is no voice, and a thumb is at most 64 KB: refused before a call.
     let r = post("type=voice", "a.png", png.clone()).await.unwrap();

@@ -86,14 +86,9 @@ async fn upload_media(
     }
     let bytes = bytes.ok_or_else(|| AdminError::bad_request("the form has no `media` field"))?;
     let wechat = wechat(&admin)?;
-    let media = crate::outbound::media::upload(
-        wechat,
-        &*admin.stores.kv,
-        kind,
-        &bytes,
-        q.permanent,
-    )
-    .await?;
+    let media =
+        crate::outbound::media::upload(wechat, &*admin.stores.kv, kind, &bytes, q.permanent)
+            .await?;
     Ok((StatusCode::CREATED, Json(json!(media))).into_response())
 }
 
@@ -103,7 +98,10 @@ pub fn routes() -> Router<Arc<Admin>> {
         .route("/api/v1/messages/{id}", get(show))
         .route("/api/v1/outbound", get(overview))
         .route("/api/v1/tags", get(tags).post(create_tag))
-        .route("/api/v1/tags/{id}/members", get(tag_members).post(tag_users))
+        .route(
+            "/api/v1/tags/{id}/members",
+            get(tag_members).post(tag_users),
+        )
 }
 
 #[derive(Debug, Deserialize)]
@@ -130,8 +128,9 @@ async fn submit(
     let account = scope
         .account
         .unwrap_or_else(|| crate::store::DEFAULT_ACCOUNT.to_owned());
-    let value: Value = serde_json::from_slice(&body)
-        .map_err(|e| AdminError::bad_request(format!("the body must be a job or an array of jobs: {e}")))?;
+    let value: Value = serde_json::from_slice(&body).map_err(|e| {
+        AdminError::bad_request(format!("the body must be a job or an array of jobs: {e}"))
+    })?;
     let (single, values) = match value {
         Value::Array(list) => (false, list),
         v @ Value::Object(_) => (true, vec![v]),
@@ -147,10 +146,16 @@ async fn submit(
     let specs = values
         .into_iter()
         .enumerate()
-        .map(|(i, v)| JobSpec::from_json(v).map_err(|e| AdminError::bad_request(format!("job {i}: {e}"))))
+        .map(|(i, v)| {
+            JobSpec::from_json(v).map_err(|e| AdminError::bad_request(format!("job {i}: {e}")))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let queued = admin.service.outbound.submit(&account, specs).await?;
-    let duplicates: Vec<i64> = queued.iter().filter(|q| q.duplicate).map(|q| q.id).collect();
+    let duplicates: Vec<i64> = queued
+        .iter()
+        .filter(|q| q.duplicate)
+        .map(|q| q.id)
+        .collect();
     let body = if single {
         json!({"id": queued[0].id, "duplicate": queued[0].duplicate})
     } else {
@@ -168,13 +173,15 @@ struct ListQuery {
 }
 
 /// `GET /api/v1/messages`.
-async fn list(State(admin): State<Arc<Admin>>, _: ApiCaller, Query(q): Query<ListQuery>) -> ApiResult {
+async fn list(
+    State(admin): State<Arc<Admin>>,
+    _: ApiCaller,
+    Query(q): Query<ListQuery>,
+) -> ApiResult {
     let status = match q.status.as_deref().filter(|s| !s.is_empty()) {
         None => None,
         Some(s) => Some(Status::parse(s).ok_or_else(|| {
-            AdminError::bad_request(format!(
-                "status `{s}`: queued, sent, delivered or failed"
-            ))
+            AdminError::bad_request(format!("status `{s}`: queued, sent, delivered or failed"))
         })?),
     };
     let filter = ListFilter {
@@ -297,10 +304,15 @@ async fn tag_users(
 ) -> ApiResult {
     let admin = admin.for_account(scope.account.as_deref())?;
     let t: Tagging = serde_json::from_slice(&body).map_err(|e| {
-        AdminError::bad_request(format!("tagging: {e} (expected {{\"openids\": […], \"untag\": false}})"))
+        AdminError::bad_request(format!(
+            "tagging: {e} (expected {{\"openids\": […], \"untag\": false}})"
+        ))
     })?;
     wechat(&admin)?
         .tag_users(tag_id(&id)?, &t.openids, !t.untag)
         .await?;
-    Ok(Json(json!({"tag": tag_id(&id)?, "users": t.openids.len(), "tagged": !t.untag})).into_response())
+    Ok(
+        Json(json!({"tag": tag_id(&id)?, "users": t.openids.len(), "tagged": !t.untag}))
+            .into_response(),
+    )
 }

@@ -185,15 +185,28 @@ mod tests {
     #[test]
     fn file_names_carry_the_contents_extension() {
         assert_eq!(check(MediaKind::Image, PNG).unwrap().0, "media.png");
-        assert_eq!(check(MediaKind::Thumb, JPG).unwrap(), ("media.jpg".into(), "image/jpeg"));
-        let mp4 = [0, 0, 0, 0x18, b'f', b't', b'y', b'p', b'i', b's', b'o', b'm'];
+        assert_eq!(
+            check(MediaKind::Thumb, JPG).unwrap(),
+            ("media.jpg".into(), "image/jpeg")
+        );
+        let mp4 = [
+            0, 0, 0, 0x18, b'f', b't', b'y', b'p', b'i', b's', b'o', b'm',
+        ];
         assert_eq!(check(MediaKind::Video, &mp4).unwrap().0, "media.mp4");
-        assert_eq!(check(MediaKind::Voice, b"#!AMR\n..").unwrap().0, "media.amr");
+        assert_eq!(
+            check(MediaKind::Voice, b"#!AMR\n..").unwrap().0,
+            "media.amr"
+        );
     }
 
     #[test]
     fn wrong_types_and_sizes_are_refused_before_the_call() {
-        assert!(check(MediaKind::Voice, PNG).unwrap_err().to_string().contains("png"));
+        assert!(
+            check(MediaKind::Voice, PNG)
+                .unwrap_err()
+                .to_string()
+                .contains("png")
+        );
         assert!(check(MediaKind::Thumb, PNG).is_err());
         assert!(check(MediaKind::Image, b"plain text").is_err());
         assert!(check(MediaKind::Image, b"").is_err());

@@ -70,7 +70,12 @@ impl Wechat {
     }
 
     /// `tags/members/batchtagging` (or `batchuntagging` when `tag` is false).
-    pub async fn tag_users(&self, tag_id: u64, openids: &[String], tag: bool) -> Result<(), ApiError> {
+    pub async fn tag_users(
+        &self,
+        tag_id: u64,
+        openids: &[String],
+        tag: bool,
+    ) -> Result<(), ApiError> {
         check_batch(openids)?;
         let path = if tag {
             "/cgi-bin/tags/members/batchtagging"
@@ -97,7 +102,12 @@ impl Wechat {
             .await?;
         let ids = v["data"]["openid"]
             .as_array()
-            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
             .unwrap_or_default();
         let next = v["next_openid"]
             .as_str()

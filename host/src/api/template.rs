@@ -15,12 +15,14 @@ pub const SUBSCRIBE_SEND: &str = "/cgi-bin/message/subscribe/bizsend";
 
 /// The `msgid` (or `msg_id`) of an answer, when WeChat gave one.
 pub fn msgid_of(answer: &Value) -> Option<u64> {
-    ["msgid", "msg_id"].iter().find_map(|k| match answer.get(*k) {
-        Some(Value::Number(n)) => n.as_u64(),
-        // Some endpoints answer ids as strings.
-        Some(Value::String(s)) => s.parse().ok(),
-        _ => None,
-    })
+    ["msgid", "msg_id"]
+        .iter()
+        .find_map(|k| match answer.get(*k) {
+            Some(Value::Number(n)) => n.as_u64(),
+            // Some endpoints answer ids as strings.
+            Some(Value::String(s)) => s.parse().ok(),
+            _ => None,
+        })
 }
 
 impl Wechat {

@@ -32,7 +32,11 @@ fn when(ms: i64) -> String {
 }
 
 impl MessagesCommand {
-    pub async fn run(self, config: &crate::config::Config, out: &mut dyn Write) -> anyhow::Result<()> {
+    pub async fn run(
+        self,
+        config: &crate::config::Config,
+        out: &mut dyn Write,
+    ) -> anyhow::Result<()> {
         let outbound = super::send::open_outbound(config).await?;
         match self {
             MessagesCommand::List {
@@ -56,7 +60,11 @@ impl MessagesCommand {
                         before_id: None,
                     })
                     .await?;
-                writeln!(out, "{:>8}  {:<10} {:<9} {:<9} {:>3}  {:<24} reason", "id", "account", "channel", "status", "try", "updated")?;
+                writeln!(
+                    out,
+                    "{:>8}  {:<10} {:<9} {:<9} {:>3}  {:<24} reason",
+                    "id", "account", "channel", "status", "try", "updated"
+                )?;
                 for j in jobs {
                     writeln!(
                         out,

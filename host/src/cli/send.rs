@@ -175,14 +175,15 @@ pub(crate) async fn open_outbound(config: &Config) -> anyhow::Result<Arc<Outboun
     if let Err(e) = accounts.sync().await {
         tracing::warn!(error = %e, "the accounts added at runtime could not be read");
     }
-    Ok(Outbound::open(config, accounts).context("opening the outbound queue")?)
+    Outbound::open(config, accounts).context("opening the outbound queue")
 }
 
 impl SendCommand {
     pub async fn run(self, config: &Config, out: &mut dyn Write) -> anyhow::Result<()> {
         let (specs, lines) = match (&self.kind, &self.file) {
             (Some(kind), None) => {
-                let spec = JobSpec::from_json(without_nulls(kind.job()?)).map_err(anyhow::Error::msg)?;
+                let spec =
+                    JobSpec::from_json(without_nulls(kind.job()?)).map_err(anyhow::Error::msg)?;
                 (vec![spec], vec![0])
             }
             (None, Some(file)) => {
@@ -196,9 +197,11 @@ impl SendCommand {
                     }
                     let v: Value = serde_json::from_str(line)
                         .with_context(|| format!("{} line {}: not JSON", file.display(), n + 1))?;
-                    specs.push(JobSpec::from_json(v).map_err(|e| {
-                        anyhow::anyhow!("{} line {}: {e}", file.display(), n + 1)
-                    })?);
+                    specs.push(
+                        JobSpec::from_json(v).map_err(|e| {
+                            anyhow::anyhow!("{} line {}: {e}", file.display(), n + 1)
+                        })?,
+                    );
                     lines.push(n + 1);
                 }
                 if specs.is_empty() {
@@ -224,7 +227,10 @@ impl SendCommand {
             }
         }
         if !config.outbound.enabled {
-            writeln!(out, "note: [outbound] enabled = false: no server drains the queue")?;
+            writeln!(
+                out,
+                "note: [outbound] enabled = false: no server drains the queue"
+            )?;
         }
         Ok(())
     }

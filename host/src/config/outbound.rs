@@ -81,7 +81,10 @@ impl OutboundConfig {
         for (channel, r) in &self.channel_rate_per_sec {
             let key = format!("outbound.channel_rate_per_sec.{channel}");
             if !CHANNELS.contains(&channel.as_str()) {
-                return Err(invalid(&key, "not a channel (template, subscribe, customer, mass)"));
+                return Err(invalid(
+                    &key,
+                    "not a channel (template, subscribe, customer, mass)",
+                ));
             }
             if !rate_ok(*r) {
                 return Err(invalid(&key, "must be 0 (unlimited) or positive"));

@@ -289,10 +289,7 @@ impl JobSpec {
                 }
                 match (&self.to, self.tag_id) {
                     (_, Some(tag)) => {
-                        body.insert(
-                            "filter".into(),
-                            json!({"is_to_all": false, "tag_id": tag}),
-                        );
+                        body.insert("filter".into(), json!({"is_to_all": false, "tag_id": tag}));
                     }
                     (Some(To::One(o)), None) => {
                         body.insert("touser".into(), json!(o));
@@ -374,7 +371,10 @@ impl JobRecord {
     /// The spec that is sent: the job's own, or its fallback once switched.
     pub fn effective_spec(&self) -> JobSpec {
         if self.via != self.spec.channel {
-            return self.spec.fallback_spec().unwrap_or_else(|| self.spec.clone());
+            return self
+                .spec
+                .fallback_spec()
+                .unwrap_or_else(|| self.spec.clone());
         }
         self.spec.clone()
     }

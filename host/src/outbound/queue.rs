@@ -131,8 +131,12 @@ pub trait JobQueue: Send + Sync + 'static {
         now_ms: i64,
     ) -> Result<(), StoreError>;
     /// The user accepted `template_id` again.
-    async fn opt_in(&self, account: &str, openid: &str, template_id: &str)
-    -> Result<(), StoreError>;
+    async fn opt_in(
+        &self,
+        account: &str,
+        openid: &str,
+        template_id: &str,
+    ) -> Result<(), StoreError>;
     async fn opted_out(
         &self,
         account: &str,

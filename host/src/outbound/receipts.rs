@@ -41,7 +41,10 @@ pub enum Observation {
         template_id: String,
     },
     /// The user pushed at `at_ms`.
-    Seen { openid: String, at_ms: i64 },
+    Seen {
+        openid: String,
+        at_ms: i64,
+    },
 }
 
 /// A template job's receipt status: `success`, `failed:user block`,
@@ -234,13 +237,22 @@ mod tests {
             "<Event>TEMPLATESENDJOBFINISH</Event><MsgID>18446744073709551615</MsgID><Status>success</Status>",
         ));
         assert!(
-            matches!(&o[..], [Observation::Receipt { msgid: u64::MAX, status: Status::Delivered, .. }]),
+            matches!(
+                &o[..],
+                [Observation::Receipt {
+                    msgid: u64::MAX,
+                    status: Status::Delivered,
+                    ..
+                }]
+            ),
             "{o:?}"
         );
         let o = observations(&msg(
             "<Event>TEMPLATESENDJOBFINISH</Event><MsgID>5</MsgID><Status>failed:user block</Status>",
         ));
-        assert!(matches!(&o[..], [Observation::Receipt { reason: Some(r), .. }] if r == "user_block"));
+        assert!(
+            matches!(&o[..], [Observation::Receipt { reason: Some(r), .. }] if r == "user_block")
+        );
     }
 
     #[test]

@@ -285,8 +285,14 @@ fn job_from(id: i64, f: &[Option<String>]) -> Option<JobRecord> {
     Some(JobRecord {
         id,
         account,
-        via: s(1).as_deref().and_then(Channel::parse).unwrap_or(spec.channel),
-        status: s(3).as_deref().and_then(Status::parse).unwrap_or(Status::Failed),
+        via: s(1)
+            .as_deref()
+            .and_then(Channel::parse)
+            .unwrap_or(spec.channel),
+        status: s(3)
+            .as_deref()
+            .and_then(Status::parse)
+            .unwrap_or(Status::Failed),
         reason: s(4),
         attempts: n(5) as u32,
         msgid: s(6).and_then(|m| m.parse().ok()),
@@ -315,8 +321,8 @@ impl JobQueue for RedisQueue {
         let mut inv = self.enqueue.prepare_invoke();
         inv.arg(&self.prefix).arg(now_ms);
         for j in &jobs {
-            let spec = serde_json::to_string(&j.spec)
-                .map_err(|e| StoreError::Backend(e.to_string()))?;
+            let spec =
+                serde_json::to_string(&j.spec).map_err(|e| StoreError::Backend(e.to_string()))?;
             inv.arg(&j.account)
                 .arg(j.spec.channel.as_str())
                 .arg(spec)
@@ -328,7 +334,11 @@ impl JobQueue for RedisQueue {
         Ok(out
             .chunks(2)
             .map(|pair| Enqueued {
-                id: pair.first().and_then(text).and_then(|t| t.parse().ok()).unwrap_or(0),
+                id: pair
+                    .first()
+                    .and_then(text)
+                    .and_then(|t| t.parse().ok())
+                    .unwrap_or(0),
                 duplicate: pair.get(1).and_then(text).as_deref() == Some("1"),
             })
             .collect())
@@ -470,7 +480,9 @@ impl JobQueue for RedisQueue {
     async fn list(&self, filter: &ListFilter) -> Result<Vec<JobRecord>, StoreError> {
         let limit = filter.limit.max(1);
         let mut out = Vec::new();
-        let mut below = filter.before_id.map_or("+inf".to_owned(), |b| format!("({b}"));
+        let mut below = filter
+            .before_id
+            .map_or("+inf".to_owned(), |b| format!("({b}"));
         // Newest first, a page at a time, filtered here.
         loop {
             let mut c = self.conn.clone();

@@ -130,7 +130,10 @@ mod tests {
         assert!(e(json!({"remark": {"value": "hi"}})).starts_with("data.remark:"));
         assert!(e(json!({"thing1": {"value": "x", "color": "#173177"}})).contains("colours"));
         let long = e(json!({"thing2": {"value": "一".repeat(21)}}));
-        assert!(long.starts_with("data.thing2: value: 21 characters, at most 20"), "{long}");
+        assert!(
+            long.starts_with("data.thing2: value: 21 characters, at most 20"),
+            "{long}"
+        );
         assert!(e(json!({"keyword1": {"value": "a".repeat(21)}})).starts_with("data.keyword1"));
         assert!(e(json!({"thing1": {"value": "a\nb"}})).contains("line breaks"));
         assert!(e(json!({"thing1": {"value": 5}})).contains("string"));

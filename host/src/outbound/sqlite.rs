@@ -544,7 +544,11 @@ impl JobQueue for SqliteQueue {
         template_id: &str,
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        let args = (account.to_owned(), openid.to_owned(), template_id.to_owned());
+        let args = (
+            account.to_owned(),
+            openid.to_owned(),
+            template_id.to_owned(),
+        );
         self.run(move |conn| {
             conn.execute(
                 "INSERT INTO opt_out (account, openid, template_id, at_ms) VALUES (?1, ?2, ?3, ?4)
@@ -563,7 +567,11 @@ impl JobQueue for SqliteQueue {
         openid: &str,
         template_id: &str,
     ) -> Result<(), StoreError> {
-        let args = (account.to_owned(), openid.to_owned(), template_id.to_owned());
+        let args = (
+            account.to_owned(),
+            openid.to_owned(),
+            template_id.to_owned(),
+        );
         self.run(move |conn| {
             conn.execute(
                 "DELETE FROM opt_out WHERE account = ?1 AND openid = ?2 AND template_id = ?3",
@@ -581,7 +589,11 @@ impl JobQueue for SqliteQueue {
         openid: &str,
         template_id: &str,
     ) -> Result<bool, StoreError> {
-        let args = (account.to_owned(), openid.to_owned(), template_id.to_owned());
+        let args = (
+            account.to_owned(),
+            openid.to_owned(),
+            template_id.to_owned(),
+        );
         self.run(move |conn| {
             conn.query_row(
                 "SELECT 1 FROM opt_out WHERE account = ?1 AND openid = ?2 AND template_id = ?3",
@@ -778,10 +790,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(r, Some(id));
-        assert_eq!(
-            q.get(id).await.unwrap().unwrap().status,
-            Status::Delivered
-        );
+        assert_eq!(q.get(id).await.unwrap().unwrap().status, Status::Delivered);
     }
 
     #[tokio::test]

@@ -120,7 +120,10 @@ impl Worker {
             }
         }
         tasks.close();
-        if tokio::time::timeout(STOP_GRACE, tasks.wait()).await.is_err() {
+        if tokio::time::timeout(STOP_GRACE, tasks.wait())
+            .await
+            .is_err()
+        {
             tracing::warn!(
                 in_flight = tasks.len(),
                 "outbound: stopping with sends in flight; their jobs are due again when their leases lapse"

@@ -80,7 +80,11 @@ pub struct PageQuery {
     status: Option<String>,
 }
 
-pub async fn page(State(admin): State<Arc<Admin>>, op: Operator, Query(q): Query<PageQuery>) -> Response {
+pub async fn page(
+    State(admin): State<Arc<Admin>>,
+    op: Operator,
+    Query(q): Query<PageQuery>,
+) -> Response {
     let outbound = &admin.service.outbound;
     let now = now_millis();
     let status = q.status.as_deref().and_then(Status::parse);
@@ -144,9 +148,18 @@ struct JobPage {
     history: Vec<(String, &'static str, &'static str, String)>,
 }
 
-pub async fn job(State(admin): State<Arc<Admin>>, op: Operator, Path(id): Path<String>) -> Response {
+pub async fn job(
+    State(admin): State<Arc<Admin>>,
+    op: Operator,
+    Path(id): Path<String>,
+) -> Response {
     let found = match id.parse::<i64>() {
-        Ok(n) => admin.service.outbound.job(n, None).await.map_err(AdminError::from),
+        Ok(n) => admin
+            .service
+            .outbound
+            .job(n, None)
+            .await
+            .map_err(AdminError::from),
         Err(_) => Err(AdminError::bad_request(format!("`{id}` is not a job id"))),
     };
     let j = match found {
