@@ -26,6 +26,7 @@ pub const TEMPLATE_SEND: &str = "/cgi-bin/message/template/send";
 pub const SUBSCRIBE_SEND: &str = "/cgi-bin/message/subscribe/bizsend";
 pub const MASS_SENDALL: &str = "/cgi-bin/message/mass/sendall";
 pub const MASS_SEND: &str = "/cgi-bin/message/mass/send";
+pub const QUOTA_GET: &str = "/cgi-bin/openapi/quota/get";
 pub const MEDIA_UPLOAD: &str = "/cgi-bin/media/upload";
 pub const MATERIAL_ADD: &str = "/cgi-bin/material/add_material";
 
@@ -79,6 +80,66 @@ pub(crate) struct OutboundState {
     seen: HashMap<(String, String, String), (u64, Instant)>,
     deliveries: Vec<Delivery>,
     uploads: Vec<Upload>,
+    /// Tag id → (name, tagged OpenIDs).
+    tags: std::collections::BTreeMap<u64, (String, Vec<String>)>,
+}
+
+/// User tags as WeChat keeps them: ids from 100 (0–2 are the system's),
+/// names ≤ 30 bytes and unique (45157/45158), ≤ 50 OpenIDs per batch.
+fn tags(st: &mut OutboundState, path: &str, body: &Value) -> Option<Value> {
+    let err = |code: i64, msg: &str| json!({"errcode": code, "errmsg": msg});
+    let tag_id = || body.get("tagid").and_then(Value::as_u64).unwrap_or(0);
+    Some(match path {
+        "/cgi-bin/tags/create" => {
+            let name = body["tag"]["name"].as_str().unwrap_or("");
+            if name.is_empty() || name.len() > 30 {
+                err(45158, "tag name too long")
+            } else if st.tags.values().any(|(n, _)| n == name) {
+                err(45157, "invalid tag name")
+            } else {
+                let id = 100 + st.tags.len() as u64;
+                st.tags.insert(id, (name.to_owned(), Vec::new()));
+                json!({"tag": {"id": id, "name": name}})
+            }
+        }
+        "/cgi-bin/tags/get" => json!({"tags": st.tags.iter()
+            .map(|(id, (name, users))| json!({"id": id, "name": name, "count": users.len()}))
+            .collect::<Vec<_>>()}),
+        "/cgi-bin/tags/members/batchtagging" | "/cgi-bin/tags/members/batchuntagging" => {
+            let list: Vec<String> = body["openid_list"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default();
+            let Some((_, users)) = st.tags.get_mut(&tag_id()) else {
+                return Some(err(45159, "invalid tag id"));
+            };
+            if list.is_empty() || list.len() > 50 {
+                return Some(err(40032, "invalid openid list size"));
+            }
+            if path.ends_with("batchtagging") {
+                for o in list {
+                    if !users.contains(&o) {
+                        users.push(o);
+                    }
+                }
+            } else {
+                users.retain(|u| !list.contains(u));
+            }
+            json!({"errcode": 0, "errmsg": "ok"})
+        }
+        "/cgi-bin/user/tag/get" => match st.tags.get(&tag_id()) {
+            None => err(45159, "invalid tag id"),
+            Some((_, users)) => {
+                json!({"count": users.len(), "data": {"openid": users}, "next_openid": ""})
+            }
+        },
+        _ => return None,
+    })
 }
 
 /// A media upload as WeChat checks it: a multipart part named `media`
@@ -145,6 +206,18 @@ pub(crate) fn api(
 ) -> Option<Value> {
     if path == MEDIA_UPLOAD || path == MATERIAL_ADD {
         return Some(upload(st, path, query, body));
+    }
+    if let Some(answer) = tags(st, path, body) {
+        return Some(answer);
+    }
+    if path == QUOTA_GET {
+        let cgi = body.get("cgi_path").and_then(Value::as_str).unwrap_or("");
+        if !cgi.starts_with("/cgi-bin/") {
+            return Some(json!({"errcode": 76021, "errmsg": "cgi_path not found"}));
+        }
+        let used = st.calls.get(cgi).copied().unwrap_or(0) as u64;
+        return Some(json!({"errcode": 0, "errmsg": "ok",
+            "quota": {"daily_limit": 100_000, "used": used, "remain": 100_000 - used}}));
     }
     if ![TEMPLATE_SEND, SUBSCRIBE_SEND, MASS_SENDALL, MASS_SEND].contains(&path) {
         return None;

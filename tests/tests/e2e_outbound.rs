@@ -791,3 +791,74 @@ async fn media_uploads_once_per_content_with_the_right_extension_and_limits_chec
     assert_eq!(r.status(), 400);
     assert_eq!(fake.uploads().len(), 3);
 }
+
+#[tokio::test]
+async fn tags_and_the_api_quota_through_the_admin_api() {
+    let fake = FakeWechat::start().await;
+    let host = Host::start(&fake, "[outbound]\npoll_ms = 20\n", &[]).await;
+    let (status, tag) = host
+        .api(Method::POST, "/api/v1/tags", Some(json!({"name": "广东"})))
+        .await;
+    assert_eq!(status, 201, "{tag}");
+    let id = tag["id"].as_u64().unwrap();
+    let (status, dup) = host
+        .api(Method::POST, "/api/v1/tags", Some(json!({"name": "广东"})))
+        .await;
+    assert_eq!(status, 502, "WeChat refused the duplicate: {dup}");
+    let (status, long) = host
+        .api(
+            Method::POST,
+            "/api/v1/tags",
+            Some(json!({"name": "标".repeat(11)})),
+        )
+        .await;
+    assert_eq!(status, 400, "checked before the call: {long}");
+    let (status, body) = host
+        .api(
+            Method::POST,
+            &format!("/api/v1/tags/{id}/members"),
+            Some(json!({"openids": ["o_t1", "o_t2"]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, members) = host
+        .api(Method::GET, &format!("/api/v1/tags/{id}/members"), None)
+        .await;
+    assert_eq!(members["openids"], json!(["o_t1", "o_t2"]));
+    let (_, list) = host.api(Method::GET, "/api/v1/tags", None).await;
+    assert_eq!(list["tags"][0]["count"], 2, "{list}");
+    let too_many: Vec<String> = (0..51).map(|i| format!("o{i}")).collect();
+    let (status, _) = host
+        .api(
+            Method::POST,
+            &format!("/api/v1/tags/{id}/members"),
+            Some(json!({"openids": too_many})),
+        )
+        .await;
+    assert_eq!(status, 400);
+    // A mass send to the tag goes to mass/sendall with the tag and a clientmsgid.
+    let mass = json!({"channel": "mass", "tag_id": id, "message": {"msgtype": "text", "text": {"content": "本周活动"}}});
+    let (status, queued) = host.api(Method::POST, "/api/v1/messages", Some(mass)).await;
+    assert_eq!(status, 202);
+    let j = host
+        .wait_job(queued["id"].as_i64().unwrap(), |j| j["status"] != "queued")
+        .await;
+    assert_eq!(j["status"], "sent", "{j}");
+    let sent = fake.requests("/cgi-bin/message/mass/sendall");
+    assert_eq!(sent[0]["filter"], json!({"is_to_all": false, "tag_id": id}));
+    assert!(
+        sent[0]["clientmsgid"]
+            .as_str()
+            .unwrap()
+            .starts_with("wxhost-")
+    );
+    let (status, q) = host
+        .api(
+            Method::GET,
+            "/api/v1/quota?cgi_path=/cgi-bin/message/mass/sendall",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{q}");
+    assert_eq!(q["quota"]["used"], 1, "{q}");
+}

@@ -8,7 +8,8 @@
 //! - `GET /api/v1/messages/<id>[?account=]`: `status`, `reason`,
 //!   `attempts`, `msgid`, the job and its history.
 //! - `GET /api/v1/outbound`: queue depth, failures by reason, pauses.
-//! - Tags: `GET|POST /api/v1/tags`, `GET|POST /api/v1/tags/<id>/members`.
+//! - Tags: `GET|POST /api/v1/tags`, `GET|POST /api/v1/tags/<id>/members`;
+//!   `GET /api/v1/quota?cgi_path=`: an API's daily quota (`openapi/quota/get`).
 //! - `POST /api/v1/media?type=image|voice|video|thumb[&permanent=true]`:
 //!   WeChat's own multipart form (field `media`), uploaded once per content
 //!   (`outbound/media.rs`); its body is read after auth, up to 10 MiB.
@@ -102,6 +103,29 @@ pub fn routes() -> Router<Arc<Admin>> {
             "/api/v1/tags/{id}/members",
             get(tag_members).post(tag_users),
         )
+        .route("/api/v1/quota", get(quota))
+}
+
+#[derive(Debug, Deserialize)]
+struct QuotaQuery {
+    account: Option<String>,
+    cgi_path: Option<String>,
+}
+
+/// `GET /api/v1/quota?cgi_path=/cgi-bin/message/template/send`: WeChat's
+/// `openapi/quota/get` for the account (`daily_limit`, `used`, `remain`).
+async fn quota(
+    State(admin): State<Arc<Admin>>,
+    _: ApiCaller,
+    Query(q): Query<QuotaQuery>,
+) -> ApiResult {
+    let admin = admin.for_account(q.account.as_deref())?;
+    let path = q
+        .cgi_path
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| AdminError::bad_request("?cgi_path=/cgi-bin/… names the API"))?;
+    let quota = wechat(&admin)?.api_quota(&path).await?;
+    Ok(Json(json!({"cgi_path": path, "quota": quota})).into_response())
 }
 
 #[derive(Debug, Deserialize)]

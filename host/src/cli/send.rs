@@ -175,7 +175,7 @@ pub(crate) async fn open_outbound(config: &Config) -> anyhow::Result<Arc<Outboun
     if let Err(e) = accounts.sync().await {
         tracing::warn!(error = %e, "the accounts added at runtime could not be read");
     }
-    Ok(Outbound::open(config, accounts).context("opening the outbound queue")?)
+    Outbound::open(config, accounts).context("opening the outbound queue")
 }
 
 impl SendCommand {

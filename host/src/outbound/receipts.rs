@@ -162,8 +162,28 @@ impl Observer {
     }
 }
 
+/// A user's last push is written at most once per this (the window is
+/// 48 hours: a minute's precision costs nothing, a write per push would).
+const SEEN_EVERY_MS: i64 = 60_000;
+/// Users whose last write is remembered; forgotten all at once beyond.
+const SEEN_MEMORY: usize = 100_000;
+
 async fn apply_all(queue: Arc<dyn JobQueue>, mut rx: mpsc::Receiver<(String, Observation)>) {
+    let mut written: std::collections::HashMap<(String, String), i64> = Default::default();
     while let Some((account, o)) = rx.recv().await {
+        if let Observation::Seen { openid, at_ms } = &o {
+            let key = (account.clone(), openid.clone());
+            if written
+                .get(&key)
+                .is_some_and(|last| at_ms - last < SEEN_EVERY_MS)
+            {
+                continue;
+            }
+            if written.len() >= SEEN_MEMORY {
+                written.clear();
+            }
+            written.insert(key, *at_ms);
+        }
         if let Err(e) = apply(&*queue, &account, &o).await {
             tracing::warn!(account, error = %e, observation = ?o, "outbound: a receipt or opt-out was not recorded");
         }
