@@ -741,18 +741,25 @@ impl Config {
         })
     }
 
-    fn validate_web(&self) -> Result<(), ConfigError> {
-        let web = &self.web;
-        if !web.public_url.is_empty() {
-            validate_origin("web.public_url (WXHOST_PUBLIC_URL)", &web.public_url)?;
-        }
-        if web.session_secret.is_empty() && self.storage.backend == StorageBackend::Redis {
+    /// What serving needs beyond what every command needs (checked by
+    /// `serve`, not by commands that never sign a cookie: `token status`,
+    /// `qrcode create`, `plugin publish`, ... on Redis run without it).
+    pub fn validate_for_serving(&self) -> Result<(), ConfigError> {
+        if self.web.session_secret.is_empty() && self.storage.backend == StorageBackend::Redis {
             // A generated secret lives in one instance's data dir: the others
             // would refuse its cookies.
             return Err(invalid(
                 "web.session_secret (WXHOST_SESSION_SECRET)",
                 "must be set with storage.backend = \"redis\": every instance signs and checks the same session cookies",
             ));
+        }
+        Ok(())
+    }
+
+    fn validate_web(&self) -> Result<(), ConfigError> {
+        let web = &self.web;
+        if !web.public_url.is_empty() {
+            validate_origin("web.public_url (WXHOST_PUBLIC_URL)", &web.public_url)?;
         }
         if !web.session_secret.is_empty() && web.session_secret.len() < 32 {
             return Err(invalid(
@@ -1252,16 +1259,25 @@ priority = 1
     }
 
     #[test]
-    fn several_instances_on_redis_need_one_session_secret() {
+    fn several_instances_on_redis_need_one_session_secret_to_serve_but_commands_do_not() {
         let redis = [
             ("WXHOST_STORAGE_BACKEND", "redis"),
             ("WXHOST_REDIS_URL", "redis://127.0.0.1:6379/0"),
         ];
-        let e = Config::from_toml("t", "", &env(&redis)).unwrap_err();
+        // A command that signs no cookie (`token status`, `qrcode create`)
+        // loads the config without it ...
+        let c = Config::from_toml("t", "", &env(&redis)).unwrap();
+        // ... `serve` refuses to start.
+        let e = c.validate_for_serving().unwrap_err();
         assert!(e.to_string().contains("WXHOST_SESSION_SECRET"), "{e}");
         let mut with_secret = redis.to_vec();
         with_secret.push(("WXHOST_SESSION_SECRET", "0123456789abcdef0123456789abcdef"));
-        Config::from_toml("t", "", &env(&with_secret)).unwrap();
+        let c = Config::from_toml("t", "", &env(&with_secret)).unwrap();
+        c.validate_for_serving().unwrap();
+        // A short one is refused whatever the command.
+        with_secret.pop();
+        with_secret.push(("WXHOST_SESSION_SECRET", "short"));
+        assert!(Config::from_toml("t", "", &env(&with_secret)).is_err());
     }
 
     #[test]

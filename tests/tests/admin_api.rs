@@ -272,8 +272,16 @@ async fn uploads_that_fail_validation_are_refused_and_the_working_version_keeps_
     assert_eq!(status, 201, "{body}");
     let good = sha_of(&c, "bot").await.expect("bot serving");
     assert_eq!(body["plugin"]["sha256"], good.as_str());
-    let on_disk = c.dir.path().join("plugins/bot.wasm");
-    assert_eq!(std::fs::read(&on_disk).unwrap(), echo);
+    // Published to the store (every instance serves it), not written to
+    // the plugins directory.
+    let published = || async { c.stores.published.history("bot").await.unwrap() };
+    let history = published().await;
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].digest, good);
+    assert_eq!(
+        c.stores.published.blob(&good).await.unwrap().as_deref(),
+        Some(echo.as_slice())
+    );
 
     let truncated = echo[..echo.len() / 2].to_vec();
     let wit_v2 = std::fs::read(wasm("fault_wit_v2")).unwrap();
@@ -298,23 +306,19 @@ async fn uploads_that_fail_validation_are_refused_and_the_working_version_keeps_
             Some(good.as_str()),
             "{what}"
         );
-        assert_eq!(
-            std::fs::read(&on_disk).unwrap(),
-            echo,
-            "{what}: file untouched"
-        );
+        assert_eq!(published().await, history, "{what}: store untouched");
         let reply = c.push(&Push::Text("hello".into()), rand::random()).await;
         assert!(
             reply.contains("hello"),
             "{what}: the old version still answers: {reply}"
         );
     }
-    // The plugins directory holds no temporary leftovers.
+    // The plugins directory is left alone.
     let names: Vec<String> = std::fs::read_dir(c.dir.path().join("plugins"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(names, ["bot.wasm"]);
+    assert!(names.is_empty(), "{names:?}");
     // A bad id is refused before anything is read.
     let res = c
         .api(Method::POST, "/api/v1/plugins?id=../evil")

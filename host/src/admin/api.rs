@@ -46,6 +46,8 @@ pub fn routes() -> Router<Arc<Admin>> {
     Router::new()
         .route("/api/v1/plugins/{id}/enable", post(enable))
         .route("/api/v1/plugins/{id}/disable", post(disable))
+        .route("/api/v1/plugins/{id}/rollback", post(rollback_plugin))
+        .route("/api/v1/plugins/{id}/history", get(plugin_history))
         .route("/api/v1/menu", get(menu).post(publish).delete(delete_menu))
         .route("/api/v1/menu/history", get(history))
         .route("/api/v1/menu/rollback/{version}", post(rollback))
@@ -145,6 +147,53 @@ async fn disable(
 ) -> ApiResult {
     admin.switch_plugin(&caller.actor, &id, false).await?;
     Ok(Json(json!({"id": id, "enabled": false})).into_response())
+}
+
+/// `POST /api/v1/plugins/<id>/rollback`, body `{"digest": "<sha256>"}`
+/// or empty (the version before the current one).
+async fn rollback_plugin(
+    State(admin): State<Arc<Admin>>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Body {
+        digest: Option<String>,
+    }
+    let digest = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        serde_json::from_slice::<Body>(&body)
+            .map_err(|e| {
+                AdminError::bad_request(format!(
+                    "body: {e} (expected {{\"digest\": \"<sha256>\"}})"
+                ))
+            })?
+            .digest
+    };
+    if let Some(d) = &digest
+        && !crate::store::published::valid_digest(d)
+    {
+        return Err(AdminError::bad_request(
+            "digest: 64 lowercase hex digits (a published version's sha256)",
+        ));
+    }
+    let m = admin
+        .rollback_plugin(&caller.actor, &id, digest.as_deref())
+        .await?;
+    Ok(Json(json!({"plugin": m})).into_response())
+}
+
+/// `GET /api/v1/plugins/<id>/history`: its publications, newest first.
+async fn plugin_history(
+    State(admin): State<Arc<Admin>>,
+    _: ApiCaller,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let history = admin.runtime.history(&id).await?;
+    Ok(Json(json!({"id": id, "history": history})).into_response())
 }
 
 async fn menu(

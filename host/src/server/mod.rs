@@ -126,6 +126,7 @@ impl Service {
     /// every plugin of the directory loaded (and watched, if configured), and
     /// the router.
     pub async fn build(config: &Config, stores: Stores) -> anyhow::Result<Service> {
+        config.validate_for_serving().map_err(anyhow::Error::msg)?;
         let key = crate::account::SecretsKey::from_config(config).map_err(anyhow::Error::msg)?;
         let accounts = Arc::new(Accounts::from_config(config, &stores, key)?);
         if let Err(e) = accounts.sync().await {
@@ -157,8 +158,17 @@ impl Service {
                 "the plugins switched off in the admin console could not be read: every plugin in the directory is loaded"
             );
         }
+        if let Err(e) = runtime.use_published(stores.published.clone()).await {
+            tracing::warn!(
+                error = %e,
+                "the plugins published to the store could not be read yet: they load once it answers"
+            );
+        }
         let readiness = Arc::new(Readiness::new(stores.sessions.clone()));
         runtime.load_all().await?;
+        runtime.load_published().await;
+        // Publications and switches made through any instance reach this one.
+        runtime.follow_store();
         readiness.plugins_loaded();
         if config.plugins.watch {
             runtime.watch()?;

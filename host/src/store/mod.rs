@@ -13,6 +13,8 @@
 //!   QR scene, plugins switched off by an operator.
 //! - [`AccountStore`] (`accounts.rs`): accounts added at runtime, their
 //!   credentials sealed.
+//! - [`PublishedPluginStore`] (`published.rs`): plugins published to the
+//!   store (content-addressed blobs and manifests), served by every instance.
 //! - [`PushLedger`]: what instances sharing a store know of each push (the
 //!   replay guard and retry de-duplication across instances).
 //! - [`Stores`]: one account's scope of one backend seen through all of
@@ -28,6 +30,7 @@
 
 mod accounts;
 mod operator;
+pub mod published;
 pub mod redis;
 mod scope;
 pub mod sqlite;
@@ -42,6 +45,7 @@ use async_trait::async_trait;
 pub use self::redis::{RedisSettings, redacted_url};
 pub use accounts::{AccountStore, StoredAccount};
 pub use operator::{AuditEntry, AuditStore, PluginSwitchStore, SceneCounts, SceneStatsStore};
+pub use published::{PluginManifest, PublishedPluginStore};
 pub use scope::{DEFAULT_ACCOUNT, valid_account_name};
 pub use time::{format_utc, now_millis, now_secs, quota_day};
 pub use types::{
@@ -418,6 +422,8 @@ pub struct Stores {
     pub audit: Arc<dyn AuditStore>,
     pub scene_stats: Arc<dyn SceneStatsStore>,
     pub plugin_switches: Arc<dyn PluginSwitchStore>,
+    /// Plugins published to the store (served by every instance).
+    pub published: Arc<dyn PublishedPluginStore>,
     /// Accounts added at runtime (read from the default account's scope).
     pub accounts: Arc<dyn AccountStore>,
     /// Push bookkeeping shared with other instances; `None` for a backend
@@ -439,6 +445,7 @@ pub trait Backend:
     + AuditStore
     + SceneStatsStore
     + PluginSwitchStore
+    + PublishedPluginStore
     + AccountStore
 {
 }
@@ -453,6 +460,7 @@ impl<B> Backend for B where
         + AuditStore
         + SceneStatsStore
         + PluginSwitchStore
+        + PublishedPluginStore
         + AccountStore
 {
 }
@@ -470,6 +478,7 @@ impl Stores {
             audit: backend.clone(),
             scene_stats: backend.clone(),
             plugin_switches: backend.clone(),
+            published: backend.clone(),
             accounts: backend,
             pushes: None,
             scopes,

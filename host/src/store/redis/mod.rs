@@ -30,6 +30,7 @@ mod health;
 mod kv;
 mod menus;
 mod operator;
+mod published;
 mod pushes;
 mod qrcodes;
 mod sessions;
