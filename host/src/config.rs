@@ -188,6 +188,11 @@ pub const MIN_API_TOKEN_CHARS: usize = 16;
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
     pub listen: SocketAddr,
+    /// This process's name in the deployment's activity (every push row,
+    /// `GET /api/v1/instances`); unset: host name and listen port
+    /// ([`Config::instance_id`]). Unique per process.
+    #[serde(default)]
+    pub instance: Option<String>,
     /// Path of the callback endpoint.
     pub path: String,
     pub body_limit_bytes: usize,
@@ -481,6 +486,7 @@ impl Config {
                 .map_err(|_| invalid(key, format!("`{v}` is not a whole number")))
         };
         match key {
+            "WXHOST_INSTANCE" => self.server.instance = Some(value.to_owned()),
             "WXHOST_LISTEN" => {
                 self.server.listen = value.parse().map_err(|_| {
                     invalid(key, format!("`{value}` is not an address like 0.0.0.0:80"))
@@ -622,6 +628,7 @@ impl Config {
             return Err(invalid("plugins.max_instances", "must be 1 to 1024"));
         }
         self.validate_web()?;
+        self.validate_instance()?;
         for (id, p) in &self.plugin {
             if p.memory_mib == Some(0) || p.timeout_ms == Some(0) {
                 return Err(invalid(
@@ -741,6 +748,15 @@ impl Config {
         })
     }
 
+    /// This process's name among the instances: `server.instance`, else
+    /// `<host name>:<listen port>` (unique per process on one machine).
+    pub fn instance_id(&self) -> String {
+        match &self.server.instance {
+            Some(name) => name.clone(),
+            None => format!("{}:{}", host_name(), self.server.listen.port()),
+        }
+    }
+
     /// What serving needs beyond what every command needs (checked by
     /// `serve`, not by commands that never sign a cookie: `token status`,
     /// `qrcode create`, `plugin publish`, ... on Redis run without it).
@@ -751,6 +767,20 @@ impl Config {
             return Err(invalid(
                 "web.session_secret (WXHOST_SESSION_SECRET)",
                 "must be set with storage.backend = \"redis\": every instance signs and checks the same session cookies",
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_instance(&self) -> Result<(), ConfigError> {
+        if let Some(name) = &self.server.instance
+            && (name.is_empty()
+                || name.len() > 128
+                || name.chars().any(|c| c.is_control() || c.is_whitespace()))
+        {
+            return Err(invalid(
+                "server.instance (WXHOST_INSTANCE)",
+                "must be 1 to 128 characters without spaces or control characters",
             ));
         }
         Ok(())
@@ -1324,4 +1354,14 @@ priority = 1
             "{d}"
         );
     }
+}
+
+/// This machine's name (`/proc/sys/kernel/hostname`, else `$HOSTNAME`).
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".into())
 }

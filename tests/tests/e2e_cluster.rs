@@ -393,3 +393,53 @@ async fn plugin_publish_on_the_command_line_reaches_every_instance_and_the_store
     let stores: Stores = redis.stores("c4:");
     assert!(stores.published.history("broken").await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn every_instance_lists_the_pushes_of_every_instance_and_which_instances_report() {
+    let redis = RedisServer::start().await;
+    let fake = FakeWechat::start().await;
+    let hosts = cluster(3, &redis, "c5:", &fake, &["fixture"]).await;
+    let name = |h: &Instance| format!("{}:{}", wxhost::config::host_name(), h.host.port);
+    let msg_id: u64 = rand::random::<u32>() as u64;
+    let reply = hosts[2]
+        .host
+        .push(&Push::Text("reply:text".into()), Mode::Safe, msg_id)
+        .await;
+    assert!(reply.contains("text reply"), "{reply}");
+
+    // A's API lists the push C handled, naming C.
+    let c = name(&hosts[2]);
+    let listed = eventually(REACH, || async {
+        let (status, body) = hosts[0].api(Method::GET, "/api/v1/pushes", vec![]).await;
+        assert_eq!(status, 200, "{body}");
+        body["pushes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["instance"] == c.as_str() && p["plugin"] == "fixture")
+    })
+    .await;
+    assert!(listed, "A lists C's push within {REACH:?}");
+    // Every row names its instance; B's own push shows as B's.
+    let (_, body) = hosts[1].api(Method::GET, "/api/v1/pushes", vec![]).await;
+    for p in body["pushes"].as_array().unwrap() {
+        assert!(p["instance"].as_str().is_some_and(|i| !i.is_empty()), "{p}");
+    }
+
+    // Every instance reported in the last minute, as A sees it.
+    let all_live = eventually(REACH, || async {
+        let (status, body) = hosts[0].api(Method::GET, "/api/v1/instances", vec![]).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["this"], name(&hosts[0]).as_str());
+        let live: Vec<&str> = body["instances"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i["live"] == true)
+            .map(|i| i["instance"].as_str().unwrap())
+            .collect();
+        hosts.iter().all(|h| live.contains(&name(h).as_str()))
+    })
+    .await;
+    assert!(all_live, "A sees three live instances");
+}

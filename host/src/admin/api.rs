@@ -55,6 +55,7 @@ pub fn routes() -> Router<Arc<Admin>> {
         .route("/api/v1/token", get(token))
         .route("/api/v1/token/refresh", post(refresh_token))
         .route("/api/v1/pushes", get(pushes))
+        .route("/api/v1/instances", get(instances))
         .route("/api/v1/audit", get(audit))
         .fallback(|| async { AdminError::not_found("no such API route") })
 }
@@ -351,15 +352,18 @@ async fn refresh_token(
     Ok(Json(json!({"fingerprint": s.fingerprint, "expires_at": s.expires_at})).into_response())
 }
 
+/// `GET /api/v1/pushes`: the recent pushes of every instance, newest first.
 async fn pushes(State(admin): State<Arc<Admin>>, _: ApiCaller) -> ApiResult {
     let list: Vec<Value> = admin
         .service
         .activity
-        .recent(crate::server::activity::RECENT_CAPACITY)
+        .recent_everywhere(crate::server::activity::RECENT_CAPACITY)
+        .await
         .into_iter()
         .map(|p| {
             json!({
                 "at": p.at,
+                "instance": p.instance,
                 "kind": p.kind,
                 "user": p.user,
                 "plugin": p.plugin,
@@ -371,6 +375,15 @@ async fn pushes(State(admin): State<Arc<Admin>>, _: ApiCaller) -> ApiResult {
         })
         .collect();
     Ok(Json(json!({"pushes": list})).into_response())
+}
+
+/// `GET /api/v1/instances`: every instance that reported to the shared
+/// store, when it last did, and whether that was in the last minute.
+async fn instances(State(admin): State<Arc<Admin>>, _: ApiCaller) -> ApiResult {
+    let activity = &admin.service.activity;
+    let now_ms = crate::store::now_millis().max(0) as u64;
+    let all = activity.instances(now_ms).await?;
+    Ok(Json(json!({"this": activity.instance(), "instances": all})).into_response())
 }
 
 async fn audit(

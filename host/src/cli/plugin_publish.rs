@@ -43,7 +43,7 @@ impl PluginPublishCommand {
         rt.use_published(stores.published.clone())
             .await
             .with_context(|| format!("reading the store ({})", location.describe()))?;
-        let who = format!("cli@{}", host_name());
+        let who = format!("cli@{}", crate::config::host_name());
         let (_, m) = rt
             .publish_upload(&id, bytes, &who)
             .await
@@ -58,14 +58,4 @@ impl PluginPublishCommand {
         )?;
         Ok(())
     }
-}
-
-/// This machine's name, for the manifest's `who`.
-pub(crate) fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "localhost".into())
 }

@@ -106,6 +106,26 @@ impl AppState {
     }
 }
 
+/// How often an instance reports its activity to the shared log.
+pub const REPORT_EVERY: Duration = Duration::from_secs(1);
+
+/// Reports `state`'s activity every [`REPORT_EVERY`] until it is dropped
+/// (`activity.rs`); a store that does not answer is tried again next time.
+fn report_activity(state: std::sync::Weak<AppState>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(REPORT_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(state) = state.upgrade() else { return };
+            let now_ms = crate::store::now_millis().max(0) as u64;
+            if let Err(e) = state.activity.report(now_ms).await {
+                tracing::debug!(error = %e, "activity not reported");
+            }
+        }
+    });
+}
+
 /// The running service's parts.
 pub struct Service {
     pub state: Arc<AppState>,
@@ -193,9 +213,16 @@ impl Service {
             inflight: inflight::InFlight::default(),
             shutdown_grace: Duration::from_secs(config.server.shutdown_grace_secs),
             next_request_id: AtomicU64::new(1),
-            activity: Activity::new(config.admin.show_content),
+            activity: Activity::new(
+                config.admin.show_content,
+                config.instance_id(),
+                stores.activity.clone(),
+            ),
             readiness,
         });
+        if stores.activity.is_some() {
+            report_activity(Arc::downgrade(&state));
+        }
         let web = Arc::new(
             Web::new(config, &stores, api.clone(), jssdk, runtime.clone())
                 .context("setting up the web side (web.session_secret)")?,

@@ -17,6 +17,8 @@
 //!   store (content-addressed blobs and manifests), served by every instance.
 //! - [`PushLedger`]: what instances sharing a store know of each push (the
 //!   replay guard and retry de-duplication across instances).
+//! - [`ActivityLog`] (`activity.rs`): what every instance reports of the
+//!   pushes it served (recent pushes, per-minute counters, who reported).
 //! - [`Stores`]: one account's scope of one backend seen through all of
 //!   them ([`Stores::for_account`]: another account's; `scope.rs`: where
 //!   each account's data lives), opened from a [`StoreLocation`]: [`sqlite::SqliteStore`] is the default backend (one
@@ -29,6 +31,7 @@
 //! point one way: `store` knows nothing of `api`, `plugin` or `server`.
 
 mod accounts;
+pub mod activity;
 mod operator;
 pub mod published;
 pub mod redis;
@@ -44,6 +47,7 @@ use async_trait::async_trait;
 
 pub use self::redis::{RedisSettings, redacted_url};
 pub use accounts::{AccountStore, StoredAccount};
+pub use activity::ActivityLog;
 pub use operator::{AuditEntry, AuditStore, PluginSwitchStore, SceneCounts, SceneStatsStore};
 pub use published::{PluginManifest, PublishedPluginStore};
 pub use scope::{DEFAULT_ACCOUNT, valid_account_name};
@@ -429,6 +433,9 @@ pub struct Stores {
     /// Push bookkeeping shared with other instances; `None` for a backend
     /// one instance uses alone (SQLite), which keeps it in memory.
     pub pushes: Option<Arc<dyn PushLedger>>,
+    /// Activity reported by every instance sharing the store; `None` for a
+    /// backend one instance uses alone (it shows its own).
+    pub activity: Option<Arc<dyn ActivityLog>>,
     /// The other accounts' scopes of the same backend (`None`: this is one
     /// of them, or a store without accounts).
     scopes: Option<Arc<scope::AccountScopes>>,
@@ -481,17 +488,19 @@ impl Stores {
             published: backend.clone(),
             accounts: backend,
             pushes: None,
+            activity: None,
             scopes,
         }
     }
 
     /// Every view backed by `backend`, shared by instances.
-    fn shared<B: Backend + PushLedger>(
+    fn shared<B: Backend + PushLedger + ActivityLog>(
         backend: Arc<B>,
         scopes: Option<Arc<scope::AccountScopes>>,
     ) -> Stores {
         Stores {
             pushes: Some(backend.clone()),
+            activity: Some(backend.clone()),
             ..Stores::of(backend, scopes)
         }
     }

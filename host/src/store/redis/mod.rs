@@ -26,6 +26,7 @@
 //! console's three), `pushes.rs`, `accounts.rs` (one trait each).
 
 mod accounts;
+mod activity;
 mod health;
 mod kv;
 mod menus;
