@@ -443,3 +443,68 @@ async fn every_instance_lists_the_pushes_of_every_instance_and_which_instances_r
     .await;
     assert!(all_live, "A sees three live instances");
 }
+
+/// Calls of plugin `id` on every instance together.
+async fn calls_everywhere(hosts: &[Instance], id: &str) -> u64 {
+    let mut n = 0;
+    for h in hosts {
+        n += h
+            .plugin(id)
+            .await
+            .map_or(0, |p| p["calls"].as_u64().unwrap());
+    }
+    n
+}
+
+#[tokio::test]
+async fn a_push_answered_while_redis_stalled_is_not_run_again_by_its_retry_at_another_instance() {
+    let redis = RedisServer::start().await;
+    let fake = FakeWechat::start().await;
+    let hosts = cluster(2, &redis, "c6:", &fake, &["fixture"]).await;
+    let (a, b) = (&hosts[0], &hosts[1]);
+    let xml = Push::Text("reply:text".into()).to_xml(
+        "gh_test",
+        "o_test_user",
+        wxhost::unix_now(),
+        rand::random::<u32>() as u64,
+    );
+    // Redis stalls: A's ledger call times out and A answers from its own
+    // memory, running the plugin.
+    redis.pause();
+    let (status, body) = a.host.post_xml(&xml, Mode::Safe).await;
+    redis.resume();
+    assert_eq!(status, 200, "{body}");
+    let first = a.host.open(&body, Mode::Safe);
+    assert!(first.contains("text reply"), "{first}\n{}", a.host.log());
+    assert_eq!(calls_everywhere(&hosts, "fixture").await, 1);
+
+    // Once Redis is back, A publishes the decision it made meanwhile.
+    let decided = eventually(REACH * 2, || async {
+        let found = redis
+            .command(&[
+                "EVAL",
+                "for _, k in ipairs(redis.call('KEYS', ARGV[1])) do \
+                   local v = redis.call('GET', k) \
+                   if v and string.sub(v, 1, 2) == 'd:' then return 1 end \
+                 end return 0",
+                "0",
+                "c6:push:*",
+            ])
+            .await;
+        found.starts_with(":1")
+    })
+    .await;
+    assert!(decided, "A's decision reached Redis:\n{}", a.host.log());
+
+    // WeChat's retry (a new nonce, the same message) reaches B: the same
+    // reply, and the plugin does not run again.
+    let (status, body) = b.host.post_xml(&xml, Mode::Safe).await;
+    assert_eq!(status, 200, "{body}");
+    let again = b.host.open(&body, Mode::Safe);
+    assert!(again.contains("text reply"), "{again}");
+    assert_eq!(
+        calls_everywhere(&hosts, "fixture").await,
+        1,
+        "one plugin run for the push and its retry"
+    );
+}

@@ -17,7 +17,13 @@
 //! - A retry reaching the claimant itself joins the run in process.
 //! - With Redis unreachable (the store says so once), pushes are admitted
 //!   by this process's memory alone ([`LocalMemory`]), which is kept in step
-//!   with every push, so the fallback knows what this instance saw.
+//!   with every push, so the fallback knows what this instance saw. A
+//!   decision made there is published too, once Redis is back: a retry
+//!   reaching another instance then answers with it instead of running the
+//!   plugins a second time.
+//! - Decisions are published in batches; a batch Redis does not take is
+//!   retried (backing off, while its decisions would still be kept) before
+//!   it is dropped.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -92,6 +98,22 @@ impl SharedMemory {
             Ok(bytes) => drop(self.publisher.send((message, bytes))),
             Err(e) => tracing::warn!(error = %e, "decision not serializable"),
         }
+    }
+
+    /// Admits `push` by this process's memory alone (Redis unreachable). A
+    /// run started here publishes its decision like a claimant's: the
+    /// publisher retries until Redis takes it, so WeChat's retry at
+    /// another instance after Redis is back finds it.
+    async fn fallback(&self, push: &Arrival<'_>, message: [u8; 16], start: Start<'_>) -> Admitted {
+        let admitted = self.local.admit_here(push, start).await;
+        if let Admitted::Answer {
+            decision: Some(d),
+            retry: false,
+        } = &admitted
+        {
+            self.publish(message, d);
+        }
+        admitted
     }
 
     async fn settle(
@@ -209,19 +231,59 @@ type Publisher = tokio::sync::mpsc::UnboundedSender<([u8; 16], Vec<u8>)>;
 
 /// Most decisions sent in one round trip.
 const PUBLISH_BATCH: usize = 256;
+/// The first pause before a batch Redis did not take is sent again; it
+/// doubles up to [`RETRY_MAX`].
+const RETRY_FIRST: Duration = Duration::from_millis(50);
+const RETRY_MAX: Duration = Duration::from_secs(1);
+/// Most decisions held while Redis does not take them (beyond, the oldest
+/// batch is dropped: their claims expire and the next delivery runs them).
+const HELD_MAX: usize = 64 * PUBLISH_BATCH;
 
 fn publisher(ledger: Arc<dyn PushLedger>, kept: Duration) -> Publisher {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<([u8; 16], Vec<u8>)>();
     tokio::spawn(async move {
         let mut batch = Vec::with_capacity(PUBLISH_BATCH);
         while rx.recv_many(&mut batch, PUBLISH_BATCH).await > 0 {
-            // A failure is the store's to log (once, while Redis is down);
-            // those claims expire and their next delivery runs again.
-            let _ = ledger.decide(&batch, kept).await;
+            publish_batch(&*ledger, &mut rx, &mut batch, kept).await;
             batch.clear();
         }
     });
     tx
+}
+
+/// Sends `batch`, retrying while Redis does not take it, for as long as its
+/// decisions would be kept (a decision older than that is of no use to a
+/// retry). Decisions queued meanwhile join the batch, up to [`HELD_MAX`].
+async fn publish_batch(
+    ledger: &dyn PushLedger,
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<([u8; 16], Vec<u8>)>,
+    batch: &mut Vec<([u8; 16], Vec<u8>)>,
+    kept: Duration,
+) {
+    let give_up = Instant::now() + kept;
+    let mut pause = RETRY_FIRST;
+    loop {
+        // A failure is the store's to log (once, while Redis is down).
+        let Err(e) = ledger.decide(batch, kept).await else {
+            return;
+        };
+        if Instant::now() + pause >= give_up {
+            tracing::warn!(
+                decisions = batch.len(),
+                error = %e,
+                "push decisions not published (Redis did not take them while they were kept): their retries at other instances run the plugins again"
+            );
+            return;
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(RETRY_MAX);
+        while batch.len() < HELD_MAX {
+            match rx.try_recv() {
+                Ok(d) => batch.push(d),
+                Err(_) => break,
+            }
+        }
+    }
 }
 
 fn answer(decision: Decision, retry: bool) -> Admitted {
@@ -238,7 +300,7 @@ impl PushMemory for SharedMemory {
         let state = match self.ledger.begin(&keys).await {
             Ok(state) => state,
             // Redis unreachable: this process's memory alone.
-            Err(_) => return self.local.admit_here(push, start).await,
+            Err(_) => return self.fallback(push, keys.message, start).await,
         };
         if state != PushState::Forged {
             // Kept in step: while Redis is unreachable later, this process
