@@ -11,9 +11,10 @@
 //! - A delivery finding the message claimed elsewhere waits for that
 //!   decision, polling (10 ms, doubling to 100 ms) within its own budget,
 //!   and answers with the same reply content; at its budget it answers
-//!   `success`, as the claimant does. A claim whose instance died frees
-//!   itself a little past the budget, and the next delivery processes the
-//!   message.
+//!   `success`, as the claimant does. A claim is a short lease its live
+//!   claimant renews until its decision; a dead claimant's lease runs out
+//!   within [`CLAIM_LEASE`] and the delivery waiting on it (or the next)
+//!   claims and processes the message.
 //! - A retry reaching the claimant itself joins the run in process.
 //! - With Redis unreachable (the store says so once), pushes are admitted
 //!   by this process's memory alone ([`LocalMemory`]), which is kept in step
@@ -38,10 +39,13 @@ use super::outcome::Outcome;
 use super::seen;
 use crate::store::{PushKeys, PushLedger, PushState};
 
-/// How far past the budget a claim lives: long enough for the claimant to
-/// publish its budget answer, short enough that a dead claimant's message
-/// is processed by WeChat's next retry.
-const CLAIM_MARGIN: Duration = Duration::from_millis(500);
+/// How long a claim lives unless its claimant renews it: a live claimant
+/// renews it every [`RENEW_EVERY`] until its decision is made, so a dead
+/// claimant's message is claimed by a delivery waiting on it (WeChat
+/// retries at once when the connection drops) within about this, well
+/// inside that delivery's budget.
+const CLAIM_LEASE: Duration = Duration::from_millis(1500);
+const RENEW_EVERY: Duration = Duration::from_millis(500);
 const FIRST_POLL: Duration = Duration::from_millis(10);
 const MAX_POLL: Duration = Duration::from_millis(100);
 
@@ -61,7 +65,6 @@ impl SharedMemory {
     pub fn new(
         ledger: Arc<dyn PushLedger>,
         local: LocalMemory,
-        budget: Duration,
         kept: Duration,
         tasks: TaskTracker,
     ) -> SharedMemory {
@@ -70,7 +73,7 @@ impl SharedMemory {
             ledger,
             local,
             claimant: format!("{}-{:016x}", std::process::id(), rand::random::<u64>()),
-            claim_ttl: budget + CLAIM_MARGIN,
+            claim_ttl: CLAIM_LEASE,
             kept,
             tasks,
         }
@@ -116,6 +119,12 @@ impl SharedMemory {
         admitted
     }
 
+    /// Awaits `run` (the decision of a message this instance claimed),
+    /// renewing the claim's lease meanwhile.
+    async fn holding<T>(&self, message: [u8; 16], run: impl Future<Output = T>) -> T {
+        hold(&*self.ledger, &self.claimant, message, run).await
+    }
+
     async fn settle(
         &self,
         mut state: PushState,
@@ -154,7 +163,7 @@ impl SharedMemory {
                         message: keys.message,
                         pending: Some(pending.clone()),
                     };
-                    let decision = wait(pending).await;
+                    let decision = self.holding(keys.message, wait(pending)).await;
                     guard.pending = None;
                     if let Some(d) = &decision {
                         self.publish(keys.message, d);
@@ -214,14 +223,47 @@ impl Drop for Unpublished<'_> {
             return;
         };
         let (publisher, message) = (self.memory.publisher.clone(), self.message);
+        let (ledger, claimant) = (self.memory.ledger.clone(), self.memory.claimant.clone());
         self.memory.tasks.spawn(async move {
-            if let Some(d) = wait(pending).await
+            if let Some(d) = hold(&*ledger, &claimant, message, wait(pending)).await
                 && let Ok(bytes) = serde_json::to_vec(&*d)
             {
                 let _ = publisher.send((message, bytes));
             }
         });
     }
+}
+
+/// Awaits `run` while renewing `claimant`'s claim of `message` every
+/// [`RENEW_EVERY`]. A renewal that fails (Redis away) is tried again next
+/// time; one that finds the claim gone ends the renewals (its lease ran out
+/// meanwhile: another delivery may hold it now).
+async fn hold<T>(
+    ledger: &dyn PushLedger,
+    claimant: &str,
+    message: [u8; 16],
+    run: impl Future<Output = T>,
+) -> T {
+    // Concurrent with the run, so a renewal in flight never delays the
+    // answer.
+    let renewals = async {
+        let mut tick =
+            tokio::time::interval_at(tokio::time::Instant::now() + RENEW_EVERY, RENEW_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Ok(false) = ledger.renew(&message, claimant, CLAIM_LEASE).await {
+                tracing::debug!("a claim's lease ran out before its decision");
+                return;
+            }
+        }
+    };
+    tokio::pin!(run);
+    tokio::select! {
+        out = &mut run => return out,
+        () = renewals => {}
+    }
+    run.await
 }
 
 /// Decisions on their way to the ledger: one task sends whatever has

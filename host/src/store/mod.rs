@@ -308,6 +308,15 @@ pub trait PushLedger: Send + Sync + 'static {
     /// For a delivery waiting on another claimant: the message's state now,
     /// claiming it if that claim expired (its instance died).
     async fn recheck(&self, keys: &PushKeys<'_>) -> Result<PushState, StoreError>;
+    /// Extends `claimant`'s claim of `message` to `ttl` from now, if it
+    /// still holds it (a live claimant keeps a short lease while it runs, so
+    /// a dead one's claim frees itself soon). Returns whether it held it.
+    async fn renew(
+        &self,
+        message: &[u8; 16],
+        claimant: &str,
+        ttl: Duration,
+    ) -> Result<bool, StoreError>;
     /// Publishes claimants' decisions (message, decision), each kept for
     /// `ttl`; one round trip for the lot.
     async fn decide(
@@ -343,7 +352,9 @@ pub struct PushKeys<'a> {
     pub message: [u8; 16],
     /// Who claims it (an instance id); unique per process.
     pub claimant: &'a str,
-    /// A claim frees itself after this (a little past the budget).
+    /// A claim frees itself after this unless its claimant renews it
+    /// ([`PushLedger::renew`]): a short lease, so a dead claimant's message
+    /// is processed by the next delivery within about that.
     pub claim_ttl: Duration,
     /// A repeat first seen longer ago than this whose decision is gone was
     /// answered and forgotten ([`PushState::Forgotten`]); sooner, its
