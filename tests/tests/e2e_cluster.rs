@@ -162,7 +162,7 @@ async fn a_plugin_published_through_one_instance_serves_on_every_instance_and_a_
         published.elapsed()
     );
     for h in &hosts {
-        assert_eq!(h.reply("reply:text").await.contains("reply:text"), true);
+        assert!(h.reply("reply:text").await.contains("reply:text"));
         assert_eq!(h.plugin("bot").await.unwrap()["source"], "store");
     }
     // The store's manifest says what, who and when.

@@ -464,6 +464,17 @@ async fn store_migrate_copies_sqlite_to_redis_and_back_and_refuses_a_store_that_
                 .await
                 .unwrap();
         }
+        // Two published versions of one plugin (the second current).
+        for (version, blob) in [("1.0.0", &b"v1"[..]), ("1.1.0", &b"v2"[..])] {
+            let m = wxhost::store::PluginManifest {
+                id: "bot".into(),
+                version: version.into(),
+                digest: wxhost::store::published::digest(blob),
+                who: "api@test".into(),
+                when_ms: 1,
+            };
+            s.published.publish(&m, blob).await.unwrap();
+        }
     }
     let migrate = |data: &std::path::Path, from: &str, to: &str| {
         std::process::Command::new(binary())
@@ -486,6 +497,10 @@ async fn store_migrate_copies_sqlite_to_redis_and_back_and_refuses_a_store_that_
     );
     assert!(
         stdout.contains("menu versions    2 copied, 2 in the destination"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("plugin versions  2 copied, 2 in the destination"),
         "{stdout}"
     );
     assert!(stdout.contains("verified"), "{stdout}");
@@ -517,6 +532,20 @@ async fn store_migrate_copies_sqlite_to_redis_and_back_and_refuses_a_store_that_
     assert_eq!(
         a.qrcodes.list(10).await.unwrap(),
         b.qrcodes.list(10).await.unwrap()
+    );
+    assert_eq!(
+        a.published.history("bot").await.unwrap(),
+        b.published.history("bot").await.unwrap()
+    );
+    let current = b.published.current().await.unwrap();
+    assert_eq!(current[0].version, "1.1.0");
+    assert_eq!(
+        b.published
+            .blob(&current[0].digest)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(&b"v2"[..])
     );
     assert_eq!(
         b.sessions
