@@ -163,6 +163,7 @@ impl Runtime {
         let Some(store) = self.switch_store() else {
             return Ok(());
         };
+        let _one = self.store_sync.lock().await;
         let off: BTreeSet<String> = store.disabled().await?.into_iter().collect();
         let (now_off, now_on) = self.take_switches(off);
         for id in now_off {
@@ -179,6 +180,7 @@ impl Runtime {
         let Some(store) = self.published.lock().unwrap().store.clone() else {
             return Ok(());
         };
+        let _one = self.store_sync.lock().await;
         let generation = store.generation().await?;
         if self.published.lock().unwrap().generation == Some(generation) {
             return Ok(());
@@ -313,6 +315,7 @@ impl Runtime {
             .store
             .clone()
             .ok_or_else(|| PublishError::Store("no store to publish to".into()))?;
+        let _one = self.store_sync.lock().await;
         let _guard = self.load_lock.lock().await;
         let old = self.get(id);
         let digest = loader::sha256_hex(&bytes);

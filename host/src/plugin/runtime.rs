@@ -111,6 +111,11 @@ pub struct Runtime {
     events: broadcast::Sender<ReloadEvent>,
     pub(crate) watcher: Mutex<Option<super::watcher::WatchHandle>>,
     switches: Mutex<Switches>,
+    /// One change of switches or publications at a time, made here or read
+    /// from the store: a read of the store taken before a change made here
+    /// must not be applied after it (it would undo it). Taken before
+    /// `load_lock`.
+    pub(super) store_sync: tokio::sync::Mutex<()>,
     /// What the store publishes (`published.rs`).
     pub(super) published: Mutex<super::published::Published>,
 }
@@ -153,6 +158,7 @@ impl Runtime {
             events: broadcast::channel(256).0,
             watcher: Mutex::new(None),
             switches: Mutex::new(Switches::default()),
+            store_sync: tokio::sync::Mutex::new(()),
             published: Mutex::new(Default::default()),
         }))
     }
@@ -220,6 +226,7 @@ impl Runtime {
         if !path.is_file() && self.get(id).is_none() && !self.is_published(id) {
             return Err(SwitchError::Unknown(id.to_owned()));
         }
+        let _one = self.store_sync.lock().await;
         let store = self.switches.lock().unwrap().store.clone();
         if let Some(store) = store {
             store
