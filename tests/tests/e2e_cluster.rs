@@ -4,8 +4,11 @@
 //! upload, or a published version that fails on the instances, leaves the
 //! previous version serving everywhere; a plugin switched off through one
 //! instance stops on the others; a rollback reaches every instance;
-//! `wxhost plugin publish` publishes from the command line; the store's
-//! version wins over the plugins directory's.
+//! `wxhost plugin publish` publishes from the command line (on SQLite too,
+//! to the running instance); the store's version wins over the plugins
+//! directory's. Every instance lists the pushes of every instance and which
+//! instances report; a push answered while Redis stalled is not run again
+//! by its retry at another instance.
 
 use std::time::{Duration, Instant};
 
@@ -507,4 +510,52 @@ async fn a_push_answered_while_redis_stalled_is_not_run_again_by_its_retry_at_an
         1,
         "one plugin run for the push and its retry"
     );
+}
+
+#[tokio::test]
+async fn on_sqlite_a_plugin_published_from_the_command_line_serves_on_the_running_instance() {
+    let admin_port = free_port();
+    let admin = format!("127.0.0.1:{admin_port}");
+    let host = Wxhost::start(
+        &["fixture"],
+        "",
+        &[
+            ("WXHOST_ADMIN_API_TOKEN", API_TOKEN),
+            ("WXHOST_ADMIN_LISTEN", admin.as_str()),
+        ],
+    )
+    .await;
+    let one = [Instance {
+        host,
+        admin: format!("http://{admin}"),
+        http: reqwest::Client::new(),
+    }];
+    let echo = wasm("echo");
+    let digest = sha256_hex(&std::fs::read(&echo).unwrap());
+    // Another process on the same data dir (the one SQLite file).
+    let out = std::process::Command::new(binary())
+        .args(["plugin", "publish"])
+        .arg(&echo)
+        .args(["--id", "fixture"])
+        .env("WXHOST_DATA_DIR", one[0].host.dir.path().join("data"))
+        .current_dir(one[0].host.dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        eventually(REACH, || all_serve(&one, "fixture", Some(&digest))).await,
+        "the published version serves within {REACH:?}:\n{}",
+        one[0].host.log()
+    );
+    assert_eq!(one[0].plugin("fixture").await.unwrap()["source"], "store");
+    assert!(one[0].reply("reply:text").await.contains("reply:text"));
+    // One instance lists itself.
+    let (_, body) = one[0].api(Method::GET, "/api/v1/instances", vec![]).await;
+    assert_eq!(body["instances"].as_array().unwrap().len(), 1, "{body}");
+    assert_eq!(body["instances"][0]["live"], true);
 }
