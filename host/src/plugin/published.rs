@@ -72,6 +72,14 @@ impl From<StoreError> for PublishError {
     }
 }
 
+/// Why a published version's blob was not fetched.
+enum Fetch {
+    /// The store did not answer (tried again next round).
+    Unread(String),
+    /// It answered with nothing usable (not tried again).
+    Bad(String),
+}
+
 /// Where a serving plugin came from.
 pub fn source_of(p: &LoadedPlugin) -> &'static str {
     if is_store_path(p.path()) {
@@ -239,49 +247,51 @@ impl Runtime {
             return;
         }
         let path = store_path(&m.digest);
-        let loaded = self.fetch_and_prepare(m, &path).await;
-        match loaded {
-            Ok(p) => self.publish(id, Arc::new(p), old),
-            Err(error) => {
-                self.published
-                    .lock()
-                    .unwrap()
-                    .failed
-                    .insert(id.to_owned(), m.digest.clone());
-                self.failed(id, &path, old.as_deref(), error);
+        let bytes = match self.fetch(m).await {
+            Ok(b) => b,
+            Err(Fetch::Unread(error)) => {
+                // The store did not answer: the next round tries again.
+                tracing::warn!(plugin = %id, "plugin {id} {}: {error}; trying again", m.digest);
+                return;
             }
+            Err(Fetch::Bad(error)) => return self.refuse(m, &path, old.as_deref(), error),
+        };
+        match self.prepare(id, &path, bytes).await {
+            Ok(p) => self.publish(id, Arc::new(p), old),
+            Err(e) => self.refuse(m, &path, old.as_deref(), format!("{e:#}")),
         }
     }
 
-    async fn fetch_and_prepare(
-        &self,
-        m: &PluginManifest,
-        path: &Path,
-    ) -> Result<LoadedPlugin, String> {
-        let store = self
-            .published
+    /// `m` fails here: the previous version keeps serving, and `m` is not
+    /// tried again until the id's next publication.
+    fn refuse(&self, m: &PluginManifest, path: &Path, old: Option<&LoadedPlugin>, error: String) {
+        self.published
             .lock()
             .unwrap()
-            .store
-            .clone()
-            .ok_or("no store")?;
+            .failed
+            .insert(m.id.clone(), m.digest.clone());
+        self.failed(&m.id, path, old, error);
+    }
+
+    /// `m`'s blob, checked against its digest.
+    async fn fetch(&self, m: &PluginManifest) -> Result<Vec<u8>, Fetch> {
+        let store = self.published.lock().unwrap().store.clone();
+        let store = store.ok_or_else(|| Fetch::Unread("no store".into()))?;
         let bytes = store
             .blob(&m.digest)
             .await
-            .map_err(|e| format!("reading its blob: {e}"))?
-            .ok_or_else(|| format!("the store has no blob {}", m.digest))?;
+            .map_err(|e| Fetch::Unread(format!("reading its blob: {e}")))?
+            .ok_or_else(|| Fetch::Bad(format!("the store has no blob {}", m.digest)))?;
         // What was read must be what was published (a store written by
         // something else, or damaged, must not run other code).
         let sha256 = loader::sha256_hex(&bytes);
         if sha256 != m.digest {
-            return Err(format!(
+            return Err(Fetch::Bad(format!(
                 "the blob for digest {} has digest {sha256}",
                 m.digest
-            ));
+            )));
         }
-        self.prepare(&m.id, path, bytes)
-            .await
-            .map_err(|e| format!("{e:#}"))
+        Ok(bytes)
     }
 
     /// Validates `bytes` as plugin `id` (as hot reload does), publishes it
