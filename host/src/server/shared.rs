@@ -277,8 +277,8 @@ const PUBLISH_BATCH: usize = 256;
 /// doubles up to [`RETRY_MAX`].
 const RETRY_FIRST: Duration = Duration::from_millis(50);
 const RETRY_MAX: Duration = Duration::from_secs(1);
-/// Most decisions held while Redis does not take them (beyond, the oldest
-/// batch is dropped: their claims expire and the next delivery runs them).
+/// Most decisions a batch gathers while Redis does not take it (more wait
+/// in the queue for the next batch).
 const HELD_MAX: usize = 64 * PUBLISH_BATCH;
 
 fn publisher(ledger: Arc<dyn PushLedger>, kept: Duration) -> Publisher {
