@@ -194,6 +194,11 @@ pub const MIN_API_TOKEN_CHARS: usize = 16;
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
     pub listen: SocketAddr,
+    /// This process's name in the deployment's activity (every push row,
+    /// `GET /api/v1/instances`); unset: host name and listen port
+    /// ([`Config::instance_id`]). Unique per process.
+    #[serde(default)]
+    pub instance: Option<String>,
     /// Path of the callback endpoint.
     pub path: String,
     pub body_limit_bytes: usize,
@@ -507,6 +512,7 @@ impl Config {
                 .map_err(|_| invalid(key, format!("`{v}` is not a whole number")))
         };
         match key {
+            "WXHOST_INSTANCE" => self.server.instance = Some(value.to_owned()),
             "WXHOST_LISTEN" => {
                 self.server.listen = value.parse().map_err(|_| {
                     invalid(key, format!("`{value}` is not an address like 0.0.0.0:80"))
@@ -671,6 +677,7 @@ impl Config {
             return Err(invalid("plugins.max_instances", "must be 1 to 1024"));
         }
         self.validate_web()?;
+        self.validate_instance()?;
         for (id, p) in &self.plugin {
             if p.memory_mib == Some(0) || p.timeout_ms == Some(0) {
                 return Err(invalid(
@@ -790,18 +797,48 @@ impl Config {
         })
     }
 
-    fn validate_web(&self) -> Result<(), ConfigError> {
-        let web = &self.web;
-        if !web.public_url.is_empty() {
-            validate_origin("web.public_url (WXHOST_PUBLIC_URL)", &web.public_url)?;
+    /// This process's name among the instances: `server.instance`, else
+    /// `<host name>:<listen port>` (unique per process on one machine).
+    pub fn instance_id(&self) -> String {
+        match &self.server.instance {
+            Some(name) => name.clone(),
+            None => format!("{}:{}", host_name(), self.server.listen.port()),
         }
-        if web.session_secret.is_empty() && self.storage.backend == StorageBackend::Redis {
+    }
+
+    /// What serving needs beyond what every command needs (checked by
+    /// `serve`, not by commands that never sign a cookie: `token status`,
+    /// `qrcode create`, `plugin publish`, ... on Redis run without it).
+    pub fn validate_for_serving(&self) -> Result<(), ConfigError> {
+        if self.web.session_secret.is_empty() && self.storage.backend == StorageBackend::Redis {
             // A generated secret lives in one instance's data dir: the others
             // would refuse its cookies.
             return Err(invalid(
                 "web.session_secret (WXHOST_SESSION_SECRET)",
                 "must be set with storage.backend = \"redis\": every instance signs and checks the same session cookies",
             ));
+        }
+        Ok(())
+    }
+
+    fn validate_instance(&self) -> Result<(), ConfigError> {
+        if let Some(name) = &self.server.instance
+            && (name.is_empty()
+                || name.len() > 128
+                || name.chars().any(|c| c.is_control() || c.is_whitespace()))
+        {
+            return Err(invalid(
+                "server.instance (WXHOST_INSTANCE)",
+                "must be 1 to 128 characters without spaces or control characters",
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_web(&self) -> Result<(), ConfigError> {
+        let web = &self.web;
+        if !web.public_url.is_empty() {
+            validate_origin("web.public_url (WXHOST_PUBLIC_URL)", &web.public_url)?;
         }
         if !web.session_secret.is_empty() && web.session_secret.len() < 32 {
             return Err(invalid(
@@ -1107,6 +1144,16 @@ impl fmt::Debug for PluginSettings {
     }
 }
 
+/// This machine's name (`/proc/sys/kernel/hostname`, else `$HOSTNAME`).
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1322,16 +1369,25 @@ priority = 1
     }
 
     #[test]
-    fn several_instances_on_redis_need_one_session_secret() {
+    fn several_instances_on_redis_need_one_session_secret_to_serve_but_commands_do_not() {
         let redis = [
             ("WXHOST_STORAGE_BACKEND", "redis"),
             ("WXHOST_REDIS_URL", "redis://127.0.0.1:6379/0"),
         ];
-        let e = Config::from_toml("t", "", &env(&redis)).unwrap_err();
+        // A command that signs no cookie (`token status`, `qrcode create`)
+        // loads the config without it ...
+        let c = Config::from_toml("t", "", &env(&redis)).unwrap();
+        // ... `serve` refuses to start.
+        let e = c.validate_for_serving().unwrap_err();
         assert!(e.to_string().contains("WXHOST_SESSION_SECRET"), "{e}");
         let mut with_secret = redis.to_vec();
         with_secret.push(("WXHOST_SESSION_SECRET", "0123456789abcdef0123456789abcdef"));
-        Config::from_toml("t", "", &env(&with_secret)).unwrap();
+        let c = Config::from_toml("t", "", &env(&with_secret)).unwrap();
+        c.validate_for_serving().unwrap();
+        // A short one is refused whatever the command.
+        with_secret.pop();
+        with_secret.push(("WXHOST_SESSION_SECRET", "short"));
+        assert!(Config::from_toml("t", "", &env(&with_secret)).is_err());
     }
 
     #[test]

@@ -34,6 +34,8 @@ fn api_routes() -> Vec<(Method, &'static str, Vec<u8>)> {
         (Method::POST, "/api/v1/plugins?id=x", b"\0asm".to_vec()),
         (Method::POST, "/api/v1/plugins/echo/enable", vec![]),
         (Method::POST, "/api/v1/plugins/echo/disable", vec![]),
+        (Method::POST, "/api/v1/plugins/echo/rollback", vec![]),
+        (Method::GET, "/api/v1/plugins/echo/history", vec![]),
         (Method::GET, "/api/v1/menu", vec![]),
         (
             Method::POST,
@@ -52,6 +54,7 @@ fn api_routes() -> Vec<(Method, &'static str, Vec<u8>)> {
         (Method::GET, "/api/v1/token", vec![]),
         (Method::POST, "/api/v1/token/refresh", vec![]),
         (Method::GET, "/api/v1/pushes", vec![]),
+        (Method::GET, "/api/v1/instances", vec![]),
         (Method::GET, "/api/v1/audit", vec![]),
         (Method::GET, "/api/v1/accounts", vec![]),
         (
@@ -272,8 +275,16 @@ async fn uploads_that_fail_validation_are_refused_and_the_working_version_keeps_
     assert_eq!(status, 201, "{body}");
     let good = sha_of(&c, "bot").await.expect("bot serving");
     assert_eq!(body["plugin"]["sha256"], good.as_str());
-    let on_disk = c.dir.path().join("plugins/bot.wasm");
-    assert_eq!(std::fs::read(&on_disk).unwrap(), echo);
+    // Published to the store (every instance serves it), not written to
+    // the plugins directory.
+    let published = || async { c.stores.published.history("bot").await.unwrap() };
+    let history = published().await;
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].digest, good);
+    assert_eq!(
+        c.stores.published.blob(&good).await.unwrap().as_deref(),
+        Some(echo.as_slice())
+    );
 
     let truncated = echo[..echo.len() / 2].to_vec();
     let wit_v2 = std::fs::read(wasm("fault_wit_v2")).unwrap();
@@ -298,23 +309,19 @@ async fn uploads_that_fail_validation_are_refused_and_the_working_version_keeps_
             Some(good.as_str()),
             "{what}"
         );
-        assert_eq!(
-            std::fs::read(&on_disk).unwrap(),
-            echo,
-            "{what}: file untouched"
-        );
+        assert_eq!(published().await, history, "{what}: store untouched");
         let reply = c.push(&Push::Text("hello".into()), rand::random()).await;
         assert!(
             reply.contains("hello"),
             "{what}: the old version still answers: {reply}"
         );
     }
-    // The plugins directory holds no temporary leftovers.
+    // The plugins directory is left alone.
     let names: Vec<String> = std::fs::read_dir(c.dir.path().join("plugins"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(names, ["bot.wasm"]);
+    assert!(names.is_empty(), "{names:?}");
     // A bad id is refused before anything is read.
     let res = c
         .api(Method::POST, "/api/v1/plugins?id=../evil")
@@ -902,4 +909,68 @@ async fn the_console_acts_for_the_account_its_page_names() {
         .await
         .unwrap();
     assert_eq!(res.status(), 404);
+}
+
+#[tokio::test]
+async fn the_console_shows_each_plugins_source_and_rolls_a_published_one_back() {
+    let c = Console::start(&["keyword"]).await;
+    let (v1, v2) = (
+        std::fs::read(wasm("echo")).unwrap(),
+        std::fs::read(wasm("fixture")).unwrap(),
+    );
+    for v in [&v1, &v2] {
+        let res = c
+            .api(Method::POST, "/api/v1/plugins?id=bot")
+            .body(v.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201);
+    }
+    let s = c.login().await;
+    let page = c.page(&s.cookie, "/plugins").await;
+    let row = |id: &str| {
+        let at = page.find(&format!("id=\"plugin-{id}\"")).unwrap();
+        let end = page[at..].find("</tr>").unwrap();
+        page[at..at + end].to_owned()
+    };
+    assert!(
+        row("bot").contains(r#"<span class="pill source">store</span>"#),
+        "{}",
+        row("bot")
+    );
+    assert!(
+        row("bot").contains("/plugins/bot/rollback"),
+        "{}",
+        row("bot")
+    );
+    assert!(row("keyword").contains(r#"<span class="pill source">directory</span>"#));
+    assert!(!row("keyword").contains("rollback"), "nothing to roll back");
+    // The button: the version before the current one serves again.
+    let res = c
+        .http
+        .post(c.url("/plugins/bot/rollback"))
+        .header("cookie", &s.cookie)
+        .form(&[("csrf", s.csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(
+        sha_of(&c, "bot").await.as_deref(),
+        Some(wxhost::store::published::digest(&v1).as_str())
+    );
+    let audit = c.stores.audit.recent(1).await.unwrap();
+    assert_eq!(audit[0].action, "plugin_rollback");
+    // Without the session's token: refused, nothing changes.
+    let res = c
+        .http
+        .post(c.url("/plugins/bot/rollback"))
+        .header("cookie", &s.cookie)
+        .form(&[("csrf", "forged")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    assert_eq!(c.stores.published.history("bot").await.unwrap().len(), 3);
 }

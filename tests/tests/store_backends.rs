@@ -46,6 +46,7 @@ on_both_backends!(
     audit_entries_come_back_newest_first,
     scene_counters_add_up_and_unknown_scenes_are_left_out,
     a_plugin_switched_off_stays_off_until_switched_on,
+    published_plugins_keep_a_history_and_their_blobs_by_digest,
     everything_exported_imports_into_an_empty_store_as_it_was,
 );
 
@@ -446,6 +447,61 @@ async fn a_plugin_switched_off_stays_off_until_switched_on(stores: Stores) {
     assert!(s.disabled().await.unwrap().is_empty());
 }
 
+async fn published_plugins_keep_a_history_and_their_blobs_by_digest(stores: Stores) {
+    use wxhost::store::PluginManifest;
+    use wxhost::store::published::{HISTORY_KEPT, digest};
+    let s = &*stores.published;
+    assert_eq!(s.generation().await.unwrap(), 0);
+    assert!(s.current().await.unwrap().is_empty());
+    let manifest = |id: &str, blob: &[u8], n: u64| PluginManifest {
+        id: id.into(),
+        version: format!("1.0.{n}"),
+        digest: digest(blob),
+        who: "api@test".into(),
+        when_ms: n,
+    };
+    let (v1, v2) = (b"version one".to_vec(), b"version two".to_vec());
+    s.publish(&manifest("bot", &v1, 1), &v1).await.unwrap();
+    let g1 = s.generation().await.unwrap();
+    s.publish(&manifest("bot", &v2, 2), &v2).await.unwrap();
+    s.publish(&manifest("other", &v1, 3), &v1).await.unwrap();
+    assert!(
+        s.generation().await.unwrap() > g1,
+        "every publication moves it"
+    );
+    let current = s.current().await.unwrap();
+    assert_eq!(
+        current
+            .iter()
+            .map(|m| (m.id.as_str(), m.version.as_str()))
+            .collect::<Vec<_>>(),
+        [("bot", "1.0.2"), ("other", "1.0.3")]
+    );
+    let history = s.history("bot").await.unwrap();
+    assert_eq!(
+        history.iter().map(|m| m.when_ms).collect::<Vec<_>>(),
+        [2, 1],
+        "newest first"
+    );
+    assert_eq!(s.blob(&digest(&v2)).await.unwrap(), Some(v2.clone()));
+    assert_eq!(s.blob(&digest(b"never")).await.unwrap(), None);
+    // The history is capped; a blob no kept manifest names goes, one that
+    // another id (or a kept manifest) names stays.
+    for n in 0..HISTORY_KEPT as u64 {
+        let blob = format!("filler {n}").into_bytes();
+        s.publish(&manifest("bot", &blob, 10 + n), &blob)
+            .await
+            .unwrap();
+    }
+    assert_eq!(s.history("bot").await.unwrap().len(), HISTORY_KEPT);
+    assert_eq!(s.blob(&digest(&v2)).await.unwrap(), None, "trimmed away");
+    assert_eq!(
+        s.blob(&digest(&v1)).await.unwrap(),
+        Some(v1),
+        "`other` names it"
+    );
+}
+
 async fn everything_exported_imports_into_an_empty_store_as_it_was(stores: Stores) {
     // Fill `stores`, copy it into a fresh SQLite store and back into a
     // fresh store of the same kind: every record survives both ways.
@@ -704,6 +760,53 @@ async fn a_claim_whose_instance_died_expires_and_the_next_delivery_claims_it() {
     assert_eq!(
         ledger.begin(&waiter).await.unwrap(),
         PushState::Claimed { repeat: true }
+    );
+}
+
+#[tokio::test]
+async fn a_claim_renewed_by_its_live_claimant_outlives_its_lease_and_only_its_claimant_renews_it() {
+    let redis = RedisServer::start().await;
+    let ledger = redis.stores("p:").pushes.unwrap();
+    let mut k = push_keys("live", 7, true);
+    k.claim_ttl = Duration::from_millis(300);
+    assert_eq!(
+        ledger.begin(&k).await.unwrap(),
+        PushState::Claimed { repeat: false }
+    );
+    let waiter = push_keys("other", 7, true);
+    // Renewed past its first lease: still running for everyone else.
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        assert!(
+            ledger
+                .renew(&k.message, "live", Duration::from_millis(300))
+                .await
+                .unwrap()
+        );
+    }
+    assert_eq!(
+        ledger.recheck(&waiter).await.unwrap(),
+        PushState::Running { repeat: true }
+    );
+    // Someone else's renewal neither holds nor extends it.
+    assert!(
+        !ledger
+            .renew(&k.message, "other", Duration::from_secs(60))
+            .await
+            .unwrap()
+    );
+    // Its claimant stops renewing (dies): the next recheck claims it.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        ledger.recheck(&waiter).await.unwrap(),
+        PushState::Claimed { repeat: true }
+    );
+    assert!(
+        !ledger
+            .renew(&k.message, "live", Duration::from_millis(300))
+            .await
+            .unwrap(),
+        "a claimant whose lease ran out learns it"
     );
 }
 

@@ -46,6 +46,8 @@ pub fn routes() -> Router<Arc<Admin>> {
     Router::new()
         .route("/api/v1/plugins/{id}/enable", post(enable))
         .route("/api/v1/plugins/{id}/disable", post(disable))
+        .route("/api/v1/plugins/{id}/rollback", post(rollback_plugin))
+        .route("/api/v1/plugins/{id}/history", get(plugin_history))
         .route("/api/v1/menu", get(menu).post(publish).delete(delete_menu))
         .route("/api/v1/menu/history", get(history))
         .route("/api/v1/menu/rollback/{version}", post(rollback))
@@ -53,6 +55,7 @@ pub fn routes() -> Router<Arc<Admin>> {
         .route("/api/v1/token", get(token))
         .route("/api/v1/token/refresh", post(refresh_token))
         .route("/api/v1/pushes", get(pushes))
+        .route("/api/v1/instances", get(instances))
         .route("/api/v1/audit", get(audit))
         .fallback(|| async { AdminError::not_found("no such API route") })
 }
@@ -145,6 +148,53 @@ async fn disable(
 ) -> ApiResult {
     admin.switch_plugin(&caller.actor, &id, false).await?;
     Ok(Json(json!({"id": id, "enabled": false})).into_response())
+}
+
+/// `POST /api/v1/plugins/<id>/rollback`, body `{"digest": "<sha256>"}`
+/// or empty (the version before the current one).
+async fn rollback_plugin(
+    State(admin): State<Arc<Admin>>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Body {
+        digest: Option<String>,
+    }
+    let digest = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        serde_json::from_slice::<Body>(&body)
+            .map_err(|e| {
+                AdminError::bad_request(format!(
+                    "body: {e} (expected {{\"digest\": \"<sha256>\"}})"
+                ))
+            })?
+            .digest
+    };
+    if let Some(d) = &digest
+        && !crate::store::published::valid_digest(d)
+    {
+        return Err(AdminError::bad_request(
+            "digest: 64 lowercase hex digits (a published version's sha256)",
+        ));
+    }
+    let m = admin
+        .rollback_plugin(&caller.actor, &id, digest.as_deref())
+        .await?;
+    Ok(Json(json!({"plugin": m})).into_response())
+}
+
+/// `GET /api/v1/plugins/<id>/history`: its publications, newest first.
+async fn plugin_history(
+    State(admin): State<Arc<Admin>>,
+    _: ApiCaller,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let history = admin.runtime.history(&id).await?;
+    Ok(Json(json!({"id": id, "history": history})).into_response())
 }
 
 async fn menu(
@@ -302,16 +352,19 @@ async fn refresh_token(
     Ok(Json(json!({"fingerprint": s.fingerprint, "expires_at": s.expires_at})).into_response())
 }
 
+/// `GET /api/v1/pushes`: the recent pushes of every instance, newest first.
 async fn pushes(State(admin): State<Arc<Admin>>, _: ApiCaller) -> ApiResult {
     let list: Vec<Value> = admin
         .service
         .activity
-        .recent(crate::server::activity::RECENT_CAPACITY)
+        .recent_everywhere(crate::server::activity::RECENT_CAPACITY)
+        .await
         .into_iter()
         .map(|p| {
             json!({
                 "at": p.at,
-                "account": &*p.account,
+                "account": p.account,
+                "instance": p.instance,
                 "kind": p.kind,
                 "user": p.user,
                 "plugin": p.plugin,
@@ -323,6 +376,15 @@ async fn pushes(State(admin): State<Arc<Admin>>, _: ApiCaller) -> ApiResult {
         })
         .collect();
     Ok(Json(json!({"pushes": list})).into_response())
+}
+
+/// `GET /api/v1/instances`: every instance that reported to the shared
+/// store, when it last did, and whether that was in the last minute.
+async fn instances(State(admin): State<Arc<Admin>>, _: ApiCaller) -> ApiResult {
+    let activity = &admin.service.activity;
+    let now_ms = crate::store::now_millis().max(0) as u64;
+    let all = activity.instances(now_ms).await?;
+    Ok(Json(json!({"this": activity.instance(), "instances": all})).into_response())
 }
 
 async fn audit(

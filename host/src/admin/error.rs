@@ -11,7 +11,7 @@ use serde_json::json;
 
 use crate::api::ApiError;
 use crate::api::menu::MenuErrors;
-use crate::plugin::SwitchError;
+use crate::plugin::{PublishError, SwitchError};
 use crate::store::StoreError;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -88,6 +88,17 @@ impl From<MenuErrors> for AdminError {
             ),
             problems: e.0,
         }
+    }
+}
+
+impl From<PublishError> for AdminError {
+    fn from(e: PublishError) -> Self {
+        let status = match &e {
+            PublishError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            PublishError::Unknown(_) => StatusCode::NOT_FOUND,
+            PublishError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        AdminError::new(status, e.to_string())
     }
 }
 

@@ -23,6 +23,9 @@ pub struct PluginView {
     pub id: String,
     /// `serving` or `disabled`.
     pub state: &'static str,
+    /// Where it is served from: `store` (published; wins) or `directory`
+    /// (`None` when it is not serving).
+    pub source: Option<&'static str>,
     /// Who switched it off: `config` or `console`.
     pub disabled_by: Option<&'static str>,
     pub name: Option<String>,
@@ -120,6 +123,7 @@ impl Admin {
             out.push(PluginView {
                 id,
                 state: "disabled",
+                source: None,
                 disabled_by: Some(if by_config { "config" } else { "console" }),
                 name: None,
                 version: None,
@@ -146,6 +150,7 @@ impl Admin {
         PluginView {
             id: p.id().to_owned(),
             state: "serving",
+            source: Some(crate::plugin::source_of(p)),
             disabled_by: None,
             name: Some(p.info.name.clone()),
             version: Some(p.info.version.clone()),
@@ -173,7 +178,8 @@ impl Admin {
         }
     }
 
-    /// Validates and installs an uploaded `.wasm` as plugin `id`.
+    /// Validates an uploaded `.wasm` as plugin `id` and publishes it to
+    /// the store (every instance serves it).
     pub async fn upload_plugin(
         &self,
         actor: &str,
@@ -181,12 +187,9 @@ impl Admin {
         bytes: Vec<u8>,
     ) -> Result<PluginView, AdminError> {
         let what = format!("{id}.wasm ({} bytes)", bytes.len());
-        let result = match self.runtime.install(id, bytes).await {
-            Ok(p) => Ok(self.view_of(&p)),
-            Err(e) => Err(AdminError::new(
-                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-                format!("{e:#}"),
-            )),
+        let result = match self.runtime.publish_upload(id, bytes, actor).await {
+            Ok((p, _)) => Ok(self.view_of(&p)),
+            Err(e) => Err(AdminError::from(e)),
         };
         self.audited(actor, "plugin_upload", &what, result, |v| {
             format!(
@@ -198,6 +201,29 @@ impl Admin {
                     .map(|s| &s[..12.min(s.len())])
                     .unwrap_or("?")
             )
+        })
+        .await
+    }
+
+    /// Publishes `digest` of plugin `id` again (default: the version before
+    /// the current one); every instance follows.
+    pub async fn rollback_plugin(
+        &self,
+        actor: &str,
+        id: &str,
+        digest: Option<&str>,
+    ) -> Result<crate::store::PluginManifest, AdminError> {
+        let what = match digest {
+            Some(d) => format!("{id} to {}", &d[..12.min(d.len())]),
+            None => format!("{id} to its previous version"),
+        };
+        let result = self
+            .runtime
+            .rollback(id, digest, actor)
+            .await
+            .map_err(AdminError::from);
+        self.audited(actor, "plugin_rollback", &what, result, |m| {
+            format!("{} sha256 {} is current", m.version, &m.digest[..12])
         })
         .await
     }

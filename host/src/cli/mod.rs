@@ -9,7 +9,8 @@
 //!   [`admin`] (`admin hash-password`), [`send`] and [`messages`] (the
 //!   outbound queue).
 //! - The plugin author's commands: [`plugin_new`] (`plugin new`),
-//!   [`plugin_build`] (`plugin build`), [`plugin_check`] (`plugin check`);
+//!   [`plugin_build`] (`plugin build`), [`plugin_check`] (`plugin check`),
+//!   [`plugin_publish`] (`plugin publish`: to the store, every instance);
 //!   [`authoring_kit`]: the SDKs, WIT, templates and tool set-up scripts
 //!   compiled in; [`guest_tools`]: finding or installing the toolchains.
 //! - [`push_args`]: the flags that describe a push, shared by `simulate` and
@@ -23,6 +24,7 @@ pub mod messages;
 pub mod plugin_build;
 pub mod plugin_check;
 pub mod plugin_new;
+pub mod plugin_publish;
 pub mod plugin_run;
 pub mod push_args;
 pub mod qrcode;
@@ -84,6 +86,8 @@ pub enum PluginCommand {
     Build(plugin_build::PluginBuildCommand),
     /// Validate a component exactly as the server loads it and print what it declares.
     Check(plugin_check::PluginCheckCommand),
+    /// Validate a component and publish it to the store: every instance serves it.
+    Publish(plugin_publish::PluginPublishCommand),
 }
 
 impl Command {
@@ -96,6 +100,7 @@ impl Command {
             Command::Plugin(PluginCommand::New(c)) => c.run(config, out),
             Command::Plugin(PluginCommand::Build(c)) => c.run(config, out),
             Command::Plugin(PluginCommand::Check(c)) => c.run(config, out).await,
+            Command::Plugin(PluginCommand::Publish(c)) => c.run(config, out).await,
             Command::Token(c) => c.run(config, out).await,
             Command::Menu(c) => c.run(config, out).await,
             Command::Qrcode(c) => c.run(config, out).await,

@@ -60,6 +60,9 @@ struct Snapshot {
     audit: Vec<AuditEntry>,
     scene_stats: Vec<(String, SceneCounts)>,
     plugins_off: Vec<String>,
+    /// Every published plugin version with its blob, each id's oldest
+    /// first (the order they are published in again).
+    published: Vec<(crate::store::PluginManifest, Vec<u8>)>,
 }
 
 impl Snapshot {
@@ -79,10 +82,11 @@ impl Snapshot {
             audit: s.audit.export().await?,
             scene_stats: s.scene_stats.export().await?,
             plugins_off: s.plugin_switches.disabled().await?,
+            published: published(s).await?,
         })
     }
 
-    fn counts(&self) -> [(&'static str, usize); 10] {
+    fn counts(&self) -> [(&'static str, usize); 11] {
         [
             ("kv entries", self.kv.len()),
             ("credentials", self.tokens.len()),
@@ -94,6 +98,7 @@ impl Snapshot {
             ("audit entries", self.audit.len()),
             ("QR scene stats", self.scene_stats.len()),
             ("plugins off", self.plugins_off.len()),
+            ("plugin versions", self.published.len()),
         ]
     }
 
@@ -133,8 +138,31 @@ impl Snapshot {
                 .await
                 .context("writing plugin switches")?;
         }
+        for (manifest, blob) in &self.published {
+            s.published
+                .publish(manifest, blob)
+                .await
+                .context("writing published plugins")?;
+        }
         Ok(())
     }
+}
+
+/// Every published version of every plugin id, each id's oldest first.
+async fn published(s: &Stores) -> anyhow::Result<Vec<(crate::store::PluginManifest, Vec<u8>)>> {
+    let mut out = Vec::new();
+    for current in s.published.current().await? {
+        let mut history = s.published.history(&current.id).await?;
+        history.reverse();
+        for m in history {
+            let blob =
+                s.published.blob(&m.digest).await?.with_context(|| {
+                    format!("plugin {} {}: its blob is missing", m.id, m.digest)
+                })?;
+            out.push((m, blob));
+        }
+    }
+    Ok(out)
 }
 
 impl MigrateCommand {
@@ -203,6 +231,7 @@ impl MigrateCommand {
                 .await
                 .with_context(|| format!("writing runtime account {}", a.name))?;
         }
+
         ensure!(
             dest.accounts.list().await? == runtime,
             "the destination does not read back the runtime accounts: it is incomplete, do not use it"
@@ -261,6 +290,7 @@ async fn copy_scope(source: &Stores, dest: &Stores, out: &mut dyn Write) -> anyh
         && snapshot.audit == copied.audit
         && snapshot.scene_stats == copied.scene_stats
         && snapshot.plugins_off == copied.plugins_off
+        && snapshot.published == copied.published
         && without_expiry(&snapshot) == without_expiry(&copied);
     ensure!(
         same,

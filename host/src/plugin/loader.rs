@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail};
-use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 use wasmtime::component::types::ComponentItem;
@@ -104,9 +103,10 @@ pub(crate) async fn read_plugin_file(path: &Path) -> anyhow::Result<Vec<u8>> {
     .await?
 }
 
-/// The content hash that names a plugin version and its cached artifact.
+/// The content hash that names a plugin version, its cached artifact and
+/// its blob in the store.
 pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
+    crate::store::published::digest(bytes)
 }
 
 /// Builds the plugin's code (compile or cache, version check, link, limits

@@ -37,7 +37,9 @@
 //!   `engine.rs`: Engine, pooling, epochs, linker; `pool.rs`: how many
 //!   instances at once; `watcher.rs`: hot reload (events, the periodic
 //!   rescan, the directory's symlink); `rescan.rs`: reconciling the
-//!   directory with the registry.
+//!   directory with the registry; `published.rs`: plugins published to the
+//!   store and the operator's switches, followed by every instance (the
+//!   store wins over the directory).
 
 mod account;
 mod account_scope;
@@ -59,6 +61,7 @@ mod log_buffer;
 mod outbound_ctx;
 mod outgoing_http;
 mod pool;
+mod published;
 mod registry;
 mod reply;
 mod rescan;
@@ -91,6 +94,7 @@ pub use loader::{MAX_COMPONENT_BYTES, plugin_id, supported as supported_wit};
 pub use log_buffer::{LogLevel, LogLine, MAX_LOG_LINES};
 pub use outbound_ctx::{JobView, OutboundSlot, PluginOutbound};
 pub use pool::{DEFAULT_MAX_INSTANCES, MAX_INSTANCES, default_max_instances};
+pub use published::{PublishError, SYNC_EVERY as STORE_SYNC_EVERY, source_of};
 pub use reply::{MAX_LONG_BYTES, MAX_MEDIA_ID_BYTES, MAX_TEXT_BYTES, MAX_TITLE_BYTES};
 pub use reuse::MAX_REUSE_CALLS;
 pub use runtime::{Dispatch, ReloadEvent, Runtime, SwitchError};

@@ -103,14 +103,21 @@ pub struct Dispatch {
 
 pub struct Runtime {
     pub(crate) inner: Arc<Inner>,
-    registry: Registry,
+    pub(super) registry: Registry,
     /// Serializes load → publish so two reloads of one file cannot interleave.
-    load_lock: tokio::sync::Mutex<()>,
+    pub(super) load_lock: tokio::sync::Mutex<()>,
     /// Every plugin file as last looked at (see `rescan.rs`).
     pub(crate) seen: Seen,
     events: broadcast::Sender<ReloadEvent>,
     pub(crate) watcher: Mutex<Option<super::watcher::WatchHandle>>,
     switches: Mutex<Switches>,
+    /// One change of switches or publications at a time, made here or read
+    /// from the store: a read of the store taken before a change made here
+    /// must not be applied after it (it would undo it). Taken before
+    /// `load_lock`.
+    pub(super) store_sync: tokio::sync::Mutex<()>,
+    /// What the store publishes (`published.rs`).
+    pub(super) published: Mutex<super::published::Published>,
 }
 
 impl Runtime {
@@ -151,6 +158,8 @@ impl Runtime {
             events: broadcast::channel(256).0,
             watcher: Mutex::new(None),
             switches: Mutex::new(Switches::default()),
+            store_sync: tokio::sync::Mutex::new(()),
+            published: Mutex::new(Default::default()),
         }))
     }
 
@@ -184,20 +193,21 @@ impl Runtime {
             .then_some(false)
     }
 
-    /// Plugin files in the directory that are switched off (by the config
+    /// Plugins (files in the directory, or published to the store) that are switched off (by the config
     /// or an operator), with whether the config did it.
     pub fn disabled(&self) -> Vec<(String, bool)> {
         let Ok(entries) = std::fs::read_dir(&self.inner.cfg.dir) else {
             return Vec::new();
         };
-        let mut out: Vec<(String, bool)> = entries
+        let ids: BTreeSet<String> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| is_plugin_file(p))
             .filter_map(|p| loader::plugin_id(&p).ok())
-            .filter_map(|id| self.disabled_by_config(&id).map(|c| (id, c)))
+            .chain(self.published_ids())
             .collect();
-        out.sort();
-        out
+        ids.into_iter()
+            .filter_map(|id| self.disabled_by_config(&id).map(|c| (id, c)))
+            .collect()
     }
 
     /// Switches `id` on or off, persistently. Off: it stops serving at once
@@ -213,9 +223,10 @@ impl Runtime {
             return Err(SwitchError::Unknown(id.to_owned()));
         }
         let path = self.inner.cfg.dir.join(format!("{id}.wasm"));
-        if !path.is_file() && self.get(id).is_none() {
+        if !path.is_file() && self.get(id).is_none() && !self.is_published(id) {
             return Err(SwitchError::Unknown(id.to_owned()));
         }
+        let _one = self.store_sync.lock().await;
         let store = self.switches.lock().unwrap().store.clone();
         if let Some(store) = store {
             store
@@ -232,15 +243,35 @@ impl Runtime {
             }
         }
         if enabled {
-            self.reload_path(&path).await;
+            self.reload_id(id).await;
         } else {
-            let _guard = self.load_lock.lock().await;
-            if let Some(old) = self.registry.remove(id) {
-                tracing::info!(plugin = %id, "plugin {id} switched off (was {} {})", old.info.name, old.info.version);
-            }
-            self.emit(ReloadEvent::Disabled { id: id.to_owned() });
+            self.unload_switched_off(id).await;
         }
         Ok(())
+    }
+
+    /// The store the switches are kept in, if any.
+    pub(super) fn switch_store(&self) -> Option<Arc<dyn PluginSwitchStore>> {
+        self.switches.lock().unwrap().store.clone()
+    }
+
+    /// Takes `off` as the switched-off set; returns the ids it switches off
+    /// and those it switches back on.
+    pub(super) fn take_switches(&self, off: BTreeSet<String>) -> (Vec<String>, Vec<String>) {
+        let mut s = self.switches.lock().unwrap();
+        let now_off = off.difference(&s.off).cloned().collect();
+        let now_on = s.off.difference(&off).cloned().collect();
+        s.off = off;
+        (now_off, now_on)
+    }
+
+    /// Stops serving `id` (switched off; calls in flight finish).
+    pub(super) async fn unload_switched_off(&self, id: &str) {
+        let _guard = self.load_lock.lock().await;
+        if let Some(old) = self.registry.remove(id) {
+            tracing::info!(plugin = %id, "plugin {id} switched off (was {} {})", old.info.name, old.info.version);
+        }
+        self.emit(ReloadEvent::Disabled { id: id.to_owned() });
     }
 
     /// Compiles (or takes from the cache), checks the WIT version, links and
@@ -263,64 +294,6 @@ impl Runtime {
             started,
         )
         .await
-    }
-
-    /// Installs an uploaded plugin as `<id>.wasm`: validated by
-    /// [`Runtime::prepare`] first, so a file that fails never reaches the
-    /// directory and the working version keeps serving; then written under
-    /// a name the watcher ignores and renamed into place (atomic), and
-    /// published. A plugin switched off is placed but not published.
-    pub async fn install(&self, id: &str, bytes: Vec<u8>) -> anyhow::Result<Arc<LoadedPlugin>> {
-        // Checked before the id becomes a path: `../x` must not escape the
-        // plugins directory.
-        if !loader::valid_id(id) {
-            anyhow::bail!("plugin id {id:?} must be 1 to 64 letters, digits, _ or -");
-        }
-        let dir = self.inner.cfg.dir.clone();
-        let path = dir.join(format!("{id}.wasm"));
-        let id = id.to_owned();
-        if bytes.len() > super::MAX_COMPONENT_BYTES {
-            anyhow::bail!(
-                "{} bytes is larger than the {} MiB limit",
-                bytes.len(),
-                super::MAX_COMPONENT_BYTES >> 20
-            );
-        }
-        let _guard = self.load_lock.lock().await;
-        let old = self.get(&id);
-        let plugin = match self.prepare(&id, &path, bytes.clone()).await {
-            Ok(p) => Arc::new(p),
-            Err(e) => {
-                let error = format!("{e:#}");
-                self.failed(&id, Path::new("<upload>"), old.as_deref(), error.clone());
-                return Err(anyhow::anyhow!(error));
-            }
-        };
-        let tmp = dir.join(format!(".{id}.wasm.upload-{}", std::process::id()));
-        let written = tokio::task::spawn_blocking({
-            let (tmp, path) = (tmp.clone(), path.clone());
-            move || -> std::io::Result<()> {
-                use std::io::Write as _;
-                let mut f = std::fs::File::create(&tmp)?;
-                f.write_all(&bytes)?;
-                f.sync_all()?;
-                std::fs::rename(&tmp, &path)
-            }
-        })
-        .await?;
-        if let Err(e) = written {
-            let _ = std::fs::remove_file(&tmp);
-            anyhow::bail!("cannot write {}: {e}", path.display());
-        }
-        // Looked at: the next rescan need not read it again.
-        self.seen.record(&path, FileStamp::of(&path));
-        if self.disabled_by_config(&id).is_some() {
-            tracing::info!(plugin = %id, "plugin {id} uploaded; it is switched off, so not serving");
-            self.emit(ReloadEvent::Disabled { id });
-            return Ok(plugin);
-        }
-        self.publish(&id, plugin.clone(), old);
-        Ok(plugin)
     }
 
     pub fn config(&self) -> &RuntimeConfig {
@@ -388,6 +361,13 @@ impl Runtime {
                 return;
             }
         };
+        if self.is_published(&id) {
+            // The store wins over the directory (`published.rs`).
+            if path.exists() {
+                tracing::info!(plugin = %id, "plugin {id} is published to the store, which wins: {} is not loaded", path.display());
+            }
+            return;
+        }
         if !path.exists() {
             if let Some(old) = self.registry.remove_from(&id, path) {
                 tracing::info!(plugin = %id, "plugin {id} removed (was {} {}, sha256 {})", old.info.name, old.info.version, short(old.sha256()));
@@ -426,7 +406,7 @@ impl Runtime {
     }
 
     /// Registers a prepared plugin (replacing `old`), logs and emits it.
-    fn publish(&self, id: &str, p: Arc<LoadedPlugin>, old: Option<Arc<LoadedPlugin>>) {
+    pub(super) fn publish(&self, id: &str, p: Arc<LoadedPlugin>, old: Option<Arc<LoadedPlugin>>) {
         let id = id.to_owned();
         self.inner.stats.loaded(&id);
         if p.info.handles.is_empty() && !p.serves_web() {
@@ -459,7 +439,7 @@ impl Runtime {
         }
     }
 
-    fn failed(&self, id: &str, path: &Path, old: Option<&LoadedPlugin>, error: String) {
+    pub(super) fn failed(&self, id: &str, path: &Path, old: Option<&LoadedPlugin>, error: String) {
         let keep = match old {
             Some(o) => format!(
                 "; still serving {} {} (sha256 {})",
@@ -477,7 +457,7 @@ impl Runtime {
         });
     }
 
-    fn emit(&self, ev: ReloadEvent) {
+    pub(super) fn emit(&self, ev: ReloadEvent) {
         metrics::counter!("wxhost_plugin_reloads_total", "result" => ev.label()).increment(1);
         let _ = self.events.send(ev);
     }

@@ -10,13 +10,26 @@
 //!
 //! Fed once per push from `callback.rs`, beside the metrics; the cost is one
 //! uncontended lock and a few small copies.
+//!
+//! Instances sharing a store ([`ActivityLog`], Redis) also report what they
+//! served once a second ([`Activity::report`], off every push's path): the
+//! pushes since the last report to a capped shared stream, the counters of
+//! the current and previous minute, and that the instance is alive. The
+//! operator's views then read the whole deployment
+//! ([`Activity::recent_everywhere`], [`Activity::overview_everywhere`],
+//! [`Activity::instances`]), each row naming its instance
+//! (`server.instance`); this instance's pushes not reported yet are merged
+//! in from memory, and a store that does not answer falls back to them.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 use super::outcome::Outcome;
 use crate::protocol::{Body, Message};
+use crate::store::{ActivityLog, StoreError};
 
 /// Minutes of history in the overview.
 pub const WINDOW_MINUTES: usize = 60;
@@ -79,15 +92,20 @@ impl OutcomeClass {
     }
 }
 
-/// One push as the recent-pushes page shows it.
-#[derive(Debug, Clone, PartialEq)]
+/// One push as the recent-pushes page shows it (and as instances pass it
+/// on through the shared stream).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PushRecord {
     /// Unix seconds.
     pub at: u64,
-    /// The account it was pushed to.
-    pub account: Arc<str>,
+    /// The account it was pushed to (absent in rows from instances of the
+    /// release before accounts were shown).
+    #[serde(default)]
+    pub account: String,
+    /// The instance that served it (`server.instance`).
+    pub instance: String,
     /// The plugin kind (`text`, `event-click`, …).
-    pub kind: &'static str,
+    pub kind: String,
     /// The sender's openid, masked (`oAbC…yz`).
     pub user: String,
     pub plugin: Option<String>,
@@ -110,13 +128,50 @@ pub struct Answered<'a> {
 }
 
 /// One minute of the overview.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "MinuteWire", into = "MinuteWire")]
 pub struct MinuteStats {
     /// Unix minute (seconds / 60).
     pub minute: u64,
     pub pushes: u64,
     pub by_class: [u64; 5],
     latency: [u32; LATENCY_BUCKETS],
+}
+
+/// [`MinuteStats`] as instances pass it on (serde takes no 64-element
+/// array).
+#[derive(Serialize, Deserialize)]
+struct MinuteWire {
+    minute: u64,
+    pushes: u64,
+    by_class: [u64; 5],
+    latency: Vec<u32>,
+}
+
+impl From<MinuteWire> for MinuteStats {
+    fn from(w: MinuteWire) -> MinuteStats {
+        let mut latency = [0u32; LATENCY_BUCKETS];
+        for (t, n) in latency.iter_mut().zip(w.latency) {
+            *t = n;
+        }
+        MinuteStats {
+            minute: w.minute,
+            pushes: w.pushes,
+            by_class: w.by_class,
+            latency,
+        }
+    }
+}
+
+impl From<MinuteStats> for MinuteWire {
+    fn from(m: MinuteStats) -> MinuteWire {
+        MinuteWire {
+            minute: m.minute,
+            pushes: m.pushes,
+            by_class: m.by_class,
+            latency: m.latency.to_vec(),
+        }
+    }
 }
 
 impl MinuteStats {
@@ -134,7 +189,33 @@ impl MinuteStats {
     pub fn quantile(&self, q: f64) -> Option<Duration> {
         quantile(&self.latency, q)
     }
+
+    /// Adds `other`'s counts (another instance's same minute).
+    fn add(&mut self, other: &MinuteStats) {
+        self.pushes += other.pushes;
+        for (t, n) in self.by_class.iter_mut().zip(other.by_class) {
+            *t += n;
+        }
+        for (t, n) in self.latency.iter_mut().zip(other.latency) {
+            *t = t.saturating_add(n);
+        }
+    }
 }
+
+/// An instance as the operator's views list it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InstanceSeen {
+    pub instance: String,
+    /// When it last reported (unix ms).
+    pub last_report_ms: u64,
+    /// It reported within the last minute.
+    pub live: bool,
+    /// It is the instance answering.
+    pub this: bool,
+}
+
+/// How recently an instance must have reported to count as live.
+pub const LIVE_WITHIN_MS: u64 = 60_000;
 
 fn bucket_of(latency: Duration) -> usize {
     let us = latency.as_micros() as f64;
@@ -180,23 +261,44 @@ pub struct Overview {
 struct State {
     minutes: VecDeque<MinuteStats>,
     recent: VecDeque<PushRecord>,
+    /// Pushes not yet reported to the shared log (newest last, bounded).
+    unreported: VecDeque<PushRecord>,
 }
 
 pub struct Activity {
     state: Mutex<State>,
     show_content: bool,
+    /// This instance (`server.instance`).
+    instance: String,
+    /// The deployment's shared log (Redis), if instances share a store.
+    log: Option<Arc<dyn ActivityLog>>,
 }
 
 impl Activity {
-    /// `show_content`: keep message content in the recent pushes.
-    pub fn new(show_content: bool) -> Activity {
+    /// `show_content`: keep message content in the recent pushes;
+    /// `instance`: this process's name on every row; `log`: the shared log
+    /// to report to and read the deployment from (`None`: this instance
+    /// alone).
+    pub fn new(
+        show_content: bool,
+        instance: String,
+        log: Option<Arc<dyn ActivityLog>>,
+    ) -> Activity {
         Activity {
             state: Mutex::new(State {
                 minutes: VecDeque::with_capacity(WINDOW_MINUTES + 1),
                 recent: VecDeque::with_capacity(RECENT_CAPACITY),
+                unreported: VecDeque::new(),
             }),
             show_content,
+            instance,
+            log,
         }
+    }
+
+    /// This instance's name.
+    pub fn instance(&self) -> &str {
+        &self.instance
     }
 
     pub fn shows_content(&self) -> bool {
@@ -215,8 +317,9 @@ impl Activity {
         } = push;
         let record = PushRecord {
             at: now,
-            account: account.clone(),
-            kind: crate::plugin::Kind::of(msg).name(),
+            account: account.to_string(),
+            instance: self.instance.clone(),
+            kind: crate::plugin::Kind::of(msg).name().to_owned(),
             user: mask_openid(&msg.from_user),
             plugin: plugin.map(str::to_owned),
             outcome,
@@ -239,10 +342,139 @@ impl Activity {
             m.by_class[class.index()] += 1;
             m.latency[bucket_of(latency)] += 1;
         }
+        if self.log.is_some() {
+            if s.unreported.len() == RECENT_CAPACITY {
+                s.unreported.pop_front();
+            }
+            s.unreported.push_back(record.clone());
+        }
         if s.recent.len() == RECENT_CAPACITY {
             s.recent.pop_front();
         }
         s.recent.push_back(record);
+    }
+
+    /// Reports to the shared log (see the module docs): the pushes since
+    /// the last report and the last two minutes' counters, and that this
+    /// instance is alive. Pushes a failed report could not deliver are
+    /// offered again next time (within the bound).
+    pub async fn report(&self, now_ms: u64) -> Result<(), StoreError> {
+        let Some(log) = &self.log else {
+            return Ok(());
+        };
+        let (rows, minutes) = {
+            let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            let rows: Vec<PushRecord> = s.unreported.drain(..).collect();
+            let minute = now_ms / 60_000;
+            let minutes: Vec<MinuteStats> = s
+                .minutes
+                .iter()
+                .rev()
+                .take_while(|m| m.minute + 1 >= minute)
+                .cloned()
+                .collect();
+            (rows, minutes)
+        };
+        // Plain data: serializing cannot fail.
+        let row_json: Vec<String> = rows
+            .iter()
+            .filter_map(|r| serde_json::to_string(r).ok())
+            .collect();
+        let minute_json: Vec<(u64, String)> = minutes
+            .iter()
+            .filter_map(|m| Some((m.minute, serde_json::to_string(m).ok()?)))
+            .collect();
+        let result = log
+            .report(&self.instance, now_ms, &row_json, &minute_json)
+            .await;
+        if result.is_err() {
+            let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            for r in rows.into_iter().rev() {
+                if s.unreported.len() == RECENT_CAPACITY {
+                    break;
+                }
+                s.unreported.push_front(r);
+            }
+        }
+        result
+    }
+
+    /// The recent pushes of every instance, newest first (this instance's
+    /// alone without a shared log, or when it does not answer).
+    pub async fn recent_everywhere(&self, limit: usize) -> Vec<PushRecord> {
+        let Some(log) = &self.log else {
+            return self.recent(limit);
+        };
+        match log.recent(limit).await {
+            Ok(rows) => {
+                let mut out: Vec<PushRecord> = {
+                    let s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+                    s.unreported.iter().rev().take(limit).cloned().collect()
+                };
+                out.extend(rows.iter().filter_map(|r| serde_json::from_str(r).ok()));
+                out.truncate(limit);
+                out
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "shared activity not read: showing this instance's");
+                self.recent(limit)
+            }
+        }
+    }
+
+    /// The last hour up to `now` (unix seconds) over every instance (this
+    /// instance's alone without a shared log, or when it does not answer).
+    pub async fn overview_everywhere(&self, now: u64) -> Overview {
+        let Some(log) = &self.log else {
+            return self.overview(now);
+        };
+        let (first, last) = window(now);
+        let shared = match log.minutes(first, last).await {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::debug!(error = %e, "shared activity not read: showing this instance's");
+                return self.overview(now);
+            }
+        };
+        let mut minutes = self.minutes_in(first, last);
+        for (minute, by_instance) in shared {
+            let Some(slot) = minute
+                .checked_sub(first)
+                .and_then(|i| minutes.get_mut(i as usize))
+            else {
+                continue;
+            };
+            // This instance's own counters come from memory (fresher).
+            for (_, json) in by_instance.iter().filter(|(i, _)| *i != self.instance) {
+                if let Ok(m) = serde_json::from_str::<MinuteStats>(json) {
+                    slot.add(&m);
+                }
+            }
+        }
+        summarize(minutes)
+    }
+
+    /// The instances that reported to the shared log (this one alone
+    /// without it), with whether each did in the last minute.
+    pub async fn instances(&self, now_ms: u64) -> Result<Vec<InstanceSeen>, StoreError> {
+        let mut seen = match &self.log {
+            Some(log) => log.instances().await?,
+            None => Vec::new(),
+        };
+        match seen.iter_mut().find(|(i, _)| *i == self.instance) {
+            Some((_, at)) => *at = now_ms,
+            None => seen.push((self.instance.clone(), now_ms)),
+        }
+        seen.sort();
+        Ok(seen
+            .into_iter()
+            .map(|(instance, at)| InstanceSeen {
+                live: now_ms.saturating_sub(at) <= LIVE_WITHIN_MS,
+                this: instance == self.instance,
+                instance,
+                last_report_ms: at,
+            })
+            .collect())
     }
 
     /// The recent pushes, newest first.
@@ -251,33 +483,43 @@ impl Activity {
         s.recent.iter().rev().take(limit).cloned().collect()
     }
 
-    /// The last hour up to `now` (unix seconds).
+    /// The last hour up to `now` (unix seconds), this instance's.
     pub fn overview(&self, now: u64) -> Overview {
+        let (first, last) = window(now);
+        summarize(self.minutes_in(first, last))
+    }
+
+    /// This instance's minutes `first..=last`, every one present.
+    fn minutes_in(&self, first: u64, last: u64) -> Vec<MinuteStats> {
         let s = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let last = now / 60;
-        let first = last + 1 - WINDOW_MINUTES as u64;
         let mut minutes: Vec<MinuteStats> = (first..=last).map(MinuteStats::new).collect();
-        let mut by_class = [0u64; 5];
-        let mut hist = [0u32; LATENCY_BUCKETS];
         for m in s
             .minutes
             .iter()
             .filter(|m| m.minute >= first && m.minute <= last)
         {
             minutes[(m.minute - first) as usize] = m.clone();
-            for (t, n) in by_class.iter_mut().zip(m.by_class) {
-                *t += n;
-            }
-            for (t, n) in hist.iter_mut().zip(m.latency) {
-                *t = t.saturating_add(n);
-            }
         }
-        Overview {
-            minutes,
-            by_class,
-            p50: quantile(&hist, 0.5),
-            p99: quantile(&hist, 0.99),
-        }
+        minutes
+    }
+}
+
+/// The overview's minutes up to `now` (unix seconds): first and last.
+fn window(now: u64) -> (u64, u64) {
+    let last = now / 60;
+    ((last + 1).saturating_sub(WINDOW_MINUTES as u64), last)
+}
+
+fn summarize(minutes: Vec<MinuteStats>) -> Overview {
+    let mut total = MinuteStats::new(0);
+    for m in &minutes {
+        total.add(m);
+    }
+    Overview {
+        minutes,
+        by_class: total.by_class,
+        p50: total.quantile(0.5),
+        p99: total.quantile(0.99),
     }
 }
 
@@ -320,7 +562,7 @@ mod tests {
     #[test]
     fn openids_are_masked_and_content_kept_only_when_asked() {
         let msg = text("oUser1234567890xyz", "my secret order");
-        let hidden = Activity::new(false);
+        let hidden = Activity::new(false, "a".into(), None);
         hidden.record(
             60,
             Answered {
@@ -334,9 +576,10 @@ mod tests {
         );
         let r = &hidden.recent(10)[0];
         assert_eq!(r.user, "oUse…yz");
-        assert_eq!(&*r.account, "shop");
-        assert_eq!((r.kind, r.content.as_deref()), ("text", None));
-        let shown = Activity::new(true);
+        assert_eq!(r.account, "shop");
+        assert_eq!((r.kind.as_str(), r.content.as_deref()), ("text", None));
+        assert_eq!(r.instance, "a");
+        let shown = Activity::new(true, "a".into(), None);
         shown.record(
             60,
             Answered {
@@ -356,7 +599,7 @@ mod tests {
 
     #[test]
     fn the_overview_counts_per_minute_and_forgets_after_an_hour() {
-        let a = Activity::new(false);
+        let a = Activity::new(false, "a".into(), None);
         let msg = text("oUser1234567890xyz", "x");
         let t0 = 1_000_020u64; // minute 16667
         for i in 0..99 {
@@ -413,7 +656,7 @@ mod tests {
 
     #[test]
     fn recent_pushes_are_bounded_newest_first() {
-        let a = Activity::new(false);
+        let a = Activity::new(false, "a".into(), None);
         let msg = text("oUser1234567890xyz", "x");
         for i in 0..(RECENT_CAPACITY as u64 + 10) {
             a.record(
@@ -443,5 +686,38 @@ mod tests {
                 "{us} -> {b}"
             );
         }
+    }
+
+    #[test]
+    fn minutes_and_rows_pass_between_instances_unchanged() {
+        let a = Activity::new(false, "a".into(), None);
+        let msg = text("oUser1234567890xyz", "x");
+        for ms in [1, 5, 40, 900] {
+            a.record(
+                120,
+                Answered {
+                    account: &acct(),
+                    msg: &msg,
+                    plugin: Some("echo"),
+                    outcome: Outcome::Reply,
+                    retry: false,
+                    latency: Duration::from_millis(ms),
+                },
+            );
+        }
+        let o = a.overview(120);
+        let m = o.minutes.last().unwrap().clone();
+        let json = serde_json::to_string(&m).unwrap();
+        let back: MinuteStats = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, m);
+        assert_eq!(back.quantile(0.99), m.quantile(0.99));
+        // Another instance's same minute adds up.
+        let mut sum = m.clone();
+        sum.add(&back);
+        assert_eq!(sum.pushes, 8);
+        assert_eq!(sum.quantile(0.5), m.quantile(0.5));
+        let row = &a.recent(1)[0];
+        let back: PushRecord = serde_json::from_str(&serde_json::to_string(row).unwrap()).unwrap();
+        assert_eq!(&back, row);
     }
 }

@@ -104,7 +104,6 @@ impl Endpoints {
             Some(ledger) => Arc::new(shared::SharedMemory::new(
                 ledger,
                 local,
-                s.budget,
                 s.dedup_ttl,
                 s.tasks.clone(),
             )),

@@ -117,6 +117,26 @@ impl AppState {
     }
 }
 
+/// How often an instance reports its activity to the shared log.
+pub const REPORT_EVERY: Duration = Duration::from_secs(1);
+
+/// Reports `state`'s activity every [`REPORT_EVERY`] until it is dropped
+/// (`activity.rs`); a store that does not answer is tried again next time.
+fn report_activity(state: std::sync::Weak<AppState>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(REPORT_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(state) = state.upgrade() else { return };
+            let now_ms = crate::store::now_millis().max(0) as u64;
+            if let Err(e) = state.activity.report(now_ms).await {
+                tracing::debug!(error = %e, "activity not reported");
+            }
+        }
+    });
+}
+
 /// The running service's parts.
 pub struct Service {
     pub state: Arc<AppState>,
@@ -137,6 +157,7 @@ impl Service {
     /// every plugin of the directory loaded (and watched, if configured), and
     /// the router.
     pub async fn build(config: &Config, stores: Stores) -> anyhow::Result<Service> {
+        config.validate_for_serving().map_err(anyhow::Error::msg)?;
         let key = crate::account::SecretsKey::from_config(config).map_err(anyhow::Error::msg)?;
         let accounts = Arc::new(Accounts::from_config(config, &stores, key)?);
         if let Err(e) = accounts.sync().await {
@@ -167,8 +188,17 @@ impl Service {
                 "the plugins switched off in the admin console could not be read: every plugin in the directory is loaded"
             );
         }
+        if let Err(e) = runtime.use_published(stores.published.clone()).await {
+            tracing::warn!(
+                error = %e,
+                "the plugins published to the store could not be read yet: they load once it answers"
+            );
+        }
         let readiness = Arc::new(Readiness::new(stores.sessions.clone()));
         runtime.load_all().await?;
+        runtime.load_published().await;
+        // Publications and switches made through any instance reach this one.
+        runtime.follow_store();
         readiness.plugins_loaded();
         if config.plugins.watch {
             runtime.watch()?;
@@ -196,7 +226,11 @@ impl Service {
             shutdown_grace: Duration::from_secs(config.server.shutdown_grace_secs),
             next_request_id: AtomicU64::new(1),
             holds: hold::Holds::new(config.hold_policy(), SEEN_CAPACITY),
-            activity: Activity::new(config.admin.show_content),
+            activity: Activity::new(
+                config.admin.show_content,
+                config.instance_id(),
+                stores.activity.clone(),
+            ),
             readiness,
             outbound: crate::outbound::Outbound::open(config, accounts.clone())
                 .context("opening the outbound queue (outbound.db in the data dir)")?,
@@ -205,6 +239,9 @@ impl Service {
         let _ = accounts
             .outbound_slot()
             .set(state.outbound.clone() as Arc<dyn crate::plugin::PluginOutbound>);
+        if stores.activity.is_some() {
+            report_activity(Arc::downgrade(&state));
+        }
         let web = Arc::new(
             Web::new(config, accounts.clone(), runtime.clone())
                 .context("setting up the web side (web.session_secret)")?,

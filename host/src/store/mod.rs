@@ -13,8 +13,12 @@
 //!   QR scene, plugins switched off by an operator.
 //! - [`AccountStore`] (`accounts.rs`): accounts added at runtime, their
 //!   credentials sealed.
+//! - [`PublishedPluginStore`] (`published.rs`): plugins published to the
+//!   store (content-addressed blobs and manifests), served by every instance.
 //! - [`PushLedger`]: what instances sharing a store know of each push (the
 //!   replay guard and retry de-duplication across instances).
+//! - [`ActivityLog`] (`activity.rs`): what every instance reports of the
+//!   pushes it served (recent pushes, per-minute counters, who reported).
 //! - [`Stores`]: one account's scope of one backend seen through all of
 //!   them ([`Stores::for_account`]: another account's; `scope.rs`: where
 //!   each account's data lives), opened from a [`StoreLocation`]: [`sqlite::SqliteStore`] is the default backend (one
@@ -27,7 +31,9 @@
 //! point one way: `store` knows nothing of `api`, `plugin` or `server`.
 
 mod accounts;
+pub mod activity;
 mod operator;
+pub mod published;
 pub mod redis;
 mod scope;
 pub mod sqlite;
@@ -41,7 +47,9 @@ use async_trait::async_trait;
 
 pub use self::redis::{RedisSettings, redacted_url};
 pub use accounts::{AccountStore, StoredAccount};
+pub use activity::ActivityLog;
 pub use operator::{AuditEntry, AuditStore, PluginSwitchStore, SceneCounts, SceneStatsStore};
+pub use published::{PluginManifest, PublishedPluginStore};
 pub use scope::{DEFAULT_ACCOUNT, valid_account_name};
 pub use time::{format_utc, now_millis, now_secs, quota_day};
 pub use types::{
@@ -300,6 +308,15 @@ pub trait PushLedger: Send + Sync + 'static {
     /// For a delivery waiting on another claimant: the message's state now,
     /// claiming it if that claim expired (its instance died).
     async fn recheck(&self, keys: &PushKeys<'_>) -> Result<PushState, StoreError>;
+    /// Extends `claimant`'s claim of `message` to `ttl` from now, if it
+    /// still holds it (a live claimant keeps a short lease while it runs, so
+    /// a dead one's claim frees itself soon). Returns whether it held it.
+    async fn renew(
+        &self,
+        message: &[u8; 16],
+        claimant: &str,
+        ttl: Duration,
+    ) -> Result<bool, StoreError>;
     /// Publishes claimants' decisions (message, decision), each kept for
     /// `ttl`; one round trip for the lot.
     async fn decide(
@@ -335,7 +352,9 @@ pub struct PushKeys<'a> {
     pub message: [u8; 16],
     /// Who claims it (an instance id); unique per process.
     pub claimant: &'a str,
-    /// A claim frees itself after this (a little past the budget).
+    /// A claim frees itself after this unless its claimant renews it
+    /// ([`PushLedger::renew`]): a short lease, so a dead claimant's message
+    /// is processed by the next delivery within about that.
     pub claim_ttl: Duration,
     /// A repeat first seen longer ago than this whose decision is gone was
     /// answered and forgotten ([`PushState::Forgotten`]); sooner, its
@@ -418,11 +437,16 @@ pub struct Stores {
     pub audit: Arc<dyn AuditStore>,
     pub scene_stats: Arc<dyn SceneStatsStore>,
     pub plugin_switches: Arc<dyn PluginSwitchStore>,
+    /// Plugins published to the store (served by every instance).
+    pub published: Arc<dyn PublishedPluginStore>,
     /// Accounts added at runtime (read from the default account's scope).
     pub accounts: Arc<dyn AccountStore>,
     /// Push bookkeeping shared with other instances; `None` for a backend
     /// one instance uses alone (SQLite), which keeps it in memory.
     pub pushes: Option<Arc<dyn PushLedger>>,
+    /// Activity reported by every instance sharing the store; `None` for a
+    /// backend one instance uses alone (it shows its own).
+    pub activity: Option<Arc<dyn ActivityLog>>,
     /// The other accounts' scopes of the same backend (`None`: this is one
     /// of them, or a store without accounts).
     scopes: Option<Arc<scope::AccountScopes>>,
@@ -439,6 +463,7 @@ pub trait Backend:
     + AuditStore
     + SceneStatsStore
     + PluginSwitchStore
+    + PublishedPluginStore
     + AccountStore
 {
 }
@@ -453,6 +478,7 @@ impl<B> Backend for B where
         + AuditStore
         + SceneStatsStore
         + PluginSwitchStore
+        + PublishedPluginStore
         + AccountStore
 {
 }
@@ -470,19 +496,22 @@ impl Stores {
             audit: backend.clone(),
             scene_stats: backend.clone(),
             plugin_switches: backend.clone(),
+            published: backend.clone(),
             accounts: backend,
             pushes: None,
+            activity: None,
             scopes,
         }
     }
 
     /// Every view backed by `backend`, shared by instances.
-    fn shared<B: Backend + PushLedger>(
+    fn shared<B: Backend + PushLedger + ActivityLog>(
         backend: Arc<B>,
         scopes: Option<Arc<scope::AccountScopes>>,
     ) -> Stores {
         Stores {
             pushes: Some(backend.clone()),
+            activity: Some(backend.clone()),
             ..Stores::of(backend, scopes)
         }
     }

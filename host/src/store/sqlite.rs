@@ -24,6 +24,7 @@ use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 mod accounts;
 mod operator;
+mod published;
 
 use super::{
     KvEntry, KvQuota, KvStore, MenuStore, MenuVersion, QrCode, QrRecord, QrReservation, QrStore,
@@ -150,6 +151,21 @@ const MIGRATIONS: &[&str] = &[
         secrets BLOB NOT NULL,
         updated_ms INTEGER NOT NULL
     );",
+    // 11: plugins published to the store: blobs by digest, and every
+    // publication of each id (the newest is served)
+    "CREATE TABLE plugin_blob (
+        digest TEXT PRIMARY KEY,
+        bytes BLOB NOT NULL
+    );
+    CREATE TABLE plugin_manifest (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL,
+        version TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        who TEXT NOT NULL,
+        when_ms INTEGER NOT NULL
+    );
+    CREATE INDEX plugin_manifest_id ON plugin_manifest (id, seq);",
 ];
 
 pub struct SqliteStore {

@@ -206,6 +206,7 @@ pub fn routes() -> Router<Arc<Admin>> {
         .route("/plugins", get(plugins::page))
         .route("/plugins/{id}/enable", post(plugins::enable))
         .route("/plugins/{id}/disable", post(plugins::disable))
+        .route("/plugins/{id}/rollback", post(plugins::rollback))
         .route("/menus", get(menus::page))
         .route("/menus/publish", post(menus::publish))
         .route("/menus/rollback/{id}", post(menus::rollback))

@@ -31,6 +31,8 @@ struct OverviewPage {
     latency_chart: String,
     outcomes: Vec<(&'static str, u64)>,
     failures: Vec<(&'static str, u64)>,
+    /// Instances that reported in the last minute.
+    instances: Vec<String>,
 }
 
 /// `1.2 ms`, `—` for none.
@@ -43,7 +45,12 @@ pub fn ms(d: Option<Duration>) -> String {
 }
 
 pub async fn page(Scoped(admin): Scoped, op: Operator, Query(q): Query<NoticeQuery>) -> Response {
-    let o = admin.service.activity.overview(crate::unix_now());
+    let o = admin
+        .service
+        .activity
+        .overview_everywhere(crate::unix_now())
+        .await;
+    let instances = super::records::live_instances(&admin.service.activity).await;
     let per_minute: Vec<u64> = o.minutes.iter().map(|m| m.pushes).collect();
     let quantile = |q: f64| -> Vec<Option<f64>> {
         o.minutes
@@ -84,6 +91,7 @@ pub async fn page(Scoped(admin): Scoped, op: Operator, Query(q): Query<NoticeQue
             .map(|(c, n)| (label(*c), n))
             .collect(),
         failures: failures.into_iter().collect(),
+        instances,
     };
     html(StatusCode::OK, &page)
 }

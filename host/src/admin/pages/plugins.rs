@@ -1,6 +1,7 @@
 //! The plugins page: every plugin with its version, sha, generation,
 //! priority, kinds, limits, capabilities, calls and failures by class and
-//! its last error; enable/disable; upload.
+//! its last error and its source (store or directory); enable/disable;
+//! upload (published to the store); rollback of a published plugin.
 
 use std::sync::Arc;
 
@@ -19,6 +20,8 @@ use crate::admin::ops::PluginView;
 struct Row {
     id: String,
     serving: bool,
+    /// `store`, `directory`, or empty when not serving.
+    source: &'static str,
     can_enable: bool,
     disabled_by: &'static str,
     name: String,
@@ -42,6 +45,7 @@ impl From<PluginView> for Row {
         let sha = p.sha256.unwrap_or_default();
         Row {
             serving: p.state == "serving",
+            source: p.source.unwrap_or(""),
             can_enable: p.disabled_by == Some("console"),
             disabled_by: p.disabled_by.unwrap_or(""),
             name: p.name.unwrap_or_default(),
@@ -125,7 +129,7 @@ pub async fn upload(
             &view,
             "/plugins",
             &format!(
-                "Plugin {} {} {} installed and serving.{}",
+                "Plugin {} {} {} published: serving here, and on every instance within seconds.{}",
                 p.id,
                 p.name.unwrap_or_default(),
                 p.version.unwrap_or_default(),
@@ -186,6 +190,32 @@ async fn switch(
             &view,
             "/plugins",
             &format!("Plugin {id} disabled: it no longer serves."),
+        ),
+        Err(e) => refused(&view, &op, e),
+    }
+}
+
+/// `POST /plugins/<id>/rollback`: the version before the current one,
+/// published again.
+pub async fn rollback(
+    State(admin): State<Arc<Admin>>,
+    Scoped(view): Scoped,
+    op: Operator,
+    Path(id): Path<String>,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    if let Err(e) = op.check_csrf(&f.csrf) {
+        return refused(&view, &op, e);
+    }
+    match admin.rollback_plugin(&op.actor, &id, None).await {
+        Ok(m) => done(
+            &view,
+            "/plugins",
+            &format!(
+                "Plugin {id} rolled back to {} (sha256 {}) on every instance.",
+                m.version,
+                &m.digest[..12]
+            ),
         ),
         Err(e) => refused(&view, &op, e),
     }

@@ -107,7 +107,8 @@ pub async fn refresh(Scoped(admin): Scoped, op: Operator, Form(f): Form<RefreshF
 struct PushRow {
     at: String,
     account: String,
-    kind: &'static str,
+    instance: String,
+    kind: String,
     user: String,
     plugin: String,
     outcome: &'static str,
@@ -122,17 +123,21 @@ struct PushesPage {
     page: Chrome,
     capacity: usize,
     show_content: bool,
+    /// Instances that reported in the last minute.
+    instances: Vec<String>,
     pushes: Vec<PushRow>,
 }
 
 pub async fn pushes(Scoped(admin): Scoped, op: Operator) -> Response {
     let activity = &admin.service.activity;
     let pushes = activity
-        .recent(RECENT_CAPACITY)
+        .recent_everywhere(RECENT_CAPACITY)
+        .await
         .into_iter()
         .map(|p| PushRow {
             at: when(p.at as i64),
-            account: p.account.to_string(),
+            account: p.account,
+            instance: p.instance,
             kind: p.kind,
             user: p.user,
             plugin: p.plugin.unwrap_or_default(),
@@ -151,6 +156,7 @@ pub async fn pushes(Scoped(admin): Scoped, op: Operator) -> Response {
         page: Chrome::new("Recent pushes", "pushes", &op, &admin),
         capacity: RECENT_CAPACITY,
         show_content: activity.shows_content(),
+        instances: live_instances(activity).await,
         pushes,
     };
     html(StatusCode::OK, &page)
@@ -178,4 +184,18 @@ pub async fn audit(Scoped(admin): Scoped, op: Operator) -> Response {
         entries,
     };
     html(StatusCode::OK, &page)
+}
+
+/// The instances that reported in the last minute (this one alone when the
+/// store does not answer).
+pub async fn live_instances(activity: &crate::server::activity::Activity) -> Vec<String> {
+    let now_ms = crate::store::now_millis().max(0) as u64;
+    match activity.instances(now_ms).await {
+        Ok(all) => all
+            .into_iter()
+            .filter(|i| i.live)
+            .map(|i| i.instance)
+            .collect(),
+        Err(_) => vec![activity.instance().to_owned()],
+    }
 }

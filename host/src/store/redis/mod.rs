@@ -26,10 +26,12 @@
 //! console's three), `pushes.rs`, `accounts.rs` (one trait each).
 
 mod accounts;
+mod activity;
 mod health;
 mod kv;
 mod menus;
 mod operator;
+mod published;
 mod pushes;
 mod qrcodes;
 mod sessions;

@@ -7,8 +7,9 @@
 //!   second encrypted push under a pair (their nonces collide at volume)
 //!   gets `<p>seen:<pair>:<fingerprint>`.
 //! - `<p>push:<message>`: `c:<claimant>` while the claimant runs the plugins
-//!   (`SET NX PX`, a little past the budget: a claim of a dead instance
-//!   frees itself), then `d:<decision>` for `dedup_ttl_secs`.
+//!   (`SET NX PX`, a short lease its live claimant renews: a claim of a
+//!   dead instance frees itself soon), then `d:<decision>` for
+//!   `dedup_ttl_secs`.
 //!
 //! A repeat whose message key is gone was either answered and forgotten
 //! (first seen longer ago than the decision is kept) or claimed by an
@@ -73,6 +74,20 @@ local d = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'GET', 'PX', ARGV[2])
 if not d then return 2 end
 if string.sub(d, 1, 2) == 'd:' then return d end
 return 4
+",
+    )
+});
+
+/// KEYS: push. ARGV: claim, ttl ms. 1 if the claim was still this one's
+/// (and now lives `ttl` from now), else 0.
+static RENEW: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
 ",
     )
 });
@@ -167,6 +182,26 @@ impl PushLedger for RedisStore {
             })
             .await?;
         state(answer)
+    }
+
+    async fn renew(
+        &self,
+        message: &[u8; 16],
+        claimant: &str,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        let push = self.push_key(message);
+        let held: i64 = self
+            .call(|mut c| async move {
+                RENEW
+                    .key(push)
+                    .arg(format!("c:{claimant}"))
+                    .arg(ms(ttl))
+                    .invoke_async(&mut c)
+                    .await
+            })
+            .await?;
+        Ok(held == 1)
     }
 
     async fn decide(
