@@ -180,9 +180,9 @@ fn plugin_check_refuses_a_wrong_wit_version_and_prints_what_a_good_component_dec
     for want in [
         "loads as plugin echo-js",
         "plugin   echo-js 0.1.0 (priority 0, handles [text])",
-        "exports  wechat:plugin/handler@1.0.0",
-        "wit      wechat:plugin@1.0",
-        "wechat:plugin/wechat@1.0.0",
+        "exports  wechat:plugin/handler@1.1.0",
+        "wit      wechat:plugin@1.1",
+        "wechat:plugin/wechat@1.1.0",
         "needs its capability granted",
     ] {
         assert!(out.contains(want), "missing {want:?}: {}", show(&o));

@@ -144,8 +144,8 @@ fn plugin_check_names_the_wit_version_and_whether_this_host_runs_it() {
     assert!(o.status.success(), "{}", show(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     for want in [
-        "wit      wechat:plugin@1.0 (current",
-        "exports  wechat:plugin/handler@1.0.0",
+        "wit      wechat:plugin@1.1 (current",
+        "exports  wechat:plugin/handler@1.1.0",
         "event-template-send-job-finish",
     ] {
         assert!(out.contains(want), "missing {want:?}: {}", show(&o));
@@ -185,7 +185,7 @@ async fn the_unmodified_0_2_welcome_source_builds_into_a_1_0_component() {
     assert!(o.status.success(), "{}", show(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     for want in [
-        "wit      wechat:plugin@1.0",
+        "wit      wechat:plugin@1.1",
         "handles [event-subscribe, event-scan]",
     ] {
         assert!(out.contains(want), "missing {want:?}: {}", show(&o));

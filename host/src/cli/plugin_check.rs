@@ -58,7 +58,7 @@ impl PluginCheckCommand {
                 "warning  it declares no kinds in describe(): the server never calls it"
             )?;
         }
-        writeln!(out, "wit      {}", wit_line(p.wit_version()))?;
+        writeln!(out, "wit      {}", wit_line(p.wit_version(), &p.exports()))?;
         writeln!(out, "exports  {}", p.exports().join(", "))?;
         let imports = p.imports();
         let (wasi, own): (Vec<&String>, Vec<&String>) =
@@ -125,13 +125,28 @@ impl PluginCheckCommand {
     }
 }
 
-/// The WIT version a component targets, and what that means on this host.
-fn wit_line(version: Option<WitVersion>) -> String {
+/// The WIT version a component targets (its minor read from its export
+/// names), and what that means on this host.
+fn wit_line(version: Option<WitVersion>, exports: &[String]) -> String {
     match version {
-        Some(WitVersion::V1) => format!(
-            "{} (current; this host runs it, and every 1.x host after it will)",
-            WitVersion::V1
-        ),
+        Some(WitVersion::V1) => {
+            let minor = exports
+                .iter()
+                .filter_map(|e| e.strip_prefix("wechat:plugin/handler@1."))
+                .filter_map(|v| v.split('.').next()?.parse::<u64>().ok())
+                .next()
+                .unwrap_or(V1_MINOR);
+            if minor == V1_MINOR {
+                format!(
+                    "wechat:plugin@1.{minor} (current; this host runs it, and every 1.x host after it will)"
+                )
+            } else {
+                format!(
+                    "wechat:plugin@1.{minor} (this host runs it unchanged; rebuild against 1.{V1_MINOR} \
+                     for what later minors added)"
+                )
+            }
+        }
         Some(WitVersion::V0_2) => format!(
             "{} (this host runs it through its 0.2 conversions; rebuild against \
              1.{V1_MINOR} for the account, typed receipts and kv errors)",
