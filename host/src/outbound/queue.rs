@@ -46,6 +46,82 @@ pub enum Outcome {
     UseFallback { reason: String, called: bool },
 }
 
+/// What an [`Outcome`] does to its job, the same on every backend.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Effect {
+    pub status: Status,
+    pub reason: Option<String>,
+    /// When it is due next (now, for a finished job).
+    pub next_ms: i64,
+    /// A call to WeChat was made (an attempt).
+    pub called: bool,
+    pub msgid: Option<u64>,
+    /// It sends its fallback from now on.
+    pub via_fallback: bool,
+    /// Its line in the job's history.
+    pub note: String,
+}
+
+impl Outcome {
+    /// Its effect on the job at `now_ms`.
+    pub fn effect(&self, now_ms: i64) -> Effect {
+        let (status, reason, next_ms, called, msgid, via_fallback, note) = match self {
+            Outcome::Sent { msgid } => (
+                Status::Sent,
+                None,
+                now_ms,
+                true,
+                *msgid,
+                false,
+                match msgid {
+                    Some(m) => format!("sent, msgid {m}"),
+                    None => "sent".to_owned(),
+                },
+            ),
+            Outcome::Retry {
+                at_ms,
+                reason,
+                called,
+            } => (
+                Status::Queued,
+                Some(reason.clone()),
+                *at_ms,
+                *called,
+                None,
+                false,
+                format!("{reason}; retry in {} ms", at_ms - now_ms),
+            ),
+            Outcome::Failed { reason, called } => (
+                Status::Failed,
+                Some(reason.clone()),
+                now_ms,
+                *called,
+                None,
+                false,
+                format!("failed: {reason}"),
+            ),
+            Outcome::UseFallback { reason, called } => (
+                Status::Queued,
+                Some(reason.clone()),
+                now_ms,
+                *called,
+                None,
+                true,
+                format!("{reason}; sending the fallback"),
+            ),
+        };
+        Effect {
+            status,
+            reason,
+            next_ms,
+            called,
+            msgid,
+            via_fallback,
+            note,
+        }
+    }
+}
+
 /// Which jobs [`JobQueue::list`] returns (newest first).
 #[derive(Debug, Clone, Default)]
 pub struct ListFilter {

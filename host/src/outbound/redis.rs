@@ -380,51 +380,16 @@ impl JobQueue for RedisQueue {
         outcome: Outcome,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
-        let (status, reason, next, called, msgid, fallback, note) = match &outcome {
-            Outcome::Sent { msgid } => (
-                Status::Sent,
-                String::new(),
-                now_ms,
-                true,
-                msgid.map(|m| m.to_string()).unwrap_or_default(),
-                false,
-                match msgid {
-                    Some(m) => format!("sent, msgid {m}"),
-                    None => "sent".to_owned(),
-                },
-            ),
-            Outcome::Retry {
-                at_ms,
-                reason,
-                called,
-            } => (
-                Status::Queued,
-                reason.clone(),
-                *at_ms,
-                *called,
-                String::new(),
-                false,
-                format!("{reason}; retry in {} ms", at_ms - now_ms),
-            ),
-            Outcome::Failed { reason, called } => (
-                Status::Failed,
-                reason.clone(),
-                now_ms,
-                *called,
-                String::new(),
-                false,
-                format!("failed: {reason}"),
-            ),
-            Outcome::UseFallback { reason, called } => (
-                Status::Queued,
-                reason.clone(),
-                now_ms,
-                *called,
-                String::new(),
-                true,
-                format!("{reason}; sending the fallback"),
-            ),
-        };
+        let e = outcome.effect(now_ms);
+        let (status, reason, next, called, fallback, note) = (
+            e.status,
+            e.reason.unwrap_or_default(),
+            e.next_ms,
+            e.called,
+            e.via_fallback,
+            e.note,
+        );
+        let msgid = e.msgid.map(|m| m.to_string()).unwrap_or_default();
         let mut c = self.conn.clone();
         let done: i64 = self
             .within(

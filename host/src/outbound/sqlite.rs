@@ -133,27 +133,7 @@ impl SqliteQueue {
 }
 
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
-    loop {
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(backend)?;
-        let current: usize = tx
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .map_err(backend)?;
-        if current > MIGRATIONS.len() {
-            return Err(StoreError::Backend(format!(
-                "{FILE} schema version {current} is newer than this wxhost ({})",
-                MIGRATIONS.len()
-            )));
-        }
-        let Some(sql) = MIGRATIONS.get(current) else {
-            return Ok(());
-        };
-        tx.execute_batch(sql).map_err(backend)?;
-        tx.pragma_update(None, "user_version", current + 1)
-            .map_err(backend)?;
-        tx.commit().map_err(backend)?;
-    }
+    crate::store::sqlite::apply_migrations(conn, MIGRATIONS, FILE)
 }
 
 const COLUMNS: &str = "id, account, via, spec, status, reason, attempts, msgid, created_ms, updated_ms, next_attempt_ms, deadline_ms";
@@ -352,51 +332,15 @@ impl JobQueue for SqliteQueue {
             if held.as_deref() != Some(owner.as_str()) {
                 return Ok(false);
             }
-            let (status, reason, next, called, msgid, via_fallback, note) = match &outcome {
-                Outcome::Sent { msgid } => (
-                    Status::Sent,
-                    None,
-                    now_ms,
-                    true,
-                    *msgid,
-                    false,
-                    match msgid {
-                        Some(m) => format!("sent, msgid {m}"),
-                        None => "sent".to_owned(),
-                    },
-                ),
-                Outcome::Retry {
-                    at_ms,
-                    reason,
-                    called,
-                } => (
-                    Status::Queued,
-                    Some(reason.clone()),
-                    *at_ms,
-                    *called,
-                    None,
-                    false,
-                    format!("{reason}; retry in {} ms", at_ms - now_ms),
-                ),
-                Outcome::Failed { reason, called } => (
-                    Status::Failed,
-                    Some(reason.clone()),
-                    now_ms,
-                    *called,
-                    None,
-                    false,
-                    format!("failed: {reason}"),
-                ),
-                Outcome::UseFallback { reason, called } => (
-                    Status::Queued,
-                    Some(reason.clone()),
-                    now_ms,
-                    *called,
-                    None,
-                    true,
-                    format!("{reason}; sending the fallback"),
-                ),
-            };
+            let super::queue::Effect {
+                status,
+                reason,
+                next_ms: next,
+                called,
+                msgid,
+                via_fallback,
+                note,
+            } = outcome.effect(now_ms);
             tx.execute(
                 "UPDATE job SET status = ?2, reason = ?3, next_attempt_ms = ?4,
                     attempts = attempts + ?5, msgid = COALESCE(?6, msgid), updated_ms = ?7,

@@ -302,10 +302,20 @@ fn open_file(data_dir: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
-/// Applies the pending migrations. The version is read inside an IMMEDIATE
-/// transaction (which takes the write lock first), so two processes starting
-/// together on a fresh file never both run migration 1.
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    apply_migrations(conn, MIGRATIONS, "database")
+}
+
+/// Applies the pending of `migrations` (the schema version is SQLite's
+/// `user_version`; `what` names the file in errors). The version is read
+/// inside an IMMEDIATE transaction (which takes the write lock first), so
+/// two processes starting together on a fresh file never both run
+/// migration 1. Every SQLite file of the host migrates this way.
+pub(crate) fn apply_migrations(
+    conn: &mut Connection,
+    migrations: &[&str],
+    what: &str,
+) -> Result<(), StoreError> {
     loop {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -313,13 +323,13 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         let current: usize = tx
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .map_err(backend)?;
-        if current > MIGRATIONS.len() {
+        if current > migrations.len() {
             return Err(StoreError::Backend(format!(
-                "database schema version {current} is newer than this wxhost ({})",
-                MIGRATIONS.len()
+                "{what} schema version {current} is newer than this wxhost ({})",
+                migrations.len()
             )));
         }
-        let Some(sql) = MIGRATIONS.get(current) else {
+        let Some(sql) = migrations.get(current) else {
             return Ok(());
         };
         tx.execute_batch(sql).map_err(backend)?;
