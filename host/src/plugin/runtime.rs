@@ -138,6 +138,7 @@ impl Runtime {
             pooling: parts.pooling,
             permits: tokio::sync::Semaphore::new(instances as usize),
             page_share: tokio::sync::Semaphore::new(super::web::page_share(instances)),
+            schedule_share: tokio::sync::Semaphore::new(super::schedule::schedule_share(instances)),
             waiting: Default::default(),
             warm_pools: Default::default(),
             default_account: Arc::new(AccountScope {
@@ -298,6 +299,12 @@ impl Runtime {
 
     pub fn config(&self) -> &RuntimeConfig {
         &self.inner.cfg
+    }
+
+    /// The account a call acts for when its caller names none (`plugin
+    /// run`): the runtime's own services.
+    pub fn default_scope(&self) -> Arc<AccountScope> {
+        self.inner.default_account.clone()
     }
 
     /// Whether the pooling allocator is in use (else on-demand allocation).

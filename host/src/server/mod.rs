@@ -104,6 +104,9 @@ pub struct AppState {
     /// The outbound message queue: pushes feed it receipts and the users'
     /// last pushes; [`run`] drains it.
     pub outbound: Arc<crate::outbound::Outbound>,
+    /// Scheduled plugin runs; [`run`] starts them (`[schedules] enabled`).
+    pub schedules: Arc<crate::schedule::Scheduler>,
+    pub schedules_enabled: bool,
 }
 
 impl AppState {
@@ -234,6 +237,8 @@ impl Service {
             readiness,
             outbound: crate::outbound::Outbound::open(config, accounts.clone())
                 .context("opening the outbound queue (outbound.db in the data dir)")?,
+            schedules: crate::schedule::Scheduler::new(config, runtime.clone(), accounts.clone())?,
+            schedules_enabled: config.schedules.enabled,
         });
         // Plugins of every account queue through it (WIT 1.1 `outbound`).
         let _ = accounts
@@ -308,8 +313,15 @@ pub async fn run(
         .settings
         .enabled
         .then(|| service.state.outbound.start(outbound_stop.clone()));
+    let schedules = service
+        .state
+        .schedules_enabled
+        .then(|| service.state.schedules.start(outbound_stop.clone()));
     conn::serve(service.router, listener, service.limits, shutdown).await;
     outbound_stop.cancel();
+    if let Some(s) = schedules {
+        let _ = s.await;
+    }
     if let Some(worker) = outbound {
         let _ = worker.await;
     }
