@@ -333,3 +333,54 @@ async fn schedules_for_a_plugin_without_the_export_refuse_it_at_load() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn an_account_s_own_schedules_replace_the_plugin_s_for_it_and_run_in_its_scope() {
+    let config = format!(
+        "[account.shop]\napp_id = \"wxshop0000000001\"\n\
+         token = \"shoptoken\"\n\
+         encoding_aes_key = \"bbcdefghijklmnopqrstuvwxyz0123456789ABCDEFG\"\n\
+         [account.shop.plugin.{PLUGIN}.schedules]\n\
+         shop = \"* * * * * *\"\n\
+         [account.club]\napp_id = \"wxclub0000000001\"\n\
+         token = \"clubtoken\"\n\
+         encoding_aes_key = \"cbcdefghijklmnopqrstuvwxyz0123456789ABCDEFG\"\n\
+         plugins = [\"echo\"]\n\
+         [plugin.{PLUGIN}.schedules]\n\
+         every = \"* * * * * *\"\n"
+    );
+    let host = Wxhost::start(&["echo", PLUGIN], &config, &[]).await;
+    let default = sqlite(&host);
+    let shop = Stores::sqlite(&host.dir.path().join("data/accounts/shop")).expect("shop's store");
+    let shop_runs = runs_until(&shop, Duration::from_secs(10), |r| r.len() >= 2).await;
+    let default_runs = runs_until(&default, Duration::from_secs(10), |r| r.len() >= 2).await;
+    // shop runs its own schedule, not the plugin's; the default runs the
+    // plugin's; club is not served by the plugin at all.
+    assert!(
+        shop_runs.len() >= 2 && shop_runs.iter().all(|r| r.schedule == "shop"),
+        "{shop_runs:?}\n{}",
+        host.log()
+    );
+    assert!(
+        default_runs.iter().all(|r| r.schedule == "every"),
+        "{default_runs:?}"
+    );
+    // The run acted for its account: its kv is the account's.
+    let counted = shop.kv.get(PLUGIN, "runs:shop").await.unwrap();
+    assert!(counted.is_some(), "shop's kv holds shop's runs");
+    assert!(default.kv.get(PLUGIN, "runs:shop").await.unwrap().is_none());
+    assert!(
+        !host
+            .dir
+            .path()
+            .join("data/accounts/club/wxhost.db")
+            .exists()
+            || Stores::sqlite(&host.dir.path().join("data/accounts/club"))
+                .unwrap()
+                .schedules
+                .runs(10)
+                .await
+                .unwrap()
+                .is_empty()
+    );
+}

@@ -51,4 +51,6 @@ pub trait ScheduleStore: Send + Sync + 'static {
     async fn record_run(&self, run: &ScheduleRun) -> Result<(), StoreError>;
     /// The newest `limit` runs, newest first.
     async fn runs(&self, limit: usize) -> Result<Vec<ScheduleRun>, StoreError>;
+    /// Every schedule's last tick, by key (`wxhost store migrate`).
+    async fn ticks(&self) -> Result<Vec<(String, u64)>, StoreError>;
 }

@@ -93,4 +93,15 @@ impl ScheduleStore for RedisStore {
             })
             .collect()
     }
+
+    async fn ticks(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let hash = self.key(format_args!("schedule-tick"));
+        let mut all: Vec<(String, u64)> = self
+            .call(
+                |mut c| async move { ::redis::cmd("HGETALL").arg(hash).query_async(&mut c).await },
+            )
+            .await?;
+        all.sort();
+        Ok(all)
+    }
 }

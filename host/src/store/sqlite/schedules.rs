@@ -69,4 +69,14 @@ impl ScheduleStore for SqliteStore {
             })
             .collect()
     }
+
+    async fn ticks(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        self.run(|c| {
+            let mut stmt = c.prepare("SELECT key, tick_ms FROM schedule_tick ORDER BY key")?;
+            let rows =
+                stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)?.max(0) as u64)))?;
+            rows.collect()
+        })
+        .await
+    }
 }
