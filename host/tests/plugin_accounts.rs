@@ -30,6 +30,7 @@ fn account(
         },
         plugins: plugins.map(|p| p.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>()),
         grants,
+        switches: Default::default(),
     }
 }
 

@@ -33,7 +33,7 @@ use crate::api::jssdk::JsSdk;
 use crate::api::{ApiOptions, PluginApi, Wechat};
 use crate::config::secrets::Secrets;
 use crate::config::{AccountSettings, Config, web_host};
-use crate::plugin::{AccountGrants, AccountScope, HostServices, OutboundSlot};
+use crate::plugin::{AccountGrants, AccountScope, AccountSwitches, HostServices, OutboundSlot};
 use crate::protocol::{Callback, CallbackSettings};
 use crate::store::{DEFAULT_ACCOUNT, Stores};
 
@@ -95,6 +95,7 @@ impl Account {
         config: &Config,
         stores: &Stores,
         outbound: &OutboundSlot,
+        switches: &Arc<AccountSwitches>,
     ) -> anyhow::Result<Account> {
         let name = settings.name.clone();
         let stores = stores
@@ -148,6 +149,7 @@ impl Account {
             },
             plugins: settings.plugins.clone(),
             grants: grants(&settings, config, origin)?,
+            switches: switches.clone(),
         });
         Ok(Account {
             name,
@@ -248,6 +250,8 @@ pub struct Accounts {
     failed: std::sync::Mutex<HashMap<String, i64>>,
     /// The outbound queue every account's plugins use, once opened.
     outbound: OutboundSlot,
+    /// Plugins switched off for one account, shared by every account.
+    switches: Arc<AccountSwitches>,
 }
 
 #[derive(Default)]
@@ -290,10 +294,14 @@ impl Accounts {
         key: Option<SecretsKey>,
     ) -> anyhow::Result<Accounts> {
         let outbound = OutboundSlot::default();
+        let switches = Arc::new(AccountSwitches::default());
         let accounts = config
             .accounts()
             .into_iter()
-            .map(|s| Account::build(s, Origin::Config, config, stores, &outbound).map(Arc::new))
+            .map(|s| {
+                Account::build(s, Origin::Config, config, stores, &outbound, &switches)
+                    .map(Arc::new)
+            })
             .collect::<anyhow::Result<Vec<_>>>()?;
         Ok(Accounts {
             current: ArcSwap::from_pointee(Registry::of(accounts)),
@@ -303,7 +311,14 @@ impl Accounts {
             sync_lock: tokio::sync::Mutex::new(()),
             failed: Default::default(),
             outbound,
+            switches,
         })
+    }
+
+    /// The plugins switched off per account (the runtime keeps them in
+    /// step with the store: `Runtime::use_account_switches`).
+    pub fn switches(&self) -> &Arc<AccountSwitches> {
+        &self.switches
     }
 
     /// Where every account's plugins find the outbound queue: the service

@@ -103,7 +103,12 @@ fn qr_json(r: &QrRecord, counts: Option<&crate::store::SceneCounts>) -> Value {
     })
 }
 
-async fn plugins(State(admin): State<Arc<Admin>>, _: ApiCaller) -> ApiResult {
+async fn plugins(
+    State(admin): State<Arc<Admin>>,
+    _: ApiCaller,
+    Query(scope): Query<AccountQuery>,
+) -> ApiResult {
+    let admin = admin.for_account(scope.account.as_deref())?;
     Ok(Json(json!({"plugins": admin.plugin_views()})).into_response())
 }
 
@@ -137,18 +142,22 @@ async fn enable(
     State(admin): State<Arc<Admin>>,
     caller: ApiCaller,
     Path(id): Path<String>,
+    Query(scope): Query<AccountQuery>,
 ) -> ApiResult {
+    let admin = admin.for_account(scope.account.as_deref())?;
     admin.switch_plugin(&caller.actor, &id, true).await?;
-    Ok(Json(json!({"id": id, "enabled": true})).into_response())
+    Ok(Json(json!({"id": id, "enabled": true, "account": &*admin.account})).into_response())
 }
 
 async fn disable(
     State(admin): State<Arc<Admin>>,
     caller: ApiCaller,
     Path(id): Path<String>,
+    Query(scope): Query<AccountQuery>,
 ) -> ApiResult {
+    let admin = admin.for_account(scope.account.as_deref())?;
     admin.switch_plugin(&caller.actor, &id, false).await?;
-    Ok(Json(json!({"id": id, "enabled": false})).into_response())
+    Ok(Json(json!({"id": id, "enabled": false, "account": &*admin.account})).into_response())
 }
 
 /// `POST /api/v1/plugins/<id>/rollback`, body `{"digest": "<sha256>"}`

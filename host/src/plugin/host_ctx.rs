@@ -326,6 +326,7 @@ mod tests {
             },
             plugins: None,
             grants: Default::default(),
+            switches: Default::default(),
         };
         HostCtx::new(&scope, &account, Instant::now() + Duration::from_secs(5))
     }

@@ -46,6 +46,7 @@
 
 mod account;
 mod account_scope;
+mod account_switches;
 mod bindings;
 mod bounds;
 mod call;
@@ -85,6 +86,7 @@ use std::time::Duration;
 
 pub use account::AccountInfo;
 pub use account_scope::{AccountGrants, AccountScope};
+pub use account_switches::AccountSwitches;
 pub use bindings::{V1_MINOR, WitVersion};
 pub use bounds::{HOSTCALL_FUEL_BYTES, MAX_COMPONENT_HANDLES, MAX_RANDOM_BYTES, MAX_RESOURCES};
 pub use call::{CallReport, PluginOutcome};

@@ -183,6 +183,7 @@ impl Service {
             RuntimeConfig::from_config(config),
             default.plugins.services.clone(),
         )?;
+        runtime.use_account_switches(accounts.switches().clone());
         if let Err(e) = runtime.use_switches(stores.plugin_switches.clone()).await {
             // A store that is down at start (Redis) must not keep the
             // service from answering pushes.
