@@ -217,6 +217,8 @@ fn grants(
                 config: config_values,
                 secrets,
                 http_hosts: o.http_hosts.clone().map(Arc::from),
+                kv_max_bytes: o.kv_max_bytes,
+                kv_max_keys: o.kv_max_keys,
             };
             Ok((id.clone(), g))
         })

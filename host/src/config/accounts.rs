@@ -80,6 +80,11 @@ pub struct AccountPluginSettings {
     pub secrets: BTreeMap<String, super::secrets::SecretSource>,
     /// Replaces `[plugin.<id>] http_hosts` for this account.
     pub http_hosts: Option<Vec<String>>,
+    /// Replace the plugin's kv quota in this account's scope.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kv_max_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kv_max_keys: Option<u64>,
     /// Replaces `[plugin.<id>.schedules]` for this account (an empty
     /// table: none for it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -392,6 +397,8 @@ impl fmt::Debug for AccountPluginSettings {
             config,
             secrets,
             http_hosts,
+            kv_max_bytes,
+            kv_max_keys,
             schedules,
         } = self;
         let config: BTreeMap<&str, &str> =
@@ -402,6 +409,8 @@ impl fmt::Debug for AccountPluginSettings {
             .field("config", &config)
             .field("secrets", secrets)
             .field("http_hosts", http_hosts)
+            .field("kv_max_bytes", kv_max_bytes)
+            .field("kv_max_keys", kv_max_keys)
             .field("schedules", schedules)
             .finish()
     }

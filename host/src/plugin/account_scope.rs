@@ -38,6 +38,9 @@ pub struct AccountGrants {
     /// `[plugin.<id>.secrets]` with this account's own merged over, read.
     pub secrets: Option<Secrets>,
     pub http_hosts: Option<Arc<[String]>>,
+    /// `kv_max_bytes` / `kv_max_keys` for this account's kv of the plugin.
+    pub kv_max_bytes: Option<u64>,
+    pub kv_max_keys: Option<u64>,
 }
 
 impl AccountScope {
