@@ -82,6 +82,81 @@ pub(crate) struct OutboundState {
     uploads: Vec<Upload>,
     /// Tag id → (name, tagged OpenIDs).
     tags: std::collections::BTreeMap<u64, (String, Vec<String>)>,
+    /// Mass sends withdrawn (`mass/delete`), by msg_id.
+    deleted: HashSet<u64>,
+    /// Per app: `mass/speed` (0..=4; WeChat's default is 0).
+    speed: HashMap<String, u64>,
+}
+
+/// `mass/preview`, `mass/get`, `mass/delete`, `mass/speed/get|set` as
+/// WeChat answers them: a preview is a delivery to one follower; `get`
+/// and `delete` know this app's mass sends only.
+fn mass_admin(st: &mut OutboundState, app_id: &str, path: &str, body: &Value) -> Option<Value> {
+    let err = |code: i64, msg: &str| json!({"errcode": code, "errmsg": msg});
+    let sent = |st: &OutboundState, id: u64| {
+        st.deliveries.iter().any(|d| {
+            d.app_id == app_id && d.msgid == id && (d.path == MASS_SENDALL || d.path == MASS_SEND)
+        })
+    };
+    Some(match path {
+        "/cgi-bin/message/mass/preview" => {
+            let to = ["touser", "towxname"]
+                .iter()
+                .find_map(|k| body.get(*k).and_then(Value::as_str))
+                .unwrap_or("");
+            if to.is_empty() {
+                return Some(err(40003, "invalid openid"));
+            }
+            if st.next_msgid == 0 {
+                st.next_msgid = FIRST_MSGID;
+            }
+            let msgid = st.next_msgid;
+            st.next_msgid += 1;
+            st.deliveries.push(Delivery {
+                app_id: app_id.to_owned(),
+                path: path.to_owned(),
+                to: to.to_owned(),
+                template_id: None,
+                msgid,
+                body: body.clone(),
+            });
+            json!({"errcode": 0, "errmsg": "preview success", "msg_id": msgid})
+        }
+        "/cgi-bin/message/mass/get" => {
+            let id = body.get("msg_id").and_then(Value::as_u64).unwrap_or(0);
+            if !sent(st, id) {
+                return Some(err(40007, "invalid msg_id"));
+            }
+            let status = if st.deleted.contains(&id) {
+                "DELETE"
+            } else {
+                "SEND_SUCCESS"
+            };
+            json!({"msg_id": id, "msg_status": status})
+        }
+        "/cgi-bin/message/mass/delete" => {
+            let id = body.get("msg_id").and_then(Value::as_u64).unwrap_or(0);
+            if !sent(st, id) {
+                return Some(err(40007, "invalid msg_id"));
+            }
+            st.deleted.insert(id);
+            err(0, "ok")
+        }
+        "/cgi-bin/message/mass/speed/get" => {
+            let speed = st.speed.get(app_id).copied().unwrap_or(0);
+            let per_min = [80, 60, 45, 30, 10][speed as usize];
+            json!({"speed": speed, "realspeed": per_min})
+        }
+        "/cgi-bin/message/mass/speed/set" => match body.get("speed").and_then(Value::as_u64) {
+            None => err(45084, "no speed"),
+            Some(s) if s > 4 => err(45083, "speed out of range"),
+            Some(s) => {
+                st.speed.insert(app_id.to_owned(), s);
+                err(0, "ok")
+            }
+        },
+        _ => return None,
+    })
 }
 
 /// User tags as WeChat keeps them: ids from 100 (0–2 are the system's),
@@ -208,6 +283,9 @@ pub(crate) fn api(
         return Some(upload(st, path, query, body));
     }
     if let Some(answer) = tags(st, path, body) {
+        return Some(answer);
+    }
+    if let Some(answer) = mass_admin(st, app_id, path, body) {
         return Some(answer);
     }
     if path == QUOTA_GET {

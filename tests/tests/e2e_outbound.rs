@@ -862,3 +862,72 @@ async fn tags_and_the_api_quota_through_the_admin_api() {
     assert_eq!(status, 200, "{q}");
     assert_eq!(q["quota"]["used"], 1, "{q}");
 }
+
+#[tokio::test]
+async fn a_mass_send_is_previewed_checked_withdrawn_and_its_speed_set_through_the_admin_api() {
+    let fake = FakeWechat::start().await;
+    let host = Host::start(&fake, "[outbound]\npoll_ms = 20\n", &[]).await;
+    let text = json!({"msgtype": "text", "text": {"content": "本周活动"}});
+    // Preview to one follower first.
+    let mut preview = text.clone();
+    preview["touser"] = json!("o_editor");
+    let (status, body) = host
+        .api(Method::POST, "/api/v1/mass/preview", Some(preview))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(fake.deliveries().iter().any(|d| d.to == "o_editor"));
+    let (status, _) = host
+        .api(Method::POST, "/api/v1/mass/preview", Some(text.clone()))
+        .await;
+    assert_eq!(status, 400, "a preview names its follower");
+
+    // Sent through the queue; then its status, and withdrawn.
+    let mass = json!({"channel": "mass", "to": ["o_a", "o_b"], "message": text});
+    let (status, queued) = host.api(Method::POST, "/api/v1/messages", Some(mass)).await;
+    assert_eq!(status, 202, "{queued}");
+    let j = host
+        .wait_job(queued["id"].as_i64().unwrap(), |j| j["status"] != "queued")
+        .await;
+    assert_eq!(j["status"], "sent", "{j}");
+    let msgid = j["msgid"].as_u64().unwrap();
+    let (status, st) = host
+        .api(Method::GET, &format!("/api/v1/mass/{msgid}"), None)
+        .await;
+    assert_eq!(
+        (status, &st["status"]),
+        (200, &json!("SEND_SUCCESS")),
+        "{st}"
+    );
+    let (status, _) = host
+        .api(Method::DELETE, &format!("/api/v1/mass/{msgid}"), None)
+        .await;
+    assert_eq!(status, 200);
+    let (_, st) = host
+        .api(Method::GET, &format!("/api/v1/mass/{msgid}"), None)
+        .await;
+    assert_eq!(st["status"], "DELETE", "{st}");
+    // WeChat does not know this one.
+    let (status, _) = host.api(Method::GET, "/api/v1/mass/12345", None).await;
+    assert_eq!(status, 502);
+    let (status, _) = host
+        .api(Method::GET, "/api/v1/mass/not-a-number", None)
+        .await;
+    assert_eq!(status, 400);
+
+    // Speed: 0..=4, checked before the call.
+    let (_, s) = host.api(Method::GET, "/api/v1/mass/speed", None).await;
+    assert_eq!(s["speed"], 0, "{s}");
+    let (status, _) = host
+        .api(Method::PUT, "/api/v1/mass/speed", Some(json!({"speed": 3})))
+        .await;
+    assert_eq!(status, 200);
+    let (_, s) = host.api(Method::GET, "/api/v1/mass/speed", None).await;
+    assert_eq!(
+        (s["speed"].as_u64(), s["realspeed"].as_u64()),
+        (Some(3), Some(30))
+    );
+    let (status, _) = host
+        .api(Method::PUT, "/api/v1/mass/speed", Some(json!({"speed": 9})))
+        .await;
+    assert_eq!(status, 400);
+}

@@ -28,6 +28,7 @@ pub mod auth;
 mod charts;
 pub mod error;
 mod login_limit;
+mod mass;
 mod messages;
 pub mod metrics;
 pub mod ops;
@@ -175,6 +176,7 @@ pub fn router(admin: Arc<Admin>) -> Router {
         .merge(pages::routes())
         .merge(accounts::routes())
         .merge(messages::routes())
+        .merge(mass::routes())
         .merge(api::routes())
         .route("/metrics", get(metrics::render))
         .merge(health::routes(

@@ -91,7 +91,7 @@ impl Admin {
     }
 
     /// Audits `result` of `action` and hands it back.
-    async fn audited<T>(
+    pub(super) async fn audited<T>(
         &self,
         actor: &str,
         action: &str,
