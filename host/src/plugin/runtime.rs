@@ -475,7 +475,7 @@ impl Runtime {
     pub(super) fn publish(&self, id: &str, p: Arc<LoadedPlugin>, old: Option<Arc<LoadedPlugin>>) {
         let id = id.to_owned();
         self.inner.stats.loaded(&id);
-        if p.info.handles.is_empty() && !p.serves_web() {
+        if p.info.handles.is_empty() && !p.serves_web() && !p.runs_schedules() {
             tracing::warn!(plugin = %id, "plugin {id} declares no kinds in describe(); it will never be called");
         }
         self.registry.insert(p.clone());
