@@ -656,7 +656,7 @@ async fn three_instances_on_redis_drain_one_queue_and_never_send_a_job_twice() {
     );
     let env = redis.env("wxo:");
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let toml = "[outbound]\nrate_per_sec = 100\nconcurrency = 8\nlease_secs = 5\nretry_base_ms = 50\nretry_max_ms = 200\npoll_ms = 20\n";
+    let toml = "[outbound]\nrate_per_sec = 150\nconcurrency = 8\nlease_secs = 5\nretry_base_ms = 50\nretry_max_ms = 200\npoll_ms = 20\n";
     let mut hosts = Vec::new();
     for _ in 0..3 {
         hosts.push(Host::start(&fake, toml, &env).await);
@@ -706,6 +706,13 @@ async fn three_instances_on_redis_drain_one_queue_and_never_send_a_job_twice() {
     let all = hosts[1].all_jobs().await;
     assert_eq!(all.len(), 1501);
     assert_exactly_once(&fake, &all, 1501);
+    // One bucket for the cluster: three instances together keep to the
+    // account's 150 a second (plus what was in flight), not 3 × 150.
+    let max = fake.max_per_second(TEMPLATE_SEND);
+    assert!(
+        max <= 150 + 3 * 8,
+        "{max} calls in one second across three instances"
+    );
 }
 
 /// WeChat's own multipart form with the field `media`.

@@ -227,4 +227,18 @@ pub trait JobQueue: Send + Sync + 'static {
     /// Pauses still in force at `now_ms`.
     async fn pauses(&self, now_ms: i64) -> Result<Vec<Pause>, StoreError>;
     async fn stats(&self, now_ms: i64) -> Result<QueueStats, StoreError>;
+    /// For a queue several processes drain: reserves the next send slot of
+    /// (`account`, `api`) spaced `interval` after the previous one *across
+    /// all of them*, on the backend's clock; `Some(Ok(wait))` to send after
+    /// `wait`, `Some(Err(later))` when it is more than `max_wait` off.
+    /// `None`: one process alone drains this queue (`rate.rs` suffices).
+    async fn reserve_shared_slot(
+        &self,
+        _account: &str,
+        _api: &str,
+        _interval: std::time::Duration,
+        _max_wait: std::time::Duration,
+    ) -> Option<Result<Result<std::time::Duration, std::time::Duration>, StoreError>> {
+        None
+    }
 }

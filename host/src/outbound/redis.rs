@@ -169,6 +169,21 @@ if tonumber(ARGV[2]) > cur then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) en
 return 1
 "#;
 
+/// GCRA across every instance, on Redis's clock (instances' clocks may
+/// differ). KEYS: the (account, API) key. ARGV: interval and longest wait,
+/// in microseconds. Returns `{granted, microseconds from now}`.
+const RATE_SLOT: &str = r#"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval = tonumber(ARGV[1])
+local max_wait = tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+if tat > now + max_wait then return {0, tat - now} end
+redis.call('SET', KEYS[1], tostring(tat + interval), 'PX', math.floor((interval + max_wait) / 1000) + 1000)
+return {1, tat - now}
+"#;
+
 /// The Redis queue.
 pub struct RedisQueue {
     conn: ConnectionManager,
@@ -181,6 +196,7 @@ pub struct RedisQueue {
     release: Script,
     receipt: Script,
     saw_user: Script,
+    rate_slot: Script,
 }
 
 fn backend(e: redis::RedisError) -> StoreError {
@@ -220,6 +236,7 @@ impl RedisQueue {
             release: Script::new(RELEASE),
             receipt: Script::new(&receipt_script()),
             saw_user: Script::new(SAW_USER),
+            rate_slot: Script::new(RATE_SLOT),
         })
     }
 
@@ -317,6 +334,29 @@ fn text(v: &RValue) -> Option<String> {
 
 #[async_trait]
 impl JobQueue for RedisQueue {
+    async fn reserve_shared_slot(
+        &self,
+        account: &str,
+        api: &str,
+        interval: Duration,
+        max_wait: Duration,
+    ) -> Option<Result<Result<Duration, Duration>, StoreError>> {
+        let key = self.key(&format!("rate:{account}:{api}"));
+        let mut c = self.conn.clone();
+        let mut call = self.rate_slot.key(key);
+        call.arg(interval.as_micros().max(1) as u64)
+            .arg(max_wait.as_micros() as u64);
+        let r: Result<(i64, i64), StoreError> = self.within(call.invoke_async(&mut c)).await;
+        Some(r.map(|(granted, offset)| {
+            let offset = Duration::from_micros(offset.max(0) as u64);
+            if granted == 1 {
+                Ok(offset)
+            } else {
+                Err(offset)
+            }
+        }))
+    }
+
     async fn enqueue(&self, jobs: Vec<NewJob>, now_ms: i64) -> Result<Vec<Enqueued>, StoreError> {
         let mut inv = self.enqueue.prepare_invoke();
         inv.arg(&self.prefix).arg(now_ms);

@@ -8,7 +8,9 @@
 //! on, and a job whose sender died (a crash, `kill -9`) is due again when
 //! its lease lapses. A job whose rate slot is more than a second off, or
 //! whose API is paused, is put back for then instead of holding a slot
-//! (other accounts keep sending).
+//! (other accounts keep sending). With Redis the (account, API) buckets
+//! are shared by every instance (`reserve_shared_slot`, on Redis's clock),
+//! so the configured rate holds for the cluster, not per instance.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,6 +49,33 @@ impl Worker {
             outbound,
             limiter: RateLimiter::new(MAX_RATE_WAIT),
             owner: format!("{}-{:016x}", std::process::id(), rand::random::<u64>()),
+        }
+    }
+
+    /// A send slot for (`account`, `api`): across every process draining
+    /// the queue when it is shared (Redis: one bucket for the cluster, so
+    /// N instances together keep to the rate), else this process's.
+    async fn reserve(&self, account: &str, api: &'static str, rate: Option<f64>) -> Slot {
+        let Some(r) = rate.filter(|r| r.is_finite() && *r > 0.0) else {
+            return Slot::Granted(std::time::Instant::now());
+        };
+        let interval = Duration::from_secs_f64(1.0 / r);
+        let shared = self
+            .outbound
+            .queue
+            .reserve_shared_slot(account, api, interval, MAX_RATE_WAIT)
+            .await;
+        let now = std::time::Instant::now();
+        match shared {
+            None => self.limiter.reserve(account, api, rate),
+            Some(Ok(Ok(wait))) => Slot::Granted(now + wait),
+            Some(Ok(Err(later))) => Slot::Busy(now + later),
+            Some(Err(e)) => {
+                // The queue's store did not answer: this process's bucket
+                // still bounds what it sends.
+                tracing::debug!(error = %e, "outbound: shared rate slot unavailable, using this process's");
+                self.limiter.reserve(account, api, rate)
+            }
         }
     }
 
@@ -229,8 +258,8 @@ impl Worker {
             return None;
         }
         match self
-            .limiter
             .reserve(&job.account, api, o.settings.rate(channel.as_str()))
+            .await
         {
             Slot::Granted(at) => {
                 let wait = at.saturating_duration_since(std::time::Instant::now());
