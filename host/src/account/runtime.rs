@@ -40,6 +40,10 @@ pub struct AccountView {
     pub require_encryption: bool,
     pub has_app_secret: bool,
     pub has_encoding_aes_key: bool,
+    /// Set on an account authorized to the Open Platform component: its
+    /// name, `gh_` id, permission sets and state.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authorizer: Option<crate::open::AuthorizerInfo>,
 }
 
 /// Why a change was refused (the API answers 400, 404 or 409).
@@ -147,10 +151,26 @@ impl Accounts {
         s: &StoredAccount,
         served: &[Arc<Account>],
     ) -> Result<Option<Account>, String> {
-        let a = self.decode(s)?;
+        let mut a = self.decode(s)?;
         if a.disabled {
             return Ok(None);
         }
+        let authorized = match &a.authorizer {
+            None => None,
+            Some(_) => {
+                let open = self.open.as_ref().ok_or(
+                    "it authorized an Open Platform component, but [open_platform] is not configured",
+                )?;
+                let c = &open.config;
+                a.token = c.token.clone();
+                a.encoding_aes_key = c.encoding_aes_key.clone();
+                a.require_encryption = Some(true);
+                Some(crate::open::AuthorizedBy {
+                    component_app_id: c.component_app_id.clone(),
+                    grant: open.clone(),
+                })
+            }
+        };
         if let Some(other) = served
             .iter()
             .find(|o| *o.name == *s.name || *o.app_id == a.app_id)
@@ -161,7 +181,8 @@ impl Accounts {
             ));
         }
         validate_account(&self.config, &s.name, &a).map_err(|e| e.to_string())?;
-        let settings = self.config.resolve_account(&s.name, &a);
+        let mut settings = self.config.resolve_account(&s.name, &a);
+        settings.authorized = authorized;
         let mut account = Account::build(
             settings,
             Origin::Runtime,
@@ -179,6 +200,10 @@ impl Accounts {
         let key = self.key.as_ref().ok_or_else(no_key)?;
         let mut a: AccountConfig = serde_json::from_str(&s.settings)
             .map_err(|e| format!("its stored settings do not parse: {e}"))?;
+        if a.authorizer.is_some() {
+            // Its credentials are the platform's (`build_stored`).
+            return Ok(a);
+        }
         let plain = key.open(&s.name, &s.secrets).ok_or_else(|| {
             format!(
                 "its credentials do not open with {} (another key?)",
@@ -251,6 +276,14 @@ impl Accounts {
         }
         let stored = self.stores.accounts.list().await?;
         let existing = stored.iter().find(|s| s.name == name);
+        if existing.is_some_and(|s| {
+            serde_json::from_str::<AccountConfig>(&s.settings)
+                .is_ok_and(|a| a.authorizer.is_some())
+        }) {
+            return Err(AccountChange::Conflict(format!(
+                "account {name} authorized the Open Platform component: it is managed through the authorization"
+            )));
+        }
         match (existing, replace) {
             (Some(_), false) => {
                 return Err(AccountChange::Conflict(format!(
@@ -379,6 +412,7 @@ fn view(name: &str, a: &AccountConfig, origin: Origin, serving: bool) -> Account
             .unwrap_or(!a.encoding_aes_key.is_empty()),
         has_app_secret: !a.app_secret.is_empty(),
         has_encoding_aes_key: !a.encoding_aes_key.is_empty(),
+        authorizer: a.authorizer.clone(),
     }
 }
 

@@ -33,6 +33,8 @@ pub struct ApiOptions {
     pub permanent_qr_limit: u64,
     /// The account it acts for: the `account` label of its metrics.
     pub account: Arc<str>,
+    /// An Open Platform authorizer's token source (`None`: the AppSecret).
+    pub authorizer: Option<Arc<dyn super::token::AuthorizerGrant>>,
 }
 
 impl Default for ApiOptions {
@@ -43,6 +45,7 @@ impl Default for ApiOptions {
             http_timeout: Duration::from_secs(10),
             permanent_qr_limit: 100_000,
             account: Arc::from(crate::store::DEFAULT_ACCOUNT),
+            authorizer: None,
         }
     }
 }
@@ -88,6 +91,7 @@ impl Wechat {
                 endpoint: w.token_endpoint,
                 retry: options.retry,
                 account: options.account.clone(),
+                authorizer: options.authorizer.clone(),
             },
             stores.tokens.clone(),
             options.refresh_margin,
