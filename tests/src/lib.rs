@@ -21,6 +21,7 @@
 pub mod browser;
 pub mod console;
 pub mod fake_model;
+pub mod fake_open;
 pub mod fake_outbound;
 pub mod fake_wechat;
 pub mod redis_server;

@@ -29,6 +29,7 @@ mod charts;
 pub mod error;
 mod login_limit;
 mod messages;
+mod open;
 pub mod metrics;
 pub mod ops;
 mod pages;
@@ -174,6 +175,7 @@ pub fn router(admin: Arc<Admin>) -> Router {
     let small = Router::new()
         .merge(pages::routes())
         .merge(accounts::routes())
+        .merge(open::routes())
         .merge(messages::routes())
         .merge(api::routes())
         .route("/metrics", get(metrics::render))

@@ -200,6 +200,12 @@ impl<S: CredentialSource> Credential<S> {
         Ok(flight)
     }
 
+    /// Ends a backoff: what the failed fetches lacked has arrived (the
+    /// component token's ticket), so the next caller fetches at once.
+    pub fn clear_backoff(&self) {
+        *self.core.backoff.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
     /// WeChat rejected `failed`: forget it, unless it was already replaced
     /// by a newer value (then that one stays).
     pub async fn invalidate(&self, failed: &str) {

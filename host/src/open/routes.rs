@@ -151,6 +151,8 @@ async fn notify(
                 return text(StatusCode::SERVICE_UNAVAILABLE, "store unavailable".into());
             }
             tracing::debug!("component_verify_ticket stored");
+            // Fetches that failed for want of a ticket may be tried again.
+            platform.component_token().clear_backoff();
         }
         Notice::Authorized { app_id, code, update } => {
             let o = open.clone();
