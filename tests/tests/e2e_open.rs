@@ -397,7 +397,8 @@ async fn open_recover_restores_the_authorizers_of_a_wiped_store() {
     // WeChat's next ticket push, then `wxhost open recover`.
     p.notice(&OpenWechat::ticket(&fake.open_issue_ticket())).await;
     let admin_port = p.admin.rsplit(':').next().unwrap().to_owned();
-    let mut cmd = std::process::Command::new(binary());
+    // Async: the fake WeChat answers on this test's runtime meanwhile.
+    let mut cmd = tokio::process::Command::new(binary());
     cmd.arg("--config")
         .arg(p.host.dir.path().join("wxhost.toml"))
         .args(["open", "recover"])
@@ -407,7 +408,7 @@ async fn open_recover_restores_the_authorizers_of_a_wiped_store() {
     for (k, v) in env(admin_port.parse().unwrap()) {
         cmd.env(k, v);
     }
-    let out = cmd.output().unwrap();
+    let out = cmd.output().await.unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains(&format!("restored {SHOP}")), "{stdout}");
@@ -450,7 +451,13 @@ async fn two_instances_on_redis_fetch_each_authorizer_token_once() {
         }
     }
     for (status, reply) in futures::future::join_all(sends).await {
-        assert_eq!((status, reply.contains("sent")), (200, true), "{reply}\n{}", one.host.log());
+        assert_eq!(
+            (status, reply.contains("sent")),
+            (200, true),
+            "{reply}\n{}\n---\n{}",
+            one.host.log(),
+            two.host.log()
+        );
     }
     assert_eq!(fake.open_authorizer_token_fetches(SHOP), 1);
     assert_eq!(fake.open_authorizer_token_fetches(CLUB), 1);
