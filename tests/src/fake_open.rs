@@ -130,7 +130,11 @@ pub(crate) fn api(
         Some(_) => return Some(err(40001, "invalid credential, access_token is invalid")),
     }
     let func = |ids: &[u32]| -> Value {
-        json!(ids.iter().map(|id| json!({"funcscope_category": {"id": id}})).collect::<Vec<_>>())
+        json!(
+            ids.iter()
+                .map(|id| json!({"funcscope_category": {"id": id}}))
+                .collect::<Vec<_>>()
+        )
     };
     Some(match path {
         paths::PRE_AUTH_CODE => {
@@ -237,7 +241,13 @@ impl FakeWechat {
     }
 
     /// An Official Account that may authorize the platform.
-    pub fn open_add_account(&self, app_id: &str, user_name: &str, nick_name: &str, func_info: &[u32]) {
+    pub fn open_add_account(
+        &self,
+        app_id: &str,
+        user_name: &str,
+        nick_name: &str,
+        func_info: &[u32],
+    ) {
         self.inner.lock().open.authorizers.insert(
             app_id.to_owned(),
             Authorizer {
@@ -331,7 +341,14 @@ impl OpenWechat {
     /// Posts `xml` to `url` as WeChat does (safe mode); status and raw body.
     pub async fn post(&self, url: &str, xml: &str) -> (u16, String) {
         let now = wxhost::unix_now();
-        let (url, body) = signed_request(url, COMPONENT_TOKEN, Some(&self.crypt), Mode::Safe, xml, now);
+        let (url, body) = signed_request(
+            url,
+            COMPONENT_TOKEN,
+            Some(&self.crypt),
+            Mode::Safe,
+            xml,
+            now,
+        );
         let r = self.http.post(url).body(body).send().await.expect("POST");
         (r.status().as_u16(), r.text().await.unwrap_or_default())
     }

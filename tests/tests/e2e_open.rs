@@ -38,11 +38,20 @@ fn config() -> String {
 /// The platform's secrets, the secrets key, an admin API on `admin_port`.
 fn env(admin_port: u16) -> Vec<(String, String)> {
     vec![
-        ("WXHOST_COMPONENT_APP_SECRET".into(), COMPONENT_SECRET.into()),
-        ("WXHOST_COMPONENT_ENCODING_AES_KEY".into(), COMPONENT_AES_KEY.into()),
+        (
+            "WXHOST_COMPONENT_APP_SECRET".into(),
+            COMPONENT_SECRET.into(),
+        ),
+        (
+            "WXHOST_COMPONENT_ENCODING_AES_KEY".into(),
+            COMPONENT_AES_KEY.into(),
+        ),
         ("WXHOST_SECRETS_KEY".into(), SECRETS_KEY.into()),
         ("WXHOST_ADMIN_API_TOKEN".into(), API_TOKEN.into()),
-        ("WXHOST_ADMIN_LISTEN".into(), format!("127.0.0.1:{admin_port}")),
+        (
+            "WXHOST_ADMIN_LISTEN".into(),
+            format!("127.0.0.1:{admin_port}"),
+        ),
     ]
 }
 
@@ -78,13 +87,23 @@ impl Platform {
             .wechat
             .post(&format!("{}/open/notify", self.origin()), xml)
             .await;
-        assert_eq!((status, body.as_str()), (200, "success"), "{}", self.host.log());
+        assert_eq!(
+            (status, body.as_str()),
+            (200, "success"),
+            "{}",
+            self.host.log()
+        );
     }
 
     /// A user's text to `app_id` through `/open/<appid>/callback`: the
     /// status and the opened reply.
     async fn say(&self, app_id: &str, text: &str, msg_id: u64) -> (u16, String) {
-        let xml = Push::Text(text.into()).to_xml("gh_user_facing", "o_open_user", wxhost::unix_now(), msg_id);
+        let xml = Push::Text(text.into()).to_xml(
+            "gh_user_facing",
+            "o_open_user",
+            wxhost::unix_now(),
+            msg_id,
+        );
         self.post(app_id, &xml).await
     }
 
@@ -160,7 +179,8 @@ fn sent_texts(fake: &FakeWechat, to: &str) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn an_authorized_account_is_served_survives_a_restart_stops_when_it_withdraws_and_returns_intact() {
+async fn an_authorized_account_is_served_survives_a_restart_stops_when_it_withdraws_and_returns_intact()
+ {
     let fake = FakeWechat::start().await;
     fake.open_add_account(SHOP, "gh_shop00000001", "Shop", &[1, 2, 7]);
     fake.open_add_account(CLUB, "gh_club00000001", "Club", &[1]);
@@ -178,34 +198,71 @@ async fn an_authorized_account_is_served_survives_a_restart_stops_when_it_withdr
     );
     // Before a ticket, a link cannot be made, and says why.
     let (status, body) = p
-        .api(reqwest::Method::POST, "/api/v1/open/authorize", Some(json!({})))
+        .api(
+            reqwest::Method::POST,
+            "/api/v1/open/authorize",
+            Some(json!({})),
+        )
         .await;
     assert!(status >= 400, "{status} {body}");
-    assert!(body["error"].as_str().unwrap_or("").contains("component_verify_ticket"), "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("component_verify_ticket"),
+        "{body}"
+    );
 
     // A ticket push → the platform token → a pre_auth_code and the links.
-    p.notice(&OpenWechat::ticket(&fake.open_issue_ticket())).await;
+    p.notice(&OpenWechat::ticket(&fake.open_issue_ticket()))
+        .await;
     let (status, body) = p
-        .api(reqwest::Method::POST, "/api/v1/open/authorize", Some(json!({"auth_type": 1})))
+        .api(
+            reqwest::Method::POST,
+            "/api/v1/open/authorize",
+            Some(json!({"auth_type": 1})),
+        )
         .await;
     assert_eq!(status, 200, "{body}\n{}", p.host.log());
     let url = body["url"].as_str().unwrap();
-    assert!(url.starts_with("https://mp.weixin.qq.com/cgi-bin/componentloginpage?"), "{url}");
-    assert!(url.contains(&format!("component_appid={COMPONENT_APP_ID}")), "{url}");
+    assert!(
+        url.starts_with("https://mp.weixin.qq.com/cgi-bin/componentloginpage?"),
+        "{url}"
+    );
+    assert!(
+        url.contains(&format!("component_appid={COMPONENT_APP_ID}")),
+        "{url}"
+    );
     assert!(url.contains("pre_auth_code=preauthcode%40%40%40"), "{url}");
-    let redirect: String = url::form_urlencoded::byte_serialize(format!("{}/open/authorized", p.origin()).as_bytes()).collect();
-    assert!(url.contains(&format!("redirect_uri={redirect}")) && url.contains("auth_type=1"), "{url}");
+    let redirect: String =
+        url::form_urlencoded::byte_serialize(format!("{}/open/authorized", p.origin()).as_bytes())
+            .collect();
+    assert!(
+        url.contains(&format!("redirect_uri={redirect}")) && url.contains("auth_type=1"),
+        "{url}"
+    );
     let (_, body) = p
-        .api(reqwest::Method::POST, "/api/v1/open/authorize", Some(json!({"mobile": true, "biz_appid": SHOP})))
+        .api(
+            reqwest::Method::POST,
+            "/api/v1/open/authorize",
+            Some(json!({"mobile": true, "biz_appid": SHOP})),
+        )
         .await;
     let mobile = body["url"].as_str().unwrap();
-    assert!(mobile.contains("bindcomponent") && mobile.contains(&format!("biz_appid={SHOP}")) && !mobile.contains("auth_type"), "{mobile}");
+    assert!(
+        mobile.contains("bindcomponent")
+            && mobile.contains(&format!("biz_appid={SHOP}"))
+            && !mobile.contains("auth_type"),
+        "{mobile}"
+    );
     assert_eq!(fake.calls(paths::COMPONENT_TOKEN), 1);
 
     // Shop authorizes: the redirect arrives first, then the push with the
     // same code: one exchange.
     let code = fake.open_authorize(SHOP);
-    let (status, page) = p.get(&format!("/open/authorized?auth_code={code}&expires_in=600")).await;
+    let (status, page) = p
+        .get(&format!("/open/authorized?auth_code={code}&expires_in=600"))
+        .await;
     assert_eq!(status, 200, "{page}\n{}", p.host.log());
     assert!(page.contains("Shop") && page.contains(SHOP), "{page}");
     p.notice(&OpenWechat::authorized(SHOP, &code)).await;
@@ -216,10 +273,15 @@ async fn an_authorized_account_is_served_survives_a_restart_stops_when_it_withdr
     // reply with them), as account `SHOP` with its own kv.
     let reply = p.says(SHOP, "account", "account", &mut msg).await;
     assert!(reply.contains(&format!("account {SHOP} {SHOP}")), "{reply}");
-    p.says(SHOP, "kv:set:colour=red", "set colour", &mut msg).await;
+    p.says(SHOP, "kv:set:colour=red", "set colour", &mut msg)
+        .await;
     // Its API calls use the token the exchange gave, as Shop.
     p.says(SHOP, "api:send", "sent", &mut msg).await;
-    assert!(fake.apps_called(api_paths::CUSTOM_SEND).iter().all(|a| a == SHOP));
+    assert!(
+        fake.apps_called(api_paths::CUSTOM_SEND)
+            .iter()
+            .all(|a| a == SHOP)
+    );
     assert_eq!(fake.open_authorizer_token_fetches(SHOP), 0);
 
     // The token expires: a new one from api_authorizer_token, whose rotated
@@ -231,18 +293,30 @@ async fn an_authorized_account_is_served_survives_a_restart_stops_when_it_withdr
     assert_ne!(fake.open_refresh_token(SHOP).unwrap(), first_refresh);
     fake.expire_tokens();
     p.says(SHOP, "api:send", "sent", &mut msg).await;
-    assert_eq!(fake.open_authorizer_token_fetches(SHOP), 2, "{}", p.host.log());
+    assert_eq!(
+        fake.open_authorizer_token_fetches(SHOP),
+        2,
+        "{}",
+        p.host.log()
+    );
 
     // Club authorizes through the push first; its redirect finds the code taken.
     let code2 = fake.open_authorize(CLUB);
     p.notice(&OpenWechat::authorized(CLUB, &code2)).await;
-    let (status, page) = p.get(&format!("/open/authorized?auth_code={code2}&expires_in=600")).await;
+    let (status, page) = p
+        .get(&format!(
+            "/open/authorized?auth_code={code2}&expires_in=600"
+        ))
+        .await;
     assert_eq!(status, 200, "{page}");
-    p.says(CLUB, "account", &format!("account {CLUB}"), &mut msg).await;
+    p.says(CLUB, "account", &format!("account {CLUB}"), &mut msg)
+        .await;
     assert_eq!(fake.open_query_auth_calls(&code2), 1);
 
     // Listed with their gh_ ids, names, permission sets and state.
-    let (_, body) = p.api(reqwest::Method::GET, "/api/v1/open/authorizers", None).await;
+    let (_, body) = p
+        .api(reqwest::Method::GET, "/api/v1/open/authorizers", None)
+        .await;
     let list = body["authorizers"].as_array().unwrap();
     let shop = list.iter().find(|a| a["app_id"] == SHOP).unwrap();
     assert_eq!(shop["user_name"], "gh_shop00000001");
@@ -268,15 +342,31 @@ async fn an_authorized_account_is_served_survives_a_restart_stops_when_it_withdr
     })
     .await;
     assert!(stopped, "{}", p.host.log());
-    let (_, body) = p.api(reqwest::Method::GET, "/api/v1/open/authorizers", None).await;
-    let shop = body["authorizers"].as_array().unwrap().iter().find(|a| a["app_id"] == SHOP).cloned().unwrap();
-    assert_eq!((shop["state"].as_str(), shop["serving"].as_bool()), (Some("unauthorized"), Some(false)));
+    let (_, body) = p
+        .api(reqwest::Method::GET, "/api/v1/open/authorizers", None)
+        .await;
+    let shop = body["authorizers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["app_id"] == SHOP)
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        (shop["state"].as_str(), shop["serving"].as_bool()),
+        (Some("unauthorized"), Some(false))
+    );
     // Club is untouched.
-    p.says(CLUB, "account", &format!("account {CLUB}"), &mut msg).await;
+    p.says(CLUB, "account", &format!("account {CLUB}"), &mut msg)
+        .await;
 
     // Shop authorizes again: its data is where it left it.
     let code3 = fake.open_authorize(SHOP);
-    let (status, _) = p.get(&format!("/open/authorized?auth_code={code3}&expires_in=600")).await;
+    let (status, _) = p
+        .get(&format!(
+            "/open/authorized?auth_code={code3}&expires_in=600"
+        ))
+        .await;
     assert_eq!(status, 200);
     p.says(SHOP, "kv:get:colour", "value red", &mut msg).await;
     p.says(SHOP, "api:send", "sent", &mut msg).await;
@@ -284,7 +374,9 @@ async fn an_authorized_account_is_served_survives_a_restart_stops_when_it_withdr
     // A used code, an unknown one, a forged notice: refused, nothing changes.
     let (status, _) = p.get(&format!("/open/authorized?auth_code={code3}")).await;
     assert_eq!(status, 200, "a second delivery of a code is not an error");
-    let (status, page) = p.get("/open/authorized?auth_code=queryauthcode@@@nope").await;
+    let (status, page) = p
+        .get("/open/authorized?auth_code=queryauthcode@@@nope")
+        .await;
     assert_eq!(status, 502, "{page}");
     assert!(page.contains("61010"), "{page}");
     let forged = wxhost::protocol::signed_request(
@@ -300,7 +392,8 @@ async fn an_authorized_account_is_served_survives_a_restart_stops_when_it_withdr
     );
     let (status, _) = p.host.post_raw(&forged.0, forged.1).await;
     assert_eq!(status, 403, "{}", p.host.log());
-    p.says(CLUB, "account", &format!("account {CLUB}"), &mut msg).await;
+    p.says(CLUB, "account", &format!("account {CLUB}"), &mut msg)
+        .await;
     // Secrets never reach the log.
     let log = p.host.log();
     for secret in [COMPONENT_SECRET, COMPONENT_AES_KEY, &first_refresh] {
@@ -314,7 +407,8 @@ async fn the_release_responder_answers_wechat_s_three_cases() {
     fake.open_add_account(TEST_OA, "gh_3c884a361561", "Test 1", &[1]);
     fake.open_add_account(TEST_OA_2, "gh_c0f28a78b318", "Test 2", &[1]);
     let p = Platform::start(&fake, &[]).await;
-    p.notice(&OpenWechat::ticket(&fake.open_issue_ticket())).await;
+    p.notice(&OpenWechat::ticket(&fake.open_issue_ticket()))
+        .await;
 
     // The test account authorizes by itself (the push carries the code).
     let code = fake.open_authorize(TEST_OA);
@@ -323,7 +417,10 @@ async fn the_release_responder_answers_wechat_s_three_cases() {
     // 1. The text case: a passive reply.
     let (status, reply) = p.say(TEST_OA, "TESTCOMPONENT_MSG_TYPE_TEXT", 1).await;
     assert_eq!(status, 200, "{}", p.host.log());
-    assert!(reply.contains("<Content><![CDATA[TESTCOMPONENT_MSG_TYPE_TEXT_callback]]></Content>"), "{reply}");
+    assert!(
+        reply.contains("<Content><![CDATA[TESTCOMPONENT_MSG_TYPE_TEXT_callback]]></Content>"),
+        "{reply}"
+    );
     // 2. The event case.
     let event = format!(
         "<xml><ToUserName><![CDATA[gh_3c884a361561]]></ToUserName><FromUserName><![CDATA[o_tester]]></FromUserName><CreateTime>{}</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[LOCATION]]></Event><Latitude>23.1</Latitude><Longitude>113.3</Longitude><Precision>119.3</Precision></xml>",
@@ -346,11 +443,17 @@ async fn the_release_responder_answers_wechat_s_three_cases() {
         p.host.log()
     );
     assert_eq!(fake.open_query_auth_calls(&code), 1);
-    assert!(fake.apps_called(api_paths::CUSTOM_SEND).iter().all(|a| a == TEST_OA));
+    assert!(
+        fake.apps_called(api_paths::CUSTOM_SEND)
+            .iter()
+            .all(|a| a == TEST_OA)
+    );
 
     // The code arriving only in the message: exchanged from there.
     let code2 = fake.open_authorize(TEST_OA_2);
-    let (status, body) = p.say(TEST_OA_2, &format!("QUERY_AUTH_CODE:{code2}"), 4).await;
+    let (status, body) = p
+        .say(TEST_OA_2, &format!("QUERY_AUTH_CODE:{code2}"), 4)
+        .await;
     assert_eq!((status, body.as_str()), (200, ""));
     assert!(
         eventually(Duration::from_secs(5), || async {
@@ -373,7 +476,8 @@ async fn open_recover_restores_the_authorizers_of_a_wiped_store() {
     fake.open_add_account(SHOP, "gh_shop00000001", "Shop", &[1]);
     let mut p = Platform::start(&fake, &[]).await;
     let mut msg = 0;
-    p.notice(&OpenWechat::ticket(&fake.open_issue_ticket())).await;
+    p.notice(&OpenWechat::ticket(&fake.open_issue_ticket()))
+        .await;
     let code = fake.open_authorize(SHOP);
     p.get(&format!("/open/authorized?auth_code={code}")).await;
     p.says(SHOP, "account", "account", &mut msg).await;
@@ -395,7 +499,8 @@ async fn open_recover_restores_the_authorizers_of_a_wiped_store() {
     let (status, _) = p.say(SHOP, "account", 100).await;
     assert_eq!(status, 404, "nothing is known of Shop any more");
     // WeChat's next ticket push, then `wxhost open recover`.
-    p.notice(&OpenWechat::ticket(&fake.open_issue_ticket())).await;
+    p.notice(&OpenWechat::ticket(&fake.open_issue_ticket()))
+        .await;
     let admin_port = p.admin.rsplit(':').next().unwrap().to_owned();
     // Async: the fake WeChat answers on this test's runtime meanwhile.
     let mut cmd = tokio::process::Command::new(binary());
@@ -410,12 +515,21 @@ async fn open_recover_restores_the_authorizers_of_a_wiped_store() {
     }
     let out = cmd.output().await.unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains(&format!("restored {SHOP}")), "{stdout}");
     // The running instance serves it within 5 s, with its API calls.
     p.says(SHOP, "api:send", "sent", &mut msg).await;
-    let (_, body) = p.api(reqwest::Method::GET, "/api/v1/open/authorizers", None).await;
-    assert_eq!(body["authorizers"][0]["user_name"], "gh_shop00000001", "{body}");
+    let (_, body) = p
+        .api(reqwest::Method::GET, "/api/v1/open/authorizers", None)
+        .await;
+    assert_eq!(
+        body["authorizers"][0]["user_name"], "gh_shop00000001",
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -428,7 +542,8 @@ async fn two_instances_on_redis_fetch_each_authorizer_token_once() {
     let one = Platform::start(&fake, &shared).await;
     let two = Platform::start(&fake, &shared).await;
     // The ticket reaches one instance; both use it.
-    one.notice(&OpenWechat::ticket(&fake.open_issue_ticket())).await;
+    one.notice(&OpenWechat::ticket(&fake.open_issue_ticket()))
+        .await;
     for app in [SHOP, CLUB] {
         let code = fake.open_authorize(app);
         let (status, _) = one.get(&format!("/open/authorized?auth_code={code}")).await;
@@ -439,7 +554,8 @@ async fn two_instances_on_redis_fetch_each_authorizer_token_once() {
     let mut msg = 0;
     for p in [&one, &two] {
         for app in [SHOP, CLUB] {
-            p.says(app, "account", &format!("account {app}"), &mut msg).await;
+            p.says(app, "account", &format!("account {app}"), &mut msg)
+                .await;
         }
     }
     // Every token expires; both instances need a new one for each account at once.
@@ -447,7 +563,11 @@ async fn two_instances_on_redis_fetch_each_authorizer_token_once() {
     let mut sends = Vec::new();
     for (i, p) in [&one, &two, &one, &two].into_iter().enumerate() {
         for app in [SHOP, CLUB] {
-            sends.push(p.say(app, "api:send", 1000 + i as u64 * 10 + u64::from(app == CLUB)));
+            sends.push(p.say(
+                app,
+                "api:send",
+                1000 + i as u64 * 10 + u64::from(app == CLUB),
+            ));
         }
     }
     for (status, reply) in futures::future::join_all(sends).await {
@@ -461,7 +581,11 @@ async fn two_instances_on_redis_fetch_each_authorizer_token_once() {
     }
     assert_eq!(fake.open_authorizer_token_fetches(SHOP), 1);
     assert_eq!(fake.open_authorizer_token_fetches(CLUB), 1);
-    assert_eq!(fake.calls(paths::COMPONENT_TOKEN), 1, "one platform token for both");
+    assert_eq!(
+        fake.calls(paths::COMPONENT_TOKEN),
+        1,
+        "one platform token for both"
+    );
     for code in fake.requests(paths::QUERY_AUTH) {
         let c = code["authorization_code"].as_str().unwrap();
         assert_eq!(fake.open_query_auth_calls(c), 1);

@@ -277,8 +277,7 @@ impl Accounts {
         let stored = self.stores.accounts.list().await?;
         let existing = stored.iter().find(|s| s.name == name);
         if existing.is_some_and(|s| {
-            serde_json::from_str::<AccountConfig>(&s.settings)
-                .is_ok_and(|a| a.authorizer.is_some())
+            serde_json::from_str::<AccountConfig>(&s.settings).is_ok_and(|a| a.authorizer.is_some())
         }) {
             return Err(AccountChange::Conflict(format!(
                 "account {name} authorized the Open Platform component: it is managed through the authorization"

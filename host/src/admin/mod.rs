@@ -29,8 +29,8 @@ mod charts;
 pub mod error;
 mod login_limit;
 mod messages;
-mod open;
 pub mod metrics;
+mod open;
 pub mod ops;
 mod pages;
 

@@ -54,7 +54,11 @@ async fn authorize(State(admin): State<Arc<Admin>>, caller: ApiCaller, body: Byt
     };
     let url = platform.authorization_link(&req).await?;
     admin
-        .audit(&caller.actor, "open_authorize_link", "authorization link created")
+        .audit(
+            &caller.actor,
+            "open_authorize_link",
+            "authorization link created",
+        )
         .await;
     Ok(Json(json!({"url": url})).into_response())
 }

@@ -541,16 +541,30 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(200)).await;
             read
         }
-        async fn put(&self, key: &str, token: &StoredToken, day: &str) -> Result<(), crate::store::StoreError> {
+        async fn put(
+            &self,
+            key: &str,
+            token: &StoredToken,
+            day: &str,
+        ) -> Result<(), crate::store::StoreError> {
             self.0.put(key, token, day).await
         }
-        async fn invalidate(&self, key: &str, token: &str) -> Result<bool, crate::store::StoreError> {
+        async fn invalidate(
+            &self,
+            key: &str,
+            token: &str,
+        ) -> Result<bool, crate::store::StoreError> {
             self.0.invalidate(key, token).await
         }
         async fn fetches(&self, key: &str, day: &str) -> Result<u64, crate::store::StoreError> {
             self.0.fetches(key, day).await
         }
-        async fn try_lock(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool, crate::store::StoreError> {
+        async fn try_lock(
+            &self,
+            name: &str,
+            holder: &str,
+            ttl: Duration,
+        ) -> Result<bool, crate::store::StoreError> {
             self.0.try_lock(name, holder, ttl).await
         }
         async fn unlock(&self, name: &str, holder: &str) -> Result<(), crate::store::StoreError> {
@@ -559,7 +573,10 @@ mod tests {
         async fn export(&self) -> Result<Vec<crate::store::TokenRecord>, crate::store::StoreError> {
             self.0.export().await
         }
-        async fn import(&self, records: &[crate::store::TokenRecord]) -> Result<(), crate::store::StoreError> {
+        async fn import(
+            &self,
+            records: &[crate::store::TokenRecord],
+        ) -> Result<(), crate::store::StoreError> {
             self.0.import(records).await
         }
     }

@@ -38,8 +38,16 @@ impl OpenCommand {
                     writeln!(
                         out,
                         "{app_id}  {}  {}  {}  sets [{}]  since {}",
-                        if info.user_name.is_empty() { "-" } else { &info.user_name },
-                        if info.nick_name.is_empty() { "-" } else { &info.nick_name },
+                        if info.user_name.is_empty() {
+                            "-"
+                        } else {
+                            &info.user_name
+                        },
+                        if info.nick_name.is_empty() {
+                            "-"
+                        } else {
+                            &info.nick_name
+                        },
                         info.state.as_str(),
                         sets.join(","),
                         format_utc(info.authorized_at)

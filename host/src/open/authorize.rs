@@ -47,7 +47,10 @@ fn encode(s: &str) -> String {
 impl Platform {
     /// Where WeChat sends the owner back to.
     pub fn redirect_uri(&self) -> String {
-        format!("{}/open/authorized", self.public_origin.trim_end_matches('/'))
+        format!(
+            "{}/open/authorized",
+            self.public_origin.trim_end_matches('/')
+        )
     }
 
     /// A fresh authorization link.
@@ -100,7 +103,12 @@ impl Platform {
         }
         let claim = format!("open:auth-code:{}", fingerprint(code));
         let holder = format!("{}-{:016x}", std::process::id(), rand::random::<u64>());
-        if !self.stores.tokens.try_lock(&claim, &holder, CLAIM_TTL).await? {
+        if !self
+            .stores
+            .tokens
+            .try_lock(&claim, &holder, CLAIM_TTL)
+            .await?
+        {
             return Ok(Exchange::Claimed);
         }
         match self.exchange(code).await {

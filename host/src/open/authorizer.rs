@@ -117,8 +117,8 @@ impl Platform {
         let Some(stored) = self.stores.tokens.get(&key).await? else {
             return Ok(None);
         };
-        let sealed = hex::decode(&stored.token)
-            .map_err(|_| ApiError::Storage(format!("{key}: not hex")))?;
+        let sealed =
+            hex::decode(&stored.token).map_err(|_| ApiError::Storage(format!("{key}: not hex")))?;
         let plain = self.key.open(&key, &sealed).ok_or_else(|| {
             ApiError::Storage(format!(
                 "the refresh token of {app_id} does not open with {} (another key?)",
@@ -236,9 +236,13 @@ impl Platform {
     /// `unauthorized`: not served any more, its tokens purged; its data
     /// (kv, menus, QR codes) stays in its store scope.
     pub async fn unauthorize(&self, app_id: &str) -> Result<(), ApiError> {
-        self.set_state(app_id, AuthorizerState::Unauthorized).await?;
+        self.set_state(app_id, AuthorizerState::Unauthorized)
+            .await?;
         self.purge_tokens(app_id).await?;
-        tracing::info!(app_id, "authorizer withdrew its authorization: no longer served");
+        tracing::info!(
+            app_id,
+            "authorizer withdrew its authorization: no longer served"
+        );
         Ok(())
     }
 
@@ -249,7 +253,9 @@ impl Platform {
         let app_id = auth["authorizer_appid"]
             .as_str()
             .filter(|a| !a.is_empty())
-            .ok_or_else(|| ApiError::Transport("api_query_auth answered no authorizer_appid".into()))?
+            .ok_or_else(|| {
+                ApiError::Transport("api_query_auth answered no authorizer_appid".into())
+            })?
             .to_owned();
         if !crate::store::valid_account_name(&app_id) {
             return Err(ApiError::Invalid(format!(
@@ -263,7 +269,10 @@ impl Platform {
             )));
         }
         self.save_refresh_token(&app_id, refresh).await?;
-        if let Some(token) = auth["authorizer_access_token"].as_str().filter(|t| !t.is_empty()) {
+        if let Some(token) = auth["authorizer_access_token"]
+            .as_str()
+            .filter(|t| !t.is_empty())
+        {
             let now = now_secs();
             let stored = StoredToken {
                 token: token.to_owned(),

@@ -154,7 +154,11 @@ impl Platform {
                 .await?;
             let code = errcode(&answer);
             if TOKEN_ERRCODES.contains(&code) && !retried {
-                tracing::info!(path, code, "component_access_token rejected; fetching a new one and retrying once");
+                tracing::info!(
+                    path,
+                    code,
+                    "component_access_token rejected; fetching a new one and retrying once"
+                );
                 self.component.invalidate(&token).await;
                 retried = true;
                 continue;

@@ -150,7 +150,10 @@ mod tests {
             parse_notice(&ticket, "wxotherplatform").unwrap_err(),
             ProtocolError::WrongAppId
         );
-        let no_code = authorized("authorized").replace("<AuthorizationCode><![CDATA[queryauthcode@@@x]]></AuthorizationCode>", "");
+        let no_code = authorized("authorized").replace(
+            "<AuthorizationCode><![CDATA[queryauthcode@@@x]]></AuthorizationCode>",
+            "",
+        );
         assert_eq!(
             parse_notice(&no_code, COMPONENT).unwrap_err(),
             ProtocolError::MissingField("AuthorizationCode")
@@ -168,7 +171,14 @@ mod tests {
             "<xml><AppId>{COMPONENT}</AppId><CreateTime>1</CreateTime><InfoType>unauthorized</InfoType><AuthorizerAppid>wxa</AuthorizerAppid></xml>"
         );
         let now = 1_700_000_000;
-        let (q, body) = build_push("comptoken", Some(&crypt), crate::protocol::Mode::Safe, &xml, now, "42");
+        let (q, body) = build_push(
+            "comptoken",
+            Some(&crypt),
+            crate::protocol::Mode::Safe,
+            &xml,
+            now,
+            "42",
+        );
         assert_eq!(
             open_notice("comptoken", &crypt, &q, body.as_bytes(), now, 300).unwrap(),
             xml
@@ -181,7 +191,10 @@ mod tests {
             open_notice("comptoken", &crypt, &q, body.as_bytes(), now + 301, 300),
             Err(ProtocolError::StaleTimestamp { .. })
         ));
-        let other = MsgCrypt::new(AesKey::from_encoding_aes_key(KEY).unwrap(), "wxotherplatform");
+        let other = MsgCrypt::new(
+            AesKey::from_encoding_aes_key(KEY).unwrap(),
+            "wxotherplatform",
+        );
         assert_eq!(
             open_notice("comptoken", &other, &q, body.as_bytes(), now, 300).unwrap_err(),
             ProtocolError::WrongAppId

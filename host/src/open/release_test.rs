@@ -70,23 +70,33 @@ mod tests {
     #[test]
     fn the_release_test_s_three_cases_and_anything_else() {
         assert_eq!(
-            answer(&msg("<MsgType>text</MsgType><Content>TESTCOMPONENT_MSG_TYPE_TEXT</Content><MsgId>1</MsgId>")),
+            answer(&msg(
+                "<MsgType>text</MsgType><Content>TESTCOMPONENT_MSG_TYPE_TEXT</Content><MsgId>1</MsgId>"
+            )),
             TestAnswer::Text("TESTCOMPONENT_MSG_TYPE_TEXT_callback".into())
         );
         assert_eq!(
-            answer(&msg("<MsgType>text</MsgType><Content>QUERY_AUTH_CODE:queryauthcode@@@abc</Content><MsgId>2</MsgId>")),
+            answer(&msg(
+                "<MsgType>text</MsgType><Content>QUERY_AUTH_CODE:queryauthcode@@@abc</Content><MsgId>2</MsgId>"
+            )),
             TestAnswer::QueryAuthCode("queryauthcode@@@abc".into())
         );
         assert_eq!(
-            answer(&msg("<MsgType>event</MsgType><Event>LOCATION</Event><Latitude>1</Latitude><Longitude>2</Longitude><Precision>3</Precision>")),
+            answer(&msg(
+                "<MsgType>event</MsgType><Event>LOCATION</Event><Latitude>1</Latitude><Longitude>2</Longitude><Precision>3</Precision>"
+            )),
             TestAnswer::Text("LOCATIONfrom_callback".into())
         );
         assert_eq!(
-            answer(&msg("<MsgType>text</MsgType><Content>hello</Content><MsgId>3</MsgId>")),
+            answer(&msg(
+                "<MsgType>text</MsgType><Content>hello</Content><MsgId>3</MsgId>"
+            )),
             TestAnswer::NotATest
         );
         assert_eq!(
-            answer(&msg("<MsgType>text</MsgType><Content>QUERY_AUTH_CODE:</Content><MsgId>4</MsgId>")),
+            answer(&msg(
+                "<MsgType>text</MsgType><Content>QUERY_AUTH_CODE:</Content><MsgId>4</MsgId>"
+            )),
             TestAnswer::NotATest
         );
         assert!(is_test_account("wx570bc396a51b8ff8") && !is_test_account("wxb11529c136998cb6"));

@@ -154,7 +154,11 @@ async fn notify(
             // Fetches that failed for want of a ticket may be tried again.
             platform.component_token().clear_backoff();
         }
-        Notice::Authorized { app_id, code, update } => {
+        Notice::Authorized {
+            app_id,
+            code,
+            update,
+        } => {
             let o = open.clone();
             open.app.tasks.spawn(async move {
                 match o.platform.exchange_once(&code).await {
@@ -191,10 +195,7 @@ struct AuthorizedQuery {
 
 /// `GET /open/authorized?auth_code=…&expires_in=…`: the owner's browser
 /// after authorizing.
-async fn authorized(
-    State(open): State<Arc<Open>>,
-    Query(q): Query<AuthorizedQuery>,
-) -> Response {
+async fn authorized(State(open): State<Arc<Open>>, Query(q): Query<AuthorizedQuery>) -> Response {
     let Some(code) = q.auth_code.filter(|c| !c.is_empty()) else {
         return text(StatusCode::BAD_REQUEST, "auth_code is missing".into());
     };
@@ -283,7 +284,12 @@ async fn release_answer(
 
 /// `QUERY_AUTH_CODE:<code>`: the code exchanged (unless the `authorized`
 /// push already did), then `<code>_from_api` sent with the account's token.
-async fn send_from_api(open: &Open, app_id: &str, code: &str, to_user: &str) -> Result<(), ApiError> {
+async fn send_from_api(
+    open: &Open,
+    app_id: &str,
+    code: &str,
+    to_user: &str,
+) -> Result<(), ApiError> {
     if let Exchange::Done(_) = open.platform.exchange_once(code).await? {
         let _ = open.accounts.sync().await;
     }

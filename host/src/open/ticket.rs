@@ -75,10 +75,16 @@ mod tests {
         // Another process (a restart) on the same data dir.
         let stores = Stores::sqlite(dir.path()).unwrap();
         let t = &*stores.tokens;
-        assert_eq!(current(t, "wxcomp").await.unwrap().as_deref(), Some("ticket@1"));
+        assert_eq!(
+            current(t, "wxcomp").await.unwrap().as_deref(),
+            Some("ticket@1")
+        );
         assert_eq!(current(t, "wxother").await.unwrap(), None);
         save(t, "wxcomp", "ticket@2", now).await.unwrap();
-        assert_eq!(current(t, "wxcomp").await.unwrap().as_deref(), Some("ticket@2"));
+        assert_eq!(
+            current(t, "wxcomp").await.unwrap().as_deref(),
+            Some("ticket@2")
+        );
         // One pushed more than 12 h ago is no longer offered.
         save(t, "wxold", "stale", now - TICKET_VALID_SECS - 1)
             .await
