@@ -183,7 +183,8 @@ async fn an_authorized_account_is_served_survives_a_restart_stops_when_it_withdr
  {
     let fake = FakeWechat::start().await;
     fake.open_add_account(SHOP, "gh_shop00000001", "Shop", &[1, 2, 7]);
-    fake.open_add_account(CLUB, "gh_club00000001", "Club", &[1]);
+    // Club grants no message management (set 1).
+    fake.open_add_account(CLUB, "gh_club00000001", "Club", &[2, 7]);
     let mut p = Platform::start(&fake, &[]).await;
     let mut msg = 0;
 
@@ -312,6 +313,24 @@ async fn an_authorized_account_is_served_survives_a_restart_stops_when_it_withdr
     p.says(CLUB, "account", &format!("account {CLUB}"), &mut msg)
         .await;
     assert_eq!(fake.open_query_auth_calls(&code2), 1);
+    // A capability outside its permission sets fails at once, naming the set.
+    let reply = p.says(CLUB, "api:send", "refused", &mut msg).await;
+    assert!(reply.contains("permission set 1 "), "{reply}");
+    assert!(
+        !fake
+            .apps_called(api_paths::CUSTOM_SEND)
+            .iter()
+            .any(|a| a == CLUB)
+    );
+    // The admin API acts for it by its app id.
+    let (status, body) = p
+        .api(
+            reqwest::Method::GET,
+            &format!("/api/v1/token?account={CLUB}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
 
     // Listed with their gh_ ids, names, permission sets and state.
     let (_, body) = p

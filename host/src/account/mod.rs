@@ -108,6 +108,7 @@ impl Account {
             let options = ApiOptions {
                 account: Arc::from(name.as_str()),
                 authorizer: authorized.as_ref().map(|a| a.grant.clone()),
+                permission_sets: authorized.as_ref().map(|a| a.func_info.clone()),
                 ..ApiOptions::default()
             };
             let api = Wechat::with_options(w, &stores, options)

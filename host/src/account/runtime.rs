@@ -168,6 +168,12 @@ impl Accounts {
                 Some(crate::open::AuthorizedBy {
                     component_app_id: c.component_app_id.clone(),
                     grant: open.clone(),
+                    func_info: a
+                        .authorizer
+                        .as_ref()
+                        .map(|i| i.func_info.clone())
+                        .unwrap_or_default()
+                        .into(),
                 })
             }
         };

@@ -35,6 +35,9 @@ pub struct ApiOptions {
     pub account: Arc<str>,
     /// An Open Platform authorizer's token source (`None`: the AppSecret).
     pub authorizer: Option<Arc<dyn super::token::AuthorizerGrant>>,
+    /// An authorizer's granted permission sets: an API outside them fails
+    /// at once (`crate::open::permissions`). `None`: not an authorizer.
+    pub permission_sets: Option<Arc<[u32]>>,
 }
 
 impl Default for ApiOptions {
@@ -46,6 +49,7 @@ impl Default for ApiOptions {
             permanent_qr_limit: 100_000,
             account: Arc::from(crate::store::DEFAULT_ACCOUNT),
             authorizer: None,
+            permission_sets: None,
         }
     }
 }
@@ -153,6 +157,18 @@ impl Wechat {
         self.call(Method::Post, path, &[], Some(body), &once).await
     }
 
+    /// An authorizer's call outside its granted permission sets, refused
+    /// before it leaves.
+    pub(crate) fn check_permission(&self, path: &str) -> Result<(), ApiError> {
+        match &self.options.permission_sets {
+            Some(granted) => match crate::open::permissions::refusal(path, granted) {
+                Some(why) => Err(ApiError::Invalid(why)),
+                None => Ok(()),
+            },
+            None => Ok(()),
+        }
+    }
+
     async fn call(
         &self,
         method: Method,
@@ -161,6 +177,7 @@ impl Wechat {
         body: Option<&Value>,
         retry: &RetryPolicy,
     ) -> Result<Value, ApiError> {
+        self.check_permission(path)?;
         let mut token_retried = false;
         loop {
             let token = self.tokens.get().await?;

@@ -79,6 +79,8 @@ pub struct AuthorizedBy {
     /// The receiveId its pushes are encrypted for.
     pub component_app_id: String,
     pub grant: Arc<dyn AuthorizerGrant>,
+    /// The permission sets it granted ([`super::permissions`]).
+    pub func_info: Arc<[u32]>,
 }
 
 impl std::fmt::Debug for AuthorizedBy {

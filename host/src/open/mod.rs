@@ -20,6 +20,8 @@
 //! - `notify.rs`: `POST /open/notify`, the authorization-event URL;
 //!   `routes.rs`: `/open/*` on the callback listener;
 //!   `release_test.rs`: the full-network release (全网发布) responder.
+//! - `permissions.rs`: the permission sets an account granted, checked
+//!   before the APIs that need them.
 //! - `recover.rs`: refresh tokens re-seeded from `api_get_authorizer_list`
 //!   after a lost store (`wxhost open recover`).
 
@@ -28,6 +30,7 @@ pub mod authorizer;
 pub mod component_token;
 pub mod config;
 pub mod notify;
+pub mod permissions;
 pub mod recover;
 pub mod release_test;
 pub mod routes;
