@@ -109,6 +109,7 @@ impl Account {
                 account: Arc::from(name.as_str()),
                 authorizer: authorized.as_ref().map(|a| a.grant.clone()),
                 permission_sets: authorized.as_ref().map(|a| a.func_info.clone()),
+                client: authorized.as_ref().map(|a| a.client.clone()),
                 ..ApiOptions::default()
             };
             let api = Wechat::with_options(w, &stores, options)

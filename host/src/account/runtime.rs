@@ -174,6 +174,7 @@ impl Accounts {
                         .map(|i| i.func_info.clone())
                         .unwrap_or_default()
                         .into(),
+                    client: open.client().clone(),
                 })
             }
         };

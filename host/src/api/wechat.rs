@@ -38,6 +38,9 @@ pub struct ApiOptions {
     /// An authorizer's granted permission sets: an API outside them fails
     /// at once (`crate::open::permissions`). `None`: not an authorizer.
     pub permission_sets: Option<Arc<[u32]>>,
+    /// An HTTP client to share (the Open Platform's, for its thousands of
+    /// authorizers: one connection pool, not one each). `None`: its own.
+    pub client: Option<ApiClient>,
 }
 
 impl Default for ApiOptions {
@@ -50,6 +53,7 @@ impl Default for ApiOptions {
             account: Arc::from(crate::store::DEFAULT_ACCOUNT),
             authorizer: None,
             permission_sets: None,
+            client: None,
         }
     }
 }
@@ -86,7 +90,10 @@ impl Wechat {
         stores: &Stores,
         options: ApiOptions,
     ) -> Result<Wechat, ApiError> {
-        let client = ApiClient::new(&w.api_base_url, options.http_timeout)?;
+        let client = match &options.client {
+            Some(shared) => shared.clone(),
+            None => ApiClient::new(&w.api_base_url, options.http_timeout)?,
+        };
         let tokens = TokenManager::new(
             AccessTokenSource {
                 client: client.clone(),

@@ -81,6 +81,8 @@ pub struct AuthorizedBy {
     pub grant: Arc<dyn AuthorizerGrant>,
     /// The permission sets it granted ([`super::permissions`]).
     pub func_info: Arc<[u32]>,
+    /// The platform's HTTP client, shared by every authorizer.
+    pub client: crate::api::client::ApiClient,
 }
 
 impl std::fmt::Debug for AuthorizedBy {

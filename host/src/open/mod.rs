@@ -119,6 +119,11 @@ impl Platform {
         })))
     }
 
+    /// Its HTTP client (to `wechat.api_base_url`), shared by its authorizers.
+    pub fn client(&self) -> &ApiClient {
+        &self.client
+    }
+
     pub fn component_app_id(&self) -> &str {
         &self.config.component_app_id
     }
