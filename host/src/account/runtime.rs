@@ -11,6 +11,7 @@
 //! here (the file is their source of truth); a runtime account can take
 //! neither a configured name nor a served app id.
 
+use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, Weak};
 use std::time::Duration;
 
@@ -107,6 +108,13 @@ impl Accounts {
             .filter(|a| a.origin == Origin::Config)
             .cloned()
             .collect();
+        // Names and app ids served so far, to the account that has each: a
+        // lookup per stored account, not a scan (thousands of authorizers).
+        let mut taken: HashMap<Arc<str>, Arc<str>> = HashMap::new();
+        for a in &next {
+            taken.insert(a.name.clone(), a.name.clone());
+            taken.insert(a.app_id.clone(), a.name.clone());
+        }
         let mut failed = self.failed.lock().unwrap_or_else(PoisonError::into_inner);
         failed.retain(|name, _| stored.iter().any(|s| s.name == *name));
         for s in &stored {
@@ -117,6 +125,8 @@ impl Accounts {
             if let Some(a) = current
                 && a.version == s.updated_ms
             {
+                taken.insert(a.name.clone(), a.name.clone());
+                taken.insert(a.app_id.clone(), a.name.clone());
                 next.push(a.clone());
                 continue;
             }
@@ -124,8 +134,12 @@ impl Accounts {
             if failed.get(&s.name) == Some(&s.updated_ms) {
                 continue;
             }
-            match self.build_stored(s, &next) {
-                Ok(Some(a)) => next.push(Arc::new(a)),
+            match self.build_stored(s, &taken) {
+                Ok(Some(a)) => {
+                    taken.insert(a.name.clone(), a.name.clone());
+                    taken.insert(a.app_id.clone(), a.name.clone());
+                    next.push(Arc::new(a));
+                }
                 Ok(None) => {}
                 Err(e) => {
                     tracing::warn!(account = %s.name, "runtime account not served: {e}");
@@ -149,7 +163,7 @@ impl Accounts {
     fn build_stored(
         &self,
         s: &StoredAccount,
-        served: &[Arc<Account>],
+        taken: &HashMap<Arc<str>, Arc<str>>,
     ) -> Result<Option<Account>, String> {
         let mut a = self.decode(s)?;
         if a.disabled {
@@ -178,14 +192,11 @@ impl Accounts {
                 })
             }
         };
-        if let Some(other) = served
-            .iter()
-            .find(|o| *o.name == *s.name || *o.app_id == a.app_id)
+        if let Some(other) = taken
+            .get(s.name.as_str())
+            .or_else(|| taken.get(a.app_id.as_str()))
         {
-            return Err(format!(
-                "account {} already has this name or AppID",
-                other.name
-            ));
+            return Err(format!("account {other} already has this name or AppID"));
         }
         validate_account(&self.config, &s.name, &a).map_err(|e| e.to_string())?;
         let mut settings = self.config.resolve_account(&s.name, &a);
