@@ -23,6 +23,7 @@ use super::notify::{Notice, open_notice, parse_notice};
 use super::release_test::{self, TestAnswer};
 use crate::account::Accounts;
 use crate::api::{ApiError, CustomerMessage};
+use crate::http::rate::{ClientIp, ClientRate};
 use crate::protocol::{Callback, CallbackQuery, CallbackSettings, MsgCrypt, Reply};
 use crate::server::AppState;
 use crate::server::refused::Refused;
@@ -42,6 +43,9 @@ pub struct Open {
     callback: Callback,
     crypt: MsgCrypt,
     window_secs: u64,
+    /// `/open/authorized` per client: each junk code costs an API call
+    /// (`web.oauth_callbacks_per_client_per_min`, as the web login's).
+    redirect_rate: Option<ClientRate>,
 }
 
 impl Open {
@@ -73,6 +77,10 @@ impl Open {
             callback,
             crypt,
             window_secs: config.server.timestamp_window_secs,
+            redirect_rate: match config.web.oauth_callbacks_per_client_per_min {
+                0 => None,
+                n => Some(ClientRate::new(n, Duration::from_secs(60) / n)),
+            },
         })
     }
 
@@ -195,10 +203,29 @@ struct AuthorizedQuery {
 
 /// `GET /open/authorized?auth_code=…&expires_in=…`: the owner's browser
 /// after authorizing.
-async fn authorized(State(open): State<Arc<Open>>, Query(q): Query<AuthorizedQuery>) -> Response {
+async fn authorized(
+    State(open): State<Arc<Open>>,
+    ClientIp(client): ClientIp,
+    Query(q): Query<AuthorizedQuery>,
+) -> Response {
     let Some(code) = q.auth_code.filter(|c| !c.is_empty()) else {
         return text(StatusCode::BAD_REQUEST, "auth_code is missing".into());
     };
+    if let Some(Err(wait)) = open
+        .redirect_rate
+        .as_ref()
+        .map(|r| r.take(client, std::time::Instant::now()))
+    {
+        tracing::info!(client = %client, "authorization redirect refused: too many from this client");
+        let mut res = text(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many requests: wait a moment.".into(),
+        );
+        if let Ok(v) = axum::http::HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
+            res.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return res;
+    }
     match open.platform.exchange_once(&code).await {
         Ok(Exchange::Done(app_id)) => {
             let _ = open.accounts.sync().await;
