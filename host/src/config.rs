@@ -14,6 +14,7 @@ use serde::Deserialize;
 
 mod accounts;
 mod outbound;
+mod schedules;
 pub mod secrets;
 
 pub use accounts::{
@@ -21,6 +22,10 @@ pub use accounts::{
     validate_account, web_host,
 };
 pub use outbound::OutboundConfig;
+pub use schedules::{
+    CatchUp, MAX_JITTER_MS, Schedule, ScheduleDecl, ScheduleTable, SchedulesConfig,
+    parse_all as parse_schedules,
+};
 
 /// The configuration used when no file is given and `wxhost.toml` is absent:
 /// sample credentials (WeChat's own test vectors), so that `wxhost serve` and
@@ -45,6 +50,9 @@ pub struct Config {
     /// The outbound message queue (`crate::outbound`).
     #[serde(default)]
     pub outbound: OutboundConfig,
+    /// Scheduled plugin runs (`crate::schedule`): time zone and limits.
+    #[serde(default)]
+    pub schedules: SchedulesConfig,
     /// More Official Accounts beside `[wechat]` (the `default` one), by name
     /// (`accounts.rs`).
     #[serde(default)]
@@ -394,6 +402,10 @@ pub struct PluginSettings {
     /// internet, not loopback/private/link-local addresses); empty: none.
     #[serde(default)]
     pub http_hosts: Vec<String>,
+    /// Its schedules by name (`"<cron>"` or a table), for every account
+    /// it serves (`config/schedules.rs`).
+    #[serde(default)]
+    pub schedules: BTreeMap<String, ScheduleDecl>,
 }
 
 /// What a plugin may be granted beyond its own kv, config and logs. An
@@ -690,6 +702,10 @@ impl Config {
         }
         self.validate_storage()?;
         self.outbound.validate()?;
+        self.schedules.validate()?;
+        for (id, p) in &self.plugin {
+            parse_schedules(&format!("plugin.{id}.schedules"), &p.schedules)?;
+        }
         if self.plugins.memory_mib == 0 || self.plugins.timeout_ms == 0 {
             return Err(invalid(
                 "plugins",
@@ -1148,6 +1164,7 @@ impl fmt::Debug for PluginSettings {
             web,
             http_hosts,
             hold_for_retries,
+            schedules,
         } = self;
         let config: BTreeMap<&str, &str> =
             config.keys().map(|k| (k.as_str(), "<redacted>")).collect();
@@ -1165,6 +1182,7 @@ impl fmt::Debug for PluginSettings {
             .field("secrets", secrets)
             .field("web", web)
             .field("http_hosts", http_hosts)
+            .field("schedules", schedules)
             .field("hold_for_retries", hold_for_retries)
             .finish()
     }

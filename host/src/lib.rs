@@ -14,6 +14,7 @@
 //! - [`api`]: WeChat server APIs (access_token, menus, QR codes, customer service,
 //!   template, subscription and mass messages, tags).
 //! - [`outbound`]: the durable queue of outbound messages and its worker.
+//! - [`schedule`]: scheduled plugin runs, once per tick across instances.
 //! - [`store`]: persistent state, one narrow trait per concern (SQLite by default).
 //! - [`config`]: the configuration file and environment.
 //! - [`admin`]: the operator's console, API, metrics and health checks, on
@@ -21,7 +22,7 @@
 //! - [`cli`]: the `wxhost` commands, one file each.
 //! - [`fsutil`]: private files and directories.
 //!
-//! Dependencies point one way: `cli` → `admin` → `server` → `outbound` → `account`; `server` → `web` → `account` → `plugin`, `api` → `store`,
+//! Dependencies point one way: `cli` → `admin` → `server` → `outbound` → `account`; `server` → `schedule` → `account`; `server` → `web` → `account` → `plugin`, `api` → `store`,
 //! `protocol`; `server` and `admin` → `http` → `store`; `store` and `protocol` depend on nothing else of wxhost.
 
 pub mod account;
@@ -35,6 +36,7 @@ pub mod open;
 pub mod outbound;
 pub mod plugin;
 pub mod protocol;
+pub mod schedule;
 pub mod server;
 pub mod store;
 pub mod web;

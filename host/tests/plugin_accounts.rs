@@ -30,6 +30,7 @@ fn account(
         },
         plugins: plugins.map(|p| p.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>()),
         grants,
+        switches: Default::default(),
     }
 }
 
@@ -115,4 +116,22 @@ async fn each_call_acts_for_its_account_with_its_kv_plugins_and_instances() {
     );
     assert_eq!(dispatch(&d, "kv:get:k").await.0, "echo");
     assert_eq!(dispatch(&a, "kv:get:k").await.0, "fixture");
+
+    // An account's own kv quota for the fixture: one key in q's scope,
+    // while a (the plugin's default quota) takes more.
+    let q = account(
+        "q",
+        None,
+        BTreeMap::from([(
+            "fixture".to_owned(),
+            AccountGrants {
+                kv_max_keys: Some(1),
+                ..Default::default()
+            },
+        )]),
+    );
+    assert_eq!(dispatch(&q, "kv:set:one=1").await.1, "set one");
+    let refused = dispatch(&q, "kv:set:two=2").await.1;
+    assert!(refused.contains("quota"), "{refused}");
+    assert_eq!(dispatch(&a, "kv:set:two=2").await.1, "set two");
 }

@@ -49,6 +49,28 @@ pub mod bindings {
     });
 }
 
+/// The bindings of the `schedule-export` world (the `schedule` export
+/// alone), which [`export_scheduled_plugin!`] adds to [`bindings`]'
+/// `plugin` world; its types are those of [`bindings`], so a plugin has one
+/// set.
+#[doc(hidden)]
+pub mod scheduled_bindings {
+    wit_bindgen::generate!({
+        world: "schedule-export",
+        path: "../wit",
+        pub_export_macro: true,
+        export_macro_name: "__export_world_schedule_export",
+        default_bindings_module: "wxhost_sdk::scheduled_bindings",
+        with: {
+            "wechat:plugin/types@1.1.0": crate::bindings::wechat::plugin::types,
+        },
+    });
+}
+
+/// One tick of a schedule ([`Scheduled::handle_schedule`]): its name in the
+/// config, when it was due (Unix ms) and the account it runs for.
+pub use scheduled_bindings::exports::wechat::plugin::schedule::Tick;
+
 mod helpers;
 /// Why a kv call failed ([`kv::try_get`]).
 pub use bindings::wechat::plugin::host::KvError;
@@ -66,7 +88,7 @@ pub use bindings::wechat::plugin::types::*;
 /// Everything a plugin usually needs.
 pub mod prelude {
     pub use crate::bindings::wechat::plugin::types::*;
-    pub use crate::{Plugin, config, kv, log};
+    pub use crate::{Plugin, Scheduled, Tick, config, kv, log, outbound};
 }
 
 /// The one list of typed handlers, each with its `message` case:
@@ -280,6 +302,36 @@ impl Article {
 pub struct Export<P>(PhantomData<P>);
 
 use bindings::exports::wechat::plugin::handler::Guest;
+
+/// A plugin that also runs on schedules (`[plugin.<id>.schedules]` in the
+/// host's config: `daily = "0 30 8 * * *"`). Export it with
+/// [`export_scheduled_plugin!`]. A run has the plugin's kv, config, API
+/// calls and outbound queue, for the tick's account; it is not a reply to
+/// anyone, so it sends with [`outbound`].
+pub trait Scheduled: Plugin {
+    /// One tick of schedule `tick.name`. Runs once per tick across all the
+    /// host's instances; an `Err` is recorded as the run's failure (shown
+    /// in the console with the run's log lines).
+    fn handle_schedule(tick: Tick) -> Result<(), String>;
+}
+
+impl<P: Scheduled> scheduled_bindings::exports::wechat::plugin::schedule::Guest for Export<P> {
+    fn handle_schedule(tick: Tick) -> Result<(), String> {
+        P::handle_schedule(tick)
+    }
+}
+
+/// Exports a [`Scheduled`] plugin: its message handler and its schedule
+/// handler. Use instead of [`export_plugin!`], once, at the crate root.
+#[macro_export]
+macro_rules! export_scheduled_plugin {
+    ($plugin:ty) => {
+        #[doc(hidden)]
+        type __WxhostSdkExport = $crate::Export<$plugin>;
+        $crate::bindings::__export_world_plugin!(__WxhostSdkExport with_types_in $crate::bindings);
+        $crate::scheduled_bindings::__export_world_schedule_export!(__WxhostSdkExport with_types_in $crate::scheduled_bindings);
+    };
+}
 
 /// Exports a [`Plugin`] implementation as this component's
 /// `wechat:plugin/handler@1.0.0`. Use once, at the crate root.

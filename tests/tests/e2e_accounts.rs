@@ -567,3 +567,78 @@ fn the_cli_acts_for_the_account_named_by_a_global_flag() {
     assert_eq!(code, Some(2));
     assert!(err.contains("no account nope"), "{err}");
 }
+
+#[tokio::test]
+async fn a_plugin_switched_off_for_one_account_keeps_serving_the_others() {
+    let port = wxhost_tests::service::free_port();
+    let admin = format!("127.0.0.1:{port}");
+    let api_token = "accounts-switch-api-token-0123456789";
+    let mut env = env();
+    env.extend([
+        ("WXHOST_ADMIN_API_TOKEN", api_token),
+        ("WXHOST_ADMIN_LISTEN", admin.as_str()),
+    ]);
+    let host = Wxhost::start(&["echo"], CONFIG, &env).await;
+    let (default, shop, club) = accounts();
+    let at = |app_id: &str| format!("{}/{app_id}", host.url);
+    let http = reqwest::Client::new();
+    let switch = |what: &'static str, account: &'static str| {
+        let req = http
+            .post(format!(
+                "http://{admin}/api/v1/plugins/echo/{what}?account={account}"
+            ))
+            .bearer_auth(api_token);
+        async move {
+            let r = req.send().await.unwrap();
+            let status = r.status().as_u16();
+            (status, r.json::<Value>().await.unwrap_or_default())
+        }
+    };
+    let (status, body) = switch("disable", "shop").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["account"], "shop");
+
+    // Off for shop: its push gets no echo; the default and club still do.
+    let (_, reply) = shop.push(&host, &at(SHOP_APP_ID), "hello shop", 1).await;
+    assert_eq!(reply, "success", "{}", host.log());
+    let (_, reply) = default.push(&host, &host.url, "hello default", 2).await;
+    assert!(reply.contains("hello default"), "{reply}");
+    let (_, reply) = club.push(&host, &at(CLUB_APP_ID), "hello club", 3).await;
+    assert!(reply.contains("hello club"), "{reply}");
+
+    // Listed as off for shop only.
+    let list = |account: &'static str| {
+        let req = http
+            .get(format!("http://{admin}/api/v1/plugins?account={account}"))
+            .bearer_auth(api_token);
+        async move {
+            let v: Value = req.send().await.unwrap().json().await.unwrap();
+            let echo = v["plugins"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["id"] == "echo")
+                .cloned()
+                .unwrap();
+            echo["state"].as_str().unwrap().to_owned()
+        }
+    };
+    assert_eq!(list("shop").await, "disabled");
+    assert_eq!(list("default").await, "serving");
+
+    // Survives a restart (kept in the store), and on again serves shop.
+    let mut host = host;
+    host.restart().await;
+    let (_, reply) = shop
+        .push(&host, &format!("{}/{SHOP_APP_ID}", host.url), "again", 4)
+        .await;
+    assert_eq!(reply, "success");
+    let (status, _) = switch("enable", "shop").await;
+    assert_eq!(status, 200);
+    let (_, reply) = shop
+        .push(&host, &format!("{}/{SHOP_APP_ID}", host.url), "back", 5)
+        .await;
+    assert!(reply.contains("back"), "{reply}\n{}", host.log());
+    // An unknown account or plugin is refused.
+    assert_eq!(switch("disable", "nobody").await.0, 404);
+}

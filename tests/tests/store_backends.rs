@@ -48,6 +48,7 @@ on_both_backends!(
     a_plugin_switched_off_stays_off_until_switched_on,
     published_plugins_keep_a_history_and_their_blobs_by_digest,
     everything_exported_imports_into_an_empty_store_as_it_was,
+    schedule_ticks_only_move_forward_and_runs_are_kept_newest_first,
 );
 
 async fn kv_quota_counts_keys_and_bytes_and_refuses_without_writing(stores: Stores) {
@@ -445,6 +446,42 @@ async fn a_plugin_switched_off_stays_off_until_switched_on(stores: Stores) {
     assert_eq!(s.disabled().await.unwrap(), vec!["echo".to_owned()]);
     s.set_enabled("echo", true).await.unwrap();
     assert!(s.disabled().await.unwrap().is_empty());
+}
+
+async fn schedule_ticks_only_move_forward_and_runs_are_kept_newest_first(stores: Stores) {
+    use wxhost::store::ScheduleRun;
+    use wxhost::store::schedules::RUNS_KEPT;
+    let s = &*stores.schedules;
+    assert_eq!(s.last_tick("p/a").await.unwrap(), None);
+    s.mark_tick("p/a", 2_000).await.unwrap();
+    // An older tick (a late run finishing after a newer one) never lowers it.
+    s.mark_tick("p/a", 1_000).await.unwrap();
+    s.mark_tick("p/b", 5).await.unwrap();
+    assert_eq!(s.last_tick("p/a").await.unwrap(), Some(2_000));
+    assert_eq!(
+        s.ticks().await.unwrap(),
+        vec![("p/a".to_owned(), 2_000), ("p/b".to_owned(), 5)]
+    );
+    let run = |tick_ms: u64| ScheduleRun {
+        plugin: "p".into(),
+        schedule: "a".into(),
+        tick_ms,
+        started_ms: tick_ms + 3,
+        instance: "i1".into(),
+        outcome: "ok".into(),
+        duration_ms: 1,
+        catch_up: false,
+        error: None,
+        logs: vec!["info: hello".into()],
+    };
+    for t in 0..(RUNS_KEPT as u64 + 5) {
+        s.record_run(&run(t)).await.unwrap();
+    }
+    let runs = s.runs(RUNS_KEPT + 100).await.unwrap();
+    assert_eq!(runs.len(), RUNS_KEPT, "trimmed to the newest");
+    assert_eq!(runs[0], run(RUNS_KEPT as u64 + 4));
+    assert_eq!(runs.last().unwrap().tick_ms, 5);
+    assert_eq!(s.runs(2).await.unwrap().len(), 2);
 }
 
 async fn published_plugins_keep_a_history_and_their_blobs_by_digest(stores: Stores) {

@@ -33,7 +33,7 @@ use crate::api::jssdk::JsSdk;
 use crate::api::{ApiOptions, PluginApi, Wechat};
 use crate::config::secrets::Secrets;
 use crate::config::{AccountSettings, Config, web_host};
-use crate::plugin::{AccountGrants, AccountScope, HostServices, OutboundSlot};
+use crate::plugin::{AccountGrants, AccountScope, AccountSwitches, HostServices, OutboundSlot};
 use crate::protocol::{Callback, CallbackSettings};
 use crate::store::{DEFAULT_ACCOUNT, Stores};
 
@@ -95,6 +95,7 @@ impl Account {
         config: &Config,
         stores: &Stores,
         outbound: &OutboundSlot,
+        switches: &Arc<AccountSwitches>,
     ) -> anyhow::Result<Account> {
         let name = settings.name.clone();
         let stores = stores
@@ -156,6 +157,7 @@ impl Account {
             },
             plugins: settings.plugins.clone(),
             grants: grants(&settings, config, origin)?,
+            switches: switches.clone(),
         });
         Ok(Account {
             name,
@@ -223,6 +225,8 @@ fn grants(
                 config: config_values,
                 secrets,
                 http_hosts: o.http_hosts.clone().map(Arc::from),
+                kv_max_bytes: o.kv_max_bytes,
+                kv_max_keys: o.kv_max_keys,
             };
             Ok((id.clone(), g))
         })
@@ -259,6 +263,8 @@ pub struct Accounts {
     /// The Open Platform component, when configured: the accounts that
     /// authorized it are served with its crypto and tokens.
     open: Option<Arc<crate::open::Platform>>,
+    /// Plugins switched off for one account, shared by every account.
+    switches: Arc<AccountSwitches>,
 }
 
 #[derive(Default)]
@@ -301,10 +307,14 @@ impl Accounts {
         key: Option<SecretsKey>,
     ) -> anyhow::Result<Accounts> {
         let outbound = OutboundSlot::default();
+        let switches = Arc::new(AccountSwitches::default());
         let accounts = config
             .accounts()
             .into_iter()
-            .map(|s| Account::build(s, Origin::Config, config, stores, &outbound).map(Arc::new))
+            .map(|s| {
+                Account::build(s, Origin::Config, config, stores, &outbound, &switches)
+                    .map(Arc::new)
+            })
             .collect::<anyhow::Result<Vec<_>>>()?;
         Ok(Accounts {
             current: ArcSwap::from_pointee(Registry::of(accounts)),
@@ -315,12 +325,19 @@ impl Accounts {
             failed: Default::default(),
             outbound,
             open: crate::open::Platform::from_config(config, stores)?,
+            switches,
         })
     }
 
     /// The Open Platform component, when `[open_platform]` is configured.
     pub fn open_platform(&self) -> Option<&Arc<crate::open::Platform>> {
         self.open.as_ref()
+    }
+
+    /// The plugins switched off per account (the runtime keeps them in
+    /// step with the store: `Runtime::use_account_switches`).
+    pub fn switches(&self) -> &Arc<AccountSwitches> {
+        &self.switches
     }
 
     /// Where every account's plugins find the outbound queue: the service

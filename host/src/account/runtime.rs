@@ -207,6 +207,7 @@ impl Accounts {
             &self.config,
             &self.stores,
             &self.outbound,
+            &self.switches,
         )
         .map_err(|e| format!("{e:#}"))?;
         account.version = s.updated_ms;

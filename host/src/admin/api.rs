@@ -57,6 +57,7 @@ pub fn routes() -> Router<Arc<Admin>> {
         .route("/api/v1/pushes", get(pushes))
         .route("/api/v1/instances", get(instances))
         .route("/api/v1/audit", get(audit))
+        .route("/api/v1/schedules", get(schedules))
         .fallback(|| async { AdminError::not_found("no such API route") })
 }
 
@@ -102,7 +103,12 @@ fn qr_json(r: &QrRecord, counts: Option<&crate::store::SceneCounts>) -> Value {
     })
 }
 
-async fn plugins(State(admin): State<Arc<Admin>>, _: ApiCaller) -> ApiResult {
+async fn plugins(
+    State(admin): State<Arc<Admin>>,
+    _: ApiCaller,
+    Query(scope): Query<AccountQuery>,
+) -> ApiResult {
+    let admin = admin.for_account(scope.account.as_deref())?;
     Ok(Json(json!({"plugins": admin.plugin_views()})).into_response())
 }
 
@@ -136,18 +142,22 @@ async fn enable(
     State(admin): State<Arc<Admin>>,
     caller: ApiCaller,
     Path(id): Path<String>,
+    Query(scope): Query<AccountQuery>,
 ) -> ApiResult {
+    let admin = admin.for_account(scope.account.as_deref())?;
     admin.switch_plugin(&caller.actor, &id, true).await?;
-    Ok(Json(json!({"id": id, "enabled": true})).into_response())
+    Ok(Json(json!({"id": id, "enabled": true, "account": &*admin.account})).into_response())
 }
 
 async fn disable(
     State(admin): State<Arc<Admin>>,
     caller: ApiCaller,
     Path(id): Path<String>,
+    Query(scope): Query<AccountQuery>,
 ) -> ApiResult {
+    let admin = admin.for_account(scope.account.as_deref())?;
     admin.switch_plugin(&caller.actor, &id, false).await?;
-    Ok(Json(json!({"id": id, "enabled": false})).into_response())
+    Ok(Json(json!({"id": id, "enabled": false, "account": &*admin.account})).into_response())
 }
 
 /// `POST /api/v1/plugins/<id>/rollback`, body `{"digest": "<sha256>"}`
@@ -402,4 +412,35 @@ async fn audit(
         .map(|e| json!({"id": e.id, "at": e.at, "actor": e.actor, "action": e.action, "detail": e.detail}))
         .collect();
     Ok(Json(json!({"entries": entries})).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct SchedulesQuery {
+    account: Option<String>,
+    /// Runs listed (default 100, at most 500).
+    limit: Option<usize>,
+}
+
+/// `GET /api/v1/schedules?account=NAME`: the account's schedules with
+/// their next run, and its recent runs, newest first.
+async fn schedules(
+    State(admin): State<Arc<Admin>>,
+    _: ApiCaller,
+    Query(q): Query<SchedulesQuery>,
+) -> ApiResult {
+    let admin = admin.for_account(q.account.as_deref())?;
+    let limit = q
+        .limit
+        .unwrap_or(100)
+        .min(crate::store::schedules::RUNS_KEPT);
+    let runs = admin.stores.schedules.runs(limit).await?;
+    let scheduler = &admin.service.schedules;
+    Ok(Json(json!({
+        "account": &*admin.account,
+        "timezone": scheduler.timezone(),
+        "enabled": admin.service.schedules_enabled,
+        "schedules": scheduler.list(Some(&admin.account)),
+        "runs": runs,
+    }))
+    .into_response())
 }

@@ -65,6 +65,7 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
 fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram};
     crate::outbound::worker::describe_metrics();
+    crate::schedule::describe_metrics();
     describe_counter!(
         "wxhost_pushes_total",
         "Pushes answered, by plugin kind and outcome"

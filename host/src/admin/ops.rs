@@ -147,11 +147,18 @@ impl Admin {
 
     fn view_of(&self, p: &LoadedPlugin) -> PluginView {
         let c = self.runtime.stats().get(p.id());
+        // Switched off for this account only: loaded, serving the others.
+        let off_here = *self.account != *crate::store::DEFAULT_ACCOUNT
+            && self
+                .runtime
+                .disabled_for(&self.account)
+                .iter()
+                .any(|id| id == p.id());
         PluginView {
             id: p.id().to_owned(),
-            state: "serving",
+            state: if off_here { "disabled" } else { "serving" },
             source: Some(crate::plugin::source_of(p)),
-            disabled_by: None,
+            disabled_by: off_here.then_some("account"),
             name: Some(p.info.name.clone()),
             version: Some(p.info.version.clone()),
             sha256: Some(p.sha256().to_owned()),
@@ -240,12 +247,20 @@ impl Admin {
         } else {
             "plugin_disable"
         };
-        let result = self
-            .runtime
-            .set_enabled(id, enabled)
-            .await
-            .map_err(AdminError::from);
-        self.audited(actor, action, id, result, |_| "done".into())
+        // The default account's console speaks for the deployment (as
+        // before accounts); another account's switches it for itself only.
+        let (result, what) = if *self.account == *crate::store::DEFAULT_ACCOUNT {
+            (self.runtime.set_enabled(id, enabled).await, id.to_owned())
+        } else {
+            (
+                self.runtime
+                    .set_enabled_for(&self.account, id, enabled)
+                    .await,
+                format!("{id} for account {}", self.account),
+            )
+        };
+        let result = result.map_err(AdminError::from);
+        self.audited(actor, action, &what, result, |_| "done".into())
             .await
     }
 

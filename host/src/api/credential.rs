@@ -42,6 +42,9 @@ use crate::store::{StoredToken, TokenStore, now_secs, quota_day};
 /// How long a fetch lock is held at most (a fetch is one HTTP call with
 /// retries; a holder that crashed frees it after this).
 pub const FETCH_LOCK_TTL: Duration = Duration::from_secs(30);
+/// How long a store that fails to answer the fetch lock is asked again
+/// before fetching without it.
+const STORE_PATIENCE: Duration = Duration::from_secs(2);
 /// How often a process waiting on another's fetch looks at the store.
 const LOCK_POLL: Duration = Duration::from_millis(50);
 
@@ -405,6 +408,7 @@ impl<S: CredentialSource> Core<S> {
         let lock = self.lock_name();
         let holder = format!("{}-{:016x}", std::process::id(), rand::random::<u64>());
         let give_up = Instant::now() + FETCH_LOCK_TTL + LOCK_POLL * 4;
+        let store_patience = Instant::now() + STORE_PATIENCE;
         loop {
             match self.store.try_lock(&lock, &holder, FETCH_LOCK_TTL).await {
                 Ok(true) => {
@@ -429,6 +433,12 @@ impl<S: CredentialSource> Core<S> {
                             self.source.name()
                         )));
                     }
+                }
+                // A store slow to answer (a loaded Redis timing out one
+                // call) is asked again for a moment: fetching at once would
+                // make a second fetch beside the lock's holder.
+                Err(_) if Instant::now() < store_patience => {
+                    tokio::time::sleep(LOCK_POLL).await;
                 }
                 Err(e) => {
                     // Without the store there is nothing to coordinate on:

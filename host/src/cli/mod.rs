@@ -29,6 +29,7 @@ pub mod plugin_publish;
 pub mod plugin_run;
 pub mod push_args;
 pub mod qrcode;
+mod schedule_run;
 pub mod send;
 pub mod serve;
 pub mod show_config;

@@ -52,7 +52,13 @@ impl PluginCheckCommand {
             },
             handles.join(", ")
         )?;
-        if handles.is_empty() {
+        if handles.is_empty() && p.runs_schedules() {
+            writeln!(
+                out,
+                "note     it declares no kinds: it runs on its schedules only ([plugin.{}.schedules])",
+                p.id()
+            )?;
+        } else if handles.is_empty() {
             writeln!(
                 out,
                 "warning  it declares no kinds in describe(): the server never calls it"

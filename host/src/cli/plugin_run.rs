@@ -36,6 +36,11 @@ pub struct PluginRunCommand {
     /// e.g. with `--repeat` to see what reuse saves.
     #[arg(long)]
     pub reuse_calls: Option<u32>,
+    /// Run the plugin's schedule NAME once (its `handle-schedule`, a tick
+    /// due now) instead of a message; the outbound jobs it queues are
+    /// printed, not sent.
+    #[arg(long, value_name = "NAME", conflicts_with = "repeat")]
+    pub schedule: Option<String>,
 }
 
 /// The message described by `args`, written as WeChat would push it and
@@ -114,7 +119,6 @@ impl PluginRunCommand {
     /// Runs the command; returns an error (non-zero exit) if the plugin fails.
     pub async fn run(self, config: &Config, out: &mut dyn Write) -> anyhow::Result<()> {
         let args = self;
-        let msg = message(&args.push)?;
         let (mut cfg, id) = runtime_config(config, &args.file)?;
         let settings = cfg.settings.entry(id.clone()).or_default();
         for kv in &args.config_values {
@@ -135,6 +139,10 @@ impl PluginRunCommand {
         // The configured store, as `serve` uses it: the plugin sees (and
         // changes) the kv entries the server's plugins have.
         let stores = super::open_stores(config)?;
+        if let Some(name) = &args.schedule {
+            return super::schedule_run::run(config, cfg, stores.kv, &args.file, name, out).await;
+        }
+        let msg = message(&args.push)?;
         let rt = runtime(cfg, stores.kv)?;
 
         let t = Instant::now();

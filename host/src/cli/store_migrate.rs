@@ -63,6 +63,10 @@ struct Snapshot {
     /// Every published plugin version with its blob, each id's oldest
     /// first (the order they are published in again).
     published: Vec<(crate::store::PluginManifest, Vec<u8>)>,
+    /// Each schedule's last tick handled (catch-up needs it).
+    schedule_ticks: Vec<(String, u64)>,
+    /// Recent scheduled runs, oldest first.
+    schedule_runs: Vec<crate::store::ScheduleRun>,
 }
 
 impl Snapshot {
@@ -83,10 +87,16 @@ impl Snapshot {
             scene_stats: s.scene_stats.export().await?,
             plugins_off: s.plugin_switches.disabled().await?,
             published: published(s).await?,
+            schedule_ticks: s.schedules.ticks().await?,
+            schedule_runs: {
+                let mut runs = s.schedules.runs(crate::store::schedules::RUNS_KEPT).await?;
+                runs.reverse();
+                runs
+            },
         })
     }
 
-    fn counts(&self) -> [(&'static str, usize); 11] {
+    fn counts(&self) -> [(&'static str, usize); 13] {
         [
             ("kv entries", self.kv.len()),
             ("credentials", self.tokens.len()),
@@ -99,6 +109,8 @@ impl Snapshot {
             ("QR scene stats", self.scene_stats.len()),
             ("plugins off", self.plugins_off.len()),
             ("plugin versions", self.published.len()),
+            ("schedule ticks", self.schedule_ticks.len()),
+            ("scheduled runs", self.schedule_runs.len()),
         ]
     }
 
@@ -143,6 +155,18 @@ impl Snapshot {
                 .publish(manifest, blob)
                 .await
                 .context("writing published plugins")?;
+        }
+        for (key, tick) in &self.schedule_ticks {
+            s.schedules
+                .mark_tick(key, *tick)
+                .await
+                .context("writing schedule ticks")?;
+        }
+        for run in &self.schedule_runs {
+            s.schedules
+                .record_run(run)
+                .await
+                .context("writing scheduled runs")?;
         }
         Ok(())
     }

@@ -84,6 +84,15 @@ pub struct AccountPluginSettings {
     pub secrets: BTreeMap<String, super::secrets::SecretSource>,
     /// Replaces `[plugin.<id>] http_hosts` for this account.
     pub http_hosts: Option<Vec<String>>,
+    /// Replace the plugin's kv quota in this account's scope.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kv_max_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kv_max_keys: Option<u64>,
+    /// Replaces `[plugin.<id>.schedules]` for this account (an empty
+    /// table: none for it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedules: Option<BTreeMap<String, super::ScheduleDecl>>,
 }
 
 /// One account, resolved: its credentials and endpoints complete.
@@ -299,6 +308,11 @@ pub fn validate_account(config: &Config, name: &str, a: &AccountConfig) -> Resul
             "an account name is 1 to 32 of a-z, 0-9, - and _",
         ));
     }
+    for (id, p) in &a.plugin {
+        if let Some(schedules) = &p.schedules {
+            super::parse_schedules(&key(&format!("plugin.{id}.schedules")), schedules)?;
+        }
+    }
     let s = config.resolve_account(name, a);
     let w = &s.wechat;
     if w.app_id.is_empty()
@@ -400,6 +414,9 @@ impl fmt::Debug for AccountPluginSettings {
             config,
             secrets,
             http_hosts,
+            kv_max_bytes,
+            kv_max_keys,
+            schedules,
         } = self;
         let config: BTreeMap<&str, &str> =
             config.keys().map(|k| (k.as_str(), "<redacted>")).collect();
@@ -409,6 +426,9 @@ impl fmt::Debug for AccountPluginSettings {
             .field("config", &config)
             .field("secrets", secrets)
             .field("http_hosts", http_hosts)
+            .field("kv_max_bytes", kv_max_bytes)
+            .field("kv_max_keys", kv_max_keys)
+            .field("schedules", schedules)
             .finish()
     }
 }

@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use super::account_switches::AccountSwitches;
 use super::{AccountInfo, HostServices, LoadedPlugin};
 use crate::config::Capability;
 use crate::config::secrets::Secrets;
@@ -22,6 +23,9 @@ pub struct AccountScope {
     pub plugins: Option<BTreeSet<String>>,
     /// Per plugin id, what differs for this account (`[account.<name>.plugin.<id>]`).
     pub grants: BTreeMap<String, AccountGrants>,
+    /// Plugins an operator switched off for one account (shared by every
+    /// account of the deployment: `account_switches.rs`).
+    pub switches: Arc<AccountSwitches>,
 }
 
 /// A plugin's settings for one account, already merged over
@@ -34,6 +38,9 @@ pub struct AccountGrants {
     /// `[plugin.<id>.secrets]` with this account's own merged over, read.
     pub secrets: Option<Secrets>,
     pub http_hosts: Option<Arc<[String]>>,
+    /// `kv_max_bytes` / `kv_max_keys` for this account's kv of the plugin.
+    pub kv_max_bytes: Option<u64>,
+    pub kv_max_keys: Option<u64>,
 }
 
 impl AccountScope {
@@ -45,9 +52,11 @@ impl AccountScope {
         }
     }
 
-    /// Whether plugin `id` serves this account.
+    /// Whether plugin `id` serves this account: listed in its `plugins`
+    /// (or no list), and not switched off for it.
     pub fn serves(&self, id: &str) -> bool {
         self.plugins.as_ref().is_none_or(|p| p.contains(id))
+            && !self.switches.is_off(&self.name, id)
     }
 
     /// `plugin`'s priority for this account.

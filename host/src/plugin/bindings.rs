@@ -15,9 +15,12 @@
 //! uses `?` and the conversion happens once per version, in `convert_api_error`.
 
 /// `wechat:plugin@1.1.0`: the current interface (1.0 components link to it).
+/// Generated for the `scheduled-plugin` world, which is `plugin` plus the
+/// optional `schedule` export: each export is resolved on its own
+/// (`handler.rs`, `schedule.rs`), so a component without `schedule` loads.
 pub mod v1 {
     wasmtime::component::bindgen!({
-        world: "plugin",
+        world: "scheduled-plugin",
         path: "../wit",
         imports: { default: async | trappable },
         exports: { default: async },

@@ -98,6 +98,23 @@ impl PluginCode {
             &mut Store<CallState>,
         ) -> wasmtime::Result<T>,
     ) -> (Result<T, PluginError>, CallReport<()>) {
+        self.with_instance_for(self.timeout, account, deadline, instance_use, f)
+            .await
+    }
+
+    /// [`PluginCode::with_instance`] with a time limit other than the
+    /// plugin's `timeout_ms` (a scheduled run's own).
+    pub(crate) async fn with_instance_for<T>(
+        &self,
+        timeout: Duration,
+        account: &AccountScope,
+        deadline: Instant,
+        instance_use: InstanceUse,
+        f: impl AsyncFnOnce(
+            &wasmtime::component::Instance,
+            &mut Store<CallState>,
+        ) -> wasmtime::Result<T>,
+    ) -> (Result<T, PluginError>, CallReport<()>) {
         let queued = Instant::now();
         let pool = match instance_use {
             InstanceUse::MayReuse => self.reuse.as_ref(),
@@ -112,7 +129,7 @@ impl PluginCode {
             None => reuse::acquire(&self.inner).await,
         };
         let start = Instant::now();
-        let limit = self.timeout.min(deadline.saturating_duration_since(start));
+        let limit = timeout.min(deadline.saturating_duration_since(start));
         if limit.is_zero() {
             if let (Some(r), Some(w)) = (pool, warm) {
                 r.put_back(w);

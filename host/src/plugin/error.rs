@@ -32,6 +32,9 @@ pub enum PluginError {
     /// shedding); the plugin itself did nothing wrong.
     #[error("skipped: no time left after waiting {waited_ms} ms for a free instance")]
     Shed { waited_ms: u64 },
+    /// It returned an error of its own (a scheduled run's `err(...)`).
+    #[error("{0}")]
+    Failed(String),
 }
 
 impl PluginError {
@@ -46,6 +49,7 @@ impl PluginError {
             PluginError::Instantiate(_) => "instantiate",
             PluginError::Host(_) => "host",
             PluginError::Shed { .. } => "shed",
+            PluginError::Failed(_) => "failed",
         }
     }
 }

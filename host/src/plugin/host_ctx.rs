@@ -45,7 +45,16 @@ impl HostCtx {
         HostCtx {
             plugin: scope.id.clone(),
             kv: account.services.kv.clone(),
-            quota: scope.kv_quota,
+            // An account may have its own quota for the plugin's kv (its
+            // scope is its own, so is what counts against it).
+            quota: crate::store::KvQuota {
+                max_bytes: grants
+                    .and_then(|g| g.kv_max_bytes)
+                    .unwrap_or(scope.kv_quota.max_bytes),
+                max_keys: grants
+                    .and_then(|g| g.kv_max_keys)
+                    .unwrap_or(scope.kv_quota.max_keys),
+            },
             config: config.unwrap_or_else(|| scope.config.clone()),
             secrets: secrets.unwrap_or_else(|| scope.secrets.clone()),
             log: LogBuffer::default(),
@@ -326,6 +335,7 @@ mod tests {
             },
             plugins: None,
             grants: Default::default(),
+            switches: Default::default(),
         };
         HostCtx::new(&scope, &account, Instant::now() + Duration::from_secs(5))
     }

@@ -15,6 +15,7 @@ use super::bindings::WitVersion;
 use super::handler::Exports;
 use super::kind::Kind;
 use super::reuse::Reuse;
+use super::schedule::ScheduleExport;
 use super::state::{CallState, PluginScope};
 use super::web::WebExport;
 
@@ -61,6 +62,8 @@ pub(crate) struct PluginCode {
     pub wit: Option<WitVersion>,
     /// The message handler, if it exports one.
     pub exports: Option<Exports>,
+    /// The schedule handler, if it exports `wechat:plugin/schedule`.
+    pub schedule: Option<ScheduleExport>,
     /// The page handler, if it exports `wasi:http/incoming-handler`.
     pub web: Option<WebExport>,
     pub scope: Arc<PluginScope>,

@@ -21,6 +21,7 @@ use super::bindings::{V1_MINOR, WIT_PACKAGE, WitVersion, v0_2, v1};
 use super::handler::Exports;
 use super::loaded::{LoadedPlugin, PluginCode, PluginInfo};
 use super::reuse::Reuse;
+use super::schedule::ScheduleExport;
 use super::state::PluginScope;
 use super::web::{INCOMING_HANDLER, WebExport};
 use crate::config::secrets::Secrets;
@@ -164,7 +165,9 @@ async fn compile(
     let exports = match &found.handler {
         Some(handler) => {
             let checked = match found.version {
-                Some(WitVersion::V1) => v1::PluginPre::new(pre.clone()).map(drop),
+                Some(WitVersion::V1) => {
+                    v1::exports::wechat::plugin::handler::GuestIndices::new(&pre).map(drop)
+                }
                 _ => v0_2::PluginPre::new(pre.clone()).map(drop),
             };
             checked.map_err(|e| {
@@ -180,6 +183,10 @@ async fn compile(
             )
         }
         None => None,
+    };
+    let schedule = match found.schedule {
+        true => Some(ScheduleExport::resolve(&pre, found.version).map_err(|e| anyhow!("{e}"))?),
+        false => None,
     };
     let web = match found.web {
         true => Some(
@@ -204,6 +211,14 @@ async fn compile(
         tracing::warn!(
             plugin = %id,
             "plugin {id} serves pages, but they are not served: set [plugin.{id}.web] login = \"none\" (public), \"base\" or \"userinfo\""
+        );
+    }
+    // Schedules without the export to run them would silently never run.
+    if !settings.schedules.is_empty() && schedule.is_none() {
+        let names: Vec<&str> = settings.schedules.keys().map(String::as_str).collect();
+        bail!(
+            "[plugin.{id}.schedules] lists {} but the plugin does not export {WIT_PACKAGE}/schedule (build it with the SDK's export_scheduled_plugin!, or remove the schedules)",
+            names.join(", ")
         );
     }
     // A secret that cannot be read refuses the plugin: it would otherwise
@@ -236,6 +251,7 @@ async fn compile(
         pre,
         wit: found.version,
         exports,
+        schedule,
         web,
         scope,
         reuse: settings
@@ -312,6 +328,8 @@ struct Found {
     version: Option<WitVersion>,
     /// It exports `wasi:http/incoming-handler@0.2.x`.
     web: bool,
+    /// It exports `wechat:plugin/schedule@…`.
+    schedule: bool,
 }
 
 impl Found {
@@ -331,6 +349,7 @@ impl Found {
 fn check_version(engine: &Engine, component: &Component) -> anyhow::Result<Found> {
     let ty = component.component_type();
     let mut handler = None;
+    let mut schedule = false;
     let mut version: Option<(WitVersion, String)> = None;
     let web = ty.exports(engine).any(|(name, item)| {
         name.starts_with(INCOMING_HANDLER) && matches!(item.ty, ComponentItem::ComponentInstance(_))
@@ -354,9 +373,11 @@ fn check_version(engine: &Engine, component: &Component) -> anyhow::Result<Found
                 Some(_) => {}
                 None => version = Some((this, name.to_owned())),
             }
-            if iface == "handler" && matches!(item.ty, ComponentItem::ComponentInstance(_)) {
+            let instance = matches!(item.ty, ComponentItem::ComponentInstance(_));
+            if iface == "handler" && instance {
                 handler = Some(name.to_owned());
             }
+            schedule |= iface == "schedule" && instance;
         }
     }
     if handler.is_none() && !web {
@@ -371,6 +392,7 @@ fn check_version(engine: &Engine, component: &Component) -> anyhow::Result<Found
         handler,
         version: version.map(|(v, _)| v),
         web,
+        schedule,
     })
 }
 

@@ -17,6 +17,9 @@
 //!   in its WIT version; `reply.rs`: validation of what it answered.
 //! - [`Kind`] (`kind.rs`): the WIT `kind` enum itself, with its table
 //!   generated from the WIT by `build.rs`.
+//! - `schedule.rs`: plugins that run on schedules (the `schedule`
+//!   export), called through the same per-call path, on a share of the
+//!   pool of their own.
 //! - `web.rs`: plugins that serve pages (`wasi:http/incoming-handler`),
 //!   called through the same per-call path as messages.
 //! - Host interfaces, each on its own narrow context: `host_ctx.rs` (log,
@@ -43,6 +46,7 @@
 
 mod account;
 mod account_scope;
+mod account_switches;
 mod bindings;
 mod bounds;
 mod call;
@@ -67,6 +71,7 @@ mod reply;
 mod rescan;
 mod reuse;
 mod runtime;
+mod schedule;
 mod state;
 mod stats;
 mod watcher;
@@ -81,6 +86,7 @@ use std::time::Duration;
 
 pub use account::AccountInfo;
 pub use account_scope::{AccountGrants, AccountScope};
+pub use account_switches::AccountSwitches;
 pub use bindings::{V1_MINOR, WitVersion};
 pub use bounds::{HOSTCALL_FUEL_BYTES, MAX_COMPONENT_HANDLES, MAX_RANDOM_BYTES, MAX_RESOURCES};
 pub use call::{CallReport, PluginOutcome};
@@ -98,6 +104,7 @@ pub use published::{PublishError, SYNC_EVERY as STORE_SYNC_EVERY, source_of};
 pub use reply::{MAX_LONG_BYTES, MAX_MEDIA_ID_BYTES, MAX_TEXT_BYTES, MAX_TITLE_BYTES};
 pub use reuse::MAX_REUSE_CALLS;
 pub use runtime::{Dispatch, ReloadEvent, Runtime, SwitchError};
+pub use schedule::{SCHEDULE_QUEUE_WAIT, ScheduleReport, schedule_share};
 pub use stats::{PluginCounters, PluginStats};
 pub use web::WebCallReport;
 pub use wechat_ctx::{CODE_NOT_GRANTED, CODE_SYSTEM, CODE_TRANSPORT};
@@ -190,6 +197,8 @@ pub(crate) struct Inner {
     /// The share of `permits` page calls may hold at once (`web.rs`), so
     /// pushes always have the rest.
     page_share: tokio::sync::Semaphore,
+    /// Instances scheduled runs may hold at once (`schedule.rs`).
+    schedule_share: tokio::sync::Semaphore,
     /// Calls waiting for a permit (`reuse.rs`: idle instances then give
     /// theirs up).
     waiting: std::sync::atomic::AtomicUsize,

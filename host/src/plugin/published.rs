@@ -23,7 +23,7 @@
 //! - [`Runtime::rollback`]: an earlier digest of the id's history (default:
 //!   the newest one that differs from the current) published again.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -172,7 +172,8 @@ impl Runtime {
             return Ok(());
         };
         let _one = self.store_sync.lock().await;
-        let off: BTreeSet<String> = store.disabled().await?.into_iter().collect();
+        let (off, per_account) = super::runtime::split_switches(store.disabled().await?);
+        self.take_account_switches(&per_account);
         let (now_off, now_on) = self.take_switches(off);
         for id in now_off {
             self.unload_switched_off(&id).await;

@@ -11,6 +11,7 @@ use std::time::Instant;
 
 use tokio::sync::broadcast;
 
+use super::account_switches::AccountSwitches;
 use super::handler::HandlerInput;
 use super::registry::Registry;
 use super::rescan::{FileStamp, Seen};
@@ -118,6 +119,8 @@ pub struct Runtime {
     pub(super) store_sync: tokio::sync::Mutex<()>,
     /// What the store publishes (`published.rs`).
     pub(super) published: Mutex<super::published::Published>,
+    /// The accounts' own switches, kept in step with the store's.
+    account_switches: std::sync::OnceLock<Arc<AccountSwitches>>,
 }
 
 impl Runtime {
@@ -138,6 +141,7 @@ impl Runtime {
             pooling: parts.pooling,
             permits: tokio::sync::Semaphore::new(instances as usize),
             page_share: tokio::sync::Semaphore::new(super::web::page_share(instances)),
+            schedule_share: tokio::sync::Semaphore::new(super::schedule::schedule_share(instances)),
             waiting: Default::default(),
             warm_pools: Default::default(),
             default_account: Arc::new(AccountScope {
@@ -146,6 +150,7 @@ impl Runtime {
                 services,
                 plugins: None,
                 grants: Default::default(),
+                switches: Default::default(),
             }),
             cfg,
             stats: PluginStats::default(),
@@ -160,6 +165,7 @@ impl Runtime {
             switches: Mutex::new(Switches::default()),
             store_sync: tokio::sync::Mutex::new(()),
             published: Mutex::new(Default::default()),
+            account_switches: Default::default(),
         }))
     }
 
@@ -170,8 +176,55 @@ impl Runtime {
         // later switches are still recorded.
         self.switches.lock().unwrap().store = Some(store.clone());
         let off = store.disabled().await?;
-        self.switches.lock().unwrap().off = off.into_iter().collect();
+        let (off, per_account) = split_switches(off);
+        self.switches.lock().unwrap().off = off;
+        if let Some(s) = self.account_switches.get() {
+            s.replace(per_account.iter().map(String::as_str));
+        }
         Ok(())
+    }
+
+    /// Keeps `switches` (every account's, shared with the accounts) in step
+    /// with the store from now on (call before [`Runtime::use_switches`]).
+    pub fn use_account_switches(&self, switches: Arc<AccountSwitches>) {
+        let _ = self.account_switches.set(switches);
+    }
+
+    /// Switches `id` on or off for `account` only, persistently: it keeps
+    /// serving the other accounts (see `account_switches.rs`).
+    pub async fn set_enabled_for(
+        &self,
+        account: &str,
+        id: &str,
+        enabled: bool,
+    ) -> Result<(), SwitchError> {
+        if !loader::valid_id(id) {
+            return Err(SwitchError::Unknown(id.to_owned()));
+        }
+        let path = self.inner.cfg.dir.join(format!("{id}.wasm"));
+        if !path.is_file() && self.get(id).is_none() && !self.is_published(id) {
+            return Err(SwitchError::Unknown(id.to_owned()));
+        }
+        let _one = self.store_sync.lock().await;
+        let store = self.switches.lock().unwrap().store.clone();
+        if let Some(store) = store {
+            store
+                .set_enabled(&AccountSwitches::key(account, id), enabled)
+                .await
+                .map_err(|e| SwitchError::Store(e.to_string()))?;
+        }
+        if let Some(s) = self.account_switches.get() {
+            s.set(account, id, enabled);
+        }
+        Ok(())
+    }
+
+    /// The plugins switched off for `account` only.
+    pub fn disabled_for(&self, account: &str) -> Vec<String> {
+        self.account_switches
+            .get()
+            .map(|s| s.off_for(account))
+            .unwrap_or_default()
     }
 
     /// Calls and failures per plugin id (kept across reloads).
@@ -255,6 +308,13 @@ impl Runtime {
         self.switches.lock().unwrap().store.clone()
     }
 
+    /// Takes the store's per-account switches.
+    pub(super) fn take_account_switches(&self, ids: &[String]) {
+        if let Some(s) = self.account_switches.get() {
+            s.replace(ids.iter().map(String::as_str));
+        }
+    }
+
     /// Takes `off` as the switched-off set; returns the ids it switches off
     /// and those it switches back on.
     pub(super) fn take_switches(&self, off: BTreeSet<String>) -> (Vec<String>, Vec<String>) {
@@ -298,6 +358,12 @@ impl Runtime {
 
     pub fn config(&self) -> &RuntimeConfig {
         &self.inner.cfg
+    }
+
+    /// The account a call acts for when its caller names none (`plugin
+    /// run`): the runtime's own services.
+    pub fn default_scope(&self) -> Arc<AccountScope> {
+        self.inner.default_account.clone()
     }
 
     /// Whether the pooling allocator is in use (else on-demand allocation).
@@ -530,4 +596,15 @@ pub(crate) fn is_plugin_file(path: &Path) -> bool {
         return false;
     };
     !name.starts_with('.') && name.len() > 5 && name.ends_with(".wasm")
+}
+
+/// The store's switched-off ids: the deployment's (plugin ids) and the
+/// accounts' own (`@<account>/<plugin>`).
+pub(super) fn split_switches(
+    ids: impl IntoIterator<Item = String>,
+) -> (BTreeSet<String>, Vec<String>) {
+    let (per_account, off): (Vec<String>, Vec<String>) = ids
+        .into_iter()
+        .partition(|id| AccountSwitches::parse(id).is_some());
+    (off.into_iter().collect(), per_account)
 }

@@ -104,6 +104,9 @@ pub struct AppState {
     /// The outbound message queue: pushes feed it receipts and the users'
     /// last pushes; [`run`] drains it.
     pub outbound: Arc<crate::outbound::Outbound>,
+    /// Scheduled plugin runs; [`run`] starts them (`[schedules] enabled`).
+    pub schedules: Arc<crate::schedule::Scheduler>,
+    pub schedules_enabled: bool,
 }
 
 impl AppState {
@@ -180,6 +183,7 @@ impl Service {
             RuntimeConfig::from_config(config),
             default.plugins.services.clone(),
         )?;
+        runtime.use_account_switches(accounts.switches().clone());
         if let Err(e) = runtime.use_switches(stores.plugin_switches.clone()).await {
             // A store that is down at start (Redis) must not keep the
             // service from answering pushes.
@@ -234,6 +238,8 @@ impl Service {
             readiness,
             outbound: crate::outbound::Outbound::open(config, accounts.clone())
                 .context("opening the outbound queue (outbound.db in the data dir)")?,
+            schedules: crate::schedule::Scheduler::new(config, runtime.clone(), accounts.clone())?,
+            schedules_enabled: config.schedules.enabled,
         });
         // Plugins of every account queue through it (WIT 1.1 `outbound`).
         let _ = accounts
@@ -329,8 +335,15 @@ pub async fn run(
         .settings
         .enabled
         .then(|| service.state.outbound.start(outbound_stop.clone()));
+    let schedules = service
+        .state
+        .schedules_enabled
+        .then(|| service.state.schedules.start(outbound_stop.clone()));
     conn::serve(service.router, listener, service.limits, shutdown).await;
     outbound_stop.cancel();
+    if let Some(s) = schedules {
+        let _ = s.await;
+    }
     if let Some(worker) = outbound {
         let _ = worker.await;
     }

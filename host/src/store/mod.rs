@@ -15,6 +15,8 @@
 //!   credentials sealed.
 //! - [`PublishedPluginStore`] (`published.rs`): plugins published to the
 //!   store (content-addressed blobs and manifests), served by every instance.
+//! - [`ScheduleStore`] (`schedules.rs`): scheduled runs — the last tick
+//!   each schedule handled, the recent runs.
 //! - [`PushLedger`]: what instances sharing a store know of each push (the
 //!   replay guard and retry de-duplication across instances).
 //! - [`ActivityLog`] (`activity.rs`): what every instance reports of the
@@ -35,6 +37,7 @@ pub mod activity;
 mod operator;
 pub mod published;
 pub mod redis;
+pub mod schedules;
 mod scope;
 pub mod sqlite;
 mod time;
@@ -50,6 +53,7 @@ pub use accounts::{AccountStore, StoredAccount};
 pub use activity::ActivityLog;
 pub use operator::{AuditEntry, AuditStore, PluginSwitchStore, SceneCounts, SceneStatsStore};
 pub use published::{PluginManifest, PublishedPluginStore};
+pub use schedules::{ScheduleRun, ScheduleStore};
 pub use scope::{DEFAULT_ACCOUNT, valid_account_name};
 pub use time::{format_utc, now_millis, now_secs, quota_day};
 pub use types::{
@@ -441,6 +445,8 @@ pub struct Stores {
     pub published: Arc<dyn PublishedPluginStore>,
     /// Accounts added at runtime (read from the default account's scope).
     pub accounts: Arc<dyn AccountStore>,
+    /// Scheduled runs' last ticks and history.
+    pub schedules: Arc<dyn ScheduleStore>,
     /// Push bookkeeping shared with other instances; `None` for a backend
     /// one instance uses alone (SQLite), which keeps it in memory.
     pub pushes: Option<Arc<dyn PushLedger>>,
@@ -465,6 +471,7 @@ pub trait Backend:
     + PluginSwitchStore
     + PublishedPluginStore
     + AccountStore
+    + ScheduleStore
 {
 }
 
@@ -480,6 +487,7 @@ impl<B> Backend for B where
         + PluginSwitchStore
         + PublishedPluginStore
         + AccountStore
+        + ScheduleStore
 {
 }
 
@@ -497,6 +505,7 @@ impl Stores {
             scene_stats: backend.clone(),
             plugin_switches: backend.clone(),
             published: backend.clone(),
+            schedules: backend.clone(),
             accounts: backend,
             pushes: None,
             activity: None,

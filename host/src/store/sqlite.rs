@@ -25,6 +25,7 @@ use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 mod accounts;
 mod operator;
 mod published;
+mod schedules;
 
 use super::{
     KvEntry, KvQuota, KvStore, MenuStore, MenuVersion, QrCode, QrRecord, QrReservation, QrStore,
@@ -166,6 +167,15 @@ const MIGRATIONS: &[&str] = &[
         when_ms INTEGER NOT NULL
     );
     CREATE INDEX plugin_manifest_id ON plugin_manifest (id, seq);",
+    // 12: scheduled runs: the last tick each schedule handled, recent runs
+    "CREATE TABLE schedule_tick (
+        key TEXT PRIMARY KEY,
+        tick_ms INTEGER NOT NULL
+    );
+    CREATE TABLE schedule_run (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        json TEXT NOT NULL
+    );",
 ];
 
 pub struct SqliteStore {

@@ -52,8 +52,18 @@ impl Tally {
     }
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+/// The verdict is the last line printed, so a CI log that keeps only its
+/// tail still says why a soak failed (an error returned from `main` would
+/// end with a backtrace when `RUST_BACKTRACE` is set).
+fn main() {
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    if let Err(e) = runtime.block_on(soak()) {
+        eprintln!("soak FAILED: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn soak() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.len() < 3 {
         eprintln!("usage: soak BINARY WASM_DIR SECONDS [CONNECTIONS]");

@@ -14,7 +14,7 @@
 //! - `accounts.rs`: the accounts served, adding and removing runtime ones.
 //! - `overview.rs`, `plugins.rs`, `menus.rs`, `qrcodes.rs`,
 //!   `records.rs` (token, recent pushes, audit log), `messages.rs` (the
-//!   outbound queue).
+//!   outbound queue), `schedules.rs` (scheduled runs).
 
 mod accounts;
 mod login;
@@ -24,6 +24,7 @@ mod overview;
 mod plugins;
 mod qrcodes;
 mod records;
+mod schedules;
 
 pub use qrcodes::matching as qr_matching;
 
@@ -220,6 +221,7 @@ pub fn routes() -> Router<Arc<Admin>> {
         .route("/audit", get(records::audit))
         .route("/messages", get(messages::page))
         .route("/messages/{id}", get(messages::job))
+        .route("/schedules", get(schedules::page))
         .route("/accounts", get(accounts::page).post(accounts::add))
         .route("/accounts/{name}/remove", post(accounts::remove))
 }

@@ -46,7 +46,7 @@ impl From<PluginView> for Row {
         Row {
             serving: p.state == "serving",
             source: p.source.unwrap_or(""),
-            can_enable: p.disabled_by == Some("console"),
+            can_enable: matches!(p.disabled_by, Some("console" | "account")),
             disabled_by: p.disabled_by.unwrap_or(""),
             name: p.name.unwrap_or_default(),
             version: p.version.unwrap_or_default(),
@@ -173,18 +173,12 @@ async fn read_upload(mut multipart: Multipart) -> Result<Upload, AdminError> {
     Ok((csrf, id, file))
 }
 
-async fn switch(
-    admin: Arc<Admin>,
-    view: Arc<Admin>,
-    op: Operator,
-    id: String,
-    csrf: String,
-    on: bool,
-) -> Response {
+async fn switch(view: Arc<Admin>, op: Operator, id: String, csrf: String, on: bool) -> Response {
     if let Err(e) = op.check_csrf(&csrf) {
         return refused(&view, &op, e);
     }
-    match admin.switch_plugin(&op.actor, &id, on).await {
+    // The page's account: on another account's page, for it alone.
+    match view.switch_plugin(&op.actor, &id, on).await {
         Ok(()) if on => done(&view, "/plugins", &format!("Plugin {id} enabled.")),
         Ok(()) => done(
             &view,
@@ -222,23 +216,19 @@ pub async fn rollback(
 }
 
 pub async fn enable(
-    State(admin): State<Arc<Admin>>,
     Scoped(view): Scoped,
     op: Operator,
     Path(id): Path<String>,
     Form(f): Form<CsrfForm>,
 ) -> Response {
-    switch(admin, view, op, id, f.csrf, true)
-        .await
-        .into_response()
+    switch(view, op, id, f.csrf, true).await.into_response()
 }
 
 pub async fn disable(
-    State(admin): State<Arc<Admin>>,
     Scoped(view): Scoped,
     op: Operator,
     Path(id): Path<String>,
     Form(f): Form<CsrfForm>,
 ) -> Response {
-    switch(admin, view, op, id, f.csrf, false).await
+    switch(view, op, id, f.csrf, false).await
 }

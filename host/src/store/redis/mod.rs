@@ -34,6 +34,7 @@ mod operator;
 mod published;
 mod pushes;
 mod qrcodes;
+mod schedules;
 mod sessions;
 mod tokens;
 mod web_users;
