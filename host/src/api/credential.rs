@@ -471,6 +471,12 @@ impl<S: CredentialSource> Core<S> {
             // Still usable by this process; only sharing is lost.
             tracing::warn!(error = %e, "could not store the {name}");
         }
+        // WeChat handed it out again (stable_token answers the same value
+        // until it expires): good once more.
+        self.rejected
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|r| *r != stored.token);
         tracing::info!(fingerprint = %fingerprint(&stored.token), expires_in = fetched.expires_in, "fetched a new {name}");
         self.set_cached(Some(stored.clone()));
         Ok(stored)
