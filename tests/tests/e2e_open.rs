@@ -413,6 +413,11 @@ async fn an_authorized_account_is_served_survives_a_restart_stops_when_it_withdr
     assert_eq!(status, 403, "{}", p.host.log());
     p.says(CLUB, "account", &format!("account {CLUB}"), &mut msg)
         .await;
+    // A directly configured account is not served under /open/.
+    let (status, _) = p
+        .say(wxhost_tests::fake_wechat::APP_ID, "account", 950)
+        .await;
+    assert_eq!(status, 404);
     // Secrets never reach the log.
     let log = p.host.log();
     for secret in [COMPONENT_SECRET, COMPONENT_AES_KEY, &first_refresh] {

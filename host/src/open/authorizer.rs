@@ -240,6 +240,9 @@ impl Platform {
     /// `unauthorized`: not served any more, its tokens purged; its data
     /// (kv, menus, QR codes) stays in its store scope.
     pub async fn unauthorize(&self, app_id: &str) -> Result<(), ApiError> {
+        if self.authorizer(app_id).await?.is_none() {
+            return Ok(());
+        }
         self.set_state(app_id, AuthorizerState::Unauthorized)
             .await?;
         self.purge_tokens(app_id).await?;

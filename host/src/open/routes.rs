@@ -265,6 +265,14 @@ async fn push(
     {
         return answered;
     }
+    // Only accounts that authorized the platform are served here.
+    let authorized = open
+        .accounts
+        .by_app_id(&app_id)
+        .is_some_and(|a| a.settings.authorized.is_some());
+    if !authorized {
+        return crate::server::callback::UnknownAccount.into_response();
+    }
     crate::server::callback::push_account(State(open.app.clone()), Path(app_id), Query(q), body)
         .await
         .unwrap_or_else(|r| r)
