@@ -57,6 +57,10 @@ pub struct Config {
     /// (`accounts.rs`).
     #[serde(default)]
     pub account: BTreeMap<String, AccountConfig>,
+    /// This deployment as an Open Platform third-party platform
+    /// (`crate::open`): the accounts that authorize it are served too.
+    #[serde(default)]
+    pub open_platform: Option<crate::open::OpenPlatformConfig>,
     /// The account a command acts for (`--account`, see
     /// [`Config::acting_as`]); never read from a file.
     #[serde(skip)]
@@ -510,6 +514,18 @@ impl Config {
                 }
             })?;
         for (key, value) in env {
+            if key.starts_with("WXHOST_COMPONENT_") {
+                let Some(open) = config.open_platform.as_mut() else {
+                    return Err(invalid(key, "is set but the config has no [open_platform]"));
+                };
+                if !open.apply_env(key, value) {
+                    return Err(invalid(
+                        key,
+                        "unknown (WXHOST_COMPONENT_APP_SECRET or WXHOST_COMPONENT_ENCODING_AES_KEY)",
+                    ));
+                }
+                continue;
+            }
             if !config.apply_account_env(key, value)? {
                 config.apply_env(key, value)?;
             }
@@ -674,6 +690,16 @@ impl Config {
         }
         validate_http_url("wechat.api_base_url (WXHOST_API_BASE_URL)", &w.api_base_url)?;
         self.validate_accounts()?;
+        if let Some(open) = &self.open_platform {
+            if let Some((key, message)) = open.problem() {
+                return Err(invalid(key, message));
+            }
+            validate_token("open_platform.token", &open.token)?;
+            validate_aes_key(
+                "open_platform.encoding_aes_key (WXHOST_COMPONENT_ENCODING_AES_KEY)",
+                &open.encoding_aes_key,
+            )?;
+        }
         self.validate_storage()?;
         self.outbound.validate()?;
         self.schedules.validate()?;

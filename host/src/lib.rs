@@ -32,6 +32,7 @@ pub mod cli;
 pub mod config;
 pub mod fsutil;
 pub mod http;
+pub mod open;
 pub mod outbound;
 pub mod plugin;
 pub mod protocol;

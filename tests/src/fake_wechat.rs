@@ -150,17 +150,17 @@ fn norm(path: &str) -> String {
 #[derive(Default)]
 pub(crate) struct State_ {
     expires_in: i64,
-    seq: u64,
+    pub(crate) seq: u64,
     /// The registered apps (AppID → AppSecret): [`APP_ID`] and those added
     /// with [`FakeWechat::add_app`].
     secrets: HashMap<String, String>,
     /// The live classic and stable token of each app, by AppID.
-    classic: HashMap<String, String>,
+    pub(crate) classic: HashMap<String, String>,
     stable: HashMap<String, String>,
     /// Per path, the AppID whose token each accepted call carried (what
     /// account WeChat acted for).
     acted_for: HashMap<String, Vec<String>>,
-    expired: HashSet<String>,
+    pub(crate) expired: HashSet<String>,
     calls: HashMap<String, usize>,
     requests: HashMap<String, Vec<Value>>,
     faults: HashMap<String, VecDeque<i64>>,
@@ -176,6 +176,8 @@ pub(crate) struct State_ {
     web_tokens: HashMap<String, (OAuthUser, String)>,
     /// Template, subscription and mass sends (`fake_outbound.rs`).
     pub(crate) outbound: crate::fake_outbound::OutboundState,
+    /// The Open Platform's component endpoints (`fake_open.rs`).
+    pub(crate) open: crate::fake_open::OpenState,
 }
 
 pub(crate) struct Inner {
@@ -529,6 +531,9 @@ async fn handle(
         paths::SNS_ACCESS_TOKEN => Some(sns_exchange(&mut st, &query)),
         paths::SNS_USERINFO => Some(sns_userinfo(&st, &query)),
         paths::TOKEN | paths::STABLE_TOKEN => issue_token(&mut st, &path, &query, &parsed),
+        p if p.starts_with("/cgi-bin/component/") => {
+            crate::fake_open::api(&mut st, p, &query, &parsed)
+        }
         _ => match check_token(&st, &query) {
             Err(e) => e,
             Ok(app_id) => {

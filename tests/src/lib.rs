@@ -5,6 +5,9 @@
 //!   else that calls WeChat.
 //! - [`fake_outbound`]: its template, subscription and mass endpoints
 //!   (deliveries, per-second rates, faults).
+//! - [`fake_open`]: its Open Platform component endpoints (tickets, the
+//!   platform token, authorization codes, rotating authorizer tokens, the
+//!   authorizer list) and WeChat's side of the platform's pushes.
 //! - [`fake_model`]: a fake OpenAI-compatible model server (delays,
 //!   failures, recorded calls), for the assistant plugin.
 //! - [`retrying`]: WeChat's delivery of a push: unanswered in 5 s, it is
@@ -21,6 +24,7 @@
 pub mod browser;
 pub mod console;
 pub mod fake_model;
+pub mod fake_open;
 pub mod fake_outbound;
 pub mod fake_wechat;
 pub mod redis_server;

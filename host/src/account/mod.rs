@@ -102,11 +102,15 @@ impl Account {
             .for_account(&name)
             .with_context(|| format!("account {name}: opening its store scope"))?;
         let w = &settings.wechat;
-        let wechat = if w.app_secret.is_empty() {
+        let authorized = settings.authorized.clone();
+        let wechat = if w.app_secret.is_empty() && authorized.is_none() {
             None
         } else {
             let options = ApiOptions {
                 account: Arc::from(name.as_str()),
+                authorizer: authorized.as_ref().map(|a| a.grant.clone()),
+                permission_sets: authorized.as_ref().map(|a| a.func_info.clone()),
+                client: authorized.as_ref().map(|a| a.client.clone()),
                 ..ApiOptions::default()
             };
             let api = Wechat::with_options(w, &stores, options)
@@ -127,7 +131,11 @@ impl Account {
         };
         let callback = Callback::new(CallbackSettings {
             token: w.token.clone(),
-            app_id: w.app_id.clone(),
+            // An authorized account's pushes are encrypted for the
+            // platform's component app id (WXBizMsgCrypt's receiveId).
+            app_id: authorized
+                .as_ref()
+                .map_or_else(|| w.app_id.clone(), |a| a.component_app_id.clone()),
             // An empty key means "none": `Callback::new` says so.
             encoding_aes_key: Some(w.encoding_aes_key.clone()),
             previous_encoding_aes_key: w.previous_encoding_aes_key.clone(),
@@ -252,6 +260,9 @@ pub struct Accounts {
     failed: std::sync::Mutex<HashMap<String, i64>>,
     /// The outbound queue every account's plugins use, once opened.
     outbound: OutboundSlot,
+    /// The Open Platform component, when configured: the accounts that
+    /// authorized it are served with its crypto and tokens.
+    open: Option<Arc<crate::open::Platform>>,
     /// Plugins switched off for one account, shared by every account.
     switches: Arc<AccountSwitches>,
 }
@@ -313,8 +324,14 @@ impl Accounts {
             sync_lock: tokio::sync::Mutex::new(()),
             failed: Default::default(),
             outbound,
+            open: crate::open::Platform::from_config(config, stores)?,
             switches,
         })
+    }
+
+    /// The Open Platform component, when `[open_platform]` is configured.
+    pub fn open_platform(&self) -> Option<&Arc<crate::open::Platform>> {
+        self.open.as_ref()
     }
 
     /// The plugins switched off per account (the runtime keeps them in

@@ -11,6 +11,7 @@
 //! here (the file is their source of truth); a runtime account can take
 //! neither a configured name nor a served app id.
 
+use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, Weak};
 use std::time::Duration;
 
@@ -40,6 +41,10 @@ pub struct AccountView {
     pub require_encryption: bool,
     pub has_app_secret: bool,
     pub has_encoding_aes_key: bool,
+    /// Set on an account authorized to the Open Platform component: its
+    /// name, `gh_` id, permission sets and state.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authorizer: Option<crate::open::AuthorizerInfo>,
 }
 
 /// Why a change was refused (the API answers 400, 404 or 409).
@@ -103,6 +108,13 @@ impl Accounts {
             .filter(|a| a.origin == Origin::Config)
             .cloned()
             .collect();
+        // Names and app ids served so far, to the account that has each: a
+        // lookup per stored account, not a scan (thousands of authorizers).
+        let mut taken: HashMap<Arc<str>, Arc<str>> = HashMap::new();
+        for a in &next {
+            taken.insert(a.name.clone(), a.name.clone());
+            taken.insert(a.app_id.clone(), a.name.clone());
+        }
         let mut failed = self.failed.lock().unwrap_or_else(PoisonError::into_inner);
         failed.retain(|name, _| stored.iter().any(|s| s.name == *name));
         for s in &stored {
@@ -113,6 +125,8 @@ impl Accounts {
             if let Some(a) = current
                 && a.version == s.updated_ms
             {
+                taken.insert(a.name.clone(), a.name.clone());
+                taken.insert(a.app_id.clone(), a.name.clone());
                 next.push(a.clone());
                 continue;
             }
@@ -120,8 +134,12 @@ impl Accounts {
             if failed.get(&s.name) == Some(&s.updated_ms) {
                 continue;
             }
-            match self.build_stored(s, &next) {
-                Ok(Some(a)) => next.push(Arc::new(a)),
+            match self.build_stored(s, &taken) {
+                Ok(Some(a)) => {
+                    taken.insert(a.name.clone(), a.name.clone());
+                    taken.insert(a.app_id.clone(), a.name.clone());
+                    next.push(Arc::new(a));
+                }
                 Ok(None) => {}
                 Err(e) => {
                     tracing::warn!(account = %s.name, "runtime account not served: {e}");
@@ -145,23 +163,44 @@ impl Accounts {
     fn build_stored(
         &self,
         s: &StoredAccount,
-        served: &[Arc<Account>],
+        taken: &HashMap<Arc<str>, Arc<str>>,
     ) -> Result<Option<Account>, String> {
-        let a = self.decode(s)?;
+        let mut a = self.decode(s)?;
         if a.disabled {
             return Ok(None);
         }
-        if let Some(other) = served
-            .iter()
-            .find(|o| *o.name == *s.name || *o.app_id == a.app_id)
+        let authorized = match &a.authorizer {
+            None => None,
+            Some(_) => {
+                let open = self.open.as_ref().ok_or(
+                    "it authorized an Open Platform component, but [open_platform] is not configured",
+                )?;
+                let c = &open.config;
+                a.token = c.token.clone();
+                a.encoding_aes_key = c.encoding_aes_key.clone();
+                a.require_encryption = Some(true);
+                Some(crate::open::AuthorizedBy {
+                    component_app_id: c.component_app_id.clone(),
+                    grant: open.clone(),
+                    func_info: a
+                        .authorizer
+                        .as_ref()
+                        .map(|i| i.func_info.clone())
+                        .unwrap_or_default()
+                        .into(),
+                    client: open.client().clone(),
+                })
+            }
+        };
+        if let Some(other) = taken
+            .get(s.name.as_str())
+            .or_else(|| taken.get(a.app_id.as_str()))
         {
-            return Err(format!(
-                "account {} already has this name or AppID",
-                other.name
-            ));
+            return Err(format!("account {other} already has this name or AppID"));
         }
         validate_account(&self.config, &s.name, &a).map_err(|e| e.to_string())?;
-        let settings = self.config.resolve_account(&s.name, &a);
+        let mut settings = self.config.resolve_account(&s.name, &a);
+        settings.authorized = authorized;
         let mut account = Account::build(
             settings,
             Origin::Runtime,
@@ -180,6 +219,10 @@ impl Accounts {
         let key = self.key.as_ref().ok_or_else(no_key)?;
         let mut a: AccountConfig = serde_json::from_str(&s.settings)
             .map_err(|e| format!("its stored settings do not parse: {e}"))?;
+        if a.authorizer.is_some() {
+            // Its credentials are the platform's (`build_stored`).
+            return Ok(a);
+        }
         let plain = key.open(&s.name, &s.secrets).ok_or_else(|| {
             format!(
                 "its credentials do not open with {} (another key?)",
@@ -252,6 +295,13 @@ impl Accounts {
         }
         let stored = self.stores.accounts.list().await?;
         let existing = stored.iter().find(|s| s.name == name);
+        if existing.is_some_and(|s| {
+            serde_json::from_str::<AccountConfig>(&s.settings).is_ok_and(|a| a.authorizer.is_some())
+        }) {
+            return Err(AccountChange::Conflict(format!(
+                "account {name} authorized the Open Platform component: it is managed through the authorization"
+            )));
+        }
         match (existing, replace) {
             (Some(_), false) => {
                 return Err(AccountChange::Conflict(format!(
@@ -380,6 +430,7 @@ fn view(name: &str, a: &AccountConfig, origin: Origin, serving: bool) -> Account
             .unwrap_or(!a.encoding_aes_key.is_empty()),
         has_app_secret: !a.app_secret.is_empty(),
         has_encoding_aes_key: !a.encoding_aes_key.is_empty(),
+        authorizer: a.authorizer.clone(),
     }
 }
 

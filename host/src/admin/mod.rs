@@ -31,6 +31,7 @@ mod login_limit;
 mod mass;
 mod messages;
 pub mod metrics;
+mod open;
 pub mod ops;
 mod pages;
 
@@ -175,6 +176,7 @@ pub fn router(admin: Arc<Admin>) -> Router {
     let small = Router::new()
         .merge(pages::routes())
         .merge(accounts::routes())
+        .merge(open::routes())
         .merge(messages::routes())
         .merge(mass::routes())
         .merge(api::routes())

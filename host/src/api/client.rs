@@ -216,6 +216,14 @@ pub fn error_for(code: i64, value: &Value) -> ApiError {
         40164 => " (add this server's IP to the account's API IP whitelist)",
         45011 => " (per-minute quota; wait a minute)",
         48001 => " (the account lacks this API permission)",
+        61004 => " (add this server's IP to the Open Platform component's IP whitelist)",
+        61005 => {
+            " (the component_verify_ticket expired: WeChat pushes a new one to /open/notify every 10 minutes)"
+        }
+        61006 => " (the component_verify_ticket is not the one WeChat last pushed)",
+        61023 => {
+            " (the authorizer's refresh token is no longer valid: the account must authorize the platform again)"
+        }
         _ => "",
     };
     if code == QUOTA_ERRCODE {

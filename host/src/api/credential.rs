@@ -27,6 +27,7 @@
 //! appears in logs, errors or `Debug` output; [`CredentialStatus`] shows a
 //! short fingerprint instead.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -136,7 +137,13 @@ struct Core<S> {
     cached: Mutex<Option<StoredToken>>,
     /// Set while fetching is backing off after failures.
     backoff: Mutex<Option<Backoff>>,
+    /// The last values WeChat rejected: never handed out again, even by a
+    /// flight that read one before it was rejected.
+    rejected: Mutex<VecDeque<String>>,
 }
+
+/// How many rejected values a credential remembers.
+const REJECTED_KEPT: usize = 8;
 
 /// A short, non-reversible name for a secret value.
 pub fn fingerprint(value: &str) -> String {
@@ -152,6 +159,7 @@ impl<S: CredentialSource> Credential<S> {
                 refresh_margin,
                 cached: Mutex::new(None),
                 backoff: Mutex::new(None),
+                rejected: Mutex::new(VecDeque::new()),
             }),
             flight: Mutex::new(None),
         }
@@ -203,9 +211,27 @@ impl<S: CredentialSource> Credential<S> {
         Ok(flight)
     }
 
+    /// Ends a backoff: what the failed fetches lacked has arrived (the
+    /// component token's ticket), so the next caller fetches at once.
+    pub fn clear_backoff(&self) {
+        *self.core.backoff.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
     /// WeChat rejected `failed`: forget it, unless it was already replaced
     /// by a newer value (then that one stays).
     pub async fn invalidate(&self, failed: &str) {
+        {
+            let mut rejected = self.core.rejected.lock().unwrap_or_else(|p| p.into_inner());
+            if !rejected.iter().any(|r| r == failed) {
+                if rejected.len() == REJECTED_KEPT {
+                    rejected.pop_front();
+                }
+                rejected.push_back(failed.to_owned());
+            }
+        }
+        // A flight that started before may hand out `failed`: callers from
+        // now on start their own.
+        *self.flight.lock().unwrap_or_else(|p| p.into_inner()) = None;
         {
             let mut cached = self.core.cached.lock().unwrap_or_else(|p| p.into_inner());
             if cached.as_ref().is_some_and(|t| t.token == failed) {
@@ -268,7 +294,15 @@ impl<S: CredentialSource> Credential<S> {
 impl<S: CredentialSource> Core<S> {
     fn fresh(&self, t: &StoredToken, now: i64) -> bool {
         let margin = i64::try_from(self.refresh_margin.as_secs()).unwrap_or(i64::MAX);
-        t.expires_at.saturating_sub(now) > margin
+        t.expires_at.saturating_sub(now) > margin && !self.was_rejected(&t.token)
+    }
+
+    fn was_rejected(&self, token: &str) -> bool {
+        self.rejected
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .any(|r| r == token)
     }
 
     fn cached(&self) -> Option<StoredToken> {
@@ -313,7 +347,7 @@ impl<S: CredentialSource> Core<S> {
         let fallback = [self.cached(), stored]
             .into_iter()
             .flatten()
-            .filter(|t| t.expires_at > now + 5)
+            .filter(|t| t.expires_at > now + 5 && !self.was_rejected(&t.token))
             .max_by_key(|t| t.expires_at);
         let backing_off = self
             .backoff
@@ -437,6 +471,12 @@ impl<S: CredentialSource> Core<S> {
             // Still usable by this process; only sharing is lost.
             tracing::warn!(error = %e, "could not store the {name}");
         }
+        // WeChat handed it out again (stable_token answers the same value
+        // until it expires): good once more.
+        self.rejected
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|r| *r != stored.token);
         tracing::info!(fingerprint = %fingerprint(&stored.token), expires_in = fetched.expires_in, "fetched a new {name}");
         self.set_cached(Some(stored.clone()));
         Ok(stored)
@@ -482,6 +522,111 @@ mod tests {
         // The operator's refresh is not held back.
         assert!(c.refresh(false).await.is_err());
         assert_eq!(fetches.load(Ordering::SeqCst), 2);
+    }
+
+    /// A source that counts its fetches and returns a new value each time.
+    struct Counting(Arc<AtomicU32>);
+
+    #[async_trait]
+    impl CredentialSource for Counting {
+        fn name(&self) -> &'static str {
+            "access_token"
+        }
+        fn key(&self) -> &str {
+            "wx1"
+        }
+        fn account(&self) -> &str {
+            "default"
+        }
+        async fn fetch(&self, _force: bool) -> Result<Fetched, ApiError> {
+            let n = self.0.fetch_add(1, Ordering::SeqCst) + 1;
+            Ok(Fetched {
+                value: format!("token-{n}"),
+                expires_in: 7200,
+            })
+        }
+    }
+
+    /// A token store whose reads take 200 ms (a slow network store).
+    struct SlowReads(Arc<dyn TokenStore>);
+
+    #[async_trait]
+    impl TokenStore for SlowReads {
+        async fn get(&self, key: &str) -> Result<Option<StoredToken>, crate::store::StoreError> {
+            let read = self.0.get(key).await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            read
+        }
+        async fn put(
+            &self,
+            key: &str,
+            token: &StoredToken,
+            day: &str,
+        ) -> Result<(), crate::store::StoreError> {
+            self.0.put(key, token, day).await
+        }
+        async fn invalidate(
+            &self,
+            key: &str,
+            token: &str,
+        ) -> Result<bool, crate::store::StoreError> {
+            self.0.invalidate(key, token).await
+        }
+        async fn fetches(&self, key: &str, day: &str) -> Result<u64, crate::store::StoreError> {
+            self.0.fetches(key, day).await
+        }
+        async fn try_lock(
+            &self,
+            name: &str,
+            holder: &str,
+            ttl: Duration,
+        ) -> Result<bool, crate::store::StoreError> {
+            self.0.try_lock(name, holder, ttl).await
+        }
+        async fn unlock(&self, name: &str, holder: &str) -> Result<(), crate::store::StoreError> {
+            self.0.unlock(name, holder).await
+        }
+        async fn export(&self) -> Result<Vec<crate::store::TokenRecord>, crate::store::StoreError> {
+            self.0.export().await
+        }
+        async fn import(
+            &self,
+            records: &[crate::store::TokenRecord],
+        ) -> Result<(), crate::store::StoreError> {
+            self.0.import(records).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_rejected_value_is_never_handed_out_again_even_by_a_flight_that_read_it_before() {
+        let inner = crate::store::Stores::in_memory().unwrap().tokens;
+        let now = now_secs();
+        let old = StoredToken {
+            token: "token-old".into(),
+            expires_at: now + 7200,
+            fetched_at: now,
+        };
+        inner.put("wx1", &old, &quota_day(now)).await.unwrap();
+        let fetches = Arc::new(AtomicU32::new(0));
+        let c = Arc::new(Credential::new(
+            Counting(fetches.clone()),
+            Arc::new(SlowReads(inner)),
+            Duration::from_secs(300),
+        ));
+        // A flight reads the stored value (slowly)...
+        let early = tokio::spawn({
+            let c = c.clone();
+            async move { c.get().await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // ...which WeChat rejects meanwhile (another caller's call).
+        c.invalidate("token-old").await;
+        // Whoever asks now gets a new value, not the one that flight read.
+        assert_eq!(c.get().await.unwrap(), "token-1");
+        // Nor does that flight, which checks what it read once it has it.
+        assert_eq!(early.await.unwrap().unwrap(), "token-1");
+        assert_eq!(c.get().await.unwrap(), "token-1");
+        assert_eq!(fetches.load(Ordering::SeqCst), 1);
     }
 
     #[test]

@@ -134,6 +134,7 @@ impl Wechat {
         } else {
             "/cgi-bin/media/upload"
         };
+        self.check_permission(path)?;
         let mut token_retried = false;
         loop {
             let token = self.tokens.get().await?;

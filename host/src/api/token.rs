@@ -17,6 +17,15 @@ use crate::config::TokenEndpoint;
 /// The access_token of one Official Account.
 pub type TokenManager = Credential<AccessTokenSource>;
 
+/// Where an account authorized to an Open Platform third-party platform
+/// gets its access_token instead of from its AppSecret (it has none):
+/// `api_authorizer_token` with its stored refresh token (`crate::open`).
+#[async_trait]
+pub trait AuthorizerGrant: Send + Sync + std::fmt::Debug + 'static {
+    /// A new authorizer access_token for `app_id`.
+    async fn authorizer_token(&self, app_id: &str) -> Result<Fetched, ApiError>;
+}
+
 /// Where and how to get access_tokens.
 pub struct AccessTokenSource {
     pub client: ApiClient,
@@ -26,6 +35,9 @@ pub struct AccessTokenSource {
     pub retry: RetryPolicy,
     /// The account whose token it is (the `account` metric label).
     pub account: Arc<str>,
+    /// Set for an account authorized to this deployment's Open Platform
+    /// component: its tokens come from there.
+    pub authorizer: Option<Arc<dyn AuthorizerGrant>>,
 }
 
 impl std::fmt::Debug for AccessTokenSource {
@@ -54,6 +66,9 @@ impl CredentialSource for AccessTokenSource {
     }
 
     async fn fetch(&self, force: bool) -> Result<Fetched, ApiError> {
+        if let Some(grant) = &self.authorizer {
+            return grant.authorizer_token(&self.app_id).await;
+        }
         if self.app_secret.is_empty() {
             return Err(ApiError::Invalid(
                 "wechat.app_secret (WXHOST_APP_SECRET) is not set: cannot fetch an access_token"

@@ -33,6 +33,14 @@ pub struct ApiOptions {
     pub permanent_qr_limit: u64,
     /// The account it acts for: the `account` label of its metrics.
     pub account: Arc<str>,
+    /// An Open Platform authorizer's token source (`None`: the AppSecret).
+    pub authorizer: Option<Arc<dyn super::token::AuthorizerGrant>>,
+    /// An authorizer's granted permission sets: an API outside them fails
+    /// at once (`crate::open::permissions`). `None`: not an authorizer.
+    pub permission_sets: Option<Arc<[u32]>>,
+    /// An HTTP client to share (the Open Platform's, for its thousands of
+    /// authorizers: one connection pool, not one each). `None`: its own.
+    pub client: Option<ApiClient>,
 }
 
 impl Default for ApiOptions {
@@ -43,6 +51,9 @@ impl Default for ApiOptions {
             http_timeout: Duration::from_secs(10),
             permanent_qr_limit: 100_000,
             account: Arc::from(crate::store::DEFAULT_ACCOUNT),
+            authorizer: None,
+            permission_sets: None,
+            client: None,
         }
     }
 }
@@ -79,7 +90,10 @@ impl Wechat {
         stores: &Stores,
         options: ApiOptions,
     ) -> Result<Wechat, ApiError> {
-        let client = ApiClient::new(&w.api_base_url, options.http_timeout)?;
+        let client = match &options.client {
+            Some(shared) => shared.clone(),
+            None => ApiClient::new(&w.api_base_url, options.http_timeout)?,
+        };
         let tokens = TokenManager::new(
             AccessTokenSource {
                 client: client.clone(),
@@ -88,6 +102,7 @@ impl Wechat {
                 endpoint: w.token_endpoint,
                 retry: options.retry,
                 account: options.account.clone(),
+                authorizer: options.authorizer.clone(),
             },
             stores.tokens.clone(),
             options.refresh_margin,
@@ -149,6 +164,18 @@ impl Wechat {
         self.call(Method::Post, path, &[], Some(body), &once).await
     }
 
+    /// An authorizer's call outside its granted permission sets, refused
+    /// before it leaves.
+    pub(crate) fn check_permission(&self, path: &str) -> Result<(), ApiError> {
+        match &self.options.permission_sets {
+            Some(granted) => match crate::open::permissions::refusal(path, granted) {
+                Some(why) => Err(ApiError::Invalid(why)),
+                None => Ok(()),
+            },
+            None => Ok(()),
+        }
+    }
+
     async fn call(
         &self,
         method: Method,
@@ -157,6 +184,7 @@ impl Wechat {
         body: Option<&Value>,
         retry: &RetryPolicy,
     ) -> Result<Value, ApiError> {
+        self.check_permission(path)?;
         let mut token_retried = false;
         loop {
             let token = self.tokens.get().await?;

@@ -21,6 +21,7 @@ pub mod authoring_kit;
 pub mod guest_tools;
 pub mod menu;
 pub mod messages;
+pub mod open;
 pub mod plugin_build;
 pub mod plugin_check;
 pub mod plugin_new;
@@ -75,6 +76,9 @@ pub enum Command {
     /// The outbound queue's jobs: list, show.
     #[command(subcommand)]
     Messages(messages::MessagesCommand),
+    /// The Open Platform component's authorized accounts: list, recover.
+    #[command(subcommand)]
+    Open(open::OpenCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -109,6 +113,7 @@ impl Command {
             Command::Admin(c) => c.run(config, out),
             Command::Send(c) => c.run(config, out).await,
             Command::Messages(c) => c.run(config, out).await,
+            Command::Open(c) => c.run(config, out).await,
         }
     }
 }

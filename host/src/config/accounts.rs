@@ -50,6 +50,10 @@ pub struct AccountConfig {
     /// Runtime accounts only: switched off by an operator (not served).
     #[serde(default)]
     pub disabled: bool,
+    /// Set on an account that authorized this deployment's Open Platform
+    /// component (`crate::open`); never in the configuration file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorizer: Option<crate::open::AuthorizerInfo>,
 }
 
 /// `[account.<name>.web]`.
@@ -103,6 +107,9 @@ pub struct AccountSettings {
     pub plugin: BTreeMap<String, AccountPluginSettings>,
     /// This account's web origin, when it has its own.
     pub public_url: Option<String>,
+    /// Set for an account authorized to the Open Platform component: its
+    /// pushes use the platform's crypto, its tokens the platform's grant.
+    pub authorized: Option<crate::open::AuthorizedBy>,
 }
 
 /// `WXHOST_ACCOUNT_<NAME>_` for account `name`.
@@ -151,6 +158,7 @@ impl Config {
             plugins: None,
             plugin: BTreeMap::new(),
             public_url: None,
+            authorized: None,
         }];
         out.extend(
             self.account
@@ -225,6 +233,7 @@ impl Config {
             plugin: a.plugin.clone(),
             public_url: Some(a.web.public_url.trim_end_matches('/').to_owned())
                 .filter(|u| !u.is_empty()),
+            authorized: None,
         }
     }
 
@@ -237,6 +246,12 @@ impl Config {
             hosts.insert(h, DEFAULT_ACCOUNT);
         }
         for (name, a) in &self.account {
+            if a.authorizer.is_some() {
+                return Err(invalid(
+                    &format!("account.{name}.authorizer"),
+                    "is set by the Open Platform authorization, not in the configuration file",
+                ));
+            }
             validate_account(self, name, a)?;
             if let Some(other) = app_ids.insert(&a.app_id, name) {
                 return Err(invalid(
@@ -361,6 +376,7 @@ impl fmt::Debug for AccountConfig {
             plugin,
             web,
             disabled,
+            authorizer,
         } = self;
         let redact = |s: &str| {
             if s.is_empty() {
@@ -385,6 +401,7 @@ impl fmt::Debug for AccountConfig {
             .field("plugin", plugin)
             .field("web", web)
             .field("disabled", disabled)
+            .field("authorizer", authorizer)
             .finish()
     }
 }

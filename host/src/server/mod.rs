@@ -252,7 +252,22 @@ impl Service {
             Web::new(config, accounts.clone(), runtime.clone())
                 .context("setting up the web side (web.session_secret)")?,
         );
-        let router = router(state.clone(), config, web);
+        // `/open/*` when this deployment is an Open Platform component.
+        let open = match accounts.open_platform() {
+            Some(platform) => {
+                let p = platform.clone();
+                tokio::spawn(async move { p.ensure_ticket().await });
+                let open = crate::open::routes::Open::new(
+                    platform.clone(),
+                    accounts.clone(),
+                    state.clone(),
+                    config,
+                )?;
+                Some(crate::open::routes::routes(Arc::new(open)))
+            }
+            None => None,
+        };
+        let router = router(state.clone(), config, web, open);
         Ok(Service {
             state,
             runtime,
@@ -269,7 +284,12 @@ impl Service {
 /// account's at `<server.path>/<app_id>`, `/healthz`, and the
 /// web side ([`crate::web::routes`]: OAuth, JS-SDK, plugin pages); every
 /// request body read whole within the body deadline.
-pub fn router(state: Arc<AppState>, config: &Config, web: Arc<Web>) -> Router {
+pub fn router(
+    state: Arc<AppState>,
+    config: &Config,
+    web: Arc<Web>,
+    open: Option<Router>,
+) -> Router {
     let deadline = BodyDeadline {
         timeout: Duration::from_millis(config.server.body_read_timeout_ms),
         max_bytes: config.server.body_limit_bytes,
@@ -290,6 +310,7 @@ pub fn router(state: Arc<AppState>, config: &Config, web: Arc<Web>) -> Router {
         ))
         .with_state(state)
         .merge(crate::web::routes(web))
+        .merge(open.unwrap_or_default())
         .layer(DefaultBodyLimit::max(config.server.body_limit_bytes))
         .layer(middleware::from_fn_with_state(
             deadline,
