@@ -300,6 +300,12 @@ impl Runtime {
         &self.inner.cfg
     }
 
+    /// What a call acts for when its caller names no account: the default
+    /// account's services (`plugin run`, benches calling pages directly).
+    pub fn default_account(&self) -> Arc<AccountScope> {
+        self.inner.default_account.clone()
+    }
+
     /// Whether the pooling allocator is in use (else on-demand allocation).
     pub fn pooling(&self) -> bool {
         self.inner.pooling

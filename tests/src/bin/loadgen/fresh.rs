@@ -235,3 +235,53 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 fn invalid(e: impl std::fmt::Display) -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wxhost::protocol::{Callback, CallbackQuery, CallbackSettings};
+
+    /// The query string as axum's `Query` extractor reads it.
+    fn query(s: &str) -> CallbackQuery {
+        let pairs: serde_json::Map<String, serde_json::Value> =
+            url::form_urlencoded::parse(s.as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned().into()))
+                .collect();
+        serde_json::from_value(pairs.into()).unwrap()
+    }
+
+    /// Every request of the corpus is a complete HTTP/1.1 request that the
+    /// host's callback accepts, and no two share a nonce or a MsgId (else
+    /// the replay guard or dedup would short-cut them: not new pushes).
+    #[test]
+    fn the_corpus_is_valid_distinct_new_pushes() {
+        let corpus = corpus("127.0.0.1:1", "/wechat", 301).unwrap();
+        assert_eq!(corpus.len(), 301);
+        let mut settings = CallbackSettings::new(TOKEN, APP_ID);
+        settings.encoding_aes_key = Some(AES_KEY.to_owned());
+        settings.require_encryption = true;
+        let callback = Callback::new(settings).unwrap();
+        let (mut nonces, mut ids) = (
+            std::collections::HashSet::new(),
+            std::collections::HashSet::new(),
+        );
+        for request in &corpus {
+            let text = std::str::from_utf8(request).unwrap();
+            let (head, body) = text.split_once("\r\n\r\n").unwrap();
+            let target = head.lines().next().unwrap().split(' ').nth(1).unwrap();
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length: "))
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert_eq!(len, body.len());
+            let query = query(target.split_once('?').unwrap().1);
+            let inbound = callback
+                .open(&query, body.as_bytes(), wxhost::unix_now())
+                .unwrap();
+            assert!(nonces.insert(query.nonce.clone().unwrap()));
+            assert!(ids.insert(inbound.message.msg_id));
+        }
+    }
+}
