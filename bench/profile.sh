@@ -52,10 +52,11 @@ perf record -q -o "$OUT" -F 499 --call-graph dwarf,16384 -p "$WX" -- sleep "$SEC
 wait $LOAD
 cat "$WORK/load.txt"
 
-# perf pads its columns far to the right: trimmed.
+# perf pads its columns far to the right: trimmed. (`|| true`: `head`
+# closing a pipe early is not a failure.)
 trim() { sed 's/  *-  *-  *$//; s/  *$//' | grep -v '^#' | grep -v '^$' | cut -c1-200; }
 echo "== top frames, self time"
-perf report -i "$OUT" --no-children --stdio -g none --percent-limit 0.7 --sort dso,symbol 2>/dev/null | trim | head -40
+perf report -i "$OUT" --no-children --stdio -g none --percent-limit 0.7 --sort dso,symbol 2>/dev/null | trim | head -40 || true
 echo "== self time by crate / library"
 perf report -i "$OUT" --no-children --stdio -g none --sort dso,symbol 2>/dev/null | python3 -c '
 import re, sys, collections
@@ -82,5 +83,5 @@ echo "== the project's and the runtime's frames, inclusive time"
 # Without the executor's and axum's generic poll frames, which wrap everything.
 perf report -i "$OUT" --children --stdio -g none --percent-limit 0.5 --sort symbol 2>/dev/null | trim \
     | grep -E '\] <?(wxhost|wasmtime|metrics|tracing|__x64_sys|ksys|exc_page_fault)' \
-    | grep -vE 'poll<|Harness|\{async_fn#0\} \(inlined\)|Handler<|read_within' | head -45
+    | grep -vE 'poll<|Harness|\{async_fn#0\} \(inlined\)|Handler<|read_within' | head -45 || true
 echo "(perf data: $OUT)"
