@@ -6,7 +6,7 @@ export CARGO_TARGET_DIR
 WXHOST_LISTEN ?= 127.0.0.1:8080
 EXAMPLES := echo keyword welcome menu member
 
-.PHONY: setup plugins js-types run run-assistant release test lint bench load web-load soak clean-run
+.PHONY: setup plugins js-types run run-assistant release test lint bench load new-load profile web-load soak clean-run
 
 setup:
 	rustup target add wasm32-wasip2
@@ -64,6 +64,15 @@ bench: plugins
 
 load:
 	bench/load.sh
+
+# bench/load.sh's new-push section only: first deliveries from a pre-signed
+# corpus (every push new) vs the floor, with the server's CPU per push.
+new-load:
+	SECTIONS=new bench/load.sh
+
+# bench/profile.sh: a perf profile of the echo under new pushes, top frames.
+profile:
+	bench/profile.sh
 
 # bench/web.sh: a logged-in GET of the member plugin's page vs a bare axum page.
 web-load:

@@ -11,15 +11,25 @@
 #  2. for each echo: hot-load time (`cp` into the plugins dir → serving),
 #     compiling and from the compiled cache, and restart time with the
 #     compiled cache (process start → serving).
+#  3. new pushes, the figure users get for first deliveries: `loadgen
+#     fresh` replays a corpus signed before the run (every push new: its own
+#     MsgId and nonce) over raw keep-alive connections — a client far
+#     lighter than the server, as wrk would be — against the current Rust
+#     echo, the released WIT 1.0 and 0.2 echo builds, and the bare axum
+#     floor, interleaved; with the server's CPU time per push
+#     (/proc/PID/stat), steadier than req/s on a shared machine.
 # The admin console runs too (its metrics are recorded on every push).
 # Usage: bench/load.sh [CONNECTIONS] [SECONDS] [ROUNDS] [REUSE_CALLS]
 #        (release build; loopback only; defaults 50 10 2 1000)
+#        SECTIONS="new" (any of: throughput accounts hotload new) runs a part.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CONNS=${1:-50}
 SECS=${2:-10}
 ROUNDS=${3:-2}
 REUSE=${4:-1000}
+SECTIONS=${SECTIONS:-throughput accounts hotload new}
+want() { [[ " $SECTIONS " == *" $1 "* ]]; }
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}
 scripts/build-plugins.sh >/dev/null
 scripts/setup-redis.sh
@@ -77,8 +87,8 @@ mkdir -p "$WORK/redis"
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$WORK/redis" >"$WORK/redis.log" &
 for _ in $(seq 100); do [ "$(redis-cli -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ] && break; sleep 0.1; done
 
-echo "== throughput: $CONNS connections, $SECS s per run, $ROUNDS round(s); reuse_calls = $REUSE"
-for round in $(seq "$ROUNDS"); do
+want throughput && echo "== throughput: $CONNS connections, $SECS s per run, $ROUNDS round(s); reuse_calls = $REUSE"
+want throughput && for round in $(seq "$ROUNDS"); do
     load echo sqlite
     load echo redis WXHOST_STORAGE_BACKEND=redis WXHOST_REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0 \
         WXHOST_REDIS_KEY_PREFIX="bench$round:" WXHOST_SESSION_SECRET=load-bench-session-secret-32-chars-long
@@ -99,13 +109,13 @@ done
 # $ACCOUNTS (bench/accounts-config.py), each push to a random account's URL
 # (`<server.path>/<app_id>`) with its own keys, interleaved.
 ACCOUNTS=${ACCOUNTS:-1000}
-echo "== accounts: 1 vs $ACCOUNTS configured, pushes spread over them"
-for n in 1 "$ACCOUNTS"; do
+want accounts && echo "== accounts: 1 vs $ACCOUNTS configured, pushes spread over them"
+want accounts && for n in 1 "$ACCOUNTS"; do
     mkdir -p "$WORK/acc-$n/plugins"
     cp build/wasm/echo.wasm "$WORK/acc-$n/plugins/"
     bench/accounts-config.py "$n" "$WORK/acc-$n/wxhost.toml"
 done
-for round in $(seq "$ROUNDS"); do
+want accounts && for round in $(seq "$ROUNDS"); do
     for n in 1 "$ACCOUNTS"; do
         serve "$WORK/acc-$n" WXHOST_LOG=warn
         wait_up
@@ -115,8 +125,8 @@ for round in $(seq "$ROUNDS"); do
     done
 done
 
-echo "== hot-load (cp → serving) and restart with the compiled cache"
-for name in echo echo-js echo-py; do
+want hotload && echo "== hot-load (cp → serving) and restart with the compiled cache"
+want hotload && for name in echo echo-js echo-py; do
     DATA=$WORK/hot-$name    # a cache of its own: the first copy compiles
     dir=$WORK/hot-$name-dir
     mkdir -p "$dir/plugins" && : >"$dir/wxhost.toml"
@@ -133,20 +143,61 @@ for name in echo echo-js echo-py; do
     unset DATA
 done
 
+# fresh LABEL WASM: first deliveries through one plugin (a fresh data dir:
+# the MsgIds of an earlier run are never in its dedup memory).
+fresh() {
+    local label=$1 wasm=$2 dir=$WORK/new-$1
+    rm -rf "$dir" && mkdir -p "$dir/plugins"
+    cp "$wasm" "$dir/plugins/echo.wasm"
+    : >"$dir/wxhost.toml"
+    DATA=$dir/data serve "$dir"
+    "$BIN/loadgen" until "$URL" 600 "start $label" >/dev/null
+    "$BIN/loadgen" fresh "$URL" "$CONNS" 2 warmup >/dev/null
+    CPU_PID=$WX "$BIN/loadgen" fresh "$URL" "$CONNS" "$SECS" "new: $label" | tee -a "$WORK/results.txt"
+    stop
+}
+want new && echo "== new pushes (pre-signed corpus, every push new, raw HTTP/1.1 client): $CONNS connections, $SECS s, $ROUNDS round(s)"
+want new && for round in $(seq "$ROUNDS"); do
+    fresh "echo" build/wasm/echo.wasm
+    fresh "echo WIT 1.0 (released)" tests/fixtures/wit-1.0/echo.wasm
+    fresh "echo WIT 0.2" tests/fixtures/wit-0.2/echo.wasm
+    port=$(free_port)
+    "$BIN/loadgen" floor "127.0.0.1:$port" &
+    FL=$!
+    sleep 0.3
+    "$BIN/loadgen" fresh "http://127.0.0.1:$port/wechat" "$CONNS" 2 warmup >/dev/null
+    CPU_PID=$FL "$BIN/loadgen" fresh "http://127.0.0.1:$port/wechat" "$CONNS" "$SECS" "new: floor (bare axum)" | tee -a "$WORK/results.txt"
+    kill $FL; wait $FL 2>/dev/null || true
+done
+
 python3 - "$WORK/results.txt" <<'PY'
 import re, statistics, sys
-runs = {}
+runs, cpu = {}, {}
 for line in open(sys.argv[1]):
     m = re.match(r"(.+?): \d+ requests .*= (\d+) req/s, p50 ([\d.]+) ms, p99 ([\d.]+) ms", line)
     if m:
         runs.setdefault(m.group(1), []).append((float(m.group(2)), float(m.group(4))))
+    m = re.match(r"(.+?): server CPU .* = ([\d.]+) µs per request", line)
+    if m:
+        cpu.setdefault(m.group(1), []).append(float(m.group(2)))
 med = lambda label, i: statistics.median(r[i] for r in runs[label])
+if "new: floor (bare axum)" in runs:
+    floor = med("new: floor (bare axum)", 0)
+    print(f"== new pushes (medians over {len(runs['new: floor (bare axum)'])} round(s)); floor {floor:.0f} req/s, {statistics.median(cpu['new: floor (bare axum)']):.1f} µs CPU per request")
+    for label in [k for k in runs if k.startswith("new: ") and k != "new: floor (bare axum)"]:
+        rps, p99 = med(label, 0), max(p for _, p in runs[label])
+        ok = "meets" if rps >= 0.3 * floor and p99 <= 5 else "misses"
+        print(f"{label[5:]}: {rps:.0f} req/s = {rps / floor:.2f} x the floor, p99 max {p99:.2f} ms, {statistics.median(cpu[label]):.1f} µs CPU per push ({ok} the goal: >= 0.30 x, p99 <= 5 ms)")
+if "echo (sqlite)" not in runs:
+    sys.exit(0)
 rust, floor = med("echo (sqlite)", 0), med("floor (bare axum)", 0)
 print(f"== summary (medians over {len(runs['echo (sqlite)'])} round(s))")
 print(f"Rust echo, sqlite: {rust:.0f} req/s, {100 * rust / floor:.0f}% of the floor (goal >= 40%)")
 redis, redis_p99 = med("echo (redis)", 0), max(p for _, p in runs["echo (redis)"])
 ok = "meets" if redis >= 0.8 * rust and redis_p99 <= 5 else "misses"
 print(f"Rust echo, redis: {redis:.0f} req/s = {redis / rust:.2f} x sqlite, p99 max {redis_p99:.2f} ms ({ok} the goal: >= 0.8 x sqlite, p99 <= 5 ms)")
+if "echo over 1 account(s)" not in runs:
+    sys.exit(0)
 one, many = med("echo over 1 account(s)", 0), [k for k in runs if k.startswith("echo over ") and k != "echo over 1 account(s)"]
 for k in many:
     m = med(k, 0)

@@ -6,8 +6,15 @@
 //!    latency distribution (median / p99) over 20 000 single calls; the
 //!    same for `echo_v0_2`, the committed 0.2 build of `echo`
 //!    (`tests/fixtures/wit-0.2/echo.wasm`), which runs through the 1.0 → 0.2
-//!    conversions (docs/wit-versioning.md).
-//! 2. `cp echo.wasm plugins/` → first reply served through hot reload,
+//!    conversions (docs/wit-versioning.md), and `echo_v1_0`, the released
+//!    WIT 1.0 build (`tests/fixtures/wit-1.0/echo.wasm`).
+//!    With `scripts/build-plugins.sh` run for JS and Python too, the same
+//!    for `echo-js` and `echo-py` (a guest runtime's fresh instance per
+//!    call: what its instantiation costs).
+//! 2. `page/member`: a page call of the `member` plugin (fresh instance,
+//!    wasi:http request and response, a kv read) for a logged-in visitor,
+//!    as `/app/member/` makes it after the session check.
+//! 3. `cp echo.wasm plugins/` → first reply served through hot reload,
 //!    cold (empty artifact cache: compiles) and warm (cached artifact).
 
 use std::time::{Duration, Instant};
@@ -71,6 +78,33 @@ fn bench_echo(
     );
 }
 
+/// A logged-in visitor's `GET /app/member/`, straight to the plugin.
+fn bench_page(c: &mut Criterion, tokio_rt: &tokio::runtime::Runtime) {
+    let e = env(Default::default());
+    let rt = &e.rt;
+    let member = tokio_rt.block_on(rt.load_file(&wasm("member"))).unwrap();
+    let account = rt.default_scope();
+    let request = || {
+        http::Request::get("https://example.com/app/member/")
+            .header("x-wxhost-openid", "o_bench_visitor")
+            .body(bytes::Bytes::new())
+            .unwrap()
+    };
+    c.bench_function("page/member", |b| {
+        b.iter_custom(|iters| {
+            tokio_rt.block_on(async {
+                let t = Instant::now();
+                for _ in 0..iters {
+                    let (r, _) = member.serve_web(&account, request(), 1 << 20).await;
+                    let page = r.unwrap();
+                    debug_assert!(page.status().is_success());
+                }
+                t.elapsed()
+            })
+        })
+    });
+}
+
 /// `cp echo.wasm plugins/` → first successful reply, polled every 2 ms.
 fn copy_to_first_reply(tokio_rt: &tokio::runtime::Runtime, warm: bool) -> Duration {
     tokio_rt.block_on(async {
@@ -120,6 +154,23 @@ fn main() {
     let v0_2 = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../tests/fixtures/wit-0.2/echo.wasm");
     bench_echo(&mut c, &tokio_rt, "echo_v0_2", &v0_2);
+    let v1_0 = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/wit-1.0/echo.wasm");
+    bench_echo(&mut c, &tokio_rt, "echo_v1_0", &v1_0);
+    // Built only where the JS and Python tool sets are installed.
+    let built = std::path::Path::new(
+        &std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("../build/wasm");
+    for guest in ["echo-js", "echo-py"] {
+        let file = built.join(format!("{guest}.wasm"));
+        if file.exists() {
+            bench_echo(&mut c, &tokio_rt, guest, &file);
+        } else {
+            println!("{guest}: not built (scripts/build-plugins.sh with WXHOST_GUEST_LANGS)");
+        }
+    }
+    bench_page(&mut c, &tokio_rt);
     c.final_summary();
 
     for warm in [false, true] {

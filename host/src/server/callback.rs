@@ -261,7 +261,11 @@ fn start(
         .filter(|_| deadlines.allows_late());
     let tasks = state.tasks.clone();
     let record = state.inflight.begin(&message);
-    tasks.spawn(async move {
+    // Boxed: the worker's future (dispatch, the plugin call, the late
+    // reply) is several KiB, and tokio moves an unboxed one into its task
+    // cell and again when the task completes — whole-future memcpys showed
+    // in the push path's profile (bench/profile.sh); a box moves a pointer.
+    tasks.spawn(Box::pin(async move {
         let work = endpoint
             .dispatcher
             .dispatch(&message, deadlines.work, |id| record.calling(id));
@@ -303,7 +307,7 @@ fn start(
                 }
             }
         }
-    });
+    }));
     rx
 }
 

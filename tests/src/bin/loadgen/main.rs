@@ -9,6 +9,16 @@
 //! `bench/accounts-config.py`), each push to a random one's URL, signed and
 //! encrypted with its keys.
 //!
+//! `fresh` is the figure users get for first deliveries: every push is new
+//! (its own MsgId and nonce), the whole corpus is signed and encrypted
+//! *before* the run and kept as ready HTTP/1.1 request bytes, and a light
+//! loop writes them over raw keep-alive TCP connections and reads the
+//! answers by `Content-Length` (no HTTP client library: the client costs
+//! far less than the server, so the ratio to the floor is the server's).
+//! With `CPU_PID=<pid>` in the environment, `run`, `accounts`, `get` and
+//! `fresh` also print that process's CPU time per request (from
+//! `/proc/<pid>/stat`), a steadier figure than req/s on a noisy machine.
+//!
 //! For `bench/web.sh`: `get` sends GETs (with a `Cookie`, e.g. a logged-in
 //! session) at full rate, and `web-floor` serves a page of the same size
 //! from bare axum.
@@ -25,9 +35,12 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use wxhost::protocol::Push;
 use wxhost::protocol::signed_request;
 
+mod cpu;
+mod fresh;
+
 fn usage() -> ! {
     eprintln!(
-        "usage: loadgen floor ADDR | loadgen run URL CONNECTIONS SECONDS LABEL [TOKEN AES_KEY APP_ID] | loadgen until URL TIMEOUT_SECS LABEL [SRC DST]\n       loadgen accounts BASE_URL CONNECTIONS SECONDS LABEL N\n       loadgen web-floor ADDR | loadgen get URL CONNECTIONS SECONDS LABEL [COOKIE]"
+        "usage: loadgen floor ADDR | loadgen run URL CONNECTIONS SECONDS LABEL [TOKEN AES_KEY APP_ID] | loadgen fresh URL CONNECTIONS SECONDS LABEL [CORPUS] | loadgen until URL TIMEOUT_SECS LABEL [SRC DST]\n       loadgen accounts BASE_URL CONNECTIONS SECONDS LABEL N\n       loadgen web-floor ADDR | loadgen get URL CONNECTIONS SECONDS LABEL [COOKIE]"
     );
     std::process::exit(2)
 }
@@ -73,6 +86,16 @@ async fn main() -> anyhow::Result<()> {
                 app_id,
             )
             .await
+        }
+        Some("fresh") if args.len() == 5 || args.len() == 6 => {
+            let seconds: u64 = args[3].parse()?;
+            // Enough for ~60k req/s; a run that uses it all up stops early
+            // (the rate is still requests / elapsed, and it says so).
+            let corpus = match args.get(5) {
+                Some(n) => n.parse()?,
+                None => (seconds as usize * 60_000).max(10_000),
+            };
+            fresh::run(&args[1], args[2].parse()?, seconds, &args[4], corpus).await
         }
         Some("accounts") if args.len() == 6 => {
             accounts(
@@ -206,6 +229,7 @@ async fn drive(
     let next = Arc::new(AtomicUsize::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let errors = Arc::new(AtomicUsize::new(0));
+    let cpu = cpu::Meter::from_env();
     let started = Instant::now();
     let mut workers = Vec::new();
     for _ in 0..connections {
@@ -241,12 +265,14 @@ async fn drive(
     for w in workers {
         all.extend(w.await?);
     }
+    let n = all.len();
     report(
         label,
         all,
         started.elapsed().as_secs_f64(),
         errors.load(Ordering::Relaxed),
     );
+    cpu.report(label, n);
     Ok(())
 }
 
