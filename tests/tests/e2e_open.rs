@@ -353,9 +353,27 @@ async fn an_authorized_account_is_served_survives_a_restart_stops_when_it_withdr
     assert_eq!(fake.calls(paths::QUERY_AUTH), before);
     assert_eq!(fake.open_authorizer_token_fetches(SHOP), 3);
 
-    // Shop withdraws: no longer served, its tokens gone.
+    // Shop withdraws: no longer served, its tokens gone. (The notice is
+    // kept as posted, to be replayed below.)
     fake.open_unauthorize(SHOP);
-    p.notice(&OpenWechat::unauthorized(SHOP)).await;
+    let withdrawal = wxhost::protocol::signed_request(
+        &format!("{}/open/notify", p.origin()),
+        COMPONENT_TOKEN,
+        Some(&wxhost::protocol::MsgCrypt::new(
+            wxhost::protocol::AesKey::from_encoding_aes_key(COMPONENT_AES_KEY).unwrap(),
+            COMPONENT_APP_ID,
+        )),
+        wxhost::protocol::Mode::Safe,
+        &OpenWechat::unauthorized(SHOP),
+        wxhost::unix_now(),
+    );
+    let (status, body) = p.host.post_raw(&withdrawal.0, withdrawal.1.clone()).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (200, "success"),
+        "{}",
+        p.host.log()
+    );
     let stopped = eventually(Duration::from_secs(5), || async {
         p.say(SHOP, "account", 900).await.0 == 404
     })
@@ -389,6 +407,19 @@ async fn an_authorized_account_is_served_survives_a_restart_stops_when_it_withdr
     assert_eq!(status, 200);
     p.says(SHOP, "kv:get:colour", "value red", &mut msg).await;
     p.says(SHOP, "api:send", "sent", &mut msg).await;
+    // The old withdrawal, captured and posted again within its window:
+    // answered, and shop stays served.
+    let (status, body) = p.host.post_raw(&withdrawal.0, withdrawal.1).await;
+    assert_eq!((status, body.as_str()), (200, "success"));
+    // Decided before the answer (the log line is written first).
+    assert!(
+        p.host
+            .log()
+            .contains("a repeated unauthorized notice ignored"),
+        "{}",
+        p.host.log()
+    );
+    p.says(SHOP, "kv:get:colour", "value red", &mut msg).await;
 
     // A used code, an unknown one, a forged notice: refused, nothing changes.
     let (status, _) = p.get(&format!("/open/authorized?auth_code={code3}")).await;

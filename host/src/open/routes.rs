@@ -181,6 +181,36 @@ async fn notify(
             });
         }
         Notice::Unauthorized { app_id } => {
+            // A notice is signed but carries no secret, so one captured
+            // could be posted again within the timestamp window to take an
+            // account that has authorized again offline. The first delivery
+            // of each (timestamp, nonce) claims it; a repeat is answered
+            // and does nothing. (Tickets and authorization codes are
+            // harmless to repeat: a code is single use.)
+            let seen = format!(
+                "{}:{}",
+                q.timestamp.as_deref().unwrap_or(""),
+                q.nonce.as_deref().unwrap_or("")
+            );
+            let window = std::time::Duration::from_secs(2 * open.window_secs + 60);
+            match platform
+                .stores
+                .sessions
+                .claim("open-notice", &seen, window)
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::warn!(%app_id, "a repeated unauthorized notice ignored");
+                    return text(StatusCode::OK, crate::protocol::SUCCESS.to_owned());
+                }
+                // Without the store the unauthorization cannot be recorded
+                // either: WeChat will push it again.
+                Err(e) => {
+                    tracing::warn!(%app_id, error = %e, "unauthorized notice not taken: store unavailable");
+                    return text(StatusCode::SERVICE_UNAVAILABLE, "store unavailable".into());
+                }
+            }
             let o = open.clone();
             open.app.tasks.spawn(async move {
                 match o.platform.unauthorize(&app_id).await {
