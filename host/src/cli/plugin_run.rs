@@ -111,6 +111,31 @@ pub(crate) fn runtime(
     )
 }
 
+/// A call's log lines, then what it printed, as `plugin run` shows them.
+pub(crate) fn print_output(
+    out: &mut dyn Write,
+    logs: &[crate::plugin::LogLine],
+    stdout: &str,
+    stderr: &str,
+) -> std::io::Result<()> {
+    for l in logs {
+        let fields: Vec<String> = l.fields.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+        writeln!(
+            out,
+            "log      {:<5} {} {}",
+            format!("{:?}", l.level).to_uppercase(),
+            l.message,
+            fields.join(" ")
+        )?;
+    }
+    for (name, text) in [("stdout", stdout), ("stderr", stderr)] {
+        for line in text.lines() {
+            writeln!(out, "{name}   {line}")?;
+        }
+    }
+    Ok(())
+}
+
 pub(crate) fn ms(d: Duration) -> String {
     format!("{:.3} ms", d.as_secs_f64() * 1000.0)
 }
@@ -202,21 +227,7 @@ impl PluginRunCommand {
             report = Some(r);
         }
         let r = report.expect("at least one call");
-        for l in &r.logs {
-            let fields: Vec<String> = l.fields.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
-            writeln!(
-                out,
-                "log      {:<5} {} {}",
-                format!("{:?}", l.level).to_uppercase(),
-                l.message,
-                fields.join(" ")
-            )?;
-        }
-        for (name, text) in [("stdout", &r.stdout), ("stderr", &r.stderr)] {
-            for line in text.lines() {
-                writeln!(out, "{name}   {line}")?;
-            }
-        }
+        print_output(out, &r.logs, &r.stdout, &r.stderr)?;
         let (inst, total) = times[times.len() - 1];
         writeln!(
             out,

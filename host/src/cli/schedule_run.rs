@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use async_trait::async_trait;
 
-use super::plugin_run::ms;
+use super::plugin_run::{ms, print_output};
 use crate::config::{Config, parse_schedules};
 use crate::outbound::job::JobSpec;
 use crate::plugin::{HostServices, JobView, PluginOutbound, Runtime, RuntimeConfig};
@@ -117,21 +117,7 @@ pub(super) async fn run(
     let r = plugin
         .run_schedule(&rt.default_scope(), name, now_ms, limit)
         .await;
-    for l in &r.logs {
-        let fields: Vec<String> = l.fields.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
-        writeln!(
-            out,
-            "log      {:<5} {} {}",
-            format!("{:?}", l.level).to_uppercase(),
-            l.message,
-            fields.join(" ")
-        )?;
-    }
-    for (stream, text) in [("stdout", &r.stdout), ("stderr", &r.stderr)] {
-        for line in text.lines() {
-            writeln!(out, "{stream}   {line}")?;
-        }
-    }
+    print_output(out, &r.logs, &r.stdout, &r.stderr)?;
     let jobs = recorded
         .jobs
         .lock()

@@ -198,13 +198,7 @@ impl Runtime {
         id: &str,
         enabled: bool,
     ) -> Result<(), SwitchError> {
-        if !loader::valid_id(id) {
-            return Err(SwitchError::Unknown(id.to_owned()));
-        }
-        let path = self.inner.cfg.dir.join(format!("{id}.wasm"));
-        if !path.is_file() && self.get(id).is_none() && !self.is_published(id) {
-            return Err(SwitchError::Unknown(id.to_owned()));
-        }
+        self.switchable(id)?;
         let _one = self.store_sync.lock().await;
         let store = self.switches.lock().unwrap().store.clone();
         if let Some(store) = store {
@@ -263,6 +257,18 @@ impl Runtime {
             .collect()
     }
 
+    /// Whether `id` names a plugin an operator may switch: a file in the
+    /// plugins directory, a loaded or a published one — nothing else.
+    fn switchable(&self, id: &str) -> Result<(), SwitchError> {
+        let path = self.inner.cfg.dir.join(format!("{id}.wasm"));
+        if !loader::valid_id(id)
+            || (!path.is_file() && self.get(id).is_none() && !self.is_published(id))
+        {
+            return Err(SwitchError::Unknown(id.to_owned()));
+        }
+        Ok(())
+    }
+
     /// Switches `id` on or off, persistently. Off: it stops serving at once
     /// (calls in flight finish). On: its file is loaded again. The config's
     /// `plugin.<id>.enabled = false` wins: such a plugin cannot be switched
@@ -271,14 +277,7 @@ impl Runtime {
         if self.inner.cfg.settings.get(id).and_then(|s| s.enabled) == Some(false) {
             return Err(SwitchError::DisabledInConfig(id.to_owned()));
         }
-        // The id names a file in the plugins directory: nothing else.
-        if !loader::valid_id(id) {
-            return Err(SwitchError::Unknown(id.to_owned()));
-        }
-        let path = self.inner.cfg.dir.join(format!("{id}.wasm"));
-        if !path.is_file() && self.get(id).is_none() && !self.is_published(id) {
-            return Err(SwitchError::Unknown(id.to_owned()));
-        }
+        self.switchable(id)?;
         let _one = self.store_sync.lock().await;
         let store = self.switches.lock().unwrap().store.clone();
         if let Some(store) = store {

@@ -73,6 +73,7 @@ impl Scheduler {
             error: None,
             logs: vec![],
         };
+        let outcome: &'static str;
         let running = stores.sessions.claim(RUNNING_REALM, &key, lease).await;
         match running {
             Ok(true) => {
@@ -86,18 +87,17 @@ impl Scheduler {
                     tracing::debug!(error = %err, "schedule lease not released: it expires");
                 }
                 record.duration_ms = report.elapsed.as_millis() as u64;
-                record.outcome = match &report.result {
+                outcome = match &report.result {
                     Ok(()) => "ok",
                     Err(PluginError::Timeout { .. }) => "timeout",
                     Err(PluginError::Shed { .. }) => "shed",
                     Err(_) => "failed",
-                }
-                .to_owned();
+                };
                 record.error = report.result.as_ref().err().map(ToString::to_string);
                 record.logs = lines(&report.logs, &report.stdout, &report.stderr);
             }
             Ok(false) => {
-                record.outcome = "skipped".to_owned();
+                outcome = "skipped";
                 record.error = Some("the previous run was still running".to_owned());
                 tracing::info!(
                     account = %e.account.name,
@@ -107,18 +107,12 @@ impl Scheduler {
                 );
             }
             Err(err) => {
-                record.outcome = "unclaimed".to_owned();
+                outcome = "unclaimed";
                 record.error = Some(format!("the store did not answer: {err}"));
             }
         }
-        count(match record.outcome.as_str() {
-            "ok" => "ok",
-            "timeout" => "timeout",
-            "shed" => "shed",
-            "skipped" => "skipped",
-            "unclaimed" => "unclaimed",
-            _ => "failed",
-        });
+        record.outcome = outcome.to_owned();
+        count(outcome);
         if let Err(err) = stores.schedules.mark_tick(&key, tick_ms).await {
             tracing::warn!(error = %err, "schedule tick not recorded as handled");
         }
